@@ -1,0 +1,296 @@
+//! A real gRPC server (tonic's server over hyper's HTTP/2) for any services in a descriptor
+//! pool, with handlers written against `DynamicMessage`: the demo backend and the test backends.
+//!
+//! Every call is recorded (method, metadata, decoded request messages) so tests can assert
+//! exactly what reached the backend.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+
+use bytes::{Buf, BufMut};
+use futures_util::StreamExt;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use prost::Message;
+use prost_reflect::{DescriptorPool, DynamicMessage, MessageDescriptor, MethodDescriptor};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
+use tonic::metadata::MetadataMap;
+use tonic::{Request, Response, Status, Streaming};
+
+/// One call as the backend received it.
+#[derive(Debug, Clone)]
+pub struct Call {
+    /// The method called.
+    pub method: MethodDescriptor,
+    /// The request metadata.
+    pub metadata: MetadataMap,
+    /// The request messages, decoded.
+    pub messages: Vec<DynamicMessage>,
+}
+
+impl Call {
+    /// The only request message (unary and server-streaming calls).
+    pub fn message(&self) -> &DynamicMessage {
+        &self.messages[0]
+    }
+}
+
+/// A handler's answer: response metadata and the messages, an `Err` ending the stream.
+pub struct Reply {
+    pub metadata: MetadataMap,
+    pub messages: Vec<Result<DynamicMessage, Status>>,
+}
+
+impl Reply {
+    /// One message.
+    pub fn one(message: DynamicMessage) -> Self {
+        Self { metadata: MetadataMap::new(), messages: vec![Ok(message)] }
+    }
+
+    /// A stream of messages, ended by `error` when given.
+    pub fn stream(messages: Vec<DynamicMessage>, error: Option<Status>) -> Self {
+        let mut items: Vec<Result<DynamicMessage, Status>> = messages.into_iter().map(Ok).collect();
+        items.extend(error.map(Err));
+        Self { metadata: MetadataMap::new(), messages: items }
+    }
+}
+
+/// The future a handler returns.
+pub type HandlerFuture = Pin<Box<dyn Future<Output = Result<Reply, Status>> + Send>>;
+/// A method implementation.
+pub type Handler = Arc<dyn Fn(Call) -> HandlerFuture + Send + Sync>;
+
+/// A running server.
+pub struct GrpcServer {
+    pub addr: SocketAddr,
+    calls: Arc<Mutex<Vec<Call>>>,
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl GrpcServer {
+    /// Every call received so far.
+    pub fn calls(&self) -> Vec<Call> {
+        self.calls.lock().unwrap().clone()
+    }
+
+    /// The most recent call.
+    pub fn last_call(&self) -> Call {
+        self.calls.lock().unwrap().last().cloned().expect("the backend received no call")
+    }
+
+    /// `http://addr`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops accepting and closes the listener and every connection.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let _ = (&mut self.task).await;
+    }
+}
+
+/// Builds a server for the services in `pool`.
+pub struct GrpcServerBuilder {
+    pool: DescriptorPool,
+    handlers: HashMap<String, Handler>,
+    reflection: Option<Vec<u8>>,
+}
+
+impl GrpcServerBuilder {
+    /// Serves every service in `pool`; methods without a handler echo their request when the
+    /// types match and answer an empty message otherwise.
+    pub fn new(pool: DescriptorPool) -> Self {
+        Self { pool, handlers: HashMap::new(), reflection: None }
+    }
+
+    /// Implements `method` (`pkg.Service/Method` or `pkg.Service.Method`).
+    pub fn handle<F, Fut>(mut self, method: &str, handler: F) -> Self
+    where
+        F: Fn(Call) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Reply, Status>> + Send + 'static,
+    {
+        let key = method.replace('/', ".");
+        self.handlers.insert(key, Arc::new(move |call| Box::pin(handler(call))));
+        self
+    }
+
+    /// Also answers gRPC server reflection (v1 and v1alpha) with the pool's files.
+    pub fn with_reflection(mut self) -> Self {
+        self.reflection = Some(self.pool.encode_to_vec());
+        self
+    }
+
+    /// Starts serving on an ephemeral loopback port; ready when this returns.
+    pub async fn start(self) -> GrpcServer {
+        self.start_on("127.0.0.1:0").await.expect("a loopback port")
+    }
+
+    /// Starts serving on `addr`.
+    pub async fn start_on(self, addr: &str) -> std::io::Result<GrpcServer> {
+        let listener = TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let calls = Arc::new(Mutex::new(Vec::new()));
+        let mut methods = HashMap::new();
+        for service in self.pool.services() {
+            for method in service.methods() {
+                methods.insert(format!("/{}/{}", service.full_name(), method.name()), method);
+            }
+        }
+        let reflection = self.reflection.map(|encoded| {
+            let v1 = tonic_reflection::server::Builder::configure()
+                .register_encoded_file_descriptor_set(&encoded)
+                .build_v1()
+                .expect("reflection v1 service");
+            let v1alpha = tonic_reflection::server::Builder::configure()
+                .register_encoded_file_descriptor_set(&encoded)
+                .build_v1alpha()
+                .expect("reflection v1alpha service");
+            (ReflectionService::new(v1), ReflectionService::new(v1alpha))
+        });
+        let state = Arc::new(State { methods, handlers: self.handlers, calls: calls.clone(), reflection });
+        let (stop, mut stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new()).http2_only();
+            // Stopping closes every connection too, as a crashed server would.
+            let mut connections = tokio::task::JoinSet::new();
+            loop {
+                let (stream, _) = tokio::select! {
+                    accepted = listener.accept() => match accepted { Ok(a) => a, Err(_) => continue },
+                    _ = &mut stopped => break,
+                };
+                let state = state.clone();
+                let service = hyper::service::service_fn(move |request: http::Request<Incoming>| {
+                    let state = state.clone();
+                    async move { Ok::<_, Infallible>(state.dispatch(request).await) }
+                });
+                let connection = builder.serve_connection(TokioIo::new(stream), service).into_owned();
+                connections.spawn(connection);
+                while connections.try_join_next().is_some() {}
+            }
+            connections.abort_all();
+            while connections.join_next().await.is_some() {}
+        });
+        Ok(GrpcServer { addr, calls, stop: Some(stop), task })
+    }
+}
+
+type ReflectionService =
+    tower::util::BoxCloneSyncService<http::Request<Incoming>, http::Response<tonic::body::Body>, Infallible>;
+
+struct State {
+    methods: HashMap<String, MethodDescriptor>,
+    handlers: HashMap<String, Handler>,
+    calls: Arc<Mutex<Vec<Call>>>,
+    reflection: Option<(ReflectionService, ReflectionService)>,
+}
+
+impl State {
+    async fn dispatch(self: Arc<Self>, request: http::Request<Incoming>) -> http::Response<tonic::body::Body> {
+        use tower::Service as _;
+        let path = request.uri().path().to_owned();
+        if let Some((v1, v1alpha)) = &self.reflection {
+            if path.starts_with("/grpc.reflection.v1.") {
+                return v1.clone().call(request).await.unwrap_or_else(|e| match e {});
+            }
+            if path.starts_with("/grpc.reflection.v1alpha.") {
+                return v1alpha.clone().call(request).await.unwrap_or_else(|e| match e {});
+            }
+        }
+        let Some(method) = self.methods.get(&path).cloned() else {
+            return Status::unimplemented(format!("no method {path}")).into_http();
+        };
+        let codec = DynamicCodec { input: method.input() };
+        let mut grpc = tonic::server::Grpc::new(codec);
+        let state = self.clone();
+        let service = tower::service_fn(move |request: Request<Streaming<DynamicMessage>>| {
+            let state = state.clone();
+            let method = method.clone();
+            async move { state.run(method, request).await }
+        });
+        grpc.streaming(service, request).await
+    }
+
+    async fn run(
+        &self,
+        method: MethodDescriptor,
+        request: Request<Streaming<DynamicMessage>>,
+    ) -> Result<Response<futures_util::stream::BoxStream<'static, Result<DynamicMessage, Status>>>, Status> {
+        let metadata = request.metadata().clone();
+        let mut incoming = request.into_inner();
+        let mut messages = Vec::new();
+        while let Some(message) = incoming.next().await {
+            messages.push(message?);
+        }
+        let call = Call { method: method.clone(), metadata, messages };
+        self.calls.lock().unwrap().push(call.clone());
+        let reply = match self.handlers.get(method.full_name()) {
+            Some(handler) => handler(call).await?,
+            None if method.input() == method.output() => {
+                Reply { metadata: MetadataMap::new(), messages: call.messages.into_iter().map(Ok).collect() }
+            }
+            None => Reply::one(DynamicMessage::new(method.output())),
+        };
+        let mut response = Response::new(futures_util::stream::iter(reply.messages).boxed());
+        *response.metadata_mut() = reply.metadata;
+        Ok(response)
+    }
+}
+
+/// tonic codec over `DynamicMessage`.
+struct DynamicCodec {
+    input: MessageDescriptor,
+}
+
+struct DynamicEncoder;
+struct DynamicDecoder(MessageDescriptor);
+
+impl Codec for DynamicCodec {
+    type Encode = DynamicMessage;
+    type Decode = DynamicMessage;
+    type Encoder = DynamicEncoder;
+    type Decoder = DynamicDecoder;
+
+    fn encoder(&mut self) -> DynamicEncoder {
+        DynamicEncoder
+    }
+
+    fn decoder(&mut self) -> DynamicDecoder {
+        DynamicDecoder(self.input.clone())
+    }
+}
+
+impl Encoder for DynamicEncoder {
+    type Item = DynamicMessage;
+    type Error = Status;
+
+    fn encode(&mut self, item: DynamicMessage, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
+        let mut bytes = Vec::with_capacity(item.encoded_len());
+        item.encode(&mut bytes).map_err(|e| Status::internal(e.to_string()))?;
+        dst.put_slice(&bytes);
+        Ok(())
+    }
+}
+
+impl Decoder for DynamicDecoder {
+    type Item = DynamicMessage;
+    type Error = Status;
+
+    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<DynamicMessage>, Status> {
+        let bytes = src.copy_to_bytes(src.remaining());
+        DynamicMessage::decode(self.0.clone(), bytes)
+            .map(Some)
+            .map_err(|e| Status::invalid_argument(format!("undecodable request: {e}")))
+    }
+}

@@ -1,0 +1,203 @@
+//! gRPC's wire details: length-prefixed messages, `grpc-timeout`, and status from trailers.
+
+use std::time::Duration;
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use http::HeaderMap;
+
+use crate::model::{Code, ErrorSource, Status};
+
+/// The 5-byte prefix of every gRPC message: a compression flag and a big-endian length.
+pub(crate) const PREFIX_LEN: usize = 5;
+
+/// Frames `message` as one uncompressed gRPC message.
+pub(crate) fn frame(message: &[u8]) -> Bytes {
+    let mut framed = BytesMut::with_capacity(PREFIX_LEN + message.len());
+    put_prefix(&mut framed, message.len());
+    framed.extend_from_slice(message);
+    framed.freeze()
+}
+
+fn put_prefix(buf: &mut BytesMut, len: usize) {
+    buf.put_u8(0);
+    // Messages are capped far below 4 GiB by the frontends' body limits.
+    buf.put_u32(u32::try_from(len).unwrap_or(u32::MAX));
+}
+
+/// Reassembles gRPC messages from DATA frames of any size.
+#[derive(Debug)]
+pub(crate) struct MessageDecoder {
+    buffer: BytesMut,
+    max_message_size: usize,
+}
+
+impl MessageDecoder {
+    pub(crate) fn new(max_message_size: usize) -> Self {
+        Self {
+            buffer: BytesMut::new(),
+            max_message_size,
+        }
+    }
+
+    /// Adds the bytes of one DATA frame.
+    pub(crate) fn push(&mut self, data: Bytes) {
+        if self.buffer.is_empty() {
+            // Saves a copy in the common case of one message per frame.
+            self.buffer = BytesMut::from(data);
+        } else {
+            self.buffer.extend_from_slice(&data);
+        }
+    }
+
+    /// The next complete message, if the buffer holds one.
+    pub(crate) fn next_message(&mut self) -> Result<Option<Bytes>, Status> {
+        if self.buffer.len() < PREFIX_LEN {
+            return Ok(None);
+        }
+        let compressed = self.buffer[0];
+        let len = u32::from_be_bytes([
+            self.buffer[1],
+            self.buffer[2],
+            self.buffer[3],
+            self.buffer[4],
+        ]) as usize;
+        if compressed != 0 {
+            return Err(Status::new(
+                Code::Internal,
+                "backend sent a compressed message, but polygate asked for none",
+                ErrorSource::Backend,
+            ));
+        }
+        if len > self.max_message_size {
+            return Err(Status::new(
+                Code::ResourceExhausted,
+                format!(
+                    "backend message of {len} bytes exceeds the limit of {} bytes",
+                    self.max_message_size
+                ),
+                ErrorSource::Backend,
+            ));
+        }
+        if self.buffer.len() < PREFIX_LEN + len {
+            self.buffer.reserve(PREFIX_LEN + len - self.buffer.len());
+            return Ok(None);
+        }
+        self.buffer.advance(PREFIX_LEN);
+        Ok(Some(self.buffer.split_to(len).freeze()))
+    }
+
+    /// Whether bytes of an incomplete message remain.
+    pub(crate) fn has_partial(&self) -> bool {
+        !self.buffer.is_empty()
+    }
+}
+
+/// Formats a timeout as a `grpc-timeout` header value (at most 8 digits and a unit).
+pub(crate) fn format_timeout(timeout: Duration) -> String {
+    let nanos = timeout.as_nanos();
+    const UNITS: [(u128, char); 6] = [
+        (1, 'n'),
+        (1_000, 'u'),
+        (1_000_000, 'm'),
+        (1_000_000_000, 'S'),
+        (60_000_000_000, 'M'),
+        (3_600_000_000_000, 'H'),
+    ];
+    for (scale, unit) in UNITS {
+        let value = nanos.div_ceil(scale);
+        if value < 100_000_000 {
+            return format!("{value}{unit}");
+        }
+    }
+    "99999999H".to_owned()
+}
+
+/// Reads `grpc-status`, `grpc-message` and `grpc-status-details-bin` from trailers (or from the
+/// headers of a trailers-only answer). `None` means the map carries no status.
+pub(crate) fn status_from_trailers(trailers: &HeaderMap) -> Option<Result<(), Status>> {
+    let code = trailers.get("grpc-status")?;
+    let code = code
+        .to_str()
+        .ok()
+        .and_then(|c| c.parse::<i32>().ok())
+        .map(Code::from_i32)
+        .unwrap_or(Code::Unknown);
+    if code == Code::Ok {
+        return Some(Ok(()));
+    }
+    let message = trailers
+        .get("grpc-message")
+        .map(|m| percent_encoding::percent_decode(m.as_bytes()).decode_utf8_lossy().into_owned())
+        .unwrap_or_default();
+    let mut status = Status::new(code, message, ErrorSource::Backend);
+    if let Some(details) = trailers.get("grpc-status-details-bin") {
+        if let Ok(decoded) = decode_base64_header(details.as_bytes()) {
+            status = status.with_encoded_details(Bytes::from(decoded));
+        }
+    }
+    Some(Err(status))
+}
+
+/// Decodes a `-bin` metadata value: base64, padded or not.
+pub(crate) fn decode_base64_header(value: &[u8]) -> Result<Vec<u8>, base64::DecodeError> {
+    use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
+    use base64::Engine as _;
+    if value.ends_with(b"=") {
+        STANDARD.decode(value)
+    } else {
+        STANDARD_NO_PAD.decode(value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decoder_reassembles_split_messages() {
+        let framed = frame(b"hello");
+        let mut decoder = MessageDecoder::new(1024);
+        decoder.push(framed.slice(..3));
+        assert_eq!(decoder.next_message().unwrap(), None);
+        decoder.push(framed.slice(3..));
+        let mut two = BytesMut::new();
+        two.extend_from_slice(&frame(b"a"));
+        two.extend_from_slice(&frame(b""));
+        decoder.push(two.freeze());
+        assert_eq!(decoder.next_message().unwrap().unwrap(), Bytes::from_static(b"hello"));
+        assert_eq!(decoder.next_message().unwrap().unwrap(), Bytes::from_static(b"a"));
+        assert_eq!(decoder.next_message().unwrap().unwrap(), Bytes::new());
+        assert_eq!(decoder.next_message().unwrap(), None);
+        assert!(!decoder.has_partial());
+    }
+
+    #[test]
+    fn decoder_rejects_oversized_and_compressed_messages() {
+        let mut decoder = MessageDecoder::new(3);
+        decoder.push(frame(b"toolong"));
+        assert_eq!(decoder.next_message().unwrap_err().code(), Code::ResourceExhausted);
+        let mut decoder = MessageDecoder::new(100);
+        decoder.push(Bytes::from_static(&[1, 0, 0, 0, 1, 7]));
+        assert_eq!(decoder.next_message().unwrap_err().code(), Code::Internal);
+    }
+
+    #[test]
+    fn timeouts_use_at_most_eight_digits() {
+        assert_eq!(format_timeout(Duration::from_millis(1500)), "1500000u");
+        assert_eq!(format_timeout(Duration::from_secs(30)), "30000000u");
+        assert_eq!(format_timeout(Duration::from_secs(3600 * 24)), "86400S");
+    }
+
+    #[test]
+    fn status_comes_from_trailers_with_decoded_message() {
+        let mut trailers = HeaderMap::new();
+        trailers.insert("grpc-status", "5".parse().unwrap());
+        trailers.insert("grpc-message", "shelf%20not%20found".parse().unwrap());
+        let status = status_from_trailers(&trailers).unwrap().unwrap_err();
+        assert_eq!(status.code(), Code::NotFound);
+        assert_eq!(status.message(), "shelf not found");
+        trailers.insert("grpc-status", "0".parse().unwrap());
+        assert!(status_from_trailers(&trailers).unwrap().is_ok());
+        assert!(status_from_trailers(&HeaderMap::new()).is_none());
+    }
+}

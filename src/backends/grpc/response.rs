@@ -1,0 +1,121 @@
+//! Reads a gRPC answer: messages as they arrive, then the status from the trailers.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use futures_util::Stream;
+use http::HeaderMap;
+use http_body::Body;
+use hyper::body::Incoming;
+
+use super::framing::{status_from_trailers, MessageDecoder};
+use crate::model::{Code, ErrorSource, Payload, Status};
+
+/// The messages of one gRPC answer, ended by the status its trailers carry.
+pub(crate) struct ResponseMessages {
+    body: Incoming,
+    decoder: MessageDecoder,
+    /// The call's end, once the trailers (or a failure) have been seen.
+    end: Option<Result<(), Status>>,
+    finished: bool,
+    trailers: HeaderMap,
+}
+
+impl ResponseMessages {
+    pub(crate) fn new(body: Incoming, max_message_size: usize) -> Self {
+        Self {
+            body,
+            decoder: MessageDecoder::new(max_message_size),
+            end: None,
+            finished: false,
+            trailers: HeaderMap::new(),
+        }
+    }
+
+    /// The trailers, once the stream has ended.
+    pub(crate) fn take_trailers(&mut self) -> HeaderMap {
+        std::mem::take(&mut self.trailers)
+    }
+
+    fn finish(&mut self, result: Result<(), Status>) -> Poll<Option<Result<Payload, Status>>> {
+        self.finished = true;
+        match result {
+            Ok(()) => Poll::Ready(None),
+            Err(status) => Poll::Ready(Some(Err(status))),
+        }
+    }
+}
+
+impl Stream for ResponseMessages {
+    type Item = Result<Payload, Status>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        loop {
+            if this.finished {
+                return Poll::Ready(None);
+            }
+            match this.decoder.next_message() {
+                Ok(Some(message)) => return Poll::Ready(Some(Ok(Payload::Protobuf(message)))),
+                Ok(None) => {}
+                Err(status) => return this.finish(Err(status)),
+            }
+            if let Some(end) = this.end.take() {
+                let end = match end {
+                    Ok(()) if this.decoder.has_partial() => Err(Status::new(
+                        Code::Internal,
+                        "backend ended the call in the middle of a message",
+                        ErrorSource::Backend,
+                    )),
+                    other => other,
+                };
+                return this.finish(end);
+            }
+            match Pin::new(&mut this.body).poll_frame(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
+                    Ok(data) => this.decoder.push(data),
+                    Err(frame) => {
+                        if let Ok(trailers) = frame.into_trailers() {
+                            this.end = Some(status_from_trailers(&trailers).unwrap_or_else(|| {
+                                Err(Status::new(
+                                    Code::Internal,
+                                    "backend sent trailers without grpc-status",
+                                    ErrorSource::Backend,
+                                ))
+                            }));
+                            this.trailers = trailers;
+                        }
+                    }
+                },
+                Poll::Ready(Some(Err(error))) => {
+                    this.end = Some(Err(broken_stream(&error)));
+                }
+                Poll::Ready(None) => {
+                    this.end = Some(Err(Status::new(
+                        Code::Internal,
+                        "backend closed the call without sending a status",
+                        ErrorSource::Backend,
+                    )));
+                }
+            }
+        }
+    }
+}
+
+/// A transport failure in the middle of an answer.
+pub(crate) fn broken_stream(error: &hyper::Error) -> Status {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = source {
+        if let Some(h2) = e.downcast_ref::<h2::Error>() {
+            if h2.reason() == Some(h2::Reason::CANCEL) {
+                return Status::new(Code::Cancelled, "backend cancelled the call", ErrorSource::Backend);
+            }
+            if h2.reason() == Some(h2::Reason::REFUSED_STREAM) {
+                return Status::unavailable("backend refused the call");
+            }
+        }
+        source = e.source();
+    }
+    Status::unavailable(format!("connection to the backend broke: {error}"))
+}

@@ -1,0 +1,279 @@
+//! HTTP request → `GatewayRequest`: metadata by allowlist, deadline, and the body as one JSON
+//! message, raw bytes, or a stream of NDJSON messages.
+
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::{Buf, Bytes, BytesMut};
+use futures_util::Stream;
+use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HOST};
+use http::{HeaderMap, HeaderName, HeaderValue, Request};
+use http_body::Body;
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+
+use super::config::HttpFrontendSettings;
+use crate::model::{GatewayRequest, Payload, RequestBody, RequestKey, Status};
+
+const METADATA_PREFIX: &str = "grpc-metadata-";
+
+/// Decodes the parts of an HTTP request the pipeline needs.
+pub(crate) async fn decode(
+    request: Request<Incoming>,
+    peer: SocketAddr,
+    settings: &HttpFrontendSettings,
+) -> Result<GatewayRequest, Status> {
+    let (parts, body) = request.into_parts();
+    let timeout = match parts.headers.get("grpc-timeout") {
+        None => None,
+        Some(value) => Some(
+            value
+                .to_str()
+                .ok()
+                .and_then(parse_grpc_timeout)
+                .ok_or_else(|| Status::invalid_argument("invalid Grpc-Timeout header; use gRPC's syntax, e.g. 500m or 2S"))?,
+        ),
+    };
+    let metadata = metadata(&parts.headers, &parts.uri, peer, settings)?;
+    let body = read_body(&parts.headers, body, settings.max_body_size).await?;
+    Ok(GatewayRequest { key: RequestKey::Http { method: parts.method, uri: parts.uri }, body, metadata, timeout })
+}
+
+/// Parses a `Grpc-Timeout` value: at most 8 digits and a unit (`H`, `M`, `S`, `m`, `u`, `n`).
+pub fn parse_grpc_timeout(value: &str) -> Option<Duration> {
+    let (digits, unit) = value.split_at(value.len().checked_sub(1)?);
+    if digits.is_empty() || digits.len() > 8 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let amount: u64 = digits.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(amount * 3600),
+        "M" => Duration::from_secs(amount * 60),
+        "S" => Duration::from_secs(amount),
+        "m" => Duration::from_millis(amount),
+        "u" => Duration::from_micros(amount),
+        "n" => Duration::from_nanos(amount),
+        _ => return None,
+    })
+}
+
+/// Forwarded metadata: allowlisted headers, every `Grpc-Metadata-*` header under its own name,
+/// and `X-Forwarded-For/-Host/-Proto`. Values gRPC cannot carry are skipped.
+fn metadata(
+    headers: &HeaderMap,
+    uri: &http::Uri,
+    peer: SocketAddr,
+    settings: &HttpFrontendSettings,
+) -> Result<HeaderMap, Status> {
+    let mut metadata = HeaderMap::new();
+    for (name, value) in headers {
+        if let Some(key) = name.as_str().strip_prefix(METADATA_PREFIX) {
+            let Ok(key) = HeaderName::from_bytes(key.as_bytes()) else { continue };
+            if !is_metadata_key(key.as_str()) {
+                continue;
+            }
+            if key.as_str().ends_with("-bin") {
+                if !is_base64(value.as_bytes()) {
+                    return Err(Status::invalid_argument(format!("header {name} must be base64, as its -Bin suffix says")));
+                }
+            } else if !is_printable_ascii(value) {
+                continue;
+            }
+            metadata.append(key, value.clone());
+        } else if settings.forward_headers.contains(name) && is_printable_ascii(value) {
+            metadata.append(name.clone(), value.clone());
+        }
+    }
+    let client = peer.ip().to_string();
+    let forwarded_for = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+        Some(earlier) => format!("{earlier}, {client}"),
+        None => client,
+    };
+    if let Ok(value) = HeaderValue::from_str(&forwarded_for) {
+        metadata.insert(HeaderName::from_static("x-forwarded-for"), value);
+    }
+    let host = headers.get(HOST).cloned().or_else(|| uri.authority().and_then(|a| HeaderValue::from_str(a.as_str()).ok()));
+    if let Some(host) = host {
+        metadata.insert(HeaderName::from_static("x-forwarded-host"), host);
+    }
+    metadata.insert(HeaderName::from_static("x-forwarded-proto"), HeaderValue::from_static("http"));
+    Ok(metadata)
+}
+
+/// gRPC metadata keys: lowercase letters, digits, `-`, `_` and `.`; not reserved for gRPC.
+fn is_metadata_key(key: &str) -> bool {
+    !key.is_empty()
+        && !key.starts_with("grpc-")
+        && key.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+fn is_printable_ascii(value: &HeaderValue) -> bool {
+    value.as_bytes().iter().all(|b| (0x20..0x7f).contains(b))
+}
+
+fn is_base64(value: &[u8]) -> bool {
+    use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
+    use base64::Engine as _;
+    STANDARD.decode(value).is_ok() || STANDARD_NO_PAD.decode(value).is_ok()
+}
+
+/// Whether a content type is JSON: `application/json`, `application/*+json`, or none at all.
+fn is_json(content_type: Option<&str>) -> bool {
+    let Some(content_type) = content_type else { return true };
+    let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+fn is_ndjson(content_type: Option<&str>) -> bool {
+    let essence = content_type.and_then(|c| c.split(';').next()).unwrap_or("").trim().to_ascii_lowercase();
+    matches!(essence.as_str(), "application/x-ndjson" | "application/ndjson" | "application/jsonl")
+}
+
+async fn read_body(headers: &HeaderMap, body: Incoming, limit: usize) -> Result<RequestBody, Status> {
+    let content_type = headers.get(CONTENT_TYPE).map(|v| v.to_str().unwrap_or("invalid"));
+    if is_ndjson(content_type) {
+        return Ok(RequestBody::Stream(Box::pin(NdjsonMessages::new(body, limit))));
+    }
+    let declared = headers.get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > limit as u64) {
+        return Err(too_large(limit));
+    }
+    if declared == Some(0) || body.is_end_stream() {
+        return Ok(RequestBody::Empty);
+    }
+    let data = Limited::new(body, limit).collect().await.map_err(|e| {
+        if e.is::<http_body_util::LengthLimitError>() {
+            too_large(limit)
+        } else {
+            Status::invalid_argument(format!("the request body could not be read: {e}"))
+        }
+    })?;
+    let data = data.to_bytes();
+    if data.is_empty() {
+        return Ok(RequestBody::Empty);
+    }
+    Ok(RequestBody::Unary(if is_json(content_type) {
+        Payload::Json(data)
+    } else {
+        Payload::Raw { content_type: content_type.unwrap_or_default().to_owned(), data }
+    }))
+}
+
+fn too_large(limit: usize) -> Status {
+    Status::payload_too_large(format!("the request body exceeds the limit of {limit} bytes"))
+}
+
+/// The messages of an NDJSON body, one per non-blank line, as the lines arrive.
+struct NdjsonMessages {
+    body: Incoming,
+    buffer: BytesMut,
+    limit: usize,
+    finished: bool,
+}
+
+impl NdjsonMessages {
+    fn new(body: Incoming, limit: usize) -> Self {
+        Self { body, buffer: BytesMut::new(), limit, finished: false }
+    }
+
+    fn next_line(&mut self, at_end: bool) -> Option<Result<Payload, Status>> {
+        loop {
+            let line = match self.buffer.iter().position(|b| *b == b'\n') {
+                Some(end) => {
+                    let line = self.buffer.split_to(end).freeze();
+                    self.buffer.advance(1);
+                    line
+                }
+                None if at_end && !self.buffer.is_empty() => self.buffer.split().freeze(),
+                None if self.buffer.len() > self.limit => {
+                    self.finished = true;
+                    return Some(Err(Status::payload_too_large(format!(
+                        "an NDJSON message exceeds the limit of {} bytes",
+                        self.limit
+                    ))));
+                }
+                None => return None,
+            };
+            if line.iter().any(|b| !b.is_ascii_whitespace()) {
+                return Some(Ok(Payload::Json(trim_end(line))));
+            }
+        }
+    }
+}
+
+fn trim_end(line: Bytes) -> Bytes {
+    let end = line.iter().rposition(|b| !b.is_ascii_whitespace()).map_or(0, |i| i + 1);
+    line.slice(..end)
+}
+
+impl Stream for NdjsonMessages {
+    type Item = Result<Payload, Status>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        loop {
+            if let Some(message) = this.next_line(this.finished) {
+                return Poll::Ready(Some(message));
+            }
+            if this.finished {
+                return Poll::Ready(None);
+            }
+            match Pin::new(&mut this.body).poll_frame(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(None) => this.finished = true,
+                Poll::Ready(Some(Ok(frame))) => {
+                    if let Ok(data) = frame.into_data() {
+                        this.buffer.extend_from_slice(&data);
+                    }
+                }
+                Poll::Ready(Some(Err(e))) => {
+                    this.finished = true;
+                    this.buffer.clear();
+                    return Poll::Ready(Some(Err(Status::invalid_argument(format!(
+                        "the request body could not be read: {e}"
+                    )))));
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grpc_timeouts_parse_every_unit_and_refuse_junk() {
+        assert_eq!(parse_grpc_timeout("10m"), Some(Duration::from_millis(10)));
+        assert_eq!(parse_grpc_timeout("5S"), Some(Duration::from_secs(5)));
+        assert_eq!(parse_grpc_timeout("2H"), Some(Duration::from_secs(7200)));
+        assert_eq!(parse_grpc_timeout("3M"), Some(Duration::from_secs(180)));
+        assert_eq!(parse_grpc_timeout("7u"), Some(Duration::from_micros(7)));
+        assert_eq!(parse_grpc_timeout("100n"), Some(Duration::from_nanos(100)));
+        assert_eq!(parse_grpc_timeout("INVALID"), None);
+        assert_eq!(parse_grpc_timeout("123456789S"), None);
+        assert_eq!(parse_grpc_timeout("m"), None);
+        assert_eq!(parse_grpc_timeout(""), None);
+        assert_eq!(parse_grpc_timeout("-1S"), None);
+    }
+
+    #[test]
+    fn json_content_types() {
+        assert!(is_json(None));
+        assert!(is_json(Some("application/json; charset=utf-8")));
+        assert!(is_json(Some("application/merge-patch+json")));
+        assert!(!is_json(Some("text/plain")));
+        assert!(!is_json(Some("application/x-www-form-urlencoded")));
+        assert!(is_ndjson(Some("application/x-ndjson")));
+    }
+
+    #[test]
+    fn metadata_keys_follow_grpc_rules() {
+        assert!(is_metadata_key("foo"));
+        assert!(is_metadata_key("x-trace.id_2"));
+        assert!(!is_metadata_key("grpc-status"));
+        assert!(!is_metadata_key(""));
+    }
+}

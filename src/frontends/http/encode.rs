@@ -1,0 +1,147 @@
+//! `GatewayResponse` or `Status` → HTTP response: the one place gRPC codes become HTTP statuses.
+
+use futures_util::StreamExt;
+use http::header::{ALLOW, CACHE_CONTROL, CONTENT_TYPE, WWW_AUTHENTICATE};
+use http::{HeaderMap, HeaderName, HeaderValue, Response, StatusCode};
+
+use super::body::{Framing, ResponseBody};
+use crate::model::{Code, GatewayResponse, HttpHint, Payload, ResponseBody as Messages, Status};
+
+const JSON: HeaderValue = HeaderValue::from_static("application/json");
+const NDJSON: HeaderValue = HeaderValue::from_static("application/x-ndjson");
+const EVENT_STREAM: HeaderValue = HeaderValue::from_static("text/event-stream");
+const NO_CACHE: HeaderValue = HeaderValue::from_static("no-cache");
+
+/// The HTTP status of a gRPC code, as grpc-gateway maps it.
+pub(crate) fn http_status(code: Code) -> StatusCode {
+    match code {
+        Code::Ok => StatusCode::OK,
+        Code::Cancelled => StatusCode::from_u16(499).unwrap_or(StatusCode::BAD_REQUEST),
+        Code::Unknown | Code::Internal | Code::DataLoss => StatusCode::INTERNAL_SERVER_ERROR,
+        Code::InvalidArgument | Code::FailedPrecondition | Code::OutOfRange => StatusCode::BAD_REQUEST,
+        Code::DeadlineExceeded => StatusCode::GATEWAY_TIMEOUT,
+        Code::NotFound => StatusCode::NOT_FOUND,
+        Code::AlreadyExists | Code::Aborted => StatusCode::CONFLICT,
+        Code::PermissionDenied => StatusCode::FORBIDDEN,
+        Code::Unauthenticated => StatusCode::UNAUTHORIZED,
+        Code::ResourceExhausted => StatusCode::TOO_MANY_REQUESTS,
+        Code::Unimplemented => StatusCode::NOT_IMPLEMENTED,
+        Code::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+    }
+}
+
+/// The error response: the canonical JSON body, the status from the code or the rejection's
+/// hint, and the backend's metadata as `Grpc-Metadata-*` headers.
+pub(crate) fn error_response(status: &Status) -> Response<ResponseBody> {
+    let mut response = Response::new(ResponseBody::full(status.to_json()));
+    *response.status_mut() = match status.http_hint() {
+        Some(HttpHint::MethodNotAllowed { allow }) => {
+            if let Ok(allow) = HeaderValue::from_str(allow) {
+                response.headers_mut().insert(ALLOW, allow);
+            }
+            StatusCode::METHOD_NOT_ALLOWED
+        }
+        Some(HttpHint::PayloadTooLarge) => StatusCode::PAYLOAD_TOO_LARGE,
+        Some(HttpHint::UnsupportedMediaType) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        None => http_status(status.code()),
+    };
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, JSON);
+    if status.code() == Code::Unauthenticated {
+        if let Ok(challenge) = HeaderValue::from_str(status.message()) {
+            headers.insert(WWW_AUTHENTICATE, challenge);
+        }
+    }
+    prefix_metadata(headers, status.metadata(), "grpc-metadata-");
+    response
+}
+
+/// The success response. A stream's status is decided by its first message: an error before
+/// any message is answered like a unary error.
+pub(crate) async fn success_response(answer: GatewayResponse, event_stream: bool) -> Response<ResponseBody> {
+    let (mut response, content_type) = match answer.body {
+        Messages::Unary { message, trailers } => {
+            let content_type = content_type_of(&message, JSON);
+            let mut response = Response::new(ResponseBody::full(message.bytes().clone()));
+            prefix_metadata(response.headers_mut(), &trailers, "grpc-trailer-");
+            (response, content_type)
+        }
+        Messages::Stream(mut messages) => {
+            let first = match messages.next().await {
+                Some(Ok(message)) => Some(message),
+                Some(Err(status)) => return error_response(&status),
+                None => None,
+            };
+            let (framing, content_type) = match &first {
+                Some(raw @ Payload::Raw { .. }) => (Framing::Raw, content_type_of(raw, JSON)),
+                _ if event_stream => (Framing::ServerSentEvents, EVENT_STREAM),
+                _ => (Framing::Ndjson, NDJSON),
+            };
+            let mut response = Response::new(ResponseBody::Stream { first, messages, framing, finished: false });
+            if framing == Framing::ServerSentEvents {
+                response.headers_mut().insert(CACHE_CONTROL, NO_CACHE);
+            }
+            (response, content_type)
+        }
+    };
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, content_type);
+    prefix_metadata(headers, &answer.metadata, "grpc-metadata-");
+    response
+}
+
+fn content_type_of(message: &Payload, json: HeaderValue) -> HeaderValue {
+    match message {
+        Payload::Raw { content_type, .. } => HeaderValue::from_str(content_type).unwrap_or(json),
+        _ => json,
+    }
+}
+
+fn prefix_metadata(headers: &mut HeaderMap, metadata: &HeaderMap, prefix: &str) {
+    for (name, value) in metadata {
+        if let Ok(name) = HeaderName::from_bytes(format!("{prefix}{name}").as_bytes()) {
+            headers.append(name, value.clone());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_maps_as_grpc_gateway_maps_it() {
+        let table = [
+            (Code::Ok, 200),
+            (Code::Cancelled, 499),
+            (Code::Unknown, 500),
+            (Code::InvalidArgument, 400),
+            (Code::DeadlineExceeded, 504),
+            (Code::NotFound, 404),
+            (Code::AlreadyExists, 409),
+            (Code::PermissionDenied, 403),
+            (Code::Unauthenticated, 401),
+            (Code::ResourceExhausted, 429),
+            (Code::FailedPrecondition, 400),
+            (Code::Aborted, 409),
+            (Code::OutOfRange, 400),
+            (Code::Unimplemented, 501),
+            (Code::Internal, 500),
+            (Code::Unavailable, 503),
+            (Code::DataLoss, 500),
+        ];
+        for (code, expected) in table {
+            assert_eq!(http_status(code).as_u16(), expected, "{code:?}");
+        }
+    }
+
+    #[test]
+    fn rejections_choose_their_own_status_and_headers() {
+        let response = error_response(&Status::method_not_allowed("no", "GET, POST".into()));
+        assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(response.headers()[ALLOW], "GET, POST");
+        assert_eq!(error_response(&Status::payload_too_large("big")).status(), StatusCode::PAYLOAD_TOO_LARGE);
+        let response = error_response(&Status::new(Code::Unauthenticated, "Bearer", crate::model::ErrorSource::Backend));
+        assert_eq!(response.headers()[WWW_AUTHENTICATE], "Bearer");
+    }
+}

@@ -1,0 +1,129 @@
+//! polygate: a multi-protocol translating gateway.
+//!
+//! The pipeline in five sentences:
+//!
+//! 1. A **frontend** (REST/JSON over HTTP) decodes what a client sends into one
+//!    [`model::GatewayRequest`].
+//! 2. The **mapping layer** holds an immutable route table built from `google.api.http`
+//!    annotations and mapping files, and binds the request to a [`model::BackendCall`].
+//! 3. A **backend** (gRPC) turns the call into its protocol over pooled connections and answers
+//!    with a [`model::GatewayResponse`] or a [`model::Status`].
+//! 4. The mapping layer turns the answer back into the client's form (JSON, or raw `HttpBody`
+//!    bytes), and the frontend frames it (a JSON body, NDJSON, Server-Sent Events) or encodes the
+//!    `Status` as the canonical JSON error.
+//! 5. gRPC status codes are the error vocabulary of the whole gateway.
+//!
+//! See `docs/DESIGN.md` for the module map and the direction of dependencies.
+
+pub mod app;
+pub mod backends;
+pub mod cli;
+pub mod config;
+pub mod descriptors;
+pub mod frontends;
+pub mod mapping;
+pub mod model;
+pub mod pipeline;
+
+use std::process::ExitCode;
+
+use cli::Source;
+
+/// `polygate serve`: builds the gateway and serves until Ctrl-C or SIGTERM.
+pub async fn serve(source: &Source) -> ExitCode {
+    install_crypto_provider();
+    let config = match source.load() {
+        Ok(config) => config,
+        Err(error) => return report(&[error]),
+    };
+    match app::run(&config, shutdown_signal()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(errors) => report(&errors),
+    }
+}
+
+/// `polygate check`: validates everything and prints the route table.
+pub async fn check(source: &Source) -> ExitCode {
+    install_crypto_provider();
+    let config = match source.load() {
+        Ok(config) => config,
+        Err(error) => return report(&[error]),
+    };
+    match app::build(&config).await {
+        Ok(gateway) => {
+            let table = gateway.pipeline.routes();
+            let rows: Vec<[String; 4]> = table
+                .routes()
+                .map(|r| {
+                    [
+                        r.http_method.to_string(),
+                        r.template.to_string(),
+                        r.backend_name.to_string(),
+                        r.operation.to_string(),
+                    ]
+                })
+                .collect();
+            print_table(["METHOD", "PATH", "BACKEND", "GRPC METHOD"], &rows);
+            println!("{} routes, configuration OK", rows.len());
+            ExitCode::SUCCESS
+        }
+        Err(errors) => report(&errors),
+    }
+}
+
+fn print_table(header: [&str; 4], rows: &[[String; 4]]) {
+    let mut widths = header.map(str::len);
+    for row in rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.len());
+        }
+    }
+    let line = |cells: [&str; 4]| {
+        let mut text = String::new();
+        for (i, (cell, width)) in cells.iter().zip(widths).enumerate() {
+            if i == 3 {
+                text.push_str(cell);
+            } else {
+                text.push_str(&format!("{cell:<width$}  "));
+            }
+        }
+        println!("{}", text.trim_end());
+    };
+    line(header);
+    for row in rows {
+        line([row[0].as_str(), row[1].as_str(), row[2].as_str(), row[3].as_str()]);
+    }
+}
+
+fn report(errors: &[config::ConfigError]) -> ExitCode {
+    for error in errors {
+        eprintln!("error: {error}");
+    }
+    ExitCode::FAILURE
+}
+
+/// Makes ring the process's TLS provider, once.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}

@@ -1,0 +1,280 @@
+//! Binding: path variables, query parameters and the body of a request become one protobuf
+//! message (or a stream of them) for the backend.
+//!
+//! The message is assembled as wire bytes, never as a tree: the body is transcoded first, then
+//! query and path fields are appended. Protobuf's merge rules make later fields win, so the
+//! path's value wins over the body's and nested fields merge into the body's messages.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use http::HeaderMap;
+
+use super::matcher::PathBinding;
+use super::options::{BodyFieldCollision, UnknownQueryParameters};
+use super::route::{resolve_chain, settable_from_text, BodyPlan, FieldChain, Route};
+use super::transcode::{json_to_field, json_to_proto, text_to_field};
+use super::wire::{contains, write_bytes_field, write_nested};
+use crate::model::{BackendCall, MessageStream, Payload, RequestBody, RequestMessages, Status};
+
+impl Route {
+    /// Binds a matched request to a call of this route's backend method.
+    pub fn bind(
+        self: &Arc<Self>,
+        path: &[PathBinding<'_, '_>],
+        query: Option<&str>,
+        body: RequestBody,
+        metadata: HeaderMap,
+        timeout: Option<Duration>,
+    ) -> Result<BackendCall, Status> {
+        let mut fields = Vec::new();
+        if let Some(query) = query.filter(|q| !q.is_empty()) {
+            self.bind_query(query, &mut fields)?;
+        }
+        for (binding, chain) in path.iter().zip(&self.request.path_fields) {
+            bind_text(chain, &binding.value, &mut fields)
+                .map_err(|e| Status::invalid_argument(format!("path variable {{{}}}: {e}", binding.field_path)))?;
+        }
+        let timeout = Some(timeout.map_or(self.options.timeout, |t| t.min(self.options.timeout)));
+        let messages = if self.shape.client_streams() {
+            RequestMessages::Stream(self.bind_stream(body, Bytes::from(fields))?)
+        } else {
+            let message = match body {
+                RequestBody::Empty => fields,
+                RequestBody::Unary(payload) => {
+                    let mut message = self.encode_body(payload, fields.len())?;
+                    message.extend_from_slice(&fields);
+                    message
+                }
+                RequestBody::Stream(_) => {
+                    return Err(Status::unsupported_media_type(format!(
+                        "{} takes one message; streamed (NDJSON) bodies are for client-streaming methods",
+                        self.method.full_name()
+                    )))
+                }
+            };
+            RequestMessages::Unary(Payload::Protobuf(Bytes::from(message)))
+        };
+        Ok(BackendCall { operation: self.operation.clone(), shape: self.shape, messages, metadata, timeout })
+    }
+
+    /// Transcodes one body message; `extra` is room for the fields appended after it.
+    fn encode_body(&self, payload: Payload, extra: usize) -> Result<Vec<u8>, Status> {
+        let plan = &self.request;
+        let (content_type, data) = match payload {
+            Payload::Json(data) => (None, data),
+            Payload::Raw { content_type, data } => (Some(content_type), data),
+            Payload::Protobuf(data) | Payload::Xml(data) => (Some(String::new()), data),
+        };
+        if data.is_empty() {
+            return Ok(Vec::with_capacity(extra));
+        }
+        let mut message = Vec::with_capacity(data.len() + extra + 16);
+        match &plan.body {
+            BodyPlan::None => {
+                return Err(Status::invalid_argument(format!(
+                    "{} {} takes no request body",
+                    self.http_method, self.template
+                )))
+            }
+            _ if plan.raw_body => {
+                let content_type = content_type.unwrap_or_else(|| "application/json".to_owned());
+                let mut http_body = Vec::with_capacity(data.len() + content_type.len() + 8);
+                write_bytes_field(1, content_type.as_bytes(), &mut http_body);
+                write_bytes_field(2, &data, &mut http_body);
+                match &plan.body {
+                    BodyPlan::Field(chain) => {
+                        let (leaf, parents) = chain.split_last().ok_or_else(|| Status::internal("empty body field"))?;
+                        let mut wrapped = Vec::with_capacity(http_body.len() + 8);
+                        write_bytes_field(leaf.number(), &http_body, &mut wrapped);
+                        write_nested(parents, &wrapped, &mut message);
+                    }
+                    _ => message = http_body,
+                }
+                return Ok(message);
+            }
+            _ if content_type.is_some() => {
+                return Err(Status::unsupported_media_type(format!(
+                    "{} {} takes a JSON body (Content-Type: application/json)",
+                    self.http_method, self.template
+                )))
+            }
+            BodyPlan::Whole => json_to_proto(&plan.input, &data, &self.options.json, &mut message)
+                .map_err(|e| Status::invalid_argument(format!("invalid JSON body: {e}")))?,
+            BodyPlan::Field(chain) => {
+                let (leaf, parents) = chain.split_last().ok_or_else(|| Status::internal("empty body field"))?;
+                if parents.is_empty() {
+                    json_to_field(leaf, &data, &self.options.json, &mut message)
+                } else {
+                    let mut inner = Vec::with_capacity(data.len());
+                    json_to_field(leaf, &data, &self.options.json, &mut inner)
+                        .map(|()| write_nested(parents, &inner, &mut message))
+                }
+                .map_err(|e| Status::invalid_argument(format!("invalid JSON body for field '{}': {e}", leaf.name())))?
+            }
+        }
+        if self.options.body_field_collision == BodyFieldCollision::Reject {
+            for (chain, variable) in plan.path_fields.iter().zip(self.template.variables()) {
+                let numbers: Vec<u32> = chain.iter().map(|f| f.number()).collect();
+                if contains(&message, &numbers) {
+                    return Err(Status::invalid_argument(format!(
+                        "field '{}' is set by both the path and the body",
+                        variable.field_path
+                    )));
+                }
+            }
+        }
+        Ok(message)
+    }
+
+    /// The request stream of a client-streaming call: every message gets the same query and
+    /// path fields appended.
+    fn bind_stream(self: &Arc<Self>, body: RequestBody, fields: Bytes) -> Result<MessageStream, Status> {
+        let route = self.clone();
+        let encode = move |payload: Payload| -> Result<Payload, Status> {
+            let mut message = route.encode_body(payload, fields.len())?;
+            message.extend_from_slice(&fields);
+            Ok(Payload::Protobuf(Bytes::from(message)))
+        };
+        Ok(match body {
+            RequestBody::Empty => Box::pin(futures_util::stream::empty()),
+            RequestBody::Stream(stream) => Box::pin(stream.map(move |item| item.and_then(&encode))),
+            RequestBody::Unary(Payload::Json(data)) => {
+                let messages: Vec<Result<Payload, Status>> =
+                    split_messages(&data)?.into_iter().map(|m| encode(Payload::Json(m))).collect();
+                Box::pin(futures_util::stream::iter(messages))
+            }
+            RequestBody::Unary(_) => {
+                return Err(Status::unsupported_media_type(
+                    "client-streaming methods take NDJSON (application/x-ndjson) or a JSON array",
+                ))
+            }
+        })
+    }
+
+    fn bind_query(&self, query: &str, out: &mut Vec<u8>) -> Result<(), Status> {
+        let plan = &self.request;
+        let mut seen_singular: Vec<Vec<u32>> = Vec::new();
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let (raw_key, raw_value) = pair.split_once('=').unwrap_or((pair, ""));
+            let key = form_decode(raw_key)?;
+            let value = form_decode(raw_value)?;
+            let unknown = |reason: String| -> Result<(), Status> {
+                match self.options.unknown_query_parameters {
+                    UnknownQueryParameters::Ignore => Ok(()),
+                    UnknownQueryParameters::Reject => Err(Status::invalid_argument(reason)),
+                }
+            };
+            if matches!(plan.body, BodyPlan::Whole) {
+                unknown(format!(
+                    "unknown query parameter '{key}': {} {} takes the whole message from the body",
+                    self.http_method, self.template
+                ))?;
+                continue;
+            }
+            let segments: Vec<&str> = key.split('.').collect();
+            let chain = match resolve_chain(&plan.input, &segments) {
+                Ok(chain) => chain,
+                Err(reason) => {
+                    unknown(format!("unknown query parameter '{key}': {reason}"))?;
+                    continue;
+                }
+            };
+            let numbers: Vec<u32> = chain.iter().map(|f| f.number()).collect();
+            let overlaps = |other: &FieldChain| {
+                other.iter().zip(&numbers).all(|(a, b)| a.number() == *b)
+            };
+            // The path's value wins, and the body's field belongs to the body.
+            if plan.path_fields.iter().any(overlaps) {
+                continue;
+            }
+            if let BodyPlan::Field(body) = &plan.body {
+                if body.len() <= chain.len() && overlaps(body) {
+                    continue;
+                }
+            }
+            let Some(leaf) = chain.last() else { continue };
+            if !settable_from_text(leaf) {
+                return Err(Status::invalid_argument(format!(
+                    "query parameter '{key}' names a message or map field, which a URL value cannot set"
+                )));
+            }
+            if !leaf.is_list() {
+                if seen_singular.contains(&numbers) {
+                    return Err(Status::invalid_argument(format!(
+                        "query parameter '{key}' is given more than once, but field '{}' is not repeated",
+                        leaf.name()
+                    )));
+                }
+                seen_singular.push(numbers);
+            }
+            bind_text(&chain, &value, out)
+                .map_err(|e| Status::invalid_argument(format!("query parameter '{key}': {e}")))?;
+        }
+        Ok(())
+    }
+}
+
+/// Encodes a URL value into the field at the end of `chain`, wrapped in its parents.
+fn bind_text(chain: &FieldChain, text: &str, out: &mut Vec<u8>) -> Result<(), String> {
+    let (leaf, parents) = chain.split_last().ok_or("empty field path")?;
+    if parents.is_empty() {
+        return text_to_field(leaf, text, out).map_err(|e| e.to_string());
+    }
+    let mut encoded = Vec::with_capacity(text.len() + 8);
+    text_to_field(leaf, text, &mut encoded).map_err(|e| e.to_string())?;
+    write_nested(parents, &encoded, out);
+    Ok(())
+}
+
+/// Decodes one `application/x-www-form-urlencoded` component: `+` is a space, `%XX` a byte.
+fn form_decode(raw: &str) -> Result<Cow<'_, str>, Status> {
+    if !raw.bytes().any(|b| b == b'+' || b == b'%') {
+        return Ok(Cow::Borrowed(raw));
+    }
+    let spaced = raw.replace('+', " ");
+    let decoded = percent_encoding::percent_decode_str(&spaced)
+        .decode_utf8()
+        .map_err(|_| Status::invalid_argument(format!("query component '{raw}' is not valid UTF-8 once decoded")))?;
+    Ok(Cow::Owned(decoded.into_owned()))
+}
+
+/// The messages of a buffered client-streaming body: a JSON array, or NDJSON lines.
+fn split_messages(data: &Bytes) -> Result<Vec<Bytes>, Status> {
+    let trimmed = data.iter().position(|b| !b.is_ascii_whitespace()).map_or(&data[..0], |start| &data[start..]);
+    if trimmed.first() == Some(&b'[') {
+        let items: Vec<&serde_json::value::RawValue> = serde_json::from_slice(trimmed)
+            .map_err(|e| Status::invalid_argument(format!("invalid JSON array body: {e}")))?;
+        return Ok(items.into_iter().map(|item| data.slice_ref(item.get().as_bytes())).collect());
+    }
+    Ok(data
+        .split(|b| *b == b'\n')
+        .filter(|line| line.iter().any(|b| !b.is_ascii_whitespace()))
+        .map(|line| data.slice_ref(line))
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn form_components_decode_plus_and_percent_once() {
+        assert_eq!(form_decode("a+b%20c").unwrap(), "a b c");
+        assert_eq!(form_decode("%252F").unwrap(), "%2F");
+        assert_eq!(form_decode("plain").unwrap(), "plain");
+        assert!(form_decode("%FF").is_err());
+    }
+
+    #[test]
+    fn buffered_streams_split_into_lines_or_array_items() {
+        let lines = split_messages(&Bytes::from_static(b"{\"a\":1}\n\n{\"a\":2}\n")).unwrap();
+        assert_eq!(lines, vec![Bytes::from_static(b"{\"a\":1}"), Bytes::from_static(b"{\"a\":2}")]);
+        let items = split_messages(&Bytes::from_static(b" [{\"a\":1}, {\"b\":[2]}]")).unwrap();
+        assert_eq!(items, vec![Bytes::from_static(b"{\"a\":1}"), Bytes::from_static(b"{\"b\":[2]}")]);
+        assert!(split_messages(&Bytes::from_static(b"[{")).is_err());
+    }
+}

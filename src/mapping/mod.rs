@@ -1,0 +1,16 @@
+//! The mapping layer: turns a frontend's request into a bound backend call, and the answer
+//! back into the client's form, driven by `google.api.http` rules and mapping files.
+
+mod bind;
+pub mod matcher;
+pub mod options;
+mod respond;
+pub mod route;
+pub mod rules;
+mod table;
+pub mod template;
+pub mod transcode;
+mod wire;
+
+pub use route::Route;
+pub use table::{BackendSchema, RouteError, RouteSources, RouteTable};

@@ -1,0 +1,134 @@
+//! Per-route options: set globally under `routes:` in the config and per rule in mapping files.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::transcode::JsonOptions;
+use crate::config::units::ConfigDuration;
+
+/// What an unknown query parameter does.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum UnknownQueryParameters {
+    /// 400, naming the parameter (default).
+    #[default]
+    Reject,
+    /// Dropped silently.
+    Ignore,
+}
+
+/// What a body field that a path variable also sets does.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum BodyFieldCollision {
+    /// The path's value wins (default).
+    #[default]
+    PathWins,
+    /// 400, naming the field.
+    Reject,
+}
+
+/// What an unknown field in a JSON request body does.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum UnknownFields {
+    /// Dropped silently (default).
+    #[default]
+    Ignore,
+    /// 400, naming the field.
+    Reject,
+}
+
+/// JSON options as written in the config; unset fields inherit.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct JsonOptionsConfig {
+    /// Write fields that hold their default value (scalars, repeated fields and maps). Default false.
+    #[serde(default)]
+    pub emit_unpopulated: Option<bool>,
+    /// Write proto field names (`price_cents`) instead of lowerCamelCase (`priceCents`). Default false.
+    #[serde(default)]
+    pub use_proto_names: Option<bool>,
+    /// Write enums as numbers instead of names. Default false.
+    #[serde(default)]
+    pub enums_as_ints: Option<bool>,
+    /// `ignore` (default) or `reject` unknown fields in request bodies.
+    #[serde(default)]
+    pub unknown_fields: Option<UnknownFields>,
+}
+
+impl JsonOptionsConfig {
+    fn or(&self, fallback: &Self) -> Self {
+        Self {
+            emit_unpopulated: self.emit_unpopulated.or(fallback.emit_unpopulated),
+            use_proto_names: self.use_proto_names.or(fallback.use_proto_names),
+            enums_as_ints: self.enums_as_ints.or(fallback.enums_as_ints),
+            unknown_fields: self.unknown_fields.or(fallback.unknown_fields),
+        }
+    }
+
+    /// The transcoder's options, defaults filled in.
+    pub fn resolve(&self) -> JsonOptions {
+        JsonOptions {
+            emit_unpopulated: self.emit_unpopulated.unwrap_or(false),
+            use_proto_names: self.use_proto_names.unwrap_or(false),
+            enums_as_ints: self.enums_as_ints.unwrap_or(false),
+            ignore_unknown_fields: self.unknown_fields.unwrap_or_default() == UnknownFields::Ignore,
+        }
+    }
+}
+
+/// Route options as written; unset fields inherit from the level above.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RouteOptionsConfig {
+    /// How long the backend may take.
+    pub timeout: Option<ConfigDuration>,
+    /// JSON options.
+    pub json: Option<JsonOptionsConfig>,
+    /// Unknown query parameters.
+    pub unknown_query_parameters: Option<UnknownQueryParameters>,
+    /// Body/path collisions.
+    pub body_field_collision: Option<BodyFieldCollision>,
+}
+
+impl RouteOptionsConfig {
+    /// These options, with unset ones taken from `fallback`.
+    pub fn or(&self, fallback: &Self) -> Self {
+        Self {
+            timeout: self.timeout.or(fallback.timeout),
+            json: match (&self.json, &fallback.json) {
+                (Some(mine), Some(theirs)) => Some(mine.or(theirs)),
+                (mine, theirs) => mine.clone().or_else(|| theirs.clone()),
+            },
+            unknown_query_parameters: self.unknown_query_parameters.or(fallback.unknown_query_parameters),
+            body_field_collision: self.body_field_collision.or(fallback.body_field_collision),
+        }
+    }
+
+    /// The settings a route runs with, defaults filled in.
+    pub fn resolve(&self) -> RouteOptions {
+        RouteOptions {
+            timeout: self.timeout.map_or(DEFAULT_TIMEOUT, |t| t.0),
+            json: self.json.clone().unwrap_or_default().resolve(),
+            unknown_query_parameters: self.unknown_query_parameters.unwrap_or_default(),
+            body_field_collision: self.body_field_collision.unwrap_or_default(),
+        }
+    }
+}
+
+/// The backend timeout of a route that sets none.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The options a route runs with.
+#[derive(Debug, Clone)]
+pub struct RouteOptions {
+    /// How long the backend may take, unless the client asks for less with `Grpc-Timeout`.
+    pub timeout: Duration,
+    /// JSON options.
+    pub json: JsonOptions,
+    /// Unknown query parameters.
+    pub unknown_query_parameters: UnknownQueryParameters,
+    /// Body/path collisions.
+    pub body_field_collision: BodyFieldCollision,
+}

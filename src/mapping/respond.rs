@@ -1,0 +1,149 @@
+//! The way back: a backend's protobuf answer becomes JSON (or raw `HttpBody` bytes), and the
+//! `google.rpc.Status` details of an error become JSON objects.
+
+use std::sync::Arc;
+
+use base64::Engine as _;
+use bytes::Bytes;
+use futures_util::StreamExt;
+use serde_json::value::RawValue;
+
+use super::route::Route;
+use super::transcode::{field_to_json, proto_to_json, JsonOptions};
+use super::wire::{fields, last_bytes, WireValue};
+use crate::model::{Code, ErrorSource, GatewayResponse, Payload, ResponseBody, Status};
+
+impl Route {
+    /// Turns the backend's answer into the client's form, message by message for streams.
+    pub fn encode_response(self: &Arc<Self>, response: GatewayResponse) -> Result<GatewayResponse, Status> {
+        let body = match response.body {
+            ResponseBody::Unary { message, trailers } => {
+                ResponseBody::Unary { message: self.encode_message(message)?, trailers }
+            }
+            ResponseBody::Stream(stream) => {
+                let route = self.clone();
+                ResponseBody::Stream(Box::pin(stream.map(move |item| match item {
+                    Ok(message) => route.encode_message(message),
+                    Err(mut status) => {
+                        route.render_details(&mut status);
+                        Err(status)
+                    }
+                })))
+            }
+        };
+        Ok(GatewayResponse { metadata: response.metadata, body })
+    }
+
+    fn encode_message(&self, message: Payload) -> Result<Payload, Status> {
+        let Payload::Protobuf(wire) = message else {
+            return Ok(message);
+        };
+        let plan = &self.response;
+        let untranscodable =
+            |e: String| Status::new(Code::Internal, format!("the backend's answer could not be transcoded: {e}"), ErrorSource::Backend);
+        if plan.raw_body {
+            let http_body = match &plan.field {
+                Some(field) => last_bytes(&wire, field.number()).map_err(untranscodable)?.unwrap_or_default(),
+                None => &wire[..],
+            };
+            return decode_http_body(&wire, http_body).map_err(untranscodable);
+        }
+        let mut json = Vec::with_capacity(wire.len() * 2 + 16);
+        match &plan.field {
+            None => proto_to_json(&plan.output, &wire, &self.options.json, &mut json),
+            Some(field) => field_to_json(field, &wire, &self.options.json, &mut json),
+        }
+        .map_err(|e| untranscodable(e.to_string()))?;
+        Ok(Payload::Json(Bytes::from(json)))
+    }
+
+    /// Renders the backend's `google.rpc.Status` details as JSON objects, each with its `@type`.
+    /// A detail whose type the descriptors do not know keeps its bytes, base64-encoded.
+    pub fn render_details(&self, status: &mut Status) {
+        let Some(encoded) = status.take_encoded_details() else {
+            return;
+        };
+        let pool = self.method.parent_pool();
+        let mut details = Vec::new();
+        for field in fields(&encoded) {
+            let Ok(field) = field else { break };
+            if let (3, WireValue::Bytes(any)) = (field.number, field.value) {
+                if let Some(json) = any_to_json(pool, any, &self.options.json) {
+                    details.push(json);
+                }
+            }
+        }
+        status.set_details(details);
+    }
+}
+
+fn decode_http_body(all: &Bytes, http_body: &[u8]) -> Result<Payload, String> {
+    let mut content_type = String::new();
+    let mut data = Bytes::new();
+    for field in fields(http_body) {
+        match field? {
+            super::wire::WireField { number: 1, value: WireValue::Bytes(ct) } => {
+                content_type = String::from_utf8(ct.to_vec()).map_err(|_| "HttpBody content_type is not UTF-8".to_owned())?;
+            }
+            super::wire::WireField { number: 2, value: WireValue::Bytes(bytes) } => data = all.slice_ref(bytes),
+            _ => {}
+        }
+    }
+    Ok(Payload::Raw { content_type, data })
+}
+
+/// Well-known types whose JSON form is not an object, so `Any` wraps them in `"value"`.
+fn json_is_wrapped(type_name: &str) -> bool {
+    matches!(
+        type_name,
+        "google.protobuf.Duration"
+            | "google.protobuf.Timestamp"
+            | "google.protobuf.FieldMask"
+            | "google.protobuf.Struct"
+            | "google.protobuf.Value"
+            | "google.protobuf.ListValue"
+            | "google.protobuf.Empty"
+            | "google.protobuf.Any"
+            | "google.protobuf.DoubleValue"
+            | "google.protobuf.FloatValue"
+            | "google.protobuf.Int64Value"
+            | "google.protobuf.UInt64Value"
+            | "google.protobuf.Int32Value"
+            | "google.protobuf.UInt32Value"
+            | "google.protobuf.BoolValue"
+            | "google.protobuf.StringValue"
+            | "google.protobuf.BytesValue"
+    )
+}
+
+fn any_to_json(pool: &prost_reflect::DescriptorPool, any: &[u8], options: &JsonOptions) -> Option<Box<RawValue>> {
+    let type_url = last_bytes(any, 1).ok()?.unwrap_or_default();
+    let value = last_bytes(any, 2).ok()?.unwrap_or_default();
+    let type_url = std::str::from_utf8(type_url).ok()?;
+    let type_name = type_url.rsplit('/').next().unwrap_or(type_url);
+    let mut out = Vec::with_capacity(value.len() * 2 + type_url.len() + 16);
+    out.extend_from_slice(b"{\"@type\":");
+    serde_json::to_writer(&mut out, type_url).ok()?;
+    let known = pool.get_message_by_name(type_name).and_then(|descriptor| {
+        let mut json = Vec::with_capacity(value.len() * 2);
+        proto_to_json(&descriptor, value, options, &mut json).ok().map(|()| json)
+    });
+    match known {
+        Some(json) if json_is_wrapped(type_name) => {
+            out.extend_from_slice(b",\"value\":");
+            out.extend_from_slice(&json);
+            out.push(b'}');
+        }
+        Some(json) if json.len() > 2 => {
+            out.push(b',');
+            out.extend_from_slice(&json[1..]);
+        }
+        Some(_) => out.push(b'}'),
+        None => {
+            out.extend_from_slice(b",\"value\":\"");
+            out.extend_from_slice(base64::engine::general_purpose::STANDARD.encode(value).as_bytes());
+            out.extend_from_slice(b"\"}");
+        }
+    }
+    RawValue::from_string(String::from_utf8(out).ok()?).ok()
+}

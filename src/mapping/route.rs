@@ -1,0 +1,138 @@
+//! `Route`: one HTTP binding of a backend method, compiled and checked once at load.
+
+use std::sync::Arc;
+
+use http::Method;
+use prost_reflect::{FieldDescriptor, Kind, MessageDescriptor, MethodDescriptor};
+
+use super::options::RouteOptions;
+use super::rules::RuleOrigin;
+use super::template::PathTemplate;
+use crate::model::{Backend, CallShape};
+
+/// A chain of fields from a message down to the field a value is bound to (`book.shelf.id`).
+pub type FieldChain = Vec<FieldDescriptor>;
+
+/// Where the request body goes.
+#[derive(Debug, Clone)]
+pub(crate) enum BodyPlan {
+    /// The route takes no body (`body` unset).
+    None,
+    /// The body is the whole request message (`body: "*"`).
+    Whole,
+    /// The body is one field of the request message (`body: "book"`).
+    Field(FieldChain),
+}
+
+/// How the request message is assembled.
+#[derive(Debug, Clone)]
+pub(crate) struct RequestPlan {
+    pub(crate) input: MessageDescriptor,
+    pub(crate) body: BodyPlan,
+    /// The body target is a `google.api.HttpBody`: raw bytes with their content type.
+    pub(crate) raw_body: bool,
+    /// One chain per path-template variable, in template order.
+    pub(crate) path_fields: Vec<FieldChain>,
+}
+
+/// How the answer is turned into the client's form.
+#[derive(Debug, Clone)]
+pub(crate) struct ResponsePlan {
+    pub(crate) output: MessageDescriptor,
+    /// `response_body`: only this field is returned.
+    pub(crate) field: Option<FieldDescriptor>,
+    /// The returned message is a `google.api.HttpBody`: raw bytes with their content type.
+    pub(crate) raw_body: bool,
+}
+
+/// One HTTP binding of a backend method.
+pub struct Route {
+    /// The HTTP method.
+    pub http_method: Method,
+    /// The path template.
+    pub template: PathTemplate,
+    /// The backend's name.
+    pub backend_name: Arc<str>,
+    /// The backend.
+    pub backend: Arc<dyn Backend>,
+    /// The gRPC path `/pkg.Service/Method`.
+    pub operation: Arc<str>,
+    /// The method.
+    pub method: MethodDescriptor,
+    /// The method's call shape.
+    pub shape: CallShape,
+    /// The options the route runs with.
+    pub options: RouteOptions,
+    /// Where the rule was written.
+    pub origin: RuleOrigin,
+    pub(crate) request: RequestPlan,
+    pub(crate) response: ResponsePlan,
+}
+
+impl std::fmt::Debug for Route {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {} -> {}{}", self.http_method, self.template, self.backend_name, self.operation)
+    }
+}
+
+/// The full name of `google.api.HttpBody`.
+pub(crate) const HTTP_BODY: &str = "google.api.HttpBody";
+
+/// Resolves a dotted field path (`book.shelf.id`) in `message`, each segment by proto name or
+/// JSON name. Every field but the last must be a singular message.
+pub(crate) fn resolve_chain(message: &MessageDescriptor, path: &[impl AsRef<str>]) -> Result<FieldChain, String> {
+    let mut chain = Vec::with_capacity(path.len());
+    let mut current = message.clone();
+    for (i, segment) in path.iter().enumerate() {
+        let segment = segment.as_ref();
+        let field = current
+            .get_field_by_name(segment)
+            .or_else(|| current.get_field_by_json_name(segment))
+            .ok_or_else(|| format!("message {} has no field '{segment}'", current.full_name()))?;
+        if i + 1 < path.len() {
+            match field.kind() {
+                Kind::Message(next) if !field.is_list() && !field.is_map() => current = next,
+                _ => {
+                    return Err(format!(
+                        "field '{}' of {} is not a singular message, so '{}' cannot go inside it",
+                        field.name(),
+                        current.full_name(),
+                        path.iter().map(AsRef::as_ref).collect::<Vec<_>>().join(".")
+                    ))
+                }
+            }
+        }
+        chain.push(field);
+    }
+    Ok(chain)
+}
+
+/// The messages a URL value can set: scalars, enums and these well-known types.
+pub(crate) fn settable_from_text(field: &FieldDescriptor) -> bool {
+    match field.kind() {
+        Kind::Message(message) => matches!(
+            message.full_name(),
+            "google.protobuf.Timestamp"
+                | "google.protobuf.Duration"
+                | "google.protobuf.FieldMask"
+                | "google.protobuf.DoubleValue"
+                | "google.protobuf.FloatValue"
+                | "google.protobuf.Int64Value"
+                | "google.protobuf.UInt64Value"
+                | "google.protobuf.Int32Value"
+                | "google.protobuf.UInt32Value"
+                | "google.protobuf.BoolValue"
+                | "google.protobuf.StringValue"
+                | "google.protobuf.BytesValue"
+                | "google.protobuf.Struct"
+                | "google.protobuf.Value"
+                | "google.protobuf.ListValue"
+        ),
+        _ => !field.is_map(),
+    }
+}
+
+/// Whether `field` holds a `google.api.HttpBody`.
+pub(crate) fn is_http_body_field(field: &FieldDescriptor) -> bool {
+    matches!(field.kind(), Kind::Message(m) if m.full_name() == HTTP_BODY) && !field.is_list()
+}

@@ -1,0 +1,126 @@
+//! The XML mapping as configured (deserialisable from YAML): namespaces, hints, order, limits.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+/// One XML⇄JSON mapping as written in configuration; validate it with
+/// [`XmlMapping::new`](super::XmlMapping::new).
+///
+/// Paths are slash-separated JSON keys starting with the converted element's own key, e.g.
+/// `m:GetOrdersResponse/orders/order`; a `*` segment matches any one element; a last segment
+/// `@name` names an attribute (in `types` only). See the module documentation for the whole
+/// convention.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct XmlMappingConfig {
+    /// Prefix → namespace URI. JSON keys use these prefixes (`m:order`), whatever prefixes the
+    /// XML document uses. `xml` and `xsi` are built in.
+    pub namespaces: BTreeMap<String, String>,
+    /// Namespace of un-prefixed JSON keys. When unset, un-prefixed keys are elements in no
+    /// namespace (`elementFormDefault="unqualified"`).
+    pub default_namespace: Option<String>,
+    /// XML → JSON: write local names only (`order` instead of `m:order`); elements in namespaces
+    /// the mapping does not declare are then accepted too.
+    pub drop_prefixes: bool,
+    /// XML → JSON: the value of an empty element without type hint (`<x/>`).
+    pub empty_as: EmptyAs,
+    /// XML → JSON: turn untyped text that is a JSON number (no leading zeros, within ±2^53) or
+    /// `true`/`false` into a JSON number or boolean. Off by default: values stay strings.
+    pub recognise_scalars: bool,
+    /// Paths of elements that are always JSON arrays, even when they occur once.
+    pub arrays: Vec<String>,
+    /// Path → type of the element's text (or of an attribute with a last segment `@name`).
+    pub types: BTreeMap<String, ValueType>,
+    /// JSON → XML: element path → its child names in schema order.
+    pub order: BTreeMap<String, Vec<String>>,
+    /// JSON → XML: what to do with keys that the element's `order` list does not name.
+    pub unknown_children: UnknownChildren,
+    /// XML → JSON: write `int64`-typed values as JSON numbers instead of strings.
+    pub int64_as_number: bool,
+    /// XML → JSON: write `decimal`-typed values as JSON number tokens instead of strings
+    /// (lexically, never through a float).
+    pub decimal_as_number: bool,
+    /// Size and depth limits.
+    pub limits: XmlLimits,
+}
+
+/// Value of an empty element (`<x/>` or `<x></x>`) that has no type hint (or a `string` hint).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EmptyAs {
+    /// `""` (the default). `xsi:nil="true"` still gives `null`.
+    #[default]
+    EmptyString,
+    /// `null`, like `xsi:nil="true"`.
+    Null,
+}
+
+/// Type hint for an element's text or an attribute's value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ValueType {
+    /// Text, kept verbatim (the default for every value).
+    String,
+    /// Integer within ±(2^53−1), written as a JSON number.
+    Int,
+    /// 64-bit integer, written as a JSON string (proto3 JSON style) unless `int64_as_number`.
+    Int64,
+    /// `xs:decimal`, written as a JSON string unless `decimal_as_number`.
+    Decimal,
+    /// `xs:double`, written as a JSON number; `INF`, `-INF` and `NaN` stay strings.
+    Double,
+    /// `xs:boolean` (`true`, `false`, `1`, `0`), written as a JSON boolean.
+    Boolean,
+}
+
+impl ValueType {
+    /// The name used in configuration and error messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::String => "string",
+            Self::Int => "int",
+            Self::Int64 => "int64",
+            Self::Decimal => "decimal",
+            Self::Double => "double",
+            Self::Boolean => "boolean",
+        }
+    }
+}
+
+/// JSON → XML: keys of an object whose element has an `order` entry but that the entry does not
+/// list.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnknownChildren {
+    /// Written after the listed children, in JSON order (the default).
+    #[default]
+    Append,
+    /// Refused with [`XmlError::UnknownChild`](super::XmlError::UnknownChild).
+    Reject,
+}
+
+/// Limits that keep hostile input cheap to refuse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct XmlLimits {
+    /// Deepest element nesting, the converted element counting as 1 (default 64, at most 256).
+    pub max_depth: usize,
+    /// Largest input accepted, in bytes (default 4 MiB).
+    pub max_bytes: usize,
+    /// Most attributes on one element (default 256).
+    pub max_attributes: usize,
+}
+
+impl Default for XmlLimits {
+    fn default() -> Self {
+        Self {
+            max_depth: 64,
+            max_bytes: 4 * 1024 * 1024,
+            max_attributes: 256,
+        }
+    }
+}
+
+/// Highest `max_depth` accepted; converters recurse (writer) or keep a frame (reader) per level.
+pub(crate) const MAX_DEPTH_CEILING: usize = 256;

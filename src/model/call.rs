@@ -1,0 +1,76 @@
+//! `BackendCall` and the `Backend` trait: the one seam between the mapping layer and protocols.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::HeaderMap;
+use tokio::sync::mpsc;
+
+use super::{GatewayResponse, MessageStream, Payload, Status};
+
+/// The call shapes a backend method can have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallShape {
+    /// One request, one answer.
+    Unary,
+    /// One request, a stream of answers.
+    ServerStreaming,
+    /// A stream of requests, one answer.
+    ClientStreaming,
+    /// Streams both ways.
+    Bidirectional,
+}
+
+impl CallShape {
+    /// Whether the client sends a stream.
+    pub fn client_streams(self) -> bool {
+        matches!(self, CallShape::ClientStreaming | CallShape::Bidirectional)
+    }
+
+    /// Whether the backend answers with a stream.
+    pub fn server_streams(self) -> bool {
+        matches!(self, CallShape::ServerStreaming | CallShape::Bidirectional)
+    }
+}
+
+/// The request messages of a call, already in the backend's form.
+pub enum RequestMessages {
+    /// One message.
+    Unary(Payload),
+    /// A stream of messages.
+    Stream(MessageStream),
+}
+
+/// A sender feeding a streaming call's request messages.
+pub type MessageSender = mpsc::Sender<Result<Payload, Status>>;
+
+/// A call bound to a backend: what to invoke, with which messages, metadata and deadline.
+pub struct BackendCall {
+    /// The backend-specific operation, e.g. the gRPC path `/pkg.Service/Method`.
+    pub operation: Arc<str>,
+    /// The method's call shape.
+    pub shape: CallShape,
+    /// The request messages.
+    pub messages: RequestMessages,
+    /// Request metadata to send.
+    pub metadata: HeaderMap,
+    /// How long the backend may take.
+    pub timeout: Option<Duration>,
+}
+
+/// The future a backend returns.
+pub type BackendFuture = Pin<Box<dyn Future<Output = Result<GatewayResponse, Status>> + Send>>;
+
+/// A backend: turns a bound call into its protocol and answers with a response or a `Status`.
+///
+/// Implementations reuse connections across calls and map every protocol failure to a `Status`
+/// in one place. Resilience policies wrap any `Backend` unchanged.
+pub trait Backend: Send + Sync + 'static {
+    /// The backend's configured name.
+    fn name(&self) -> &str;
+
+    /// Performs one call.
+    fn call(&self, call: BackendCall) -> BackendFuture;
+}

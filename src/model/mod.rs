@@ -1,0 +1,17 @@
+//! The normalized language every frontend, the mapping layer and every backend speak.
+//!
+//! A frontend decodes what arrives into a [`GatewayRequest`]; the mapping layer binds it to a
+//! [`BackendCall`]; a [`Backend`] answers with a [`GatewayResponse`] or a [`Status`]; the frontend
+//! encodes either back into its own protocol. Nothing here depends on another module of the crate.
+
+mod call;
+mod payload;
+mod request;
+mod response;
+mod status;
+
+pub use call::{Backend, BackendCall, BackendFuture, CallShape, MessageSender, RequestMessages};
+pub use payload::Payload;
+pub use request::{GatewayRequest, RequestBody, RequestKey};
+pub use response::{GatewayResponse, MessageStream, ResponseBody};
+pub use status::{Code, ErrorSource, HttpHint, Status};

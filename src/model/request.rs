@@ -1,0 +1,52 @@
+//! `GatewayRequest`: what a frontend decoded, before the mapping layer binds it.
+
+use std::time::Duration;
+
+use http::{HeaderMap, Method, Uri};
+
+use super::{MessageStream, Payload};
+
+/// What identifies the route a request wants.
+#[derive(Debug, Clone)]
+pub enum RequestKey {
+    /// An HTTP method and URI (path and query, still percent-encoded).
+    Http {
+        /// The request method.
+        method: Method,
+        /// The request target; only path and query are used.
+        uri: Uri,
+    },
+}
+
+/// The messages a client sent.
+pub enum RequestBody {
+    /// No body at all (or an empty one).
+    Empty,
+    /// One message.
+    Unary(Payload),
+    /// A stream of messages (an NDJSON request body, a WebSocket call).
+    Stream(MessageStream),
+}
+
+impl std::fmt::Debug for RequestBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RequestBody::Empty => f.write_str("Empty"),
+            RequestBody::Unary(p) => f.debug_tuple("Unary").field(p).finish(),
+            RequestBody::Stream(_) => f.write_str("Stream(..)"),
+        }
+    }
+}
+
+/// A request as a frontend decoded it: route key, messages, metadata and deadline.
+#[derive(Debug)]
+pub struct GatewayRequest {
+    /// What the mapping layer matches a route with.
+    pub key: RequestKey,
+    /// The client's messages.
+    pub body: RequestBody,
+    /// Metadata to forward to the backend (already filtered by the frontend's allowlist).
+    pub metadata: HeaderMap,
+    /// The time the client allows, if it set one; otherwise the route's timeout applies.
+    pub timeout: Option<Duration>,
+}

@@ -1,0 +1,46 @@
+//! `GatewayResponse`: a backend's answer, one message or a stream of them, plus metadata.
+
+use std::pin::Pin;
+
+use futures_util::Stream;
+use http::HeaderMap;
+
+use super::{Payload, Status};
+
+/// A bounded stream of messages, ended early by a `Status` on error.
+pub type MessageStream = Pin<Box<dyn Stream<Item = Result<Payload, Status>> + Send>>;
+
+/// The messages of an answer.
+pub enum ResponseBody {
+    /// One message, followed by the trailers the backend sent after it.
+    Unary {
+        /// The message.
+        message: Payload,
+        /// Trailing metadata.
+        trailers: HeaderMap,
+    },
+    /// A stream of messages (server streaming).
+    Stream(MessageStream),
+}
+
+impl std::fmt::Debug for ResponseBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ResponseBody::Unary { message, trailers } => f
+                .debug_struct("Unary")
+                .field("message", message)
+                .field("trailers", trailers)
+                .finish(),
+            ResponseBody::Stream(_) => f.write_str("Stream(..)"),
+        }
+    }
+}
+
+/// A backend's answer.
+#[derive(Debug)]
+pub struct GatewayResponse {
+    /// Leading metadata the backend sent.
+    pub metadata: HeaderMap,
+    /// The message or messages.
+    pub body: ResponseBody,
+}

@@ -1,0 +1,219 @@
+//! `Status`: the canonical error of the whole gateway, in gRPC's vocabulary.
+
+use std::fmt;
+
+use bytes::Bytes;
+use http::HeaderMap;
+use serde_json::value::RawValue;
+
+pub use tonic::Code;
+
+/// Who caused an error: decides logging and whether a retry may help.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorSource {
+    /// The client sent something the gateway cannot accept.
+    Client,
+    /// The gateway itself failed (configuration, internal limits).
+    Gateway,
+    /// The backend answered with an error or could not be reached.
+    Backend,
+}
+
+/// How an HTTP frontend should answer an error whose status is not given by the gRPC code table.
+///
+/// gRPC codes have no words for "wrong method", "too large" or "wrong content type"; the
+/// rejection that raises such an error says so here, once, and the HTTP encoder obeys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HttpHint {
+    /// 405, with the `Allow` header listing the methods the path exists under.
+    MethodNotAllowed {
+        /// The value of the `Allow` header, e.g. `GET, POST`.
+        allow: String,
+    },
+    /// 413: the request body exceeds the configured limit.
+    PayloadTooLarge,
+    /// 415: the request's content type cannot be transcoded.
+    UnsupportedMediaType,
+}
+
+/// A gRPC status code with a message and `google.rpc.Status` details, plus where it came from.
+#[derive(Debug, Clone)]
+pub struct Status {
+    code: Code,
+    message: String,
+    /// Details already rendered as proto3 JSON objects (`{"@type": …, …}`).
+    details: Vec<Box<RawValue>>,
+    /// The backend's `grpc-status-details-bin` (an encoded `google.rpc.Status`), until rendered.
+    encoded_details: Option<Bytes>,
+    source: ErrorSource,
+    http_hint: Option<HttpHint>,
+    /// Response metadata the backend sent with the error (headers and trailers).
+    metadata: HeaderMap,
+}
+
+impl Status {
+    /// A status with `code` and `message`, raised by `source`.
+    pub fn new(code: Code, message: impl Into<String>, source: ErrorSource) -> Self {
+        Self {
+            code,
+            message: message.into(),
+            details: Vec::new(),
+            encoded_details: None,
+            source,
+            http_hint: None,
+            metadata: HeaderMap::new(),
+        }
+    }
+
+    /// `INVALID_ARGUMENT` caused by the client's request.
+    pub fn invalid_argument(message: impl Into<String>) -> Self {
+        Self::new(Code::InvalidArgument, message, ErrorSource::Client)
+    }
+
+    /// `NOT_FOUND` raised by the gateway (no route).
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(Code::NotFound, message, ErrorSource::Client)
+    }
+
+    /// `INTERNAL` raised by the gateway itself.
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(Code::Internal, message, ErrorSource::Gateway)
+    }
+
+    /// `UNAVAILABLE`: the backend could not be reached.
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::new(Code::Unavailable, message, ErrorSource::Backend)
+    }
+
+    /// `DEADLINE_EXCEEDED`: the call's deadline passed before the backend answered.
+    pub fn deadline_exceeded(message: impl Into<String>) -> Self {
+        Self::new(Code::DeadlineExceeded, message, ErrorSource::Backend)
+    }
+
+    /// 405 with `Allow`; the gRPC code in the body is `UNIMPLEMENTED`.
+    pub fn method_not_allowed(message: impl Into<String>, allow: String) -> Self {
+        Self::new(Code::Unimplemented, message, ErrorSource::Client)
+            .with_http_hint(HttpHint::MethodNotAllowed { allow })
+    }
+
+    /// 413; the gRPC code in the body is `RESOURCE_EXHAUSTED`.
+    pub fn payload_too_large(message: impl Into<String>) -> Self {
+        Self::new(Code::ResourceExhausted, message, ErrorSource::Client)
+            .with_http_hint(HttpHint::PayloadTooLarge)
+    }
+
+    /// 415; the gRPC code in the body is `INVALID_ARGUMENT`.
+    pub fn unsupported_media_type(message: impl Into<String>) -> Self {
+        Self::new(Code::InvalidArgument, message, ErrorSource::Client)
+            .with_http_hint(HttpHint::UnsupportedMediaType)
+    }
+
+    /// Sets how an HTTP frontend must answer this error.
+    pub fn with_http_hint(mut self, hint: HttpHint) -> Self {
+        self.http_hint = Some(hint);
+        self
+    }
+
+    /// Attaches the backend's encoded `google.rpc.Status` details, to be rendered as JSON later.
+    pub fn with_encoded_details(mut self, encoded: Bytes) -> Self {
+        self.encoded_details = Some(encoded);
+        self
+    }
+
+    /// Attaches response metadata the backend sent with the error.
+    pub fn with_metadata(mut self, metadata: HeaderMap) -> Self {
+        self.metadata = metadata;
+        self
+    }
+
+    /// The gRPC status code.
+    pub fn code(&self) -> Code {
+        self.code
+    }
+
+    /// The human-readable message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// Details rendered as JSON objects.
+    pub fn details(&self) -> &[Box<RawValue>] {
+        &self.details
+    }
+
+    /// Takes the encoded details out, so the mapping layer can render them.
+    pub fn take_encoded_details(&mut self) -> Option<Bytes> {
+        self.encoded_details.take()
+    }
+
+    /// Sets the rendered details.
+    pub fn set_details(&mut self, details: Vec<Box<RawValue>>) {
+        self.details = details;
+    }
+
+    /// Who raised the error.
+    pub fn source(&self) -> ErrorSource {
+        self.source
+    }
+
+    /// How an HTTP frontend must answer, when the code table does not say.
+    pub fn http_hint(&self) -> Option<&HttpHint> {
+        self.http_hint.as_ref()
+    }
+
+    /// Metadata the backend sent with the error.
+    pub fn metadata(&self) -> &HeaderMap {
+        &self.metadata
+    }
+
+    /// Writes the canonical JSON error body `{"code":…,"message":…,"details":[…]}` into `out`.
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"{\"code\":");
+        out.extend_from_slice(itoa_i32(self.code as i32).as_bytes());
+        out.extend_from_slice(b",\"message\":");
+        // Writing a &str into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut *out, self.message.as_str());
+        out.extend_from_slice(b",\"details\":[");
+        for (i, detail) in self.details.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(detail.get().as_bytes());
+        }
+        out.extend_from_slice(b"]}");
+    }
+
+    /// The canonical JSON error body as bytes.
+    pub fn to_json(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(64 + self.message.len());
+        self.write_json(&mut out);
+        out
+    }
+}
+
+fn itoa_i32(value: i32) -> String {
+    value.to_string()
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}: {}", self.code, self.message)
+    }
+}
+
+impl std::error::Error for Status {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_body_has_code_message_and_details() {
+        let mut status = Status::not_found("no \"route\"");
+        status.set_details(vec![RawValue::from_string(r#"{"@type":"x"}"#.into()).unwrap()]);
+        assert_eq!(
+            String::from_utf8(status.to_json()).unwrap(),
+            r#"{"code":5,"message":"no \"route\"","details":[{"@type":"x"}]}"#
+        );
+    }
+}

@@ -1,0 +1,51 @@
+//! The single request path every frontend uses: route → bind → dispatch → encode.
+//!
+//! Frontends hand over a [`GatewayRequest`] and get back a [`GatewayResponse`] in the client's
+//! form (JSON or raw bytes) or a [`Status`] with its details rendered. The route table is an
+//! immutable snapshot, swapped whole on reload; a request keeps the snapshot it started with.
+
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+
+use crate::mapping::RouteTable;
+use crate::model::{GatewayRequest, GatewayResponse, RequestKey, Status};
+
+/// The request path shared by every frontend.
+pub struct Pipeline {
+    table: ArcSwap<RouteTable>,
+}
+
+impl Pipeline {
+    /// A pipeline serving `table`.
+    pub fn new(table: RouteTable) -> Self {
+        Self { table: ArcSwap::from_pointee(table) }
+    }
+
+    /// The current route table.
+    pub fn routes(&self) -> Arc<RouteTable> {
+        self.table.load_full()
+    }
+
+    /// Serves `table` from the next request on; requests under way finish on the old one.
+    pub fn replace_routes(&self, table: RouteTable) {
+        self.table.store(Arc::new(table));
+    }
+
+    /// Routes, binds and dispatches one request, and encodes the answer for the client.
+    pub async fn handle(&self, request: GatewayRequest) -> Result<GatewayResponse, Status> {
+        let table = self.table.load_full();
+        let RequestKey::Http { method, uri } = &request.key;
+        let matched = table.find(method, uri.path())?;
+        let route = matched.value.clone();
+        let call = route.bind(&matched.bindings, uri.query(), request.body, request.metadata, request.timeout)?;
+        drop(matched);
+        match route.backend.call(call).await {
+            Ok(response) => route.encode_response(response),
+            Err(mut status) => {
+                route.render_details(&mut status);
+                Err(status)
+            }
+        }
+    }
+}

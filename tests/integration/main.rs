@@ -1,0 +1,13 @@
+//! polygate's integration tests: one binary, a file per feature, real servers on loopback.
+
+#![allow(unreachable_pub)]
+
+mod support;
+
+mod binding;
+mod descriptors;
+mod errors;
+mod json;
+mod metadata;
+mod routing;
+mod streaming;

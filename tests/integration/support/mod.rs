@@ -1,0 +1,120 @@
+//! The integration harness: real gRPC backends on ephemeral loopback ports, polygate started
+//! from a config file in a scratch directory, and a real HTTP client.
+
+#![allow(dead_code, unreachable_pub)]
+
+#[path = "../../../examples/common/grpc_server.rs"]
+pub mod grpc_server;
+#[path = "../../../examples/common/library.rs"]
+pub mod library;
+pub mod http_client;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
+
+use prost_reflect::{DescriptorPool, DynamicMessage, SerializeOptions};
+
+pub use grpc_server::{GrpcServer, GrpcServerBuilder, Reply};
+pub use http_client::Client;
+
+/// The crate's root directory.
+pub fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The descriptors of `tests/protos/polygate/test/v1/testing.proto`.
+pub fn test_pool() -> DescriptorPool {
+    static POOL: OnceLock<DescriptorPool> = OnceLock::new();
+    POOL.get_or_init(|| {
+        let protos = root().join("tests/protos");
+        let encoded = polygate::descriptors::compile_protos(&[protos.join("polygate/test/v1/testing.proto")], &[protos])
+            .expect("the test protos compile");
+        DescriptorPool::decode(encoded.as_slice()).expect("the test descriptors decode")
+    })
+    .clone()
+}
+
+/// A backend for the test services; unhandled methods echo their request.
+pub fn test_backend() -> GrpcServerBuilder {
+    GrpcServerBuilder::new(test_pool())
+}
+
+/// A fresh scratch directory under the system's temp directory.
+pub fn scratch_dir() -> PathBuf {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "polygate-it-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&dir).expect("scratch directory");
+    dir
+}
+
+/// polygate serving in this process, with a client pointed at it.
+pub struct Gateway {
+    pub client: Client,
+    pub dir: PathBuf,
+    running: polygate::app::Running,
+}
+
+impl Gateway {
+    /// Starts polygate from `config` (YAML, written to `polygate.yaml` in a scratch directory,
+    /// next to any `files` given as (name, contents)).
+    pub async fn start(config: &str, files: &[(&str, &str)]) -> Self {
+        polygate::install_crypto_provider();
+        let dir = scratch_dir();
+        for (name, contents) in files {
+            let path = dir.join(name);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, contents).unwrap();
+        }
+        let path = dir.join("polygate.yaml");
+        std::fs::write(&path, config).unwrap();
+        let config = polygate::config::Config::from_file(&path).expect("the test config parses");
+        let gateway = match polygate::app::build(&config).await {
+            Ok(gateway) => gateway,
+            Err(errors) => panic!("gateway config rejected: {}", errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")),
+        };
+        let running = polygate::app::start(gateway).await.expect("the gateway listens");
+        let client = Client::new(format!("http://{}", running.http_addr.expect("an http listener")));
+        Self { client, dir, running }
+    }
+
+    /// polygate in front of `backend` serving the test protos, with `extra` appended to the
+    /// config (e.g. a `routes:` section).
+    pub async fn for_test_backend(backend: &GrpcServer, extra: &str) -> Self {
+        Self::start(&test_config(&backend.url(), extra), &[]).await
+    }
+
+    /// Stops the gateway.
+    pub async fn stop(self) {
+        self.running.shutdown().await;
+    }
+}
+
+/// A config for the test protos with one gRPC backend named `test`.
+pub fn test_config(backend_url: &str, extra: &str) -> String {
+    let protos = root().join("tests/protos");
+    format!(
+        "http:\n  listen: 127.0.0.1:0\nbackends:\n  test:\n    grpc:\n      url: {backend_url}\n      schema:\n        protos: [polygate/test/v1/testing.proto]\n        proto_paths: [{}]\n{extra}",
+        protos.display()
+    )
+}
+
+/// A message as the reference implementation (prost-reflect) writes it in proto3 JSON, to
+/// compare what reached a backend with what a test expects.
+pub fn to_json(message: &DynamicMessage) -> serde_json::Value {
+    let options = SerializeOptions::new().skip_default_fields(true);
+    let mut serializer = serde_json::Serializer::new(Vec::new());
+    message.serialize_with_options(&mut serializer, &options).unwrap();
+    serde_json::from_slice(&serializer.into_inner()).unwrap()
+}
+
+/// A message of `type_name` from the test pool, built from proto3 JSON by the reference
+/// implementation.
+pub fn message(type_name: &str, json: serde_json::Value) -> DynamicMessage {
+    let descriptor = test_pool().get_message_by_name(type_name).expect("message type in the test pool");
+    DynamicMessage::deserialize(descriptor, json).expect("valid proto3 JSON")
+}
