@@ -44,7 +44,9 @@ pub async fn build(config: &Config) -> Result<Gateway, Vec<ConfigError>> {
                 continue;
             }
         };
-        let Some(schema) = backend_config.schema() else { continue };
+        let Some(schema) = backend_config.schema() else {
+            continue;
+        };
         if schema.is_empty() {
             errors.push(ConfigError::general(format!(
                 "backend '{name}': schema needs protos, descriptor_sets or reflection"
@@ -52,7 +54,11 @@ pub async fn build(config: &Config) -> Result<Gateway, Vec<ConfigError>> {
             continue;
         }
         match load_schema(schema, &config.base_dir, backend.as_ref()).await {
-            Ok(pool) => schemas.push(BackendSchema { name: Arc::from(name.as_str()), backend, pool }),
+            Ok(pool) => schemas.push(BackendSchema {
+                name: Arc::from(name.as_str()),
+                backend,
+                pool,
+            }),
             Err(error) => errors.push(ConfigError::general(format!("backend '{name}': {error}"))),
         }
     }
@@ -63,7 +69,9 @@ pub async fn build(config: &Config) -> Result<Gateway, Vec<ConfigError>> {
             for file in files {
                 match load_mapping_file(&file) {
                     Ok(rules) => mapping_rules.extend(rules),
-                    Err(error) => errors.push(ConfigError::at(&file, Some(error.line), error.message)),
+                    Err(error) => {
+                        errors.push(ConfigError::at(&file, Some(error.line), error.message))
+                    }
                 }
             }
         }
@@ -80,7 +88,10 @@ pub async fn build(config: &Config) -> Result<Gateway, Vec<ConfigError>> {
         expose_unannotated: config.routes.expose_unannotated_methods,
     };
     match RouteTable::build(sources) {
-        Ok(table) => Ok(Gateway { pipeline: Arc::new(Pipeline::new(table)), http }),
+        Ok(table) => Ok(Gateway {
+            pipeline: Arc::new(Pipeline::new(table)),
+            http,
+        }),
         Err(route_errors) => Err(route_errors.into_iter().map(route_error).collect()),
     }
 }
@@ -130,11 +141,19 @@ pub async fn start(gateway: Gateway) -> std::io::Result<Running> {
             let _ = stopped.await;
         }),
     };
-    Ok(Running { http_addr, pipeline, stop: Some(stop), task })
+    Ok(Running {
+        http_addr,
+        pipeline,
+        stop: Some(stop),
+        task,
+    })
 }
 
 /// Builds, starts and serves `config` until `shutdown` completes.
-pub async fn run(config: &Config, shutdown: impl Future<Output = ()>) -> Result<(), Vec<ConfigError>> {
+pub async fn run(
+    config: &Config,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), Vec<ConfigError>> {
     let gateway = build(config).await?;
     let routes = gateway.pipeline.routes().len();
     let running = start(gateway)

@@ -74,7 +74,9 @@ impl Source {
             reflection: self.reflection,
         };
         if schema.is_empty() {
-            return Err(ConfigError::general("--grpc-backend needs --proto, --descriptor-set or --reflection"));
+            return Err(ConfigError::general(
+                "--grpc-backend needs --proto, --descriptor-set or --reflection",
+            ));
         }
         let backend = GrpcBackendConfig {
             url: url.clone(),
@@ -85,8 +87,14 @@ impl Source {
             schema,
         };
         Ok(Config {
-            http: Some(HttpFrontendConfig { listen: self.listen.clone(), max_body_size: None, forward_headers: None }),
-            backends: [("default".to_owned(), BackendConfig::Grpc(backend))].into_iter().collect(),
+            http: Some(HttpFrontendConfig {
+                listen: self.listen.clone(),
+                max_body_size: None,
+                forward_headers: None,
+            }),
+            backends: [("default".to_owned(), BackendConfig::Grpc(backend))]
+                .into_iter()
+                .collect(),
             mappings: self.mapping.clone(),
             ..Config::default()
         })

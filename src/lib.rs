@@ -91,7 +91,12 @@ fn print_table(header: [&str; 4], rows: &[[String; 4]]) {
     };
     line(header);
     for row in rows {
-        line([row[0].as_str(), row[1].as_str(), row[2].as_str(), row[3].as_str()]);
+        line([
+            row[0].as_str(),
+            row[1].as_str(),
+            row[2].as_str(),
+            row[3].as_str(),
+        ]);
     }
 }
 

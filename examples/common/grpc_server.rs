@@ -23,7 +23,7 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::metadata::MetadataMap;
-use tonic::{Request, Response, Status, Streaming};
+use tonic::{Code, Request, Response, Status, Streaming};
 
 /// One call as the backend received it.
 #[derive(Debug, Clone)]
@@ -43,23 +43,33 @@ impl Call {
     }
 }
 
-/// A handler's answer: response metadata and the messages, an `Err` ending the stream.
+/// A handler's answer: response metadata, the messages (an `Err` ends the stream), and
+/// trailing metadata sent with a successful end.
 pub struct Reply {
     pub metadata: MetadataMap,
     pub messages: Vec<Result<DynamicMessage, Status>>,
+    pub trailers: MetadataMap,
 }
 
 impl Reply {
     /// One message.
     pub fn one(message: DynamicMessage) -> Self {
-        Self { metadata: MetadataMap::new(), messages: vec![Ok(message)] }
+        Self {
+            metadata: MetadataMap::new(),
+            messages: vec![Ok(message)],
+            trailers: MetadataMap::new(),
+        }
     }
 
     /// A stream of messages, ended by `error` when given.
     pub fn stream(messages: Vec<DynamicMessage>, error: Option<Status>) -> Self {
         let mut items: Vec<Result<DynamicMessage, Status>> = messages.into_iter().map(Ok).collect();
         items.extend(error.map(Err));
-        Self { metadata: MetadataMap::new(), messages: items }
+        Self {
+            metadata: MetadataMap::new(),
+            messages: items,
+            trailers: MetadataMap::new(),
+        }
     }
 }
 
@@ -72,6 +82,8 @@ pub type Handler = Arc<dyn Fn(Call) -> HandlerFuture + Send + Sync>;
 pub struct GrpcServer {
     pub addr: SocketAddr,
     calls: Arc<Mutex<Vec<Call>>>,
+    connections: Arc<std::sync::atomic::AtomicUsize>,
+    tls: bool,
     stop: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -84,12 +96,26 @@ impl GrpcServer {
 
     /// The most recent call.
     pub fn last_call(&self) -> Call {
-        self.calls.lock().unwrap().last().cloned().expect("the backend received no call")
+        self.calls
+            .lock()
+            .unwrap()
+            .last()
+            .cloned()
+            .expect("the backend received no call")
     }
 
-    /// `http://addr`.
+    /// How many connections the server has accepted.
+    pub fn connections_accepted(&self) -> usize {
+        self.connections.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// `http://addr`, or `https://localhost:port` when serving TLS.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        if self.tls {
+            format!("https://localhost:{}", self.addr.port())
+        } else {
+            format!("http://{}", self.addr)
+        }
     }
 
     /// Stops accepting and closes the listener and every connection.
@@ -106,13 +132,19 @@ pub struct GrpcServerBuilder {
     pool: DescriptorPool,
     handlers: HashMap<String, Handler>,
     reflection: Option<Vec<u8>>,
+    tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl GrpcServerBuilder {
     /// Serves every service in `pool`; methods without a handler echo their request when the
     /// types match and answer an empty message otherwise.
     pub fn new(pool: DescriptorPool) -> Self {
-        Self { pool, handlers: HashMap::new(), reflection: None }
+        Self {
+            pool,
+            handlers: HashMap::new(),
+            reflection: None,
+            tls: None,
+        }
     }
 
     /// Implements `method` (`pkg.Service/Method` or `pkg.Service.Method`).
@@ -122,13 +154,36 @@ impl GrpcServerBuilder {
         Fut: Future<Output = Result<Reply, Status>> + Send + 'static,
     {
         let key = method.replace('/', ".");
-        self.handlers.insert(key, Arc::new(move |call| Box::pin(handler(call))));
+        self.handlers
+            .insert(key, Arc::new(move |call| Box::pin(handler(call))));
         self
     }
 
     /// Also answers gRPC server reflection (v1 and v1alpha) with the pool's files.
     pub fn with_reflection(mut self) -> Self {
         self.reflection = Some(self.pool.encode_to_vec());
+        self
+    }
+
+    /// Serves TLS (ALPN h2) with this certificate chain and key, both PEM.
+    pub fn with_tls(mut self, cert_chain_pem: &str, key_pem: &str) -> Self {
+        use rustls::pki_types::pem::PemObject as _;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let chain: Vec<CertificateDer<'static>> =
+            CertificateDer::pem_slice_iter(cert_chain_pem.as_bytes())
+                .map(|c| c.expect("PEM certificate"))
+                .collect();
+        let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).expect("PEM key");
+        let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .expect("TLS versions")
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .expect("certificate and key match");
+        config.alpn_protocols = vec![b"h2".to_vec()];
+        self.tls = Some(Arc::new(config));
         self
     }
 
@@ -145,7 +200,10 @@ impl GrpcServerBuilder {
         let mut methods = HashMap::new();
         for service in self.pool.services() {
             for method in service.methods() {
-                methods.insert(format!("/{}/{}", service.full_name(), method.name()), method);
+                methods.insert(
+                    format!("/{}/{}", service.full_name(), method.name()),
+                    method,
+                );
             }
         }
         let reflection = self.reflection.map(|encoded| {
@@ -159,35 +217,73 @@ impl GrpcServerBuilder {
                 .expect("reflection v1alpha service");
             (ReflectionService::new(v1), ReflectionService::new(v1alpha))
         });
-        let state = Arc::new(State { methods, handlers: self.handlers, calls: calls.clone(), reflection });
+        let state = Arc::new(State {
+            methods,
+            handlers: self.handlers,
+            calls: calls.clone(),
+            reflection,
+        });
         let (stop, mut stopped) = oneshot::channel::<()>();
+        let connections = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let accepted = connections.clone();
+        let tls = self.tls.map(tokio_rustls::TlsAcceptor::from);
+        let serves_tls = tls.is_some();
         let task = tokio::spawn(async move {
-            let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new()).http2_only();
+            let builder =
+                hyper_util::server::conn::auto::Builder::new(TokioExecutor::new()).http2_only();
             // Stopping closes every connection too, as a crashed server would.
-            let mut connections = tokio::task::JoinSet::new();
+            let mut connections: tokio::task::JoinSet<()> = tokio::task::JoinSet::new();
             loop {
                 let (stream, _) = tokio::select! {
                     accepted = listener.accept() => match accepted { Ok(a) => a, Err(_) => continue },
                     _ = &mut stopped => break,
                 };
                 let state = state.clone();
-                let service = hyper::service::service_fn(move |request: http::Request<Incoming>| {
-                    let state = state.clone();
-                    async move { Ok::<_, Infallible>(state.dispatch(request).await) }
+                let service =
+                    hyper::service::service_fn(move |request: http::Request<Incoming>| {
+                        let state = state.clone();
+                        async move { Ok::<_, Infallible>(state.dispatch(request).await) }
+                    });
+                accepted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let builder = builder.clone();
+                let tls = tls.clone();
+                connections.spawn(async move {
+                    match tls {
+                        None => {
+                            let _ = builder
+                                .serve_connection(TokioIo::new(stream), service)
+                                .await;
+                        }
+                        Some(acceptor) => {
+                            if let Ok(stream) = acceptor.accept(stream).await {
+                                let _ = builder
+                                    .serve_connection(TokioIo::new(stream), service)
+                                    .await;
+                            }
+                        }
+                    }
                 });
-                let connection = builder.serve_connection(TokioIo::new(stream), service).into_owned();
-                connections.spawn(connection);
                 while connections.try_join_next().is_some() {}
             }
             connections.abort_all();
             while connections.join_next().await.is_some() {}
         });
-        Ok(GrpcServer { addr, calls, stop: Some(stop), task })
+        Ok(GrpcServer {
+            addr,
+            calls,
+            connections,
+            tls: serves_tls,
+            stop: Some(stop),
+            task,
+        })
     }
 }
 
-type ReflectionService =
-    tower::util::BoxCloneSyncService<http::Request<Incoming>, http::Response<tonic::body::Body>, Infallible>;
+type ReflectionService = tower::util::BoxCloneSyncService<
+    http::Request<Incoming>,
+    http::Response<tonic::body::Body>,
+    Infallible,
+>;
 
 struct State {
     methods: HashMap<String, MethodDescriptor>,
@@ -197,21 +293,34 @@ struct State {
 }
 
 impl State {
-    async fn dispatch(self: Arc<Self>, request: http::Request<Incoming>) -> http::Response<tonic::body::Body> {
+    async fn dispatch(
+        self: Arc<Self>,
+        request: http::Request<Incoming>,
+    ) -> http::Response<tonic::body::Body> {
         use tower::Service as _;
         let path = request.uri().path().to_owned();
         if let Some((v1, v1alpha)) = &self.reflection {
             if path.starts_with("/grpc.reflection.v1.") {
-                return v1.clone().call(request).await.unwrap_or_else(|e| match e {});
+                return v1
+                    .clone()
+                    .call(request)
+                    .await
+                    .unwrap_or_else(|e| match e {});
             }
             if path.starts_with("/grpc.reflection.v1alpha.") {
-                return v1alpha.clone().call(request).await.unwrap_or_else(|e| match e {});
+                return v1alpha
+                    .clone()
+                    .call(request)
+                    .await
+                    .unwrap_or_else(|e| match e {});
             }
         }
         let Some(method) = self.methods.get(&path).cloned() else {
             return Status::unimplemented(format!("no method {path}")).into_http();
         };
-        let codec = DynamicCodec { input: method.input() };
+        let codec = DynamicCodec {
+            input: method.input(),
+        };
         let mut grpc = tonic::server::Grpc::new(codec);
         let state = self.clone();
         let service = tower::service_fn(move |request: Request<Streaming<DynamicMessage>>| {
@@ -226,23 +335,37 @@ impl State {
         &self,
         method: MethodDescriptor,
         request: Request<Streaming<DynamicMessage>>,
-    ) -> Result<Response<futures_util::stream::BoxStream<'static, Result<DynamicMessage, Status>>>, Status> {
+    ) -> Result<
+        Response<futures_util::stream::BoxStream<'static, Result<DynamicMessage, Status>>>,
+        Status,
+    > {
         let metadata = request.metadata().clone();
         let mut incoming = request.into_inner();
         let mut messages = Vec::new();
         while let Some(message) = incoming.next().await {
             messages.push(message?);
         }
-        let call = Call { method: method.clone(), metadata, messages };
+        let call = Call {
+            method: method.clone(),
+            metadata,
+            messages,
+        };
         self.calls.lock().unwrap().push(call.clone());
         let reply = match self.handlers.get(method.full_name()) {
             Some(handler) => handler(call).await?,
-            None if method.input() == method.output() => {
-                Reply { metadata: MetadataMap::new(), messages: call.messages.into_iter().map(Ok).collect() }
-            }
+            None if method.input() == method.output() => Reply {
+                metadata: MetadataMap::new(),
+                messages: call.messages.into_iter().map(Ok).collect(),
+                trailers: MetadataMap::new(),
+            },
             None => Reply::one(DynamicMessage::new(method.output())),
         };
-        let mut response = Response::new(futures_util::stream::iter(reply.messages).boxed());
+        let mut messages = reply.messages;
+        if !reply.trailers.is_empty() {
+            // tonic sends the metadata of the status that ends a stream as trailers, OK included.
+            messages.push(Err(Status::with_metadata(Code::Ok, "", reply.trailers)));
+        }
+        let mut response = Response::new(futures_util::stream::iter(messages).boxed());
         *response.metadata_mut() = reply.metadata;
         Ok(response)
     }
@@ -277,7 +400,8 @@ impl Encoder for DynamicEncoder {
 
     fn encode(&mut self, item: DynamicMessage, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
         let mut bytes = Vec::with_capacity(item.encoded_len());
-        item.encode(&mut bytes).map_err(|e| Status::internal(e.to_string()))?;
+        item.encode(&mut bytes)
+            .map_err(|e| Status::internal(e.to_string()))?;
         dst.put_slice(&bytes);
         Ok(())
     }

@@ -19,7 +19,8 @@ const PACKAGE: &str = "polygate.demo.v1";
 struct Store {
     shelves: BTreeMap<String, DynamicMessage>,
     books: BTreeMap<String, DynamicMessage>,
-    next_id: u64,
+    next_shelf: u64,
+    next_book: u64,
 }
 
 /// Compiles the demo protos (from `protos/`) into a pool.
@@ -34,12 +35,25 @@ pub fn library_pool(protos_dir: &std::path::Path) -> DescriptorPool {
 
 /// A server builder with every Library and Admin method implemented, seeded with two shelves.
 pub fn library_backend(pool: DescriptorPool) -> GrpcServerBuilder {
-    let library = Arc::new(Library { pool: pool.clone(), store: Mutex::new(Store::default()) });
+    let library = Arc::new(Library {
+        pool: pool.clone(),
+        store: Mutex::new(Store::default()),
+    });
     library.seed();
     let mut builder = GrpcServerBuilder::new(pool);
     for method in [
-        "ListShelves", "CreateShelf", "GetShelf", "DeleteShelf", "ArchiveShelf", "ListBooks", "CreateBook", "GetBook",
-        "UpdateBook", "WatchBooks", "ImportBooks", "GetCover",
+        "ListShelves",
+        "CreateShelf",
+        "GetShelf",
+        "DeleteShelf",
+        "ArchiveShelf",
+        "ListBooks",
+        "CreateBook",
+        "GetBook",
+        "UpdateBook",
+        "WatchBooks",
+        "ImportBooks",
+        "GetCover",
     ] {
         let library = library.clone();
         builder = builder.handle(&format!("{PACKAGE}.Library.{method}"), move |call| {
@@ -60,17 +74,27 @@ struct Library {
 }
 
 fn text(message: &DynamicMessage, field: &str) -> String {
-    message.get_field_by_name(field).and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+    message
+        .get_field_by_name(field)
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
 }
 
 fn now() -> (i64, i32) {
-    let elapsed = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
-    (elapsed.as_secs() as i64, (elapsed.subsec_millis() * 1_000_000) as i32)
+    let elapsed = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    (
+        elapsed.as_secs() as i64,
+        (elapsed.subsec_millis() * 1_000_000) as i32,
+    )
 }
 
 impl Library {
     fn descriptor(&self, name: &str) -> MessageDescriptor {
-        self.pool.get_message_by_name(name).expect("message in the demo protos")
+        self.pool
+            .get_message_by_name(name)
+            .expect("message in the demo protos")
     }
 
     fn message(&self, name: &str) -> DynamicMessage {
@@ -88,11 +112,24 @@ impl Library {
     fn seed(&self) {
         let mut store = self.store.lock().unwrap();
         for (theme, genre, books) in [
-            ("Classics", 1, vec![("War and Peace", "Leo Tolstoy", 1225, 9780199232765_i64)]),
-            ("Physics", 3, vec![("The Feynman Lectures on Physics", "Richard Feynman", 1552, 9780465023820)]),
+            (
+                "Classics",
+                1,
+                vec![("War and Peace", "Leo Tolstoy", 1225, 9780199232765_i64)],
+            ),
+            (
+                "Physics",
+                3,
+                vec![(
+                    "The Feynman Lectures on Physics",
+                    "Richard Feynman",
+                    1552,
+                    9780465023820,
+                )],
+            ),
         ] {
-            store.next_id += 1;
-            let name = format!("shelves/{}", store.next_id);
+            store.next_shelf += 1;
+            let name = format!("shelves/{}", store.next_shelf);
             let mut shelf = self.message("Shelf");
             shelf.set_field_by_name("name", Value::String(name.clone()));
             shelf.set_field_by_name("theme", Value::String(theme.into()));
@@ -100,8 +137,8 @@ impl Library {
             shelf.set_field_by_name("book_count", Value::I64(books.len() as i64));
             shelf.set_field_by_name("create_time", self.timestamp());
             for (title, author, pages, isbn) in books {
-                store.next_id += 1;
-                let book_name = format!("{name}/books/{}", store.next_id);
+                store.next_book += 1;
+                let book_name = format!("{name}/books/{}", store.next_book);
                 let mut book = self.message("Book");
                 book.set_field_by_name("name", Value::String(book_name.clone()));
                 book.set_field_by_name("title", Value::String(title.into()));
@@ -124,7 +161,10 @@ impl Library {
             "ListBooks" => {
                 let mut response = self.message("ListBooksResponse");
                 let books = self.matching_books(call.message());
-                response.set_field_by_name("books", Value::List(books.into_iter().map(Value::Message).collect()));
+                response.set_field_by_name(
+                    "books",
+                    Value::List(books.into_iter().map(Value::Message).collect()),
+                );
                 Ok(Reply::one(response))
             }
             "CreateBook" => self.create_book(call.message()).map(Reply::one),
@@ -141,17 +181,32 @@ impl Library {
     }
 
     fn list_shelves(&self, request: &DynamicMessage) -> Result<Reply, Status> {
-        let page_size = request.get_field_by_name("page_size").and_then(|v| v.as_i32()).unwrap_or(0);
+        let page_size = request
+            .get_field_by_name("page_size")
+            .and_then(|v| v.as_i32())
+            .unwrap_or(0);
         if page_size < 0 {
             return Err(bad_request("page_size", "must not be negative"));
         }
-        let genre = request.get_field_by_name("genre").and_then(|v| v.as_enum_number()).unwrap_or(0);
+        let genre = request
+            .get_field_by_name("genre")
+            .and_then(|v| v.as_enum_number())
+            .unwrap_or(0);
         let store = self.store.lock().unwrap();
         let shelves: Vec<Value> = store
             .shelves
             .values()
-            .filter(|s| genre == 0 || s.get_field_by_name("genre").and_then(|v| v.as_enum_number()) == Some(genre))
-            .take(if page_size == 0 { usize::MAX } else { page_size as usize })
+            .filter(|s| {
+                genre == 0
+                    || s.get_field_by_name("genre")
+                        .and_then(|v| v.as_enum_number())
+                        == Some(genre)
+            })
+            .take(if page_size == 0 {
+                usize::MAX
+            } else {
+                page_size as usize
+            })
             .cloned()
             .map(Value::Message)
             .collect();
@@ -169,8 +224,8 @@ impl Library {
             return Err(bad_request("shelf.theme", "a shelf needs a theme"));
         }
         let mut store = self.store.lock().unwrap();
-        store.next_id += 1;
-        let name = format!("shelves/{}", store.next_id);
+        store.next_shelf += 1;
+        let name = format!("shelves/{}", store.next_shelf);
         shelf.set_field_by_name("name", Value::String(name.clone()));
         shelf.set_field_by_name("book_count", Value::I64(0));
         shelf.set_field_by_name("create_time", self.timestamp());
@@ -179,28 +234,54 @@ impl Library {
     }
 
     fn shelf(&self, name: &str) -> Result<DynamicMessage, Status> {
-        self.store.lock().unwrap().shelves.get(name).cloned().ok_or_else(|| not_found("shelf", name))
+        self.store
+            .lock()
+            .unwrap()
+            .shelves
+            .get(name)
+            .cloned()
+            .ok_or_else(|| not_found("shelf", name))
     }
 
     fn book(&self, name: &str) -> Result<DynamicMessage, Status> {
-        self.store.lock().unwrap().books.get(name).cloned().ok_or_else(|| not_found("book", name))
+        self.store
+            .lock()
+            .unwrap()
+            .books
+            .get(name)
+            .cloned()
+            .ok_or_else(|| not_found("book", name))
     }
 
     fn delete_shelf(&self, request: &DynamicMessage) -> Result<Reply, Status> {
         let name = text(request, "name");
         let mut store = self.store.lock().unwrap();
-        store.shelves.remove(&name).ok_or_else(|| not_found("shelf", &name))?;
+        store
+            .shelves
+            .remove(&name)
+            .ok_or_else(|| not_found("shelf", &name))?;
         let prefix = format!("{name}/");
         store.books.retain(|book, _| !book.starts_with(&prefix));
-        Ok(Reply::one(DynamicMessage::new(self.descriptor("google.protobuf.Empty"))))
+        Ok(Reply::one(DynamicMessage::new(
+            self.descriptor("google.protobuf.Empty"),
+        )))
     }
 
     fn archive_shelf(&self, request: &DynamicMessage) -> Result<Reply, Status> {
         let name = text(request, "name");
         let mut store = self.store.lock().unwrap();
-        let shelf = store.shelves.get_mut(&name).ok_or_else(|| not_found("shelf", &name))?;
-        if shelf.get_field_by_name("archived").and_then(|v| v.as_bool()) == Some(true) {
-            return Err(Status::failed_precondition(format!("{name} is already archived")));
+        let shelf = store
+            .shelves
+            .get_mut(&name)
+            .ok_or_else(|| not_found("shelf", &name))?;
+        if shelf
+            .get_field_by_name("archived")
+            .and_then(|v| v.as_bool())
+            == Some(true)
+        {
+            return Err(Status::failed_precondition(format!(
+                "{name} is already archived"
+            )));
         }
         shelf.set_field_by_name("archived", Value::Bool(true));
         Ok(Reply::one(shelf.clone()))
@@ -211,7 +292,13 @@ impl Library {
         let author = text(request, "author");
         let tags: Vec<String> = request
             .get_field_by_name("tags")
-            .and_then(|v| v.as_list().map(|l| l.iter().filter_map(|t| t.as_str().map(str::to_owned)).collect()))
+            .and_then(|v| {
+                v.as_list().map(|l| {
+                    l.iter()
+                        .filter_map(|t| t.as_str().map(str::to_owned))
+                        .collect()
+                })
+            })
             .unwrap_or_default();
         let store = self.store.lock().unwrap();
         store
@@ -220,8 +307,12 @@ impl Library {
             .filter(|(name, _)| parent.is_empty() || name.starts_with(&format!("{parent}/")))
             .filter(|(_, book)| author.is_empty() || text(book, "author") == author)
             .filter(|(_, book)| {
-                let book_tags = book.get_field_by_name("tags").and_then(|v| v.as_list().map(<[Value]>::to_vec)).unwrap_or_default();
-                tags.iter().all(|t| book_tags.iter().any(|b| b.as_str() == Some(t)))
+                let book_tags = book
+                    .get_field_by_name("tags")
+                    .and_then(|v| v.as_list().map(<[Value]>::to_vec))
+                    .unwrap_or_default();
+                tags.iter()
+                    .all(|t| book_tags.iter().any(|b| b.as_str() == Some(t)))
             })
             .map(|(_, book)| book.clone())
             .collect()
@@ -237,28 +328,50 @@ impl Library {
             return Err(bad_request("book.title", "a book needs a title"));
         }
         let mut store = self.store.lock().unwrap();
-        let shelf = store.shelves.get_mut(&parent).ok_or_else(|| not_found("shelf", &parent))?;
-        let count = shelf.get_field_by_name("book_count").and_then(|v| v.as_i64()).unwrap_or(0);
+        let shelf = store
+            .shelves
+            .get_mut(&parent)
+            .ok_or_else(|| not_found("shelf", &parent))?;
+        let count = shelf
+            .get_field_by_name("book_count")
+            .and_then(|v| v.as_i64())
+            .unwrap_or(0);
         shelf.set_field_by_name("book_count", Value::I64(count + 1));
-        store.next_id += 1;
-        let name = format!("{parent}/books/{}", store.next_id);
+        store.next_book += 1;
+        let name = format!("{parent}/books/{}", store.next_book);
         book.set_field_by_name("name", Value::String(name.clone()));
         store.books.insert(name, book.clone());
         Ok(book)
     }
 
     fn update_book(&self, request: &DynamicMessage) -> Result<Reply, Status> {
-        let update = request.get_field_by_name("book").and_then(|v| v.as_message().cloned()).unwrap_or_else(|| self.message("Book"));
+        let update = request
+            .get_field_by_name("book")
+            .and_then(|v| v.as_message().cloned())
+            .unwrap_or_else(|| self.message("Book"));
         let name = text(&update, "name");
         let paths: Vec<String> = request
             .get_field_by_name("update_mask")
             .and_then(|m| m.as_message().cloned())
-            .and_then(|m| m.get_field_by_name("paths").and_then(|p| p.as_list().map(|l| l.iter().filter_map(|s| s.as_str().map(str::to_owned)).collect())))
+            .and_then(|m| {
+                m.get_field_by_name("paths").and_then(|p| {
+                    p.as_list().map(|l| {
+                        l.iter()
+                            .filter_map(|s| s.as_str().map(str::to_owned))
+                            .collect()
+                    })
+                })
+            })
             .unwrap_or_default();
         let mut store = self.store.lock().unwrap();
-        let book = store.books.get_mut(&name).ok_or_else(|| not_found("book", &name))?;
+        let book = store
+            .books
+            .get_mut(&name)
+            .ok_or_else(|| not_found("book", &name))?;
         for field in update.descriptor().fields() {
-            if field.name() == "name" || (!paths.is_empty() && !paths.iter().any(|p| p == field.name())) {
+            if field.name() == "name"
+                || (!paths.is_empty() && !paths.iter().any(|p| p == field.name()))
+            {
                 continue;
             }
             if paths.is_empty() && !update.has_field(&field) {
@@ -303,21 +416,44 @@ impl Library {
 
 /// NOT_FOUND with a `google.rpc.ResourceInfo` detail.
 fn not_found(kind: &str, name: &str) -> Status {
-    let info = ResourceInfo { resource_type: kind.to_owned(), resource_name: name.to_owned(), owner: String::new(), description: format!("no {kind} is named '{name}'") };
-    status_with_details(Code::NotFound, format!("{kind} '{name}' not found"), "google.rpc.ResourceInfo", info.encode_to_vec())
+    let info = ResourceInfo {
+        resource_type: kind.to_owned(),
+        resource_name: name.to_owned(),
+        owner: String::new(),
+        description: format!("no {kind} is named '{name}'"),
+    };
+    status_with_details(
+        Code::NotFound,
+        format!("{kind} '{name}' not found"),
+        "google.rpc.ResourceInfo",
+        info.encode_to_vec(),
+    )
 }
 
 /// INVALID_ARGUMENT with a `google.rpc.BadRequest` detail.
 fn bad_request(field: &str, description: &str) -> Status {
-    let detail = BadRequest { field_violations: vec![FieldViolation { field: field.to_owned(), description: description.to_owned() }] };
-    status_with_details(Code::InvalidArgument, format!("{field}: {description}"), "google.rpc.BadRequest", detail.encode_to_vec())
+    let detail = BadRequest {
+        field_violations: vec![FieldViolation {
+            field: field.to_owned(),
+            description: description.to_owned(),
+        }],
+    };
+    status_with_details(
+        Code::InvalidArgument,
+        format!("{field}: {description}"),
+        "google.rpc.BadRequest",
+        detail.encode_to_vec(),
+    )
 }
 
 fn status_with_details(code: Code, message: String, type_name: &str, value: Vec<u8>) -> Status {
     let status = RpcStatus {
         code: code as i32,
         message: message.clone(),
-        details: vec![Any { type_url: format!("type.googleapis.com/{type_name}"), value }],
+        details: vec![Any {
+            type_url: format!("type.googleapis.com/{type_name}"),
+            value,
+        }],
     };
     Status::with_details(code, message, status.encode_to_vec().into())
 }

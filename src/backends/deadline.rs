@@ -26,7 +26,12 @@ where
         () = &mut deadline => return Err(exceeded(limit)),
     };
     if let ResponseBody::Stream(messages) = response.body {
-        response.body = ResponseBody::Stream(Box::pin(DeadlineStream { messages, deadline, limit, expired: false }));
+        response.body = ResponseBody::Stream(Box::pin(DeadlineStream {
+            messages,
+            deadline,
+            limit,
+            expired: false,
+        }));
     }
     Ok(response)
 }

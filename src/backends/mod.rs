@@ -31,8 +31,15 @@ impl BackendConfig {
 }
 
 /// Builds the backend `name` from its validated config.
-pub fn build(name: &str, config: &BackendConfig, base_dir: &Path) -> Result<Arc<dyn Backend>, String> {
+pub fn build(
+    name: &str,
+    config: &BackendConfig,
+    base_dir: &Path,
+) -> Result<Arc<dyn Backend>, String> {
     match config {
-        BackendConfig::Grpc(grpc) => Ok(Arc::new(grpc::GrpcBackend::new(name, grpc.validate(base_dir)?))),
+        BackendConfig::Grpc(grpc) => Ok(Arc::new(grpc::GrpcBackend::new(
+            name,
+            grpc.validate(base_dir)?,
+        ))),
     }
 }

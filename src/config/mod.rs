@@ -11,7 +11,9 @@ use serde::Deserialize;
 
 use crate::backends::BackendConfig;
 use crate::frontends::http::HttpFrontendConfig;
-use crate::mapping::options::{BodyFieldCollision, JsonOptionsConfig, RouteOptionsConfig, UnknownQueryParameters};
+use crate::mapping::options::{
+    BodyFieldCollision, JsonOptionsConfig, RouteOptionsConfig, UnknownQueryParameters,
+};
 use units::ConfigDuration;
 
 /// The config file.
@@ -83,12 +85,20 @@ pub struct ConfigError {
 impl ConfigError {
     /// An error in `file`, at `line` if known.
     pub fn at(file: &Path, line: Option<u64>, message: impl Into<String>) -> Self {
-        Self { file: Some(file.to_path_buf()), line: line.filter(|l| *l > 0), message: message.into() }
+        Self {
+            file: Some(file.to_path_buf()),
+            line: line.filter(|l| *l > 0),
+            message: message.into(),
+        }
     }
 
     /// An error not tied to a file (command-line flags).
     pub fn general(message: impl Into<String>) -> Self {
-        Self { file: None, line: None, message: message.into() }
+        Self {
+            file: None,
+            line: None,
+            message: message.into(),
+        }
     }
 }
 
@@ -107,7 +117,8 @@ impl std::error::Error for ConfigError {}
 impl Config {
     /// Reads and parses a config file.
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::at(path, None, format!("cannot read: {e}")))?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError::at(path, None, format!("cannot read: {e}")))?;
         let mut config: Config = serde_saphyr::from_str(&text).map_err(|e| {
             let (line, message) = yaml_error_parts(&e);
             ConfigError::at(path, Some(line), message)
@@ -124,7 +135,9 @@ impl Config {
             let path = self.base_dir.join(entry);
             if path.is_dir() {
                 let mut found: Vec<PathBuf> = std::fs::read_dir(&path)
-                    .map_err(|e| ConfigError::at(&path, None, format!("cannot read directory: {e}")))?
+                    .map_err(|e| {
+                        ConfigError::at(&path, None, format!("cannot read directory: {e}"))
+                    })?
                     .filter_map(|e| e.ok().map(|e| e.path()))
                     .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
                     .collect();
@@ -144,7 +157,12 @@ pub(crate) fn yaml_error_parts(error: &serde_saphyr::Error) -> (u64, String) {
     let message = error.to_string();
     // The rendered error repeats the location and a snippet after the first line; the first
     // line says what is wrong.
-    let first = message.lines().next().unwrap_or("invalid YAML").trim().to_owned();
+    let first = message
+        .lines()
+        .next()
+        .unwrap_or("invalid YAML")
+        .trim()
+        .to_owned();
     (line, first)
 }
 

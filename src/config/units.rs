@@ -32,30 +32,42 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "s" => 1.0,
         "m" => 60.0,
         "h" => 3600.0,
-        _ => return Err(format!("duration '{text}' has an unknown unit '{unit}' (use ns, us, ms, s, m or h)")),
+        _ => {
+            return Err(format!(
+                "duration '{text}' has an unknown unit '{unit}' (use ns, us, ms, s, m or h)"
+            ))
+        }
     };
-    Duration::try_from_secs_f64(value * seconds_per_unit).map_err(|e| format!("duration '{text}': {e}"))
+    Duration::try_from_secs_f64(value * seconds_per_unit)
+        .map_err(|e| format!("duration '{text}': {e}"))
 }
 
 /// Parses `1048576`, `512KiB`, `4MiB`, `1GiB`, `10KB`, `5MB`.
 pub fn parse_byte_size(text: &str) -> Result<u64, String> {
     let text = text.trim();
-    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
     let value: u64 = number
         .parse()
         .map_err(|_| format!("size '{text}' does not start with a whole number"))?;
-    let multiplier: u64 = match unit.trim() {
-        "" | "B" => 1,
-        "KiB" => 1 << 10,
-        "MiB" => 1 << 20,
-        "GiB" => 1 << 30,
-        "KB" | "kB" => 1_000,
-        "MB" => 1_000_000,
-        "GB" => 1_000_000_000,
-        other => return Err(format!("size '{text}' has an unknown unit '{other}' (use B, KiB, MiB, GiB, KB, MB or GB)")),
-    };
-    value.checked_mul(multiplier).ok_or_else(|| format!("size '{text}' is too large"))
+    let multiplier: u64 =
+        match unit.trim() {
+            "" | "B" => 1,
+            "KiB" => 1 << 10,
+            "MiB" => 1 << 20,
+            "GiB" => 1 << 30,
+            "KB" | "kB" => 1_000,
+            "MB" => 1_000_000,
+            "GB" => 1_000_000_000,
+            other => return Err(format!(
+                "size '{text}' has an unknown unit '{other}' (use B, KiB, MiB, GiB, KB, MB or GB)"
+            )),
+        };
+    value
+        .checked_mul(multiplier)
+        .ok_or_else(|| format!("size '{text}' is too large"))
 }
 
 impl<'de> Deserialize<'de> for ConfigDuration {
@@ -86,7 +98,9 @@ impl<'de> Deserialize<'de> for ByteSize {
                 Ok(ByteSize(v))
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
-                u64::try_from(v).map(ByteSize).map_err(|_| E::custom("a size cannot be negative"))
+                u64::try_from(v)
+                    .map(ByteSize)
+                    .map_err(|_| E::custom("a size cannot be negative"))
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
                 parse_byte_size(v).map(ByteSize).map_err(E::custom)

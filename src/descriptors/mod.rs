@@ -84,9 +84,17 @@ pub async fn load_schema(
         let proto_paths: Vec<PathBuf> = if schema.proto_paths.is_empty() {
             vec![base_dir.to_path_buf()]
         } else {
-            schema.proto_paths.iter().map(|p| base_dir.join(p)).collect()
+            schema
+                .proto_paths
+                .iter()
+                .map(|p| base_dir.join(p))
+                .collect()
         };
-        let files: Vec<PathBuf> = schema.protos.iter().map(|p| resolve_proto(p, base_dir, &proto_paths)).collect();
+        let files: Vec<PathBuf> = schema
+            .protos
+            .iter()
+            .map(|p| resolve_proto(p, base_dir, &proto_paths))
+            .collect();
         let encoded = compile_protos(&files, &proto_paths)?;
         add_encoded_set(&mut pool, &encoded)?;
     }
@@ -97,7 +105,10 @@ pub async fn load_schema(
             reason: e.to_string(),
         })?;
         pool.decode_file_descriptor_set(bytes.as_slice())
-            .map_err(|e| DescriptorError::DescriptorSet { path: path.clone(), reason: e.to_string() })?;
+            .map_err(|e| DescriptorError::DescriptorSet {
+                path: path.clone(),
+                reason: e.to_string(),
+            })?;
     }
     if schema.reflection {
         let encoded = fetch_by_reflection(backend).await?;

@@ -35,8 +35,14 @@ struct FileHeader {
 /// Asks `backend` for every service it offers and the files defining them, imports included.
 /// Returns an encoded `FileDescriptorSet`.
 pub async fn fetch_by_reflection(backend: &dyn Backend) -> Result<Vec<u8>, DescriptorError> {
-    let fail = |reason: String| DescriptorError::Reflection { backend: backend.name().to_owned(), reason };
-    let mut client = Client { backend, operation: V1 };
+    let fail = |reason: String| DescriptorError::Reflection {
+        backend: backend.name().to_owned(),
+        reason,
+    };
+    let mut client = Client {
+        backend,
+        operation: V1,
+    };
     let services = match client.list_services().await {
         Ok(services) => services,
         Err(e) if e.0 == Code::Unimplemented => {
@@ -48,8 +54,15 @@ pub async fn fetch_by_reflection(backend: &dyn Backend) -> Result<Vec<u8>, Descr
 
     let mut files: BTreeMap<String, Bytes> = BTreeMap::new();
     let mut wanted: VecDeque<String> = VecDeque::new();
-    for service in services.iter().filter(|s| !s.starts_with("grpc.reflection.")) {
-        for file in client.ask(MessageRequest::FileContainingSymbol(service.clone())).await.map_err(|e| fail(e.1))? {
+    for service in services
+        .iter()
+        .filter(|s| !s.starts_with("grpc.reflection."))
+    {
+        for file in client
+            .ask(MessageRequest::FileContainingSymbol(service.clone()))
+            .await
+            .map_err(|e| fail(e.1))?
+        {
             queue_file(file, &mut files, &mut wanted).map_err(fail)?;
         }
     }
@@ -59,9 +72,14 @@ pub async fn fetch_by_reflection(backend: &dyn Backend) -> Result<Vec<u8>, Descr
             continue;
         }
         if files.len() >= MAX_FILES {
-            return Err(fail(format!("the backend serves more than {MAX_FILES} files")));
+            return Err(fail(format!(
+                "the backend serves more than {MAX_FILES} files"
+            )));
         }
-        match client.ask(MessageRequest::FileByFilename(name.clone())).await {
+        match client
+            .ask(MessageRequest::FileByFilename(name.clone()))
+            .await
+        {
             Ok(found) => {
                 for file in found {
                     queue_file(file, &mut files, &mut wanted).map_err(fail)?;
@@ -86,7 +104,8 @@ fn queue_file(
     files: &mut BTreeMap<String, Bytes>,
     wanted: &mut VecDeque<String>,
 ) -> Result<(), String> {
-    let header = FileHeader::decode(bytes.as_slice()).map_err(|e| format!("undecodable file descriptor: {e}"))?;
+    let header = FileHeader::decode(bytes.as_slice())
+        .map_err(|e| format!("undecodable file descriptor: {e}"))?;
     let name = header.name.unwrap_or_default();
     if files.contains_key(&name) {
         return Ok(());
@@ -103,23 +122,36 @@ struct Client<'a> {
 
 impl Client<'_> {
     async fn list_services(&self) -> Result<Vec<String>, (Code, String)> {
-        let response = self.exchange(MessageRequest::ListServices(String::new())).await?;
+        let response = self
+            .exchange(MessageRequest::ListServices(String::new()))
+            .await?;
         match response {
-            MessageResponse::ListServicesResponse(list) => Ok(list.service.into_iter().map(|s| s.name).collect()),
-            other => Err((Code::Internal, format!("unexpected answer to list_services: {other:?}"))),
+            MessageResponse::ListServicesResponse(list) => {
+                Ok(list.service.into_iter().map(|s| s.name).collect())
+            }
+            other => Err((
+                Code::Internal,
+                format!("unexpected answer to list_services: {other:?}"),
+            )),
         }
     }
 
     async fn ask(&self, request: MessageRequest) -> Result<Vec<Vec<u8>>, (Code, String)> {
         match self.exchange(request).await? {
             MessageResponse::FileDescriptorResponse(files) => Ok(files.file_descriptor_proto),
-            other => Err((Code::Internal, format!("unexpected reflection answer: {other:?}"))),
+            other => Err((
+                Code::Internal,
+                format!("unexpected reflection answer: {other:?}"),
+            )),
         }
     }
 
     /// One request on its own stream: every server answers it, whatever its streaming habits.
     async fn exchange(&self, request: MessageRequest) -> Result<MessageResponse, (Code, String)> {
-        let request = ServerReflectionRequest { host: String::new(), message_request: Some(request) };
+        let request = ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(request),
+        };
         let message = Payload::Protobuf(Bytes::from(request.encode_to_vec()));
         let call = BackendCall {
             operation: Arc::from(self.operation),
@@ -128,17 +160,30 @@ impl Client<'_> {
             metadata: HeaderMap::new(),
             timeout: Some(TIMEOUT),
         };
-        let response = self.backend.call(call).await.map_err(|s| (s.code(), s.message().to_owned()))?;
+        let response = self
+            .backend
+            .call(call)
+            .await
+            .map_err(|s| (s.code(), s.message().to_owned()))?;
         let first = match response.body {
             ResponseBody::Unary { message, .. } => message,
             ResponseBody::Stream(mut stream) => match stream.next().await {
                 Some(Ok(message)) => message,
                 Some(Err(status)) => return Err((status.code(), status.message().to_owned())),
-                None => return Err((Code::Internal, "the reflection stream ended without an answer".into())),
+                None => {
+                    return Err((
+                        Code::Internal,
+                        "the reflection stream ended without an answer".into(),
+                    ))
+                }
             },
         };
-        let decoded = ServerReflectionResponse::decode(first.bytes().clone())
-            .map_err(|e| (Code::Internal, format!("undecodable reflection answer: {e}")))?;
+        let decoded = ServerReflectionResponse::decode(first.bytes().clone()).map_err(|e| {
+            (
+                Code::Internal,
+                format!("undecodable reflection answer: {e}"),
+            )
+        })?;
         match decoded.message_response {
             Some(MessageResponse::ErrorResponse(error)) => {
                 Err((Code::from_i32(error.error_code), error.error_message))

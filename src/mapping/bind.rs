@@ -35,8 +35,9 @@ impl Route {
             self.bind_query(query, &mut fields)?;
         }
         for (binding, chain) in path.iter().zip(&self.request.path_fields) {
-            bind_text(chain, &binding.value, &mut fields)
-                .map_err(|e| Status::invalid_argument(format!("path variable {{{}}}: {e}", binding.field_path)))?;
+            bind_text(chain, &binding.value, &mut fields).map_err(|e| {
+                Status::invalid_argument(format!("path variable {{{}}}: {e}", binding.field_path))
+            })?;
         }
         let timeout = Some(timeout.map_or(self.options.timeout, |t| t.min(self.options.timeout)));
         let messages = if self.shape.client_streams() {
@@ -58,7 +59,13 @@ impl Route {
             };
             RequestMessages::Unary(Payload::Protobuf(Bytes::from(message)))
         };
-        Ok(BackendCall { operation: self.operation.clone(), shape: self.shape, messages, metadata, timeout })
+        Ok(BackendCall {
+            operation: self.operation.clone(),
+            shape: self.shape,
+            messages,
+            metadata,
+            timeout,
+        })
     }
 
     /// Transcodes one body message; `extra` is room for the fields appended after it.
@@ -87,7 +94,9 @@ impl Route {
                 write_bytes_field(2, &data, &mut http_body);
                 match &plan.body {
                     BodyPlan::Field(chain) => {
-                        let (leaf, parents) = chain.split_last().ok_or_else(|| Status::internal("empty body field"))?;
+                        let (leaf, parents) = chain
+                            .split_last()
+                            .ok_or_else(|| Status::internal("empty body field"))?;
                         let mut wrapped = Vec::with_capacity(http_body.len() + 8);
                         write_bytes_field(leaf.number(), &http_body, &mut wrapped);
                         write_nested(parents, &wrapped, &mut message);
@@ -105,7 +114,9 @@ impl Route {
             BodyPlan::Whole => json_to_proto(&plan.input, &data, &self.options.json, &mut message)
                 .map_err(|e| Status::invalid_argument(format!("invalid JSON body: {e}")))?,
             BodyPlan::Field(chain) => {
-                let (leaf, parents) = chain.split_last().ok_or_else(|| Status::internal("empty body field"))?;
+                let (leaf, parents) = chain
+                    .split_last()
+                    .ok_or_else(|| Status::internal("empty body field"))?;
                 if parents.is_empty() {
                     json_to_field(leaf, &data, &self.options.json, &mut message)
                 } else {
@@ -113,7 +124,12 @@ impl Route {
                     json_to_field(leaf, &data, &self.options.json, &mut inner)
                         .map(|()| write_nested(parents, &inner, &mut message))
                 }
-                .map_err(|e| Status::invalid_argument(format!("invalid JSON body for field '{}': {e}", leaf.name())))?
+                .map_err(|e| {
+                    Status::invalid_argument(format!(
+                        "invalid JSON body for field '{}': {e}",
+                        leaf.name()
+                    ))
+                })?
             }
         }
         if self.options.body_field_collision == BodyFieldCollision::Reject {
@@ -132,7 +148,11 @@ impl Route {
 
     /// The request stream of a client-streaming call: every message gets the same query and
     /// path fields appended.
-    fn bind_stream(self: &Arc<Self>, body: RequestBody, fields: Bytes) -> Result<MessageStream, Status> {
+    fn bind_stream(
+        self: &Arc<Self>,
+        body: RequestBody,
+        fields: Bytes,
+    ) -> Result<MessageStream, Status> {
         let route = self.clone();
         let encode = move |payload: Payload| -> Result<Payload, Status> {
             let mut message = route.encode_body(payload, fields.len())?;
@@ -143,8 +163,10 @@ impl Route {
             RequestBody::Empty => Box::pin(futures_util::stream::empty()),
             RequestBody::Stream(stream) => Box::pin(stream.map(move |item| item.and_then(&encode))),
             RequestBody::Unary(Payload::Json(data)) => {
-                let messages: Vec<Result<Payload, Status>> =
-                    split_messages(&data)?.into_iter().map(|m| encode(Payload::Json(m))).collect();
+                let messages: Vec<Result<Payload, Status>> = split_messages(&data)?
+                    .into_iter()
+                    .map(|m| encode(Payload::Json(m)))
+                    .collect();
                 Box::pin(futures_util::stream::iter(messages))
             }
             RequestBody::Unary(_) => {
@@ -184,9 +206,8 @@ impl Route {
                 }
             };
             let numbers: Vec<u32> = chain.iter().map(|f| f.number()).collect();
-            let overlaps = |other: &FieldChain| {
-                other.iter().zip(&numbers).all(|(a, b)| a.number() == *b)
-            };
+            let overlaps =
+                |other: &FieldChain| other.iter().zip(&numbers).all(|(a, b)| a.number() == *b);
             // The path's value wins, and the body's field belongs to the body.
             if plan.path_fields.iter().any(overlaps) {
                 continue;
@@ -238,17 +259,27 @@ fn form_decode(raw: &str) -> Result<Cow<'_, str>, Status> {
     let spaced = raw.replace('+', " ");
     let decoded = percent_encoding::percent_decode_str(&spaced)
         .decode_utf8()
-        .map_err(|_| Status::invalid_argument(format!("query component '{raw}' is not valid UTF-8 once decoded")))?;
+        .map_err(|_| {
+            Status::invalid_argument(format!(
+                "query component '{raw}' is not valid UTF-8 once decoded"
+            ))
+        })?;
     Ok(Cow::Owned(decoded.into_owned()))
 }
 
 /// The messages of a buffered client-streaming body: a JSON array, or NDJSON lines.
 fn split_messages(data: &Bytes) -> Result<Vec<Bytes>, Status> {
-    let trimmed = data.iter().position(|b| !b.is_ascii_whitespace()).map_or(&data[..0], |start| &data[start..]);
+    let trimmed = data
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .map_or(&data[..0], |start| &data[start..]);
     if trimmed.first() == Some(&b'[') {
         let items: Vec<&serde_json::value::RawValue> = serde_json::from_slice(trimmed)
             .map_err(|e| Status::invalid_argument(format!("invalid JSON array body: {e}")))?;
-        return Ok(items.into_iter().map(|item| data.slice_ref(item.get().as_bytes())).collect());
+        return Ok(items
+            .into_iter()
+            .map(|item| data.slice_ref(item.get().as_bytes()))
+            .collect());
     }
     Ok(data
         .split(|b| *b == b'\n')
@@ -272,9 +303,21 @@ mod tests {
     #[test]
     fn buffered_streams_split_into_lines_or_array_items() {
         let lines = split_messages(&Bytes::from_static(b"{\"a\":1}\n\n{\"a\":2}\n")).unwrap();
-        assert_eq!(lines, vec![Bytes::from_static(b"{\"a\":1}"), Bytes::from_static(b"{\"a\":2}")]);
+        assert_eq!(
+            lines,
+            vec![
+                Bytes::from_static(b"{\"a\":1}"),
+                Bytes::from_static(b"{\"a\":2}")
+            ]
+        );
         let items = split_messages(&Bytes::from_static(b" [{\"a\":1}, {\"b\":[2]}]")).unwrap();
-        assert_eq!(items, vec![Bytes::from_static(b"{\"a\":1}"), Bytes::from_static(b"{\"b\":[2]}")]);
+        assert_eq!(
+            items,
+            vec![
+                Bytes::from_static(b"{\"a\":1}"),
+                Bytes::from_static(b"{\"b\":[2]}")
+            ]
+        );
         assert!(split_messages(&Bytes::from_static(b"[{")).is_err());
     }
 }

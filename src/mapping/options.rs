@@ -101,7 +101,9 @@ impl RouteOptionsConfig {
                 (Some(mine), Some(theirs)) => Some(mine.or(theirs)),
                 (mine, theirs) => mine.clone().or_else(|| theirs.clone()),
             },
-            unknown_query_parameters: self.unknown_query_parameters.or(fallback.unknown_query_parameters),
+            unknown_query_parameters: self
+                .unknown_query_parameters
+                .or(fallback.unknown_query_parameters),
             body_field_collision: self.body_field_collision.or(fallback.body_field_collision),
         }
     }

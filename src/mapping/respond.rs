@@ -15,11 +15,15 @@ use crate::model::{Code, ErrorSource, GatewayResponse, Payload, ResponseBody, St
 
 impl Route {
     /// Turns the backend's answer into the client's form, message by message for streams.
-    pub fn encode_response(self: &Arc<Self>, response: GatewayResponse) -> Result<GatewayResponse, Status> {
+    pub fn encode_response(
+        self: &Arc<Self>,
+        response: GatewayResponse,
+    ) -> Result<GatewayResponse, Status> {
         let body = match response.body {
-            ResponseBody::Unary { message, trailers } => {
-                ResponseBody::Unary { message: self.encode_message(message)?, trailers }
-            }
+            ResponseBody::Unary { message, trailers } => ResponseBody::Unary {
+                message: self.encode_message(message)?,
+                trailers,
+            },
             ResponseBody::Stream(stream) => {
                 let route = self.clone();
                 ResponseBody::Stream(Box::pin(stream.map(move |item| match item {
@@ -31,7 +35,10 @@ impl Route {
                 })))
             }
         };
-        Ok(GatewayResponse { metadata: response.metadata, body })
+        Ok(GatewayResponse {
+            metadata: response.metadata,
+            body,
+        })
     }
 
     fn encode_message(&self, message: Payload) -> Result<Payload, Status> {
@@ -39,11 +46,18 @@ impl Route {
             return Ok(message);
         };
         let plan = &self.response;
-        let untranscodable =
-            |e: String| Status::new(Code::Internal, format!("the backend's answer could not be transcoded: {e}"), ErrorSource::Backend);
+        let untranscodable = |e: String| {
+            Status::new(
+                Code::Internal,
+                format!("the backend's answer could not be transcoded: {e}"),
+                ErrorSource::Backend,
+            )
+        };
         if plan.raw_body {
             let http_body = match &plan.field {
-                Some(field) => last_bytes(&wire, field.number()).map_err(untranscodable)?.unwrap_or_default(),
+                Some(field) => last_bytes(&wire, field.number())
+                    .map_err(untranscodable)?
+                    .unwrap_or_default(),
                 None => &wire[..],
             };
             return decode_http_body(&wire, http_body).map_err(untranscodable);
@@ -82,10 +96,17 @@ fn decode_http_body(all: &Bytes, http_body: &[u8]) -> Result<Payload, String> {
     let mut data = Bytes::new();
     for field in fields(http_body) {
         match field? {
-            super::wire::WireField { number: 1, value: WireValue::Bytes(ct) } => {
-                content_type = String::from_utf8(ct.to_vec()).map_err(|_| "HttpBody content_type is not UTF-8".to_owned())?;
+            super::wire::WireField {
+                number: 1,
+                value: WireValue::Bytes(ct),
+            } => {
+                content_type = String::from_utf8(ct.to_vec())
+                    .map_err(|_| "HttpBody content_type is not UTF-8".to_owned())?;
             }
-            super::wire::WireField { number: 2, value: WireValue::Bytes(bytes) } => data = all.slice_ref(bytes),
+            super::wire::WireField {
+                number: 2,
+                value: WireValue::Bytes(bytes),
+            } => data = all.slice_ref(bytes),
             _ => {}
         }
     }
@@ -116,7 +137,11 @@ fn json_is_wrapped(type_name: &str) -> bool {
     )
 }
 
-fn any_to_json(pool: &prost_reflect::DescriptorPool, any: &[u8], options: &JsonOptions) -> Option<Box<RawValue>> {
+fn any_to_json(
+    pool: &prost_reflect::DescriptorPool,
+    any: &[u8],
+    options: &JsonOptions,
+) -> Option<Box<RawValue>> {
     let type_url = last_bytes(any, 1).ok()?.unwrap_or_default();
     let value = last_bytes(any, 2).ok()?.unwrap_or_default();
     let type_url = std::str::from_utf8(type_url).ok()?;
@@ -126,7 +151,9 @@ fn any_to_json(pool: &prost_reflect::DescriptorPool, any: &[u8], options: &JsonO
     serde_json::to_writer(&mut out, type_url).ok()?;
     let known = pool.get_message_by_name(type_name).and_then(|descriptor| {
         let mut json = Vec::with_capacity(value.len() * 2);
-        proto_to_json(&descriptor, value, options, &mut json).ok().map(|()| json)
+        proto_to_json(&descriptor, value, options, &mut json)
+            .ok()
+            .map(|()| json)
     });
     match known {
         Some(json) if json_is_wrapped(type_name) => {
@@ -141,7 +168,11 @@ fn any_to_json(pool: &prost_reflect::DescriptorPool, any: &[u8], options: &JsonO
         Some(_) => out.push(b'}'),
         None => {
             out.extend_from_slice(b",\"value\":\"");
-            out.extend_from_slice(base64::engine::general_purpose::STANDARD.encode(value).as_bytes());
+            out.extend_from_slice(
+                base64::engine::general_purpose::STANDARD
+                    .encode(value)
+                    .as_bytes(),
+            );
             out.extend_from_slice(b"\"}");
         }
     }

@@ -71,7 +71,11 @@ pub struct Route {
 
 impl std::fmt::Debug for Route {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {} -> {}{}", self.http_method, self.template, self.backend_name, self.operation)
+        write!(
+            f,
+            "{} {} -> {}{}",
+            self.http_method, self.template, self.backend_name, self.operation
+        )
     }
 }
 
@@ -80,7 +84,10 @@ pub(crate) const HTTP_BODY: &str = "google.api.HttpBody";
 
 /// Resolves a dotted field path (`book.shelf.id`) in `message`, each segment by proto name or
 /// JSON name. Every field but the last must be a singular message.
-pub(crate) fn resolve_chain(message: &MessageDescriptor, path: &[impl AsRef<str>]) -> Result<FieldChain, String> {
+pub(crate) fn resolve_chain(
+    message: &MessageDescriptor,
+    path: &[impl AsRef<str>],
+) -> Result<FieldChain, String> {
     let mut chain = Vec::with_capacity(path.len());
     let mut current = message.clone();
     for (i, segment) in path.iter().enumerate() {

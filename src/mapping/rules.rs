@@ -9,7 +9,9 @@ use prost_reflect::{DescriptorPool, DynamicMessage, MethodDescriptor, Value};
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
-use super::options::{BodyFieldCollision, JsonOptionsConfig, RouteOptionsConfig, UnknownQueryParameters};
+use super::options::{
+    BodyFieldCollision, JsonOptionsConfig, RouteOptionsConfig, UnknownQueryParameters,
+};
 use crate::config::units::ConfigDuration;
 
 /// Where a rule was written, for error messages and the route table.
@@ -39,7 +41,9 @@ pub enum RuleOrigin {
 impl fmt::Display for RuleOrigin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            RuleOrigin::Annotation { file, method } => write!(f, "{file} (google.api.http on {method})"),
+            RuleOrigin::Annotation { file, method } => {
+                write!(f, "{file} (google.api.http on {method})")
+            }
             RuleOrigin::MappingFile { path, line } => write!(f, "{}:{line}", path.display()),
             RuleOrigin::Unannotated { method } => write!(f, "unannotated method {method}"),
         }
@@ -104,7 +108,10 @@ fn push_annotated_rule(
     };
     let pattern = ["get", "put", "post", "delete", "patch"]
         .into_iter()
-        .find_map(|verb| rule.has_field_by_name(verb).then(|| (verb.to_ascii_uppercase(), text(verb))))
+        .find_map(|verb| {
+            rule.has_field_by_name(verb)
+                .then(|| (verb.to_ascii_uppercase(), text(verb)))
+        })
         .or_else(|| match rule.get_field_by_name("custom").as_deref() {
             Some(Value::Message(custom)) if rule.has_field_by_name("custom") => {
                 let part = |name: &str| match custom.get_field_by_name(name).as_deref() {
@@ -259,7 +266,11 @@ pub struct MappingError {
 
 /// Reads the rules of a mapping file.
 pub fn load_mapping_file(path: &Path) -> Result<Vec<RuleSpec>, MappingError> {
-    let error = |line: u64, message: String| MappingError { path: path.display().to_string(), line, message };
+    let error = |line: u64, message: String| MappingError {
+        path: path.display().to_string(),
+        line,
+        message,
+    };
     let text = std::fs::read_to_string(path).map_err(|e| error(0, format!("cannot read: {e}")))?;
     let file: MappingFile = serde_saphyr::from_str(&text).map_err(|e| {
         let (line, message) = crate::config::yaml_error_parts(&e);
@@ -267,7 +278,10 @@ pub fn load_mapping_file(path: &Path) -> Result<Vec<RuleSpec>, MappingError> {
     })?;
     if let Some(kind) = &file.kind {
         if kind != "google.api.Service" {
-            return Err(error(1, format!("type must be google.api.Service, not '{kind}'")));
+            return Err(error(
+                1,
+                format!("type must be google.api.Service, not '{kind}'"),
+            ));
         }
     }
     let mut rules = Vec::new();
@@ -278,10 +292,23 @@ pub fn load_mapping_file(path: &Path) -> Result<Vec<RuleSpec>, MappingError> {
         let line = selector.referenced.line();
         let selector_name = selector.value.trim().to_owned();
         if selector_name.contains('*') {
-            return Err(error(line, format!("selector '{selector_name}': HTTP rules need one method each, not a wildcard")));
+            return Err(error(
+                line,
+                format!(
+                    "selector '{selector_name}': HTTP rules need one method each, not a wildcard"
+                ),
+            ));
         }
-        flatten_rule(&rule, &selector_name, None, &RouteOptionsConfig::default(), path, &mut rules, true)
-            .map_err(|(line, message)| error(line, message))?;
+        flatten_rule(
+            &rule,
+            &selector_name,
+            None,
+            &RouteOptionsConfig::default(),
+            path,
+            &mut rules,
+            true,
+        )
+        .map_err(|(line, message)| error(line, message))?;
     }
     Ok(rules)
 }
@@ -298,20 +325,37 @@ fn flatten_rule(
     let selector_line = rule.selector.as_ref().map_or(0, |s| s.referenced.line());
     if !top_level {
         if let Some(s) = &rule.selector {
-            return Err((s.referenced.line(), "additional_bindings must not have a selector".into()));
+            return Err((
+                s.referenced.line(),
+                "additional_bindings must not have a selector".into(),
+            ));
         }
         if !rule.additional_bindings.is_empty() {
             return Err((selector_line, "additional_bindings must not nest".into()));
         }
     }
     let mut patterns: Vec<(String, String, u64)> = Vec::new();
-    for (verb, value) in [("GET", &rule.get), ("PUT", &rule.put), ("POST", &rule.post), ("DELETE", &rule.delete), ("PATCH", &rule.patch)] {
+    for (verb, value) in [
+        ("GET", &rule.get),
+        ("PUT", &rule.put),
+        ("POST", &rule.post),
+        ("DELETE", &rule.delete),
+        ("PATCH", &rule.patch),
+    ] {
         if let Some(value) = value {
-            patterns.push((verb.to_owned(), value.value.clone(), value.referenced.line()));
+            patterns.push((
+                verb.to_owned(),
+                value.value.clone(),
+                value.referenced.line(),
+            ));
         }
     }
     if let Some(custom) = &rule.custom {
-        patterns.push((custom.value.kind.clone(), custom.value.path.clone(), custom.referenced.line()));
+        patterns.push((
+            custom.value.kind.clone(),
+            custom.value.path.clone(),
+            custom.referenced.line(),
+        ));
     }
     let backend = rule.backend.as_ref().or(inherited_backend);
     let options = rule.options().or(inherited_options);
@@ -360,7 +404,13 @@ mod tests {
         assert_eq!(rules.len(), 2);
         assert_eq!(rules[0].http_method, "GET");
         assert_eq!(rules[0].path, "/v1/{name=things/*}");
-        assert_eq!(rules[0].origin, RuleOrigin::MappingFile { path: path.clone(), line: 6 });
+        assert_eq!(
+            rules[0].origin,
+            RuleOrigin::MappingFile {
+                path: path.clone(),
+                line: 6
+            }
+        );
         assert_eq!(rules[1].http_method, "POST");
         assert_eq!(rules[1].body, "*");
         assert_eq!(rules[1].selector, "a.v1.Svc.Get");
@@ -369,10 +419,16 @@ mod tests {
 
     #[test]
     fn mistakes_are_reported_with_file_and_line() {
-        let path = write("two.yaml", "http:\n  rules:\n  - selector: a.Svc.M\n    get: /a\n    post: /b\n");
+        let path = write(
+            "two.yaml",
+            "http:\n  rules:\n  - selector: a.Svc.M\n    get: /a\n    post: /b\n",
+        );
         let error = load_mapping_file(&path).unwrap_err().to_string();
         assert!(error.ends_with("two.yaml:5: the rule for a.Svc.M has more than one pattern (POST too); use additional_bindings"), "{error}");
-        let path = write("typo.yaml", "http:\n  rules:\n  - selector: a.Svc.M\n    gett: /a\n");
+        let path = write(
+            "typo.yaml",
+            "http:\n  rules:\n  - selector: a.Svc.M\n    gett: /a\n",
+        );
         let error = load_mapping_file(&path).unwrap_err().to_string();
         assert!(error.contains("typo.yaml:4:"), "{error}");
         assert!(error.contains("gett"), "{error}");

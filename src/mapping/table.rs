@@ -8,7 +8,10 @@ use prost_reflect::{DescriptorPool, Kind, MethodDescriptor};
 
 use super::matcher::{InsertError, MatchError, RouteMatch, Router};
 use super::options::RouteOptionsConfig;
-use super::route::{is_http_body_field, resolve_chain, settable_from_text, BodyPlan, RequestPlan, ResponsePlan, Route, HTTP_BODY};
+use super::route::{
+    is_http_body_field, resolve_chain, settable_from_text, BodyPlan, RequestPlan, ResponsePlan,
+    Route, HTTP_BODY,
+};
 use super::rules::{rules_from_annotations, RuleOrigin, RuleSpec};
 use super::template::PathTemplate;
 use crate::model::{Backend, CallShape, Status};
@@ -55,7 +58,11 @@ impl RouteTable {
     pub fn build(sources: RouteSources<'_>) -> Result<Self, Vec<RouteError>> {
         let mut errors = Vec::new();
         let mut router = Router::new();
-        let remapped: BTreeSet<&str> = sources.mapping_rules.iter().map(|r| r.selector.as_str()).collect();
+        let remapped: BTreeSet<&str> = sources
+            .mapping_rules
+            .iter()
+            .map(|r| r.selector.as_str())
+            .collect();
         let mut placed: Vec<(RuleSpec, usize)> = Vec::new();
         for (index, schema) in sources.backends.iter().enumerate() {
             for rule in rules_from_annotations(&schema.pool) {
@@ -67,15 +74,25 @@ impl RouteTable {
         for rule in &sources.mapping_rules {
             match find_backend(sources.backends, rule) {
                 Ok(index) => placed.push((rule.clone(), index)),
-                Err(message) => errors.push(RouteError { origin: rule.origin.clone(), message }),
+                Err(message) => errors.push(RouteError {
+                    origin: rule.origin.clone(),
+                    message,
+                }),
             }
         }
         if sources.expose_unannotated {
             let bound: BTreeSet<String> = placed.iter().map(|(r, _)| r.selector.clone()).collect();
             for (index, schema) in sources.backends.iter().enumerate() {
-                for method in schema.pool.services().flat_map(|s| s.methods().collect::<Vec<_>>()) {
+                for method in schema
+                    .pool
+                    .services()
+                    .flat_map(|s| s.methods().collect::<Vec<_>>())
+                {
                     let name = method.full_name();
-                    if bound.contains(name) || name.starts_with("grpc.reflection.") || name.starts_with("grpc.health.") {
+                    if bound.contains(name)
+                        || name.starts_with("grpc.reflection.")
+                        || name.starts_with("grpc.health.")
+                    {
                         continue;
                     }
                     placed.push((unannotated_rule(&method), index));
@@ -102,12 +119,18 @@ impl RouteTable {
                                 .unwrap_or_else(|| "another rule".into());
                             errors.push(RouteError {
                                 origin: rule.origin.clone(),
-                                message: format!("{} {} is already bound by {first}", key.0, rule.path),
+                                message: format!(
+                                    "{} {} is already bound by {first}",
+                                    key.0, rule.path
+                                ),
                             });
                         }
                     }
                 }
-                Err(message) => errors.push(RouteError { origin: rule.origin.clone(), message }),
+                Err(message) => errors.push(RouteError {
+                    origin: rule.origin.clone(),
+                    message,
+                }),
             }
         }
         if errors.is_empty() {
@@ -118,12 +141,23 @@ impl RouteTable {
     }
 
     /// The route for `method` and the raw `path`, or the canonical 404/405/400.
-    pub fn find<'r, 'p>(&'r self, method: &Method, path: &'p str) -> Result<RouteMatch<'r, 'p, Arc<Route>>, Status> {
+    pub fn find<'r, 'p>(
+        &'r self,
+        method: &Method,
+        path: &'p str,
+    ) -> Result<RouteMatch<'r, 'p, Arc<Route>>, Status> {
         self.router.find(method, path).map_err(|error| match error {
             MatchError::NotFound => Status::not_found(format!("no route for {method} {path}")),
             MatchError::MethodNotAllowed { allowed } => {
-                let allow = allowed.iter().map(Method::as_str).collect::<Vec<_>>().join(", ");
-                Status::method_not_allowed(format!("{path} does not accept {method}; it accepts {allow}"), allow)
+                let allow = allowed
+                    .iter()
+                    .map(Method::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                Status::method_not_allowed(
+                    format!("{path} does not accept {method}; it accepts {allow}"),
+                    allow,
+                )
             }
             MatchError::InvalidPath(reason) => Status::invalid_argument(reason),
         })
@@ -147,7 +181,11 @@ impl RouteTable {
 
 /// Templates that match the same paths, whatever their variable names.
 fn equivalent(a: &str, b: &str) -> bool {
-    let shape = |t: &str| PathTemplate::parse(t).map(|t| t.to_string()).unwrap_or_else(|_| t.to_owned());
+    let shape = |t: &str| {
+        PathTemplate::parse(t)
+            .map(|t| t.to_string())
+            .unwrap_or_else(|_| t.to_owned())
+    };
     a == b || shape(a) == shape(b)
 }
 
@@ -161,13 +199,18 @@ fn find_backend(backends: &[BackendSchema], rule: &RuleSpec) -> Result<usize, St
         .collect();
     match (serving.as_slice(), &rule.backend) {
         ([one], _) => Ok(*one),
-        ([], Some(name)) if !backends.iter().any(|b| *b.name == **name) => Err(format!("no backend is named '{name}'")),
+        ([], Some(name)) if !backends.iter().any(|b| *b.name == **name) => {
+            Err(format!("no backend is named '{name}'"))
+        }
         ([], Some(name)) => Err(format!("backend '{name}' has no method {}", rule.selector)),
         ([], None) => Err(format!("no backend has a method {}", rule.selector)),
         (many, _) => Err(format!(
             "method {} is offered by backends {}; name one with `backend:`",
             rule.selector,
-            many.iter().map(|i| format!("'{}'", backends[*i].name)).collect::<Vec<_>>().join(", ")
+            many.iter()
+                .map(|i| format!("'{}'", backends[*i].name))
+                .collect::<Vec<_>>()
+                .join(", ")
         )),
     }
 }
@@ -175,7 +218,9 @@ fn find_backend(backends: &[BackendSchema], rule: &RuleSpec) -> Result<usize, St
 /// `pkg.Service.Method` in `pool`.
 fn find_method(pool: &DescriptorPool, selector: &str) -> Option<MethodDescriptor> {
     let (service, method) = selector.rsplit_once('.')?;
-    pool.get_service_by_name(service)?.methods().find(|m| m.name() == method)
+    pool.get_service_by_name(service)?
+        .methods()
+        .find(|m| m.name() == method)
 }
 
 fn unannotated_rule(method: &MethodDescriptor) -> RuleSpec {
@@ -187,11 +232,17 @@ fn unannotated_rule(method: &MethodDescriptor) -> RuleSpec {
         response_body: String::new(),
         backend: None,
         options: RouteOptionsConfig::default(),
-        origin: RuleOrigin::Unannotated { method: method.full_name().to_owned() },
+        origin: RuleOrigin::Unannotated {
+            method: method.full_name().to_owned(),
+        },
     }
 }
 
-fn compile(rule: &RuleSpec, schema: &BackendSchema, defaults: &RouteOptionsConfig) -> Result<Route, String> {
+fn compile(
+    rule: &RuleSpec,
+    schema: &BackendSchema,
+    defaults: &RouteOptionsConfig,
+) -> Result<Route, String> {
     let method = find_method(&schema.pool, &rule.selector)
         .ok_or_else(|| format!("backend '{}' has no method {}", schema.name, rule.selector))?;
     let http_method = Method::from_bytes(rule.http_method.as_bytes())
@@ -221,7 +272,8 @@ fn compile(rule: &RuleSpec, schema: &BackendSchema, defaults: &RouteOptionsConfi
         "*" => (BodyPlan::Whole, input.full_name() == HTTP_BODY),
         field_path => {
             let segments: Vec<&str> = field_path.split('.').collect();
-            let chain = resolve_chain(&input, &segments).map_err(|e| format!("body \"{field_path}\": {e}"))?;
+            let chain = resolve_chain(&input, &segments)
+                .map_err(|e| format!("body \"{field_path}\": {e}"))?;
             let raw = chain.last().is_some_and(is_http_body_field);
             (BodyPlan::Field(chain), raw)
         }
@@ -233,10 +285,15 @@ fn compile(rule: &RuleSpec, schema: &BackendSchema, defaults: &RouteOptionsConfi
         (true, true) => CallShape::Bidirectional,
     };
     if shape.client_streams() && matches!(body, BodyPlan::None) {
-        return Err(format!("{} streams requests, so its rule needs a body", method.full_name()));
+        return Err(format!(
+            "{} streams requests, so its rule needs a body",
+            method.full_name()
+        ));
     }
     if shape.client_streams() && raw_body {
-        return Err("client-streaming methods with google.api.HttpBody requests are not supported".into());
+        return Err(
+            "client-streaming methods with google.api.HttpBody requests are not supported".into(),
+        );
     }
 
     let response_field = match rule.response_body.as_str() {
@@ -245,7 +302,12 @@ fn compile(rule: &RuleSpec, schema: &BackendSchema, defaults: &RouteOptionsConfi
             output
                 .get_field_by_name(name)
                 .or_else(|| output.get_field_by_json_name(name))
-                .ok_or_else(|| format!("response_body \"{name}\": message {} has no such field", output.full_name()))?,
+                .ok_or_else(|| {
+                    format!(
+                        "response_body \"{name}\": message {} has no such field",
+                        output.full_name()
+                    )
+                })?,
         ),
     };
     let response_raw = match &response_field {
@@ -259,12 +321,25 @@ fn compile(rule: &RuleSpec, schema: &BackendSchema, defaults: &RouteOptionsConfi
         template,
         backend_name: schema.name.clone(),
         backend: schema.backend.clone(),
-        operation: Arc::from(format!("/{}/{}", method.parent_service().full_name(), method.name())),
+        operation: Arc::from(format!(
+            "/{}/{}",
+            method.parent_service().full_name(),
+            method.name()
+        )),
         shape,
         options,
         origin: rule.origin.clone(),
-        request: RequestPlan { input, body, raw_body, path_fields },
-        response: ResponsePlan { output, field: response_field, raw_body: response_raw },
+        request: RequestPlan {
+            input,
+            body,
+            raw_body,
+            path_fields,
+        },
+        response: ResponsePlan {
+            output,
+            field: response_field,
+            raw_body: response_raw,
+        },
         method,
     })
 }

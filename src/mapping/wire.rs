@@ -1,7 +1,9 @@
 //! A minimal protobuf wire reader and writer for what the mapping layer assembles by hand:
 //! nested field wrappers, `google.api.HttpBody`, `google.rpc.Status` details.
 
-use prost::encoding::{decode_varint, encode_key, encode_varint, encoded_len_varint, key_len, WireType};
+use prost::encoding::{
+    decode_varint, encode_key, encode_varint, encoded_len_varint, key_len, WireType,
+};
 use prost_reflect::FieldDescriptor;
 
 /// One field occurrence in an encoded message.
@@ -28,7 +30,10 @@ pub(crate) struct WireFields<'a> {
 
 /// The fields of `message`.
 pub(crate) fn fields(message: &[u8]) -> WireFields<'_> {
-    WireFields { rest: message, failed: false }
+    WireFields {
+        rest: message,
+        failed: false,
+    }
 }
 
 impl<'a> Iterator for WireFields<'a> {
@@ -90,11 +95,14 @@ pub(crate) fn contains(message: &[u8], chain: &[u32]) -> bool {
     let Some((first, rest)) = chain.split_first() else {
         return false;
     };
-    fields(message).filter_map(Result::ok).filter(|f| f.number == *first).any(|f| match (rest, f.value) {
-        ([], _) => true,
-        (_, WireValue::Bytes(inner)) => contains(inner, rest),
-        _ => false,
-    })
+    fields(message)
+        .filter_map(Result::ok)
+        .filter(|f| f.number == *first)
+        .any(|f| match (rest, f.value) {
+            ([], _) => true,
+            (_, WireValue::Bytes(inner)) => contains(inner, rest),
+            _ => false,
+        })
 }
 
 /// The last length-delimited value of field `number` (a singular message or string field).
@@ -145,8 +153,20 @@ mod tests {
         write_bytes_field(1, b"text/html", &mut message);
         message.extend_from_slice(&[0x18, 0x96, 0x01]); // field 3, varint 150
         let read: Vec<_> = fields(&message).collect::<Result<_, _>>().unwrap();
-        assert_eq!(read[0], WireField { number: 1, value: WireValue::Bytes(b"text/html") });
-        assert_eq!(read[1], WireField { number: 3, value: WireValue::Varint(150) });
+        assert_eq!(
+            read[0],
+            WireField {
+                number: 1,
+                value: WireValue::Bytes(b"text/html")
+            }
+        );
+        assert_eq!(
+            read[1],
+            WireField {
+                number: 3,
+                value: WireValue::Varint(150)
+            }
+        );
         assert!(fields(&[0x0a, 0x05, b'a']).any(|f| f.is_err()));
         assert!(fields(&[0x0b]).any(|f| f.is_err()));
         assert_eq!(last_bytes(&message, 1).unwrap(), Some(&b"text/html"[..]));

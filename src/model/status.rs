@@ -210,7 +210,9 @@ mod tests {
     #[test]
     fn json_body_has_code_message_and_details() {
         let mut status = Status::not_found("no \"route\"");
-        status.set_details(vec![RawValue::from_string(r#"{"@type":"x"}"#.into()).unwrap()]);
+        status.set_details(vec![
+            RawValue::from_string(r#"{"@type":"x"}"#.into()).unwrap()
+        ]);
         assert_eq!(
             String::from_utf8(status.to_json()).unwrap(),
             r#"{"code":5,"message":"no \"route\"","details":[{"@type":"x"}]}"#

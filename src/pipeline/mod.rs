@@ -19,7 +19,9 @@ pub struct Pipeline {
 impl Pipeline {
     /// A pipeline serving `table`.
     pub fn new(table: RouteTable) -> Self {
-        Self { table: ArcSwap::from_pointee(table) }
+        Self {
+            table: ArcSwap::from_pointee(table),
+        }
     }
 
     /// The current route table.
@@ -38,7 +40,13 @@ impl Pipeline {
         let RequestKey::Http { method, uri } = &request.key;
         let matched = table.find(method, uri.path())?;
         let route = matched.value.clone();
-        let call = route.bind(&matched.bindings, uri.query(), request.body, request.metadata, request.timeout)?;
+        let call = route.bind(
+            &matched.bindings,
+            uri.query(),
+            request.body,
+            request.metadata,
+            request.timeout,
+        )?;
         drop(matched);
         match route.backend.call(call).await {
             Ok(response) => route.encode_response(response),

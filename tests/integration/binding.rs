@@ -49,17 +49,27 @@ async fn an_unknown_query_parameter_is_rejected_by_name_or_ignored_by_option() {
         json!({"code": 3, "message": "unknown query parameter 'colour': message polygate.test.v1.Everything has no field 'colour'", "details": []})
     );
     assert!(backend.calls().is_empty());
-    let lenient = Gateway::for_test_backend(&backend, "routes:\n  unknown_query_parameters: ignore\n").await;
-    let response = lenient.client.get("/v1/echo/q?colour=RED&int32Value=3").await;
+    let lenient =
+        Gateway::for_test_backend(&backend, "routes:\n  unknown_query_parameters: ignore\n").await;
+    let response = lenient
+        .client
+        .get("/v1/echo/q?colour=RED&int32Value=3")
+        .await;
     assert_eq!(response.status, 200);
-    assert_eq!(to_json(backend.last_call().message()), json!({"name": "q", "int32Value": 3}));
+    assert_eq!(
+        to_json(backend.last_call().message()),
+        json!({"name": "q", "int32Value": 3})
+    );
 }
 
 #[tokio::test]
 async fn a_singular_field_twice_in_the_query_is_rejected() {
     let backend = test_backend().start().await;
     let gateway = Gateway::for_test_backend(&backend, "").await;
-    let response = gateway.client.get("/v1/echo/q?int32Value=1&int32_value=2").await;
+    let response = gateway
+        .client
+        .get("/v1/echo/q?int32Value=1&int32_value=2")
+        .await;
     assert_eq!(response.status, 400);
     assert_eq!(
         response.json()["message"],
@@ -74,11 +84,17 @@ async fn a_bad_query_or_path_value_names_the_parameter() {
     let response = gateway.client.get("/v1/echo/q?int32Value=abc").await;
     assert_eq!(response.status, 400);
     let message = response.json()["message"].as_str().unwrap().to_owned();
-    assert!(message.starts_with("query parameter 'int32Value': "), "{message}");
+    assert!(
+        message.starts_with("query parameter 'int32Value': "),
+        "{message}"
+    );
     let response = gateway.client.get("/v1/echo/notanumber/nested/x").await;
     assert_eq!(response.status, 400);
     let message = response.json()["message"].as_str().unwrap().to_owned();
-    assert!(message.starts_with("path variable {int64_value}: "), "{message}");
+    assert!(
+        message.starts_with("path variable {int64_value}: "),
+        "{message}"
+    );
     let response = gateway.client.get("/v1/echo-color/PURPLE").await;
     assert_eq!(response.status, 400);
     assert!(backend.calls().is_empty());
@@ -89,9 +105,15 @@ async fn an_enum_path_variable_takes_a_name_or_a_number() {
     let backend = test_backend().start().await;
     let gateway = Gateway::for_test_backend(&backend, "").await;
     assert_eq!(gateway.client.get("/v1/echo-color/GREEN").await.status, 200);
-    assert_eq!(to_json(backend.last_call().message()), json!({"color": "GREEN"}));
+    assert_eq!(
+        to_json(backend.last_call().message()),
+        json!({"color": "GREEN"})
+    );
     assert_eq!(gateway.client.get("/v1/echo-color/1").await.status, 200);
-    assert_eq!(to_json(backend.last_call().message()), json!({"color": "RED"}));
+    assert_eq!(
+        to_json(backend.last_call().message()),
+        json!({"color": "RED"})
+    );
 }
 
 #[tokio::test]
@@ -100,7 +122,11 @@ async fn a_body_field_binding_leaves_the_query_for_other_fields() {
     let gateway = Gateway::for_test_backend(&backend, "").await;
     let response = gateway
         .client
-        .json("POST", "/v1/shelves/3/things?name=n&tags=t", json!({"label": "body", "amount": "12"}))
+        .json(
+            "POST",
+            "/v1/shelves/3/things?name=n&tags=t",
+            json!({"label": "body", "amount": "12"}),
+        )
         .await;
     assert_eq!(response.status, 200, "{}", response.text());
     assert_eq!(
@@ -113,14 +139,21 @@ async fn a_body_field_binding_leaves_the_query_for_other_fields() {
 async fn a_whole_message_body_binds_no_query_parameter() {
     let backend = test_backend().start().await;
     let gateway = Gateway::for_test_backend(&backend, "").await;
-    let response = gateway.client.json("POST", "/v1/echo?int32Value=3", json!({"name": "b"})).await;
+    let response = gateway
+        .client
+        .json("POST", "/v1/echo?int32Value=3", json!({"name": "b"}))
+        .await;
     assert_eq!(response.status, 400);
     assert_eq!(
         response.json()["message"],
         "unknown query parameter 'int32Value': POST /v1/echo takes the whole message from the body"
     );
-    let lenient = Gateway::for_test_backend(&backend, "routes:\n  unknown_query_parameters: ignore\n").await;
-    let response = lenient.client.json("POST", "/v1/echo?int32Value=3", json!({"name": "b"})).await;
+    let lenient =
+        Gateway::for_test_backend(&backend, "routes:\n  unknown_query_parameters: ignore\n").await;
+    let response = lenient
+        .client
+        .json("POST", "/v1/echo?int32Value=3", json!({"name": "b"}))
+        .await;
     assert_eq!(response.status, 200);
     assert_eq!(to_json(backend.last_call().message()), json!({"name": "b"}));
 }
@@ -129,34 +162,78 @@ async fn a_whole_message_body_binds_no_query_parameter() {
 async fn the_path_wins_over_the_body_unless_collisions_are_rejected() {
     let backend = test_backend().start().await;
     let gateway = Gateway::for_test_backend(&backend, "").await;
-    let response = gateway.client.json("PUT", "/v1/echo/from-path", json!({"name": "from-body", "int32Value": 1})).await;
+    let response = gateway
+        .client
+        .json(
+            "PUT",
+            "/v1/echo/from-path",
+            json!({"name": "from-body", "int32Value": 1}),
+        )
+        .await;
     assert_eq!(response.status, 200);
-    assert_eq!(to_json(backend.last_call().message()), json!({"name": "from-path", "int32Value": 1}));
-    let strict = Gateway::for_test_backend(&backend, "routes:\n  body_field_collision: reject\n").await;
-    let response = strict.client.json("PUT", "/v1/echo/from-path", json!({"name": "from-body"})).await;
+    assert_eq!(
+        to_json(backend.last_call().message()),
+        json!({"name": "from-path", "int32Value": 1})
+    );
+    let strict =
+        Gateway::for_test_backend(&backend, "routes:\n  body_field_collision: reject\n").await;
+    let response = strict
+        .client
+        .json("PUT", "/v1/echo/from-path", json!({"name": "from-body"}))
+        .await;
     assert_eq!(response.status, 400);
-    assert_eq!(response.json()["message"], "field 'name' is set by both the path and the body");
-    let response = strict.client.json("PUT", "/v1/echo/from-path", json!({"int32Value": 2})).await;
+    assert_eq!(
+        response.json()["message"],
+        "field 'name' is set by both the path and the body"
+    );
+    let response = strict
+        .client
+        .json("PUT", "/v1/echo/from-path", json!({"int32Value": 2}))
+        .await;
     assert_eq!(response.status, 200);
-    assert_eq!(to_json(backend.last_call().message()), json!({"name": "from-path", "int32Value": 2}));
+    assert_eq!(
+        to_json(backend.last_call().message()),
+        json!({"name": "from-path", "int32Value": 2})
+    );
 }
 
 #[tokio::test]
 async fn a_nested_path_variable_merges_into_the_body_field() {
     let backend = test_backend().start().await;
     let gateway = Gateway::for_test_backend(&backend, "").await;
-    let response = gateway.client.json("PATCH", "/v1/labels/l1", json!({"label": "ignored", "amount": 5})).await;
+    let response = gateway
+        .client
+        .json(
+            "PATCH",
+            "/v1/labels/l1",
+            json!({"label": "ignored", "amount": 5}),
+        )
+        .await;
     assert_eq!(response.status, 200);
-    assert_eq!(to_json(backend.last_call().message()), json!({"nested": {"label": "labels/l1", "amount": "5"}}));
+    assert_eq!(
+        to_json(backend.last_call().message()),
+        json!({"nested": {"label": "labels/l1", "amount": "5"}})
+    );
 }
 
 #[tokio::test]
 async fn a_get_with_a_body_is_rejected() {
     let backend = test_backend().start().await;
     let gateway = Gateway::for_test_backend(&backend, "").await;
-    let response = gateway.client.send("GET", "/v1/echo/x", &[("content-type", "application/json")], "{\"a\":1}").await;
+    let response = gateway
+        .client
+        .send(
+            "GET",
+            "/v1/echo/x",
+            &[("content-type", "application/json")],
+            "{\"a\":1}",
+        )
+        .await;
     assert_eq!(response.status, 400);
-    assert_eq!(response.json(), json!({"code": 3, "message": "GET /v1/echo/{name} takes no request body", "details": []}));
+    assert_eq!(
+        response.json(),
+        json!({"code": 3, "message": "GET /v1/echo/{name} takes no request body", "details": []})
+    );
     assert!(backend.calls().is_empty());
 }
 
@@ -164,7 +241,13 @@ async fn a_get_with_a_body_is_rejected() {
 async fn an_empty_body_sends_only_the_path_fields() {
     let backend = test_backend().start().await;
     let gateway = Gateway::for_test_backend(&backend, "").await;
-    let response = gateway.client.send("PUT", "/v1/echo/only-path", &[], "").await;
+    let response = gateway
+        .client
+        .send("PUT", "/v1/echo/only-path", &[], "")
+        .await;
     assert_eq!(response.status, 200);
-    assert_eq!(to_json(backend.last_call().message()), json!({"name": "only-path"}));
+    assert_eq!(
+        to_json(backend.last_call().message()),
+        json!({"name": "only-path"})
+    );
 }

@@ -9,7 +9,11 @@ use crate::support::{test_backend, Gateway, Reply};
 
 fn failing_backend() -> crate::support::GrpcServerBuilder {
     test_backend().handle("polygate.test.v1.Testing/Fail", |call| async move {
-        let code = call.message().get_field_by_name("int32_value").and_then(|v| v.as_i32()).unwrap_or(0);
+        let code = call
+            .message()
+            .get_field_by_name("int32_value")
+            .and_then(|v| v.as_i32())
+            .unwrap_or(0);
         if code == 0 {
             return Ok(Reply::one(call.message().clone()));
         }
@@ -47,7 +51,10 @@ async fn every_grpc_code_maps_to_its_http_status_with_the_canonical_body() {
             assert_eq!(response.json(), json!({}));
         } else {
             assert_eq!(response.header("content-type"), Some("application/json"));
-            assert_eq!(response.json(), json!({"code": code, "message": format!("failure {code}"), "details": []}));
+            assert_eq!(
+                response.json(),
+                json!({"code": code, "message": format!("failure {code}"), "details": []})
+            );
         }
     }
 }
@@ -97,12 +104,23 @@ async fn status_details_become_json_with_their_type_and_unknown_ones_keep_their_
                 details: vec![
                     Any {
                         type_url: "type.googleapis.com/google.rpc.DebugInfo".into(),
-                        value: DebugInfo { stack_entries: vec!["foo:1".into()], detail: "error debug details".into() }.encode_to_vec(),
+                        value: DebugInfo {
+                            stack_entries: vec!["foo:1".into()],
+                            detail: "error debug details".into(),
+                        }
+                        .encode_to_vec(),
                     },
-                    Any { type_url: "type.googleapis.com/acme.Unknown".into(), value: vec![1, 2, 3] },
+                    Any {
+                        type_url: "type.googleapis.com/acme.Unknown".into(),
+                        value: vec![1, 2, 3],
+                    },
                 ],
             };
-            Err(Status::with_details(Code::FailedPrecondition, "not ready", details.encode_to_vec().into()))
+            Err(Status::with_details(
+                Code::FailedPrecondition,
+                "not ready",
+                details.encode_to_vec().into(),
+            ))
         })
         .start()
         .await;
@@ -126,37 +144,93 @@ async fn status_details_become_json_with_their_type_and_unknown_ones_keep_their_
 async fn malformed_json_is_400_and_the_next_request_is_served() {
     let backend = test_backend().start().await;
     let gateway = Gateway::for_test_backend(&backend, "").await;
-    for body in ["{\"name\": ", "INVALID", "{\"name\":\"a\"}EXTRA", "{\"int32Value\": \"x\"}", "[1,2]"] {
-        let response = gateway.client.send("POST", "/v1/echo", &[("content-type", "application/json")], body).await;
+    for body in [
+        "{\"name\": ",
+        "INVALID",
+        "{\"name\":\"a\"}EXTRA",
+        "{\"int32Value\": \"x\"}",
+        "[1,2]",
+    ] {
+        let response = gateway
+            .client
+            .send(
+                "POST",
+                "/v1/echo",
+                &[("content-type", "application/json")],
+                body,
+            )
+            .await;
         assert_eq!(response.status, 400, "{body}");
         let json = response.json();
         assert_eq!(json["code"], 3, "{body}");
-        assert!(json["message"].as_str().unwrap().starts_with("invalid JSON body: "), "{body}: {json}");
+        assert!(
+            json["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("invalid JSON body: "),
+            "{body}: {json}"
+        );
     }
-    let invalid_utf8 = gateway.client.send("POST", "/v1/echo", &[("content-type", "application/json")], &b"{\"name\":\"\xc3\x28\"}"[..]).await;
+    let invalid_utf8 = gateway
+        .client
+        .send(
+            "POST",
+            "/v1/echo",
+            &[("content-type", "application/json")],
+            &b"{\"name\":\"\xc3\x28\"}"[..],
+        )
+        .await;
     assert_eq!(invalid_utf8.status, 400);
     assert!(backend.calls().is_empty());
-    assert_eq!(gateway.client.json("POST", "/v1/echo", json!({"name": "ok"})).await.status, 200);
+    assert_eq!(
+        gateway
+            .client
+            .json("POST", "/v1/echo", json!({"name": "ok"}))
+            .await
+            .status,
+        200
+    );
 }
 
 #[tokio::test]
 async fn an_oversized_body_is_413() {
     let backend = test_backend().start().await;
-    let config = crate::support::test_config(&backend.url(), "").replace("listen: 127.0.0.1:0", "listen: 127.0.0.1:0\n  max_body_size: 1KiB");
+    let config = crate::support::test_config(&backend.url(), "").replace(
+        "listen: 127.0.0.1:0",
+        "listen: 127.0.0.1:0\n  max_body_size: 1KiB",
+    );
     let gateway = Gateway::start(&config, &[]).await;
     let big = json!({"name": "x".repeat(2000)});
     let response = gateway.client.json("POST", "/v1/echo", big).await;
     assert_eq!(response.status, 413);
-    assert_eq!(response.json(), json!({"code": 8, "message": "the request body exceeds the limit of 1024 bytes", "details": []}));
+    assert_eq!(
+        response.json(),
+        json!({"code": 8, "message": "the request body exceeds the limit of 1024 bytes", "details": []})
+    );
     assert!(backend.calls().is_empty());
-    assert_eq!(gateway.client.json("POST", "/v1/echo", json!({"name": "small"})).await.status, 200);
+    assert_eq!(
+        gateway
+            .client
+            .json("POST", "/v1/echo", json!({"name": "small"}))
+            .await
+            .status,
+        200
+    );
 }
 
 #[tokio::test]
 async fn a_body_that_is_not_json_is_415() {
     let backend = test_backend().start().await;
     let gateway = Gateway::for_test_backend(&backend, "").await;
-    let response = gateway.client.send("POST", "/v1/echo", &[("content-type", "text/plain")], "name=x").await;
+    let response = gateway
+        .client
+        .send(
+            "POST",
+            "/v1/echo",
+            &[("content-type", "text/plain")],
+            "name=x",
+        )
+        .await;
     assert_eq!(response.status, 415);
     assert_eq!(
         response.json(),
@@ -175,8 +249,17 @@ async fn a_dead_backend_is_503_and_serving_resumes_when_it_returns() {
     assert_eq!(response.status, 503);
     let json = response.json();
     assert_eq!(json["code"], 14);
-    assert!(json["message"].as_str().unwrap().starts_with("backend 'test' is unreachable: "), "{json}");
-    let backend = test_backend().start_on(&addr.to_string()).await.expect("the port is free again");
+    assert!(
+        json["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("backend 'test' is unreachable: "),
+        "{json}"
+    );
+    let backend = test_backend()
+        .start_on(&addr.to_string())
+        .await
+        .expect("the port is free again");
     let response = gateway.client.get("/v1/echo/after").await;
     assert_eq!(response.status, 200);
     assert_eq!(response.json(), json!({"name": "after"}));
@@ -193,20 +276,35 @@ async fn a_slow_backend_is_504_after_the_client_deadline_or_the_route_timeout() 
         .start()
         .await;
     let gateway = Gateway::for_test_backend(&backend, "routes:\n  timeout: 300ms\n").await;
-    let response = gateway.client.send("GET", "/v1/slow", &[("grpc-timeout", "50m")], "").await;
+    let response = gateway
+        .client
+        .send("GET", "/v1/slow", &[("grpc-timeout", "50m")], "")
+        .await;
     assert_eq!(response.status, 504);
-    assert_eq!(response.json(), json!({"code": 4, "message": "the backend did not answer within 50ms", "details": []}));
+    assert_eq!(
+        response.json(),
+        json!({"code": 4, "message": "the backend did not answer within 50ms", "details": []})
+    );
     let response = gateway.client.get("/v1/slow").await;
     assert_eq!(response.status, 504);
-    assert_eq!(response.json()["message"], "the backend did not answer within 300ms");
-    assert_eq!(gateway.client.get("/v1/echo/still-serving").await.status, 200);
+    assert_eq!(
+        response.json()["message"],
+        "the backend did not answer within 300ms"
+    );
+    assert_eq!(
+        gateway.client.get("/v1/echo/still-serving").await.status,
+        200
+    );
 }
 
 #[tokio::test]
 async fn an_invalid_grpc_timeout_is_400() {
     let backend = test_backend().start().await;
     let gateway = Gateway::for_test_backend(&backend, "").await;
-    let response = gateway.client.send("GET", "/v1/echo/x", &[("grpc-timeout", "INVALID")], "").await;
+    let response = gateway
+        .client
+        .send("GET", "/v1/echo/x", &[("grpc-timeout", "INVALID")], "")
+        .await;
     assert_eq!(response.status, 400);
     assert_eq!(
         response.json(),

@@ -23,10 +23,16 @@ async fn int64_goes_out_as_a_string_and_comes_in_as_number_or_string() {
 async fn bytes_accept_both_base64_alphabets_and_go_out_standard() {
     let backend = test_backend().start().await;
     let gateway = Gateway::for_test_backend(&backend, "").await;
-    let response = gateway.client.json("POST", "/v1/echo", json!({"bytesValue": "-_-_aGk"})).await;
+    let response = gateway
+        .client
+        .json("POST", "/v1/echo", json!({"bytesValue": "-_-_aGk"}))
+        .await;
     assert_eq!(response.status, 200);
     assert_eq!(response.json(), json!({"bytesValue": "+/+/aGk="}));
-    let response = gateway.client.json("POST", "/v1/echo", json!({"bytesValue": "+/+/aGk="})).await;
+    let response = gateway
+        .client
+        .json("POST", "/v1/echo", json!({"bytesValue": "+/+/aGk="}))
+        .await;
     assert_eq!(response.json(), json!({"bytesValue": "+/+/aGk="}));
 }
 
@@ -70,11 +76,15 @@ async fn unknown_body_fields_are_ignored_or_rejected_by_option() {
     let response = gateway.client.json("POST", "/v1/echo", body.clone()).await;
     assert_eq!(response.status, 200);
     assert_eq!(to_json(backend.last_call().message()), json!({"name": "n"}));
-    let strict = Gateway::for_test_backend(&backend, "routes:\n  json:\n    unknown_fields: reject\n").await;
+    let strict =
+        Gateway::for_test_backend(&backend, "routes:\n  json:\n    unknown_fields: reject\n").await;
     let response = strict.client.json("POST", "/v1/echo", body).await;
     assert_eq!(response.status, 400);
     let message = response.json()["message"].as_str().unwrap().to_owned();
-    assert!(message.starts_with("invalid JSON body: ") && message.contains("unknown1"), "{message}");
+    assert!(
+        message.starts_with("invalid JSON body: ") && message.contains("unknown1"),
+        "{message}"
+    );
 }
 
 #[tokio::test]
@@ -82,7 +92,10 @@ async fn output_options_emit_defaults_proto_names_and_enum_numbers() {
     let backend = test_backend().start().await;
     let options = "routes:\n  json:\n    emit_unpopulated: true\n    use_proto_names: true\n    enums_as_ints: true\n";
     let gateway = Gateway::for_test_backend(&backend, options).await;
-    let response = gateway.client.json("POST", "/v1/echo", json!({"int32Value": 3, "color": "RED"})).await;
+    let response = gateway
+        .client
+        .json("POST", "/v1/echo", json!({"int32Value": 3, "color": "RED"}))
+        .await;
     assert_eq!(response.status, 200);
     let json = response.json();
     assert_eq!(json["int32_value"], 3);
@@ -91,7 +104,11 @@ async fn output_options_emit_defaults_proto_names_and_enum_numbers() {
     assert_eq!(json["name"], "");
     assert_eq!(json["tags"], json!([]));
     assert_eq!(json["labels"], json!({}));
-    assert_eq!(json.get("nested"), None, "message fields have presence and stay out");
+    assert_eq!(
+        json.get("nested"),
+        None,
+        "message fields have presence and stay out"
+    );
     assert_eq!(json.get("int32Value"), None);
 }
 
@@ -99,10 +116,16 @@ async fn output_options_emit_defaults_proto_names_and_enum_numbers() {
 async fn response_body_returns_one_field() {
     let backend = test_backend()
         .handle("polygate.test.v1.Testing/EchoTags", |_| async move {
-            Ok(Reply::one(message("polygate.test.v1.Everything", json!({"name": "n", "tags": ["x", "y"]}))))
+            Ok(Reply::one(message(
+                "polygate.test.v1.Everything",
+                json!({"name": "n", "tags": ["x", "y"]}),
+            )))
         })
         .handle("polygate.test.v1.Testing/GetNested", |_| async move {
-            Ok(Reply::one(message("polygate.test.v1.Everything", json!({"name": "n", "nested": {"label": "l", "amount": "3"}}))))
+            Ok(Reply::one(message(
+                "polygate.test.v1.Everything",
+                json!({"name": "n", "nested": {"label": "l", "amount": "3"}}),
+            )))
         })
         .start()
         .await;
@@ -118,7 +141,10 @@ async fn response_body_returns_one_field() {
 async fn an_http_body_answer_is_raw_bytes_with_its_content_type() {
     let backend = test_backend()
         .handle("polygate.test.v1.Testing/Download", |_| async move {
-            Ok(Reply::one(message("google.api.HttpBody", json!({"contentType": "text/html", "data": "PGgxPkhlbGxvITwvaDE+"}))))
+            Ok(Reply::one(message(
+                "google.api.HttpBody",
+                json!({"contentType": "text/html", "data": "PGgxPkhlbGxvITwvaDE+"}),
+            )))
         })
         .start()
         .await;
@@ -134,15 +160,34 @@ async fn an_http_body_answer_is_raw_bytes_with_its_content_type() {
 async fn an_http_body_request_carries_the_raw_bytes_and_content_type() {
     let backend = test_backend().start().await;
     let gateway = Gateway::for_test_backend(&backend, "").await;
-    let response = gateway.client.send("POST", "/v1/uploads/report", &[("content-type", "text/csv")], "a,b\n1,2\n").await;
+    let response = gateway
+        .client
+        .send(
+            "POST",
+            "/v1/uploads/report",
+            &[("content-type", "text/csv")],
+            "a,b\n1,2\n",
+        )
+        .await;
     assert_eq!(response.status, 200);
     assert_eq!(
         to_json(backend.last_call().message()),
         json!({"name": "report", "file": {"contentType": "text/csv", "data": "YSxiCjEsMgo="}})
     );
-    let response = gateway.client.send("POST", "/v1/raw", &[("content-type", "application/octet-stream")], &[0u8, 1, 255][..]).await;
+    let response = gateway
+        .client
+        .send(
+            "POST",
+            "/v1/raw",
+            &[("content-type", "application/octet-stream")],
+            &[0u8, 1, 255][..],
+        )
+        .await;
     assert_eq!(response.status, 200);
-    assert_eq!(to_json(backend.last_call().message()), json!({"contentType": "application/octet-stream", "data": "AAH/"}));
+    assert_eq!(
+        to_json(backend.last_call().message()),
+        json!({"contentType": "application/octet-stream", "data": "AAH/"})
+    );
 }
 
 #[tokio::test]

@@ -5,6 +5,9 @@
 mod support;
 
 mod binding;
+mod cli;
+mod connections;
+mod demo;
 mod descriptors;
 mod errors;
 mod json;

@@ -7,19 +7,31 @@ use tonic::{Code, Status};
 use crate::support::{message, test_backend, to_json, Gateway, Reply};
 
 fn numbered(count: usize) -> Vec<prost_reflect::DynamicMessage> {
-    (1..=count).map(|i| message("polygate.test.v1.Everything", json!({"name": format!("m{i}"), "int32Value": i}))).collect()
+    (1..=count)
+        .map(|i| {
+            message(
+                "polygate.test.v1.Everything",
+                json!({"name": format!("m{i}"), "int32Value": i}),
+            )
+        })
+        .collect()
 }
 
 #[tokio::test]
 async fn a_server_stream_is_ndjson_by_default() {
     let backend = test_backend()
-        .handle("polygate.test.v1.Testing/List", |_| async move { Ok(Reply::stream(numbered(3), None)) })
+        .handle("polygate.test.v1.Testing/List", |_| async move {
+            Ok(Reply::stream(numbered(3), None))
+        })
         .start()
         .await;
     let gateway = Gateway::for_test_backend(&backend, "").await;
     let response = gateway.client.get("/v1/list/all").await;
     assert_eq!(response.status, 200);
-    assert_eq!(response.header("content-type"), Some("application/x-ndjson"));
+    assert_eq!(
+        response.header("content-type"),
+        Some("application/x-ndjson")
+    );
     assert_eq!(
         response.text(),
         "{\"name\":\"m1\",\"int32Value\":1}\n{\"name\":\"m2\",\"int32Value\":2}\n{\"name\":\"m3\",\"int32Value\":3}\n"
@@ -29,11 +41,21 @@ async fn a_server_stream_is_ndjson_by_default() {
 #[tokio::test]
 async fn a_server_stream_is_server_sent_events_when_asked() {
     let backend = test_backend()
-        .handle("polygate.test.v1.Testing/List", |_| async move { Ok(Reply::stream(numbered(2), None)) })
+        .handle("polygate.test.v1.Testing/List", |_| async move {
+            Ok(Reply::stream(numbered(2), None))
+        })
         .start()
         .await;
     let gateway = Gateway::for_test_backend(&backend, "").await;
-    let response = gateway.client.send("GET", "/v1/list/all", &[("accept", "text/event-stream")], "").await;
+    let response = gateway
+        .client
+        .send(
+            "GET",
+            "/v1/list/all",
+            &[("accept", "text/event-stream")],
+            "",
+        )
+        .await;
     assert_eq!(response.status, 200);
     assert_eq!(response.header("content-type"), Some("text/event-stream"));
     assert_eq!(response.header("cache-control"), Some("no-cache"));
@@ -47,7 +69,10 @@ async fn a_server_stream_is_server_sent_events_when_asked() {
 async fn an_error_after_the_first_message_ends_the_stream_with_an_error_object() {
     let backend = test_backend()
         .handle("polygate.test.v1.Testing/List", |_| async move {
-            Ok(Reply::stream(numbered(2), Some(Status::new(Code::Aborted, "lost the lock"))))
+            Ok(Reply::stream(
+                numbered(2),
+                Some(Status::new(Code::Aborted, "lost the lock")),
+            ))
         })
         .start()
         .await;
@@ -62,9 +87,19 @@ async fn an_error_after_the_first_message_ends_the_stream_with_an_error_object()
             json!({"error": {"code": 10, "message": "lost the lock", "details": []}}),
         ]
     );
-    let events = gateway.client.send("GET", "/v1/list/all", &[("accept", "text/event-stream")], "").await;
+    let events = gateway
+        .client
+        .send(
+            "GET",
+            "/v1/list/all",
+            &[("accept", "text/event-stream")],
+            "",
+        )
+        .await;
     assert!(
-        events.text().ends_with("event: error\ndata: {\"code\":10,\"message\":\"lost the lock\",\"details\":[]}\n\n"),
+        events.text().ends_with(
+            "event: error\ndata: {\"code\":10,\"message\":\"lost the lock\",\"details\":[]}\n\n"
+        ),
         "{}",
         events.text()
     );
@@ -73,25 +108,35 @@ async fn an_error_after_the_first_message_ends_the_stream_with_an_error_object()
 #[tokio::test]
 async fn an_error_before_any_message_is_a_plain_error_answer() {
     let backend = test_backend()
-        .handle("polygate.test.v1.Testing/List", |_| async move { Err(Status::new(Code::NotFound, "no such list")) })
+        .handle("polygate.test.v1.Testing/List", |_| async move {
+            Err(Status::new(Code::NotFound, "no such list"))
+        })
         .start()
         .await;
     let gateway = Gateway::for_test_backend(&backend, "").await;
     let response = gateway.client.get("/v1/list/none").await;
     assert_eq!(response.status, 404);
-    assert_eq!(response.json(), json!({"code": 5, "message": "no such list", "details": []}));
+    assert_eq!(
+        response.json(),
+        json!({"code": 5, "message": "no such list", "details": []})
+    );
 }
 
 #[tokio::test]
 async fn an_empty_stream_is_an_empty_ndjson_body() {
     let backend = test_backend()
-        .handle("polygate.test.v1.Testing/List", |_| async move { Ok(Reply::stream(vec![], None)) })
+        .handle("polygate.test.v1.Testing/List", |_| async move {
+            Ok(Reply::stream(vec![], None))
+        })
         .start()
         .await;
     let gateway = Gateway::for_test_backend(&backend, "").await;
     let response = gateway.client.get("/v1/list/empty").await;
     assert_eq!(response.status, 200);
-    assert_eq!(response.header("content-type"), Some("application/x-ndjson"));
+    assert_eq!(
+        response.header("content-type"),
+        Some("application/x-ndjson")
+    );
     assert_eq!(response.text(), "");
 }
 
@@ -99,16 +144,34 @@ async fn an_empty_stream_is_an_empty_ndjson_body() {
 async fn a_client_stream_takes_an_ndjson_body_with_the_path_bound_into_every_message() {
     let backend = test_backend()
         .handle("polygate.test.v1.Testing/Collect", |call| async move {
-            let names: Vec<String> = call.messages.iter().map(|m| to_json(m)["name"].as_str().unwrap_or("").to_owned()).collect();
-            Ok(Reply::one(message("polygate.test.v1.Everything", json!({"tags": names, "int32Value": call.messages.len()}))))
+            let names: Vec<String> = call
+                .messages
+                .iter()
+                .map(|m| to_json(m)["name"].as_str().unwrap_or("").to_owned())
+                .collect();
+            Ok(Reply::one(message(
+                "polygate.test.v1.Everything",
+                json!({"tags": names, "int32Value": call.messages.len()}),
+            )))
         })
         .start()
         .await;
     let gateway = Gateway::for_test_backend(&backend, "").await;
     let body = "{\"name\":\"a\"}\n\n{\"name\":\"b\",\"int64Value\":2}\n{\"name\":\"c\"}";
-    let response = gateway.client.send("POST", "/v1/collect/p1", &[("content-type", "application/x-ndjson")], body).await;
+    let response = gateway
+        .client
+        .send(
+            "POST",
+            "/v1/collect/p1",
+            &[("content-type", "application/x-ndjson")],
+            body,
+        )
+        .await;
     assert_eq!(response.status, 200, "{}", response.text());
-    assert_eq!(response.json(), json!({"tags": ["a", "b", "c"], "int32Value": 3}));
+    assert_eq!(
+        response.json(),
+        json!({"tags": ["a", "b", "c"], "int32Value": 3})
+    );
     let received: Vec<_> = backend.last_call().messages.iter().map(to_json).collect();
     assert_eq!(
         received,
@@ -124,12 +187,22 @@ async fn a_client_stream_takes_an_ndjson_body_with_the_path_bound_into_every_mes
 async fn a_client_stream_also_takes_a_json_array() {
     let backend = test_backend()
         .handle("polygate.test.v1.Testing/Collect", |call| async move {
-            Ok(Reply::one(message("polygate.test.v1.Everything", json!({"int32Value": call.messages.len()}))))
+            Ok(Reply::one(message(
+                "polygate.test.v1.Everything",
+                json!({"int32Value": call.messages.len()}),
+            )))
         })
         .start()
         .await;
     let gateway = Gateway::for_test_backend(&backend, "").await;
-    let response = gateway.client.json("POST", "/v1/collect/p", json!([{"name": "x"}, {"name": "y"}])).await;
+    let response = gateway
+        .client
+        .json(
+            "POST",
+            "/v1/collect/p",
+            json!([{"name": "x"}, {"name": "y"}]),
+        )
+        .await;
     assert_eq!(response.status, 200);
     assert_eq!(response.json(), json!({"int32Value": 2}));
 }
@@ -138,14 +211,28 @@ async fn a_client_stream_also_takes_a_json_array() {
 async fn a_bad_line_in_a_client_stream_is_400_and_the_backend_sees_no_half_call_succeed() {
     let backend = test_backend()
         .handle("polygate.test.v1.Testing/Collect", |call| async move {
-            Ok(Reply::one(message("polygate.test.v1.Everything", json!({"int32Value": call.messages.len()}))))
+            Ok(Reply::one(message(
+                "polygate.test.v1.Everything",
+                json!({"int32Value": call.messages.len()}),
+            )))
         })
         .start()
         .await;
     let gateway = Gateway::for_test_backend(&backend, "").await;
     let body = "{\"name\":\"a\"}\n{\"name\": oops}\n";
-    let response = gateway.client.send("POST", "/v1/collect/p", &[("content-type", "application/x-ndjson")], body).await;
+    let response = gateway
+        .client
+        .send(
+            "POST",
+            "/v1/collect/p",
+            &[("content-type", "application/x-ndjson")],
+            body,
+        )
+        .await;
     assert_eq!(response.status, 400, "{}", response.text());
-    assert!(response.json()["message"].as_str().unwrap().starts_with("invalid JSON body: "));
+    assert!(response.json()["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("invalid JSON body: "));
     assert_eq!(gateway.client.get("/v1/echo/next").await.status, 200);
 }

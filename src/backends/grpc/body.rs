@@ -28,10 +28,14 @@ impl Body for GrpcRequestBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Status>>> {
         match self.get_mut() {
-            GrpcRequestBody::Unary(message) => Poll::Ready(message.take().map(|m| Ok(Frame::data(m)))),
+            GrpcRequestBody::Unary(message) => {
+                Poll::Ready(message.take().map(|m| Ok(Frame::data(m))))
+            }
             GrpcRequestBody::Stream(stream, failure) => match stream.as_mut().poll_next(cx) {
                 Poll::Ready(Some(Ok(payload))) => match payload {
-                    Payload::Protobuf(message) => Poll::Ready(Some(Ok(Frame::data(frame(&message))))),
+                    Payload::Protobuf(message) => {
+                        Poll::Ready(Some(Ok(Frame::data(frame(&message)))))
+                    }
                     other => Poll::Ready(Some(Err(Status::internal(format!(
                         "gRPC backend received a {} message instead of protobuf",
                         payload_kind(&other)

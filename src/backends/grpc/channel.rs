@@ -74,9 +74,14 @@ impl Channel {
     async fn connect(&self) -> Result<Sender, Status> {
         let endpoint = &self.endpoint;
         let connect = async {
-            let tcp = TcpStream::connect(endpoint.socket_address.as_str()).await.map_err(|e| {
-                self.unreachable(format!("cannot connect to {}: {e}", endpoint.socket_address))
-            })?;
+            let tcp = TcpStream::connect(endpoint.socket_address.as_str())
+                .await
+                .map_err(|e| {
+                    self.unreachable(format!(
+                        "cannot connect to {}: {e}",
+                        endpoint.socket_address
+                    ))
+                })?;
             let _ = tcp.set_nodelay(true);
             match &endpoint.tls {
                 None => self.handshake(TokioIo::new(tcp)).await,
@@ -131,6 +136,9 @@ impl Channel {
     }
 
     pub(crate) fn unreachable(&self, detail: String) -> Status {
-        Status::unavailable(format!("backend '{}' is unreachable: {detail}", self.backend))
+        Status::unavailable(format!(
+            "backend '{}' is unreachable: {detail}",
+            self.backend
+        ))
     }
 }

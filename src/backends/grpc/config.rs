@@ -61,9 +61,18 @@ pub(crate) struct TlsSettings {
 impl GrpcBackendConfig {
     /// Checks the URL and TLS files; `base_dir` resolves a relative `ca_file`.
     pub fn validate(&self, base_dir: &Path) -> Result<GrpcEndpoint, String> {
-        let uri: http::Uri = self.url.parse().map_err(|e| format!("url '{}' is not a valid URL: {e}", self.url))?;
-        let scheme = uri.scheme().cloned().ok_or_else(|| format!("url '{}' needs http:// or https://", self.url))?;
-        let authority = uri.authority().cloned().ok_or_else(|| format!("url '{}' has no host", self.url))?;
+        let uri: http::Uri = self
+            .url
+            .parse()
+            .map_err(|e| format!("url '{}' is not a valid URL: {e}", self.url))?;
+        let scheme = uri
+            .scheme()
+            .cloned()
+            .ok_or_else(|| format!("url '{}' needs http:// or https://", self.url))?;
+        let authority = uri
+            .authority()
+            .cloned()
+            .ok_or_else(|| format!("url '{}' has no host", self.url))?;
         if !matches!(uri.path(), "" | "/") {
             return Err(format!("url '{}' must not have a path", self.url));
         }
@@ -72,15 +81,29 @@ impl GrpcBackendConfig {
             return Err(format!("url '{}' needs http:// or https://", self.url));
         }
         if !tls && (self.ca_file.is_some() || self.tls_server_name.is_some()) {
-            return Err(format!("ca_file and tls_server_name need an https:// url, not '{}'", self.url));
+            return Err(format!(
+                "ca_file and tls_server_name need an https:// url, not '{}'",
+                self.url
+            ));
         }
         let port = authority.port_u16().unwrap_or(if tls { 443 } else { 80 });
-        let host = authority.host().trim_start_matches('[').trim_end_matches(']').to_owned();
-        let socket_address = if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") };
+        let host = authority
+            .host()
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned();
+        let socket_address = if host.contains(':') {
+            format!("[{host}]:{port}")
+        } else {
+            format!("{host}:{port}")
+        };
         let tls = if tls {
             let server_name = self.tls_server_name.clone().unwrap_or_else(|| host.clone());
             let ca_file = self.ca_file.as_ref().map(|f| base_dir.join(f));
-            Some(TlsSettings { client_config: Arc::new(client_config(ca_file.as_deref())?), server_name })
+            Some(TlsSettings {
+                client_config: Arc::new(client_config(ca_file.as_deref())?),
+                server_name,
+            })
         } else {
             None
         };
@@ -105,7 +128,9 @@ fn client_config(ca_file: Option<&Path>) -> Result<rustls::ClientConfig, String>
                 .map_err(|e| format!("ca_file {}: {e}", path.display()))?;
             for cert in certs {
                 let cert = cert.map_err(|e| format!("ca_file {}: {e}", path.display()))?;
-                roots.add(cert).map_err(|e| format!("ca_file {}: {e}", path.display()))?;
+                roots
+                    .add(cert)
+                    .map_err(|e| format!("ca_file {}: {e}", path.display()))?;
             }
             if roots.is_empty() {
                 return Err(format!("ca_file {} holds no certificate", path.display()));
@@ -145,10 +170,14 @@ mod tests {
 
     #[test]
     fn plaintext_urls_give_socket_addresses() {
-        let endpoint = config("http://127.0.0.1:50051").validate(Path::new(".")).unwrap();
+        let endpoint = config("http://127.0.0.1:50051")
+            .validate(Path::new("."))
+            .unwrap();
         assert_eq!(endpoint.socket_address, "127.0.0.1:50051");
         assert!(endpoint.tls.is_none());
-        let endpoint = config("http://[::1]:9000").validate(Path::new(".")).unwrap();
+        let endpoint = config("http://[::1]:9000")
+            .validate(Path::new("."))
+            .unwrap();
         assert_eq!(endpoint.socket_address, "[::1]:9000");
     }
 
@@ -159,7 +188,9 @@ mod tests {
             "url 'ftp://x:1' needs http:// or https://"
         );
         assert_eq!(
-            config("http://x:1/api").validate(Path::new(".")).unwrap_err(),
+            config("http://x:1/api")
+                .validate(Path::new("."))
+                .unwrap_err(),
             "url 'http://x:1/api' must not have a path"
         );
         assert_eq!(

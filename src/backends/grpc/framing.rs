@@ -127,7 +127,11 @@ pub(crate) fn status_from_trailers(trailers: &HeaderMap) -> Option<Result<(), St
     }
     let message = trailers
         .get("grpc-message")
-        .map(|m| percent_encoding::percent_decode(m.as_bytes()).decode_utf8_lossy().into_owned())
+        .map(|m| {
+            percent_encoding::percent_decode(m.as_bytes())
+                .decode_utf8_lossy()
+                .into_owned()
+        })
         .unwrap_or_default();
     let mut status = Status::new(code, message, ErrorSource::Backend);
     if let Some(details) = trailers.get("grpc-status-details-bin") {
@@ -164,8 +168,14 @@ mod tests {
         two.extend_from_slice(&frame(b"a"));
         two.extend_from_slice(&frame(b""));
         decoder.push(two.freeze());
-        assert_eq!(decoder.next_message().unwrap().unwrap(), Bytes::from_static(b"hello"));
-        assert_eq!(decoder.next_message().unwrap().unwrap(), Bytes::from_static(b"a"));
+        assert_eq!(
+            decoder.next_message().unwrap().unwrap(),
+            Bytes::from_static(b"hello")
+        );
+        assert_eq!(
+            decoder.next_message().unwrap().unwrap(),
+            Bytes::from_static(b"a")
+        );
         assert_eq!(decoder.next_message().unwrap().unwrap(), Bytes::new());
         assert_eq!(decoder.next_message().unwrap(), None);
         assert!(!decoder.has_partial());
@@ -175,7 +185,10 @@ mod tests {
     fn decoder_rejects_oversized_and_compressed_messages() {
         let mut decoder = MessageDecoder::new(3);
         decoder.push(frame(b"toolong"));
-        assert_eq!(decoder.next_message().unwrap_err().code(), Code::ResourceExhausted);
+        assert_eq!(
+            decoder.next_message().unwrap_err().code(),
+            Code::ResourceExhausted
+        );
         let mut decoder = MessageDecoder::new(100);
         decoder.push(Bytes::from_static(&[1, 0, 0, 0, 1, 7]));
         assert_eq!(decoder.next_message().unwrap_err().code(), Code::Internal);

@@ -109,7 +109,11 @@ pub(crate) fn broken_stream(error: &hyper::Error) -> Status {
     while let Some(e) = source {
         if let Some(h2) = e.downcast_ref::<h2::Error>() {
             if h2.reason() == Some(h2::Reason::CANCEL) {
-                return Status::new(Code::Cancelled, "backend cancelled the call", ErrorSource::Backend);
+                return Status::new(
+                    Code::Cancelled,
+                    "backend cancelled the call",
+                    ErrorSource::Backend,
+                );
             }
             if h2.reason() == Some(h2::Reason::REFUSED_STREAM) {
                 return Status::unavailable("backend refused the call");

@@ -15,13 +15,14 @@ use super::framing::{format_timeout, frame, status_from_trailers};
 use super::response::{broken_stream, ResponseMessages};
 use crate::backends::deadline::within;
 use crate::model::{
-    Backend, BackendCall, BackendFuture, Code, ErrorSource, GatewayResponse, Payload, RequestMessages, ResponseBody,
-    Status,
+    Backend, BackendCall, BackendFuture, Code, ErrorSource, GatewayResponse, Payload,
+    RequestMessages, ResponseBody, Status,
 };
 
 const GRPC_CONTENT_TYPE: HeaderValue = HeaderValue::from_static("application/grpc");
 const TRAILERS: HeaderValue = HeaderValue::from_static("trailers");
-const POLYGATE_AGENT: HeaderValue = HeaderValue::from_static(concat!("polygate/", env!("CARGO_PKG_VERSION")));
+const POLYGATE_AGENT: HeaderValue =
+    HeaderValue::from_static(concat!("polygate/", env!("CARGO_PKG_VERSION")));
 
 /// A gRPC backend: one HTTP/2 connection, shared by all calls.
 #[derive(Clone)]
@@ -40,7 +41,13 @@ impl GrpcBackend {
     pub fn new(name: &str, endpoint: GrpcEndpoint) -> Self {
         let name: Arc<str> = Arc::from(name);
         let max_message_size = endpoint.max_message_size;
-        Self { inner: Arc::new(Inner { channel: Channel::new(name.clone(), endpoint), name, max_message_size }) }
+        Self {
+            inner: Arc::new(Inner {
+                channel: Channel::new(name.clone(), endpoint),
+                name,
+                max_message_size,
+            }),
+        }
     }
 }
 
@@ -61,9 +68,18 @@ impl Backend for GrpcBackend {
 impl Inner {
     async fn invoke(&self, call: BackendCall) -> Result<GatewayResponse, Status> {
         let request_failure = Arc::new(OnceLock::new());
-        let request = self.build_request(&call.operation, call.messages, call.metadata, call.timeout, &request_failure)?;
+        let request = self.build_request(
+            &call.operation,
+            call.messages,
+            call.metadata,
+            call.timeout,
+            &request_failure,
+        )?;
         let outcome = match self.send(request).await {
-            Ok(response) => self.read_response(response, call.shape.server_streams()).await,
+            Ok(response) => {
+                self.read_response(response, call.shape.server_streams())
+                    .await
+            }
             Err(status) => Err(status),
         };
         // A request stream that failed (a bad NDJSON line) resets the call; its error is the answer.
@@ -79,7 +95,9 @@ impl Inner {
         request_failure: &Arc<OnceLock<Status>>,
     ) -> Result<Request<GrpcRequestBody>, Status> {
         let body = match messages {
-            RequestMessages::Unary(Payload::Protobuf(message)) => GrpcRequestBody::Unary(Some(frame(&message))),
+            RequestMessages::Unary(Payload::Protobuf(message)) => {
+                GrpcRequestBody::Unary(Some(frame(&message)))
+            }
             RequestMessages::Unary(other) => {
                 return Err(Status::internal(format!(
                     "gRPC backend '{}' received a {} message instead of protobuf",
@@ -87,14 +105,18 @@ impl Inner {
                     payload_kind(&other)
                 )))
             }
-            RequestMessages::Stream(stream) => GrpcRequestBody::Stream(stream, request_failure.clone()),
+            RequestMessages::Stream(stream) => {
+                GrpcRequestBody::Stream(stream, request_failure.clone())
+            }
         };
         let uri = Uri::builder()
             .scheme(self.channel.scheme().clone())
             .authority(self.channel.authority().clone())
             .path_and_query(operation)
             .build()
-            .map_err(|e| Status::internal(format!("invalid gRPC method path '{operation}': {e}")))?;
+            .map_err(|e| {
+                Status::internal(format!("invalid gRPC method path '{operation}': {e}"))
+            })?;
         let mut request = Request::new(body);
         *request.method_mut() = Method::POST;
         *request.uri_mut() = uri;
@@ -133,7 +155,11 @@ impl Inner {
         }
     }
 
-    async fn read_response(&self, response: Response<Incoming>, server_streams: bool) -> Result<GatewayResponse, Status> {
+    async fn read_response(
+        &self,
+        response: Response<Incoming>,
+        server_streams: bool,
+    ) -> Result<GatewayResponse, Status> {
         let (parts, body) = response.into_parts();
         if parts.status != StatusCode::OK {
             return Err(status_from_http(parts.status));
@@ -151,7 +177,11 @@ impl Inner {
                     metadata,
                     body: ResponseBody::Stream(Box::pin(futures_util::stream::empty())),
                 }),
-                Ok(()) => Err(Status::new(Code::Internal, "backend answered a unary call with no message", ErrorSource::Backend)),
+                Ok(()) => Err(Status::new(
+                    Code::Internal,
+                    "backend answered a unary call with no message",
+                    ErrorSource::Backend,
+                )),
             };
         }
         if !grpc_content {
@@ -164,26 +194,40 @@ impl Inner {
         let metadata = response_metadata(parts.headers);
         let mut messages = ResponseMessages::new(body, self.max_message_size);
         if server_streams {
-            return Ok(GatewayResponse { metadata, body: ResponseBody::Stream(Box::pin(messages)) });
+            return Ok(GatewayResponse {
+                metadata,
+                body: ResponseBody::Stream(Box::pin(messages)),
+            });
         }
         let message = match messages.next().await {
             Some(Ok(message)) => message,
-            Some(Err(status)) => return Err(status.with_metadata(merge(metadata, messages.take_trailers()))),
+            Some(Err(status)) => {
+                return Err(status.with_metadata(merge(metadata, messages.take_trailers())))
+            }
             None => {
-                return Err(Status::new(Code::Internal, "backend answered a unary call with no message", ErrorSource::Backend))
+                return Err(Status::new(
+                    Code::Internal,
+                    "backend answered a unary call with no message",
+                    ErrorSource::Backend,
+                ))
             }
         };
         match messages.next().await {
             None => Ok(GatewayResponse {
                 metadata,
-                body: ResponseBody::Unary { message, trailers: response_metadata(messages.take_trailers()) },
+                body: ResponseBody::Unary {
+                    message,
+                    trailers: response_metadata(messages.take_trailers()),
+                },
             }),
             Some(Ok(_)) => Err(Status::new(
                 Code::Internal,
                 "backend sent more than one message for a unary call",
                 ErrorSource::Backend,
             )),
-            Some(Err(status)) => Err(status.with_metadata(merge(metadata, messages.take_trailers()))),
+            Some(Err(status)) => {
+                Err(status.with_metadata(merge(metadata, messages.take_trailers())))
+            }
         }
     }
 }
@@ -222,5 +266,9 @@ fn status_from_http(status: StatusCode) -> Status {
         429 | 502 | 503 | 504 => Code::Unavailable,
         _ => Code::Unknown,
     };
-    Status::new(code, format!("backend answered HTTP {status} instead of a gRPC response"), ErrorSource::Backend)
+    Status::new(
+        code,
+        format!("backend answered HTTP {status} instead of a gRPC response"),
+        ErrorSource::Backend,
+    )
 }

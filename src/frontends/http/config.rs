@@ -35,18 +35,24 @@ pub struct HttpFrontendSettings {
 }
 
 /// The headers forwarded when the config names none.
-pub const DEFAULT_FORWARD_HEADERS: [&str; 4] = ["authorization", "x-request-id", "traceparent", "tracestate"];
+pub const DEFAULT_FORWARD_HEADERS: [&str; 4] =
+    ["authorization", "x-request-id", "traceparent", "tracestate"];
 
 impl HttpFrontendConfig {
     /// Checks the address and header names.
     pub fn validate(&self) -> Result<HttpFrontendSettings, String> {
-        let listen: SocketAddr = self
-            .listen
-            .parse()
-            .map_err(|_| format!("listen '{}' is not an address such as 127.0.0.1:8080", self.listen))?;
+        let listen: SocketAddr = self.listen.parse().map_err(|_| {
+            format!(
+                "listen '{}' is not an address such as 127.0.0.1:8080",
+                self.listen
+            )
+        })?;
         let names: Vec<String> = match &self.forward_headers {
             Some(names) => names.clone(),
-            None => DEFAULT_FORWARD_HEADERS.iter().map(|s| (*s).to_owned()).collect(),
+            None => DEFAULT_FORWARD_HEADERS
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect(),
         };
         let forward_headers = names
             .iter()

@@ -33,12 +33,24 @@ pub(crate) async fn decode(
                 .to_str()
                 .ok()
                 .and_then(parse_grpc_timeout)
-                .ok_or_else(|| Status::invalid_argument("invalid Grpc-Timeout header; use gRPC's syntax, e.g. 500m or 2S"))?,
+                .ok_or_else(|| {
+                    Status::invalid_argument(
+                        "invalid Grpc-Timeout header; use gRPC's syntax, e.g. 500m or 2S",
+                    )
+                })?,
         ),
     };
     let metadata = metadata(&parts.headers, &parts.uri, peer, settings)?;
     let body = read_body(&parts.headers, body, settings.max_body_size).await?;
-    Ok(GatewayRequest { key: RequestKey::Http { method: parts.method, uri: parts.uri }, body, metadata, timeout })
+    Ok(GatewayRequest {
+        key: RequestKey::Http {
+            method: parts.method,
+            uri: parts.uri,
+        },
+        body,
+        metadata,
+        timeout,
+    })
 }
 
 /// Parses a `Grpc-Timeout` value: at most 8 digits and a unit (`H`, `M`, `S`, `m`, `u`, `n`).
@@ -70,13 +82,17 @@ fn metadata(
     let mut metadata = HeaderMap::new();
     for (name, value) in headers {
         if let Some(key) = name.as_str().strip_prefix(METADATA_PREFIX) {
-            let Ok(key) = HeaderName::from_bytes(key.as_bytes()) else { continue };
+            let Ok(key) = HeaderName::from_bytes(key.as_bytes()) else {
+                continue;
+            };
             if !is_metadata_key(key.as_str()) {
                 continue;
             }
             if key.as_str().ends_with("-bin") {
                 if !is_base64(value.as_bytes()) {
-                    return Err(Status::invalid_argument(format!("header {name} must be base64, as its -Bin suffix says")));
+                    return Err(Status::invalid_argument(format!(
+                        "header {name} must be base64, as its -Bin suffix says"
+                    )));
                 }
             } else if !is_printable_ascii(value) {
                 continue;
@@ -94,11 +110,17 @@ fn metadata(
     if let Ok(value) = HeaderValue::from_str(&forwarded_for) {
         metadata.insert(HeaderName::from_static("x-forwarded-for"), value);
     }
-    let host = headers.get(HOST).cloned().or_else(|| uri.authority().and_then(|a| HeaderValue::from_str(a.as_str()).ok()));
+    let host = headers.get(HOST).cloned().or_else(|| {
+        uri.authority()
+            .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+    });
     if let Some(host) = host {
         metadata.insert(HeaderName::from_static("x-forwarded-host"), host);
     }
-    metadata.insert(HeaderName::from_static("x-forwarded-proto"), HeaderValue::from_static("http"));
+    metadata.insert(
+        HeaderName::from_static("x-forwarded-proto"),
+        HeaderValue::from_static("http"),
+    );
     Ok(metadata)
 }
 
@@ -106,7 +128,9 @@ fn metadata(
 fn is_metadata_key(key: &str) -> bool {
     !key.is_empty()
         && !key.starts_with("grpc-")
-        && key.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'_' | b'.'))
+        && key.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'_' | b'.')
+        })
 }
 
 fn is_printable_ascii(value: &HeaderValue) -> bool {
@@ -121,22 +145,48 @@ fn is_base64(value: &[u8]) -> bool {
 
 /// Whether a content type is JSON: `application/json`, `application/*+json`, or none at all.
 fn is_json(content_type: Option<&str>) -> bool {
-    let Some(content_type) = content_type else { return true };
-    let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-    essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
+    let Some(content_type) = content_type else {
+        return true;
+    };
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
 fn is_ndjson(content_type: Option<&str>) -> bool {
-    let essence = content_type.and_then(|c| c.split(';').next()).unwrap_or("").trim().to_ascii_lowercase();
-    matches!(essence.as_str(), "application/x-ndjson" | "application/ndjson" | "application/jsonl")
+    let essence = content_type
+        .and_then(|c| c.split(';').next())
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    matches!(
+        essence.as_str(),
+        "application/x-ndjson" | "application/ndjson" | "application/jsonl"
+    )
 }
 
-async fn read_body(headers: &HeaderMap, body: Incoming, limit: usize) -> Result<RequestBody, Status> {
-    let content_type = headers.get(CONTENT_TYPE).map(|v| v.to_str().unwrap_or("invalid"));
+async fn read_body(
+    headers: &HeaderMap,
+    body: Incoming,
+    limit: usize,
+) -> Result<RequestBody, Status> {
+    let content_type = headers
+        .get(CONTENT_TYPE)
+        .map(|v| v.to_str().unwrap_or("invalid"));
     if is_ndjson(content_type) {
-        return Ok(RequestBody::Stream(Box::pin(NdjsonMessages::new(body, limit))));
+        return Ok(RequestBody::Stream(Box::pin(NdjsonMessages::new(
+            body, limit,
+        ))));
     }
-    let declared = headers.get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    let declared = headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|len| len > limit as u64) {
         return Err(too_large(limit));
     }
@@ -157,12 +207,17 @@ async fn read_body(headers: &HeaderMap, body: Incoming, limit: usize) -> Result<
     Ok(RequestBody::Unary(if is_json(content_type) {
         Payload::Json(data)
     } else {
-        Payload::Raw { content_type: content_type.unwrap_or_default().to_owned(), data }
+        Payload::Raw {
+            content_type: content_type.unwrap_or_default().to_owned(),
+            data,
+        }
     }))
 }
 
 fn too_large(limit: usize) -> Status {
-    Status::payload_too_large(format!("the request body exceeds the limit of {limit} bytes"))
+    Status::payload_too_large(format!(
+        "the request body exceeds the limit of {limit} bytes"
+    ))
 }
 
 /// The messages of an NDJSON body, one per non-blank line, as the lines arrive.
@@ -175,7 +230,12 @@ struct NdjsonMessages {
 
 impl NdjsonMessages {
     fn new(body: Incoming, limit: usize) -> Self {
-        Self { body, buffer: BytesMut::new(), limit, finished: false }
+        Self {
+            body,
+            buffer: BytesMut::new(),
+            limit,
+            finished: false,
+        }
     }
 
     fn next_line(&mut self, at_end: bool) -> Option<Result<Payload, Status>> {
@@ -204,7 +264,10 @@ impl NdjsonMessages {
 }
 
 fn trim_end(line: Bytes) -> Bytes {
-    let end = line.iter().rposition(|b| !b.is_ascii_whitespace()).map_or(0, |i| i + 1);
+    let end = line
+        .iter()
+        .rposition(|b| !b.is_ascii_whitespace())
+        .map_or(0, |i| i + 1);
     line.slice(..end)
 }
 

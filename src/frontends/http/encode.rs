@@ -18,7 +18,9 @@ pub(crate) fn http_status(code: Code) -> StatusCode {
         Code::Ok => StatusCode::OK,
         Code::Cancelled => StatusCode::from_u16(499).unwrap_or(StatusCode::BAD_REQUEST),
         Code::Unknown | Code::Internal | Code::DataLoss => StatusCode::INTERNAL_SERVER_ERROR,
-        Code::InvalidArgument | Code::FailedPrecondition | Code::OutOfRange => StatusCode::BAD_REQUEST,
+        Code::InvalidArgument | Code::FailedPrecondition | Code::OutOfRange => {
+            StatusCode::BAD_REQUEST
+        }
         Code::DeadlineExceeded => StatusCode::GATEWAY_TIMEOUT,
         Code::NotFound => StatusCode::NOT_FOUND,
         Code::AlreadyExists | Code::Aborted => StatusCode::CONFLICT,
@@ -58,7 +60,10 @@ pub(crate) fn error_response(status: &Status) -> Response<ResponseBody> {
 
 /// The success response. A stream's status is decided by its first message: an error before
 /// any message is answered like a unary error.
-pub(crate) async fn success_response(answer: GatewayResponse, event_stream: bool) -> Response<ResponseBody> {
+pub(crate) async fn success_response(
+    answer: GatewayResponse,
+    event_stream: bool,
+) -> Response<ResponseBody> {
     let (mut response, content_type) = match answer.body {
         Messages::Unary { message, trailers } => {
             let content_type = content_type_of(&message, JSON);
@@ -77,7 +82,12 @@ pub(crate) async fn success_response(answer: GatewayResponse, event_stream: bool
                 _ if event_stream => (Framing::ServerSentEvents, EVENT_STREAM),
                 _ => (Framing::Ndjson, NDJSON),
             };
-            let mut response = Response::new(ResponseBody::Stream { first, messages, framing, finished: false });
+            let mut response = Response::new(ResponseBody::Stream {
+                first,
+                messages,
+                framing,
+                finished: false,
+            });
             if framing == Framing::ServerSentEvents {
                 response.headers_mut().insert(CACHE_CONTROL, NO_CACHE);
             }
@@ -140,8 +150,15 @@ mod tests {
         let response = error_response(&Status::method_not_allowed("no", "GET, POST".into()));
         assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
         assert_eq!(response.headers()[ALLOW], "GET, POST");
-        assert_eq!(error_response(&Status::payload_too_large("big")).status(), StatusCode::PAYLOAD_TOO_LARGE);
-        let response = error_response(&Status::new(Code::Unauthenticated, "Bearer", crate::model::ErrorSource::Backend));
+        assert_eq!(
+            error_response(&Status::payload_too_large("big")).status(),
+            StatusCode::PAYLOAD_TOO_LARGE
+        );
+        let response = error_response(&Status::new(
+            Code::Unauthenticated,
+            "Bearer",
+            crate::model::ErrorSource::Backend,
+        ));
         assert_eq!(response.headers()[WWW_AUTHENTICATE], "Bearer");
     }
 }

@@ -35,7 +35,10 @@ impl HttpServer {
     /// Binds the listen address.
     pub async fn bind(settings: HttpFrontendSettings) -> std::io::Result<Self> {
         let listener = TcpListener::bind(settings.listen).await?;
-        Ok(Self { listener, settings: Arc::new(settings) })
+        Ok(Self {
+            listener,
+            settings: Arc::new(settings),
+        })
     }
 
     /// The bound address (useful with port 0).
@@ -50,9 +53,16 @@ impl HttpServer {
 }
 
 /// Serves `server` until `shutdown` completes, then drains connections.
-pub async fn serve(server: HttpServer, pipeline: Arc<Pipeline>, shutdown: impl Future<Output = ()>) {
+pub async fn serve(
+    server: HttpServer,
+    pipeline: Arc<Pipeline>,
+    shutdown: impl Future<Output = ()>,
+) {
     let mut builder = Builder::new(TokioExecutor::new());
-    builder.http1().timer(TokioTimer::new()).header_read_timeout(Duration::from_secs(30));
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(30));
     builder.http2().timer(TokioTimer::new());
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
@@ -77,7 +87,9 @@ pub async fn serve(server: HttpServer, pipeline: Arc<Pipeline>, shutdown: impl F
             let settings = settings.clone();
             async move { Ok::<_, Infallible>(handle(request, peer, &pipeline, &settings).await) }
         });
-        let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
+        let connection = builder
+            .serve_connection_with_upgrades(TokioIo::new(stream), service)
+            .into_owned();
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
             if let Err(error) = connection.await {
@@ -86,7 +98,10 @@ pub async fn serve(server: HttpServer, pipeline: Arc<Pipeline>, shutdown: impl F
         });
     }
     drop(server.listener);
-    if tokio::time::timeout(DRAIN_TIME, graceful.shutdown()).await.is_err() {
+    if tokio::time::timeout(DRAIN_TIME, graceful.shutdown())
+        .await
+        .is_err()
+    {
         tracing::warn!("connections still open after {DRAIN_TIME:?}; closing them");
     }
 }
@@ -116,5 +131,8 @@ fn accepts_event_stream(headers: &HeaderMap) -> bool {
         .get_all(ACCEPT)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .any(|v| v.split(',').any(|item| item.split(';').next().unwrap_or("").trim() == "text/event-stream"))
+        .any(|v| {
+            v.split(',')
+                .any(|item| item.split(';').next().unwrap_or("").trim() == "text/event-stream")
+        })
 }

@@ -7,7 +7,9 @@ use base64::{alphabet, DecodeError, DecodeSliceError, Engine as _};
 use prost_reflect::EnumDescriptor;
 
 use super::kinds::ScalarKind;
-use super::wire::{begin_len, end_len, put_tag, put_varint, zigzag32, zigzag64, FIXED32, FIXED64, LEN, VARINT};
+use super::wire::{
+    begin_len, end_len, put_tag, put_varint, zigzag32, zigzag64, FIXED32, FIXED64, LEN, VARINT,
+};
 
 /// One JSON scalar token, as serde_json hands it over.
 #[derive(Debug, Clone, Copy)]
@@ -39,12 +41,22 @@ pub(super) fn expected(what: &str, token: Token<'_>) -> String {
 }
 
 fn out_of_range(token: Token<'_>, kind: ScalarKind) -> String {
-    format!("{} is out of range for {}", token.describe(), kind.proto_name())
+    format!(
+        "{} is out of range for {}",
+        token.describe(),
+        kind.proto_name()
+    )
 }
 
 /// Checks that a JSON float is integral and within `[min, max]` (compared as `f64`, as
 /// prost-reflect does).
-fn integral(value: f64, min: f64, max: f64, token: Token<'_>, kind: ScalarKind) -> Result<f64, String> {
+fn integral(
+    value: f64,
+    min: f64,
+    max: f64,
+    token: Token<'_>,
+    kind: ScalarKind,
+) -> Result<f64, String> {
     if value.fract() != 0.0 {
         return Err(format!("{} is not an integer", token.describe()));
     }
@@ -54,7 +66,11 @@ fn integral(value: f64, min: f64, max: f64, token: Token<'_>, kind: ScalarKind) 
     Ok(value)
 }
 
-fn parse_str<T: std::str::FromStr>(text: &str, token: Token<'_>, kind: ScalarKind) -> Result<T, String> {
+fn parse_str<T: std::str::FromStr>(
+    text: &str,
+    token: Token<'_>,
+    kind: ScalarKind,
+) -> Result<T, String> {
     text.parse()
         .map_err(|_| format!("{} is not a valid {}", token.describe(), kind.proto_name()))
 }
@@ -63,7 +79,9 @@ pub(super) fn to_i32(token: Token<'_>, kind: ScalarKind) -> Result<i32, String> 
     match token {
         Token::U64(v) => i32::try_from(v).map_err(|_| out_of_range(token, kind)),
         Token::I64(v) => i32::try_from(v).map_err(|_| out_of_range(token, kind)),
-        Token::F64(v) => integral(v, f64::from(i32::MIN), f64::from(i32::MAX), token, kind).map(|v| v as i32),
+        Token::F64(v) => {
+            integral(v, f64::from(i32::MIN), f64::from(i32::MAX), token, kind).map(|v| v as i32)
+        }
         Token::Str(text) => parse_str(text, token, kind),
         _ => Err(expected("a 32-bit integer", token)),
     }
@@ -83,7 +101,9 @@ pub(super) fn to_i64(token: Token<'_>, kind: ScalarKind) -> Result<i64, String> 
     match token {
         Token::U64(v) => i64::try_from(v).map_err(|_| out_of_range(token, kind)),
         Token::I64(v) => Ok(v),
-        Token::F64(v) => integral(v, i64::MIN as f64, i64::MAX as f64, token, kind).map(|v| v as i64),
+        Token::F64(v) => {
+            integral(v, i64::MIN as f64, i64::MAX as f64, token, kind).map(|v| v as i64)
+        }
         Token::Str(text) => parse_str(text, token, kind),
         _ => Err(expected("a 64-bit integer or a decimal string", token)),
     }
@@ -95,7 +115,10 @@ pub(super) fn to_u64(token: Token<'_>, kind: ScalarKind) -> Result<u64, String> 
         Token::I64(v) => u64::try_from(v).map_err(|_| out_of_range(token, kind)),
         Token::F64(v) => integral(v, 0.0, u64::MAX as f64, token, kind).map(|v| v as u64),
         Token::Str(text) => parse_str(text, token, kind),
-        _ => Err(expected("a 64-bit unsigned integer or a decimal string", token)),
+        _ => Err(expected(
+            "a 64-bit unsigned integer or a decimal string",
+            token,
+        )),
     }
 }
 
@@ -144,15 +167,27 @@ pub(super) fn to_f32(token: Token<'_>) -> Result<f32, String> {
 }
 
 /// An enum value by name or number. `Ok(None)` is an unknown name that is to be ignored.
-pub(super) fn to_enum(desc: &EnumDescriptor, token: Token<'_>, ignore_unknown: bool) -> Result<Option<i32>, String> {
+pub(super) fn to_enum(
+    desc: &EnumDescriptor,
+    token: Token<'_>,
+    ignore_unknown: bool,
+) -> Result<Option<i32>, String> {
     match token {
         Token::Str(name) => match desc.get_value_by_name(name) {
             Some(value) => Ok(Some(value.number())),
             None if ignore_unknown => Ok(None),
-            None => Err(format!("\"{}\" is not a value of enum {}", name.escape_debug(), desc.full_name())),
+            None => Err(format!(
+                "\"{}\" is not a value of enum {}",
+                name.escape_debug(),
+                desc.full_name()
+            )),
         },
-        Token::I64(v) => i32::try_from(v).map(Some).map_err(|_| format!("{v} is out of range for an enum")),
-        Token::U64(v) => i32::try_from(v).map(Some).map_err(|_| format!("{v} is out of range for an enum")),
+        Token::I64(v) => i32::try_from(v)
+            .map(Some)
+            .map_err(|_| format!("{v} is out of range for an enum")),
+        Token::U64(v) => i32::try_from(v)
+            .map(Some)
+            .map_err(|_| format!("{v} is out of range for an enum")),
         _ => Err(expected("an enum value name or number", token)),
     }
 }
@@ -212,7 +247,12 @@ fn put_fixed64(out: &mut Vec<u8>, slot: Slot, bits: u64, is_default: bool) {
 }
 
 /// Converts `token` to `kind` and writes it into `slot`.
-pub(super) fn put_scalar(out: &mut Vec<u8>, kind: ScalarKind, slot: Slot, token: Token<'_>) -> Result<(), String> {
+pub(super) fn put_scalar(
+    out: &mut Vec<u8>,
+    kind: ScalarKind,
+    slot: Slot,
+    token: Token<'_>,
+) -> Result<(), String> {
     match kind {
         ScalarKind::Int32 => {
             let v = to_i32(token, kind)?;
@@ -284,7 +324,15 @@ pub(super) fn put_scalar(out: &mut Vec<u8>, kind: ScalarKind, slot: Slot, token:
                         out.truncate(mark);
                         return Err(reason);
                     }
-                    if start == out.len() && matches!(slot, Slot::Field { presence: false, .. }) {
+                    if start == out.len()
+                        && matches!(
+                            slot,
+                            Slot::Field {
+                                presence: false,
+                                ..
+                            }
+                        )
+                    {
                         // Decoded to nothing (e.g. "="): the default, which is not written.
                         out.truncate(mark);
                     } else {
@@ -345,14 +393,23 @@ mod tests {
             to_i32(Token::U64(4_294_967_296), ScalarKind::Int32).unwrap_err(),
             "4294967296 is out of range for int32"
         );
-        assert_eq!(to_i32(Token::F64(1.5), ScalarKind::Int32).unwrap_err(), "1.5 is not an integer");
+        assert_eq!(
+            to_i32(Token::F64(1.5), ScalarKind::Int32).unwrap_err(),
+            "1.5 is not an integer"
+        );
         assert_eq!(
             to_i32(Token::Str("1e2"), ScalarKind::Int32).unwrap_err(),
             "the string \"1e2\" is not a valid int32"
         );
-        assert_eq!(to_u64(Token::F64(18_446_744_073_709_551_616.0), ScalarKind::Uint64), Ok(u64::MAX));
+        assert_eq!(
+            to_u64(Token::F64(18_446_744_073_709_551_616.0), ScalarKind::Uint64),
+            Ok(u64::MAX)
+        );
         assert!(to_u64(Token::I64(-1), ScalarKind::Uint64).is_err());
-        assert_eq!(to_i32(Token::Bool(true), ScalarKind::Int32).unwrap_err(), "expected a 32-bit integer, found true");
+        assert_eq!(
+            to_i32(Token::Bool(true), ScalarKind::Int32).unwrap_err(),
+            "expected a 32-bit integer, found true"
+        );
     }
 
     #[test]
@@ -360,7 +417,10 @@ mod tests {
         assert!(to_f64(Token::Str("NaN")).unwrap().is_nan());
         assert_eq!(to_f64(Token::Str("-Infinity")), Ok(f64::NEG_INFINITY));
         assert_eq!(to_f32(Token::Str("Infinity")), Ok(f32::INFINITY));
-        assert_eq!(to_f32(Token::F64(1e39)).unwrap_err(), "1000000000000000000000000000000000000000 is out of range for float");
+        assert_eq!(
+            to_f32(Token::F64(1e39)).unwrap_err(),
+            "1000000000000000000000000000000000000000 is out of range for float"
+        );
     }
 
     #[test]
@@ -379,12 +439,18 @@ mod tests {
     #[test]
     fn defaults_are_left_out_without_presence() {
         let mut out = Vec::new();
-        let slot = Slot::Field { number: 1, presence: false };
+        let slot = Slot::Field {
+            number: 1,
+            presence: false,
+        };
         put_scalar(&mut out, ScalarKind::Int32, slot, Token::U64(0)).unwrap();
         put_scalar(&mut out, ScalarKind::Double, slot, Token::F64(-0.0)).unwrap();
         put_scalar(&mut out, ScalarKind::Bytes, slot, Token::Str("")).unwrap();
         assert!(out.is_empty());
-        let slot = Slot::Field { number: 1, presence: true };
+        let slot = Slot::Field {
+            number: 1,
+            presence: true,
+        };
         put_scalar(&mut out, ScalarKind::Int32, slot, Token::I64(-1)).unwrap();
         assert_eq!(out, b"\x08\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01");
     }

@@ -100,7 +100,11 @@ pub(super) fn encode_message(
     out: &mut Vec<u8>,
 ) -> Result<(), TranscodeError> {
     let mut de = serde_json::Deserializer::from_str(utf8(json)?);
-    let mut enc = Encoder { out, opts: *opts, failure: None };
+    let mut enc = Encoder {
+        out,
+        opts: *opts,
+        failure: None,
+    };
     let result = write_message(&mut enc, desc, Framing::Content, &mut de).and_then(|_| de.end());
     result.map_err(|err| enc.into_error(err))
 }
@@ -113,8 +117,17 @@ pub(super) fn encode_field(
     out: &mut Vec<u8>,
 ) -> Result<(), TranscodeError> {
     let mut de = serde_json::Deserializer::from_str(utf8(json)?);
-    let mut enc = Encoder { out, opts: *opts, failure: None };
-    let result = FieldSeed { enc: &mut enc, field }.deserialize(&mut de).and_then(|_| de.end());
+    let mut enc = Encoder {
+        out,
+        opts: *opts,
+        failure: None,
+    };
+    let result = FieldSeed {
+        enc: &mut enc,
+        field,
+    }
+    .deserialize(&mut de)
+    .and_then(|_| de.end());
     result.map_err(|err| enc.into_error(err))
 }
 
@@ -170,7 +183,10 @@ impl<'de> Visitor<'de> for MessageVisitor<'_, '_> {
         let content_start = enc.out.len();
         let mut assigned = Assigned::default();
         let keep_unknown_names = !enc.opts.ignore_unknown_fields;
-        while let Some(key) = map.next_key_seed(KeySeed { desc, keep_unknown_names })? {
+        while let Some(key) = map.next_key_seed(KeySeed {
+            desc,
+            keep_unknown_names,
+        })? {
             let field = match key {
                 FieldKey::Known(field) => field,
                 FieldKey::Unknown(None) => {
@@ -184,16 +200,30 @@ impl<'de> Visitor<'de> for MessageVisitor<'_, '_> {
                 }
             };
             let value_start = enc.out.len();
-            if map.next_value_seed(FieldSeed { enc: &mut *enc, field: &field })? == Outcome::Skipped {
+            if map.next_value_seed(FieldSeed {
+                enc: &mut *enc,
+                field: &field,
+            })? == Outcome::Skipped
+            {
                 continue;
             }
             let number = field.number();
             if let Some(oneof) = field.containing_oneof() {
-                if let Some(other) = oneof.fields().find(|member| assigned.contains(member.number())) {
+                if let Some(other) = oneof
+                    .fields()
+                    .find(|member| assigned.contains(member.number()))
+                {
                     let reason = if other.number() == number {
-                        format!("field is given twice and belongs to oneof '{}'", oneof.name())
+                        format!(
+                            "field is given twice and belongs to oneof '{}'",
+                            oneof.name()
+                        )
                     } else {
-                        format!("oneof '{}' already has field '{}' set", oneof.name(), other.json_name())
+                        format!(
+                            "oneof '{}' already has field '{}' set",
+                            oneof.name(),
+                            other.json_name()
+                        )
                     };
                     let err = enc.fail(FailureKind::InvalidValue, reason);
                     enc.annotate(|failure| failure.within_field(field.json_name()));
@@ -213,7 +243,10 @@ impl<'de> Visitor<'de> for MessageVisitor<'_, '_> {
 
 impl MessageVisitor<'_, '_> {
     fn reject<E: de::Error>(self, found: String, what: &str) -> Result<Outcome, E> {
-        Err(self.enc.fail(FailureKind::InvalidValue, format!("expected {what}, found {found}")))
+        Err(self.enc.fail(
+            FailureKind::InvalidValue,
+            format!("expected {what}, found {found}"),
+        ))
     }
 }
 
@@ -268,7 +301,10 @@ impl<'de> DeserializeSeed<'de> for FieldSeed<'_, '_> {
 
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Outcome, D::Error> {
         let FieldSeed { enc, field } = self;
-        let result = d.deserialize_option(FieldVisitor { enc: &mut *enc, field });
+        let result = d.deserialize_option(FieldVisitor {
+            enc: &mut *enc,
+            field,
+        });
         if result.is_err() {
             enc.annotate(|failure| failure.within_field(field.json_name()));
         }
@@ -304,17 +340,29 @@ impl<'de> Visitor<'de> for FieldVisitor<'_, '_> {
             }
             let kind = ValueKind::of_field(field);
             let packed = field.is_packed() && kind.is_packable();
-            return d.deserialize_any(ListVisitor { enc, field, kind: &kind, packed });
+            return d.deserialize_any(ListVisitor {
+                enc,
+                field,
+                kind: &kind,
+                packed,
+            });
         }
         let kind = ValueKind::of_field(field);
         let number = field.number();
         match &kind {
             ValueKind::Message(desc) => {
-                let framing = if field.is_group() { Framing::Group(number) } else { Framing::Len(number) };
+                let framing = if field.is_group() {
+                    Framing::Group(number)
+                } else {
+                    Framing::Len(number)
+                };
                 write_message(enc, desc, framing, d)
             }
             _ => {
-                let slot = Slot::Field { number, presence: field.supports_presence() };
+                let slot = Slot::Field {
+                    number,
+                    presence: field.supports_presence(),
+                };
                 write_value(enc, &kind, slot, d)
             }
         }

@@ -11,8 +11,8 @@ use super::json_scalar::{expected, put_scalar, to_enum, to_null_value, Slot, Tok
 use super::json_to_proto::{reject_other_values, Encoder, MessageVisitor, Outcome};
 use super::kinds::{is_null_value, ScalarKind, ValueKind, WellKnown};
 use super::wire::{
-    begin_len, end_len, put_tag, put_varint, unzigzag32, unzigzag64, Reader, END_GROUP, FIXED32, FIXED64, LEN,
-    START_GROUP, VARINT,
+    begin_len, end_len, put_tag, put_varint, unzigzag32, unzigzag64, Reader, END_GROUP, FIXED32,
+    FIXED64, LEN, START_GROUP, VARINT,
 };
 use super::wkt_text::{parse_duration, parse_field_mask, parse_timestamp};
 
@@ -47,7 +47,10 @@ pub(super) fn write_message<'de, D: Deserializer<'de>>(
     };
     match WellKnown::of(desc) {
         None => {
-            d.deserialize_any(MessageVisitor { enc: &mut *enc, desc })?;
+            d.deserialize_any(MessageVisitor {
+                enc: &mut *enc,
+                desc,
+            })?;
         }
         Some(WellKnown::Delegated) => delegate(enc, desc, d)?,
         Some(WellKnown::Empty) => {
@@ -106,7 +109,9 @@ fn scalar_expecting(kind: ScalarKind) -> &'static str {
     match kind {
         ScalarKind::Int32 | ScalarKind::Sint32 | ScalarKind::Sfixed32 => "a 32-bit integer",
         ScalarKind::Uint32 | ScalarKind::Fixed32 => "a 32-bit unsigned integer",
-        ScalarKind::Int64 | ScalarKind::Sint64 | ScalarKind::Sfixed64 => "a 64-bit integer or a decimal string",
+        ScalarKind::Int64 | ScalarKind::Sint64 | ScalarKind::Sfixed64 => {
+            "a 64-bit integer or a decimal string"
+        }
         ScalarKind::Uint64 | ScalarKind::Fixed64 => "a 64-bit unsigned integer or a decimal string",
         ScalarKind::Double | ScalarKind::Float => "a number",
         ScalarKind::Bool => "true or false",
@@ -126,7 +131,12 @@ fn wkt_expecting(wkt: WellKnown) -> &'static str {
     }
 }
 
-fn put_enum(enc: &mut Encoder<'_>, desc: &EnumDescriptor, slot: Slot, token: Token<'_>) -> Result<Outcome, String> {
+fn put_enum(
+    enc: &mut Encoder<'_>,
+    desc: &EnumDescriptor,
+    slot: Slot,
+    token: Token<'_>,
+) -> Result<Outcome, String> {
     let ignore_unknown = enc.opts.ignore_unknown_fields;
     let value = if is_null_value(desc) {
         to_null_value(token, ignore_unknown)?
@@ -173,7 +183,15 @@ fn put_wkt(out: &mut Vec<u8>, wkt: WellKnown, token: Token<'_>) -> Result<Outcom
                 out.extend_from_slice(path.as_bytes());
             }
         }
-        WellKnown::Wrapper(kind) => put_scalar(out, kind, Slot::Field { number: 1, presence: false }, token)?,
+        WellKnown::Wrapper(kind) => put_scalar(
+            out,
+            kind,
+            Slot::Field {
+                number: 1,
+                presence: false,
+            },
+            token,
+        )?,
         WellKnown::Empty | WellKnown::Delegated => return Err(expected(wkt_expecting(wkt), token)),
     }
     Ok(Outcome::Set)
@@ -197,7 +215,8 @@ fn delegate<'de, D: Deserializer<'de>>(
     desc: &MessageDescriptor,
     d: D,
 ) -> Result<(), D::Error> {
-    match DynamicMessage::deserialize_with_options(desc.clone(), d, &enc.opts.deserialize_options()) {
+    match DynamicMessage::deserialize_with_options(desc.clone(), d, &enc.opts.deserialize_options())
+    {
         Ok(message) => {
             message.encode_raw(enc.out);
             Ok(())
@@ -227,7 +246,10 @@ where
     }
 
     fn reject<E: de::Error>(self, found: &str) -> Result<Outcome, E> {
-        Err(self.enc.fail(FailureKind::InvalidValue, format!("expected {}, found {found}", self.what)))
+        Err(self.enc.fail(
+            FailureKind::InvalidValue,
+            format!("expected {}, found {found}", self.what),
+        ))
     }
 }
 
@@ -281,7 +303,10 @@ struct EmptyVisitor<'e, 'o> {
 
 impl EmptyVisitor<'_, '_> {
     fn reject<E: de::Error>(self, found: String, what: &str) -> Result<Outcome, E> {
-        Err(self.enc.fail(FailureKind::InvalidValue, format!("expected {what}, found {found}")))
+        Err(self.enc.fail(
+            FailureKind::InvalidValue,
+            format!("expected {what}, found {found}"),
+        ))
     }
 }
 
@@ -294,7 +319,9 @@ impl<'de> Visitor<'de> for EmptyVisitor<'_, '_> {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Outcome, A::Error> {
         if map.next_key::<IgnoredAny>()?.is_some() {
-            return Err(self.enc.fail(FailureKind::InvalidValue, "expected an empty object"));
+            return Err(self
+                .enc
+                .fail(FailureKind::InvalidValue, "expected an empty object"));
         }
         Ok(Outcome::Set)
     }
@@ -307,7 +334,10 @@ impl<'de> Visitor<'de> for EmptyVisitor<'_, '_> {
 enum Position {
     Index(usize),
     /// The value of the map entry whose content starts at this offset of the output.
-    MapValue { entry_start: usize, key_kind: ScalarKind },
+    MapValue {
+        entry_start: usize,
+        key_kind: ScalarKind,
+    },
 }
 
 /// One array element or map value.
@@ -323,7 +353,13 @@ impl<'de> DeserializeSeed<'de> for ElementSeed<'_, '_> {
     type Value = Outcome;
 
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Outcome, D::Error> {
-        let ElementSeed { enc, kind, slot, framing, position } = self;
+        let ElementSeed {
+            enc,
+            kind,
+            slot,
+            framing,
+            position,
+        } = self;
         let result = match kind {
             ValueKind::Message(desc) => write_message(enc, desc, framing, d),
             _ => write_value(enc, kind, slot, d),
@@ -331,7 +367,10 @@ impl<'de> DeserializeSeed<'de> for ElementSeed<'_, '_> {
         if result.is_err() {
             let name = match position {
                 Position::Index(index) => Err(index),
-                Position::MapValue { entry_start, key_kind } => Ok(read_back_key(enc.out, entry_start, key_kind)),
+                Position::MapValue {
+                    entry_start,
+                    key_kind,
+                } => Ok(read_back_key(enc.out, entry_start, key_kind)),
             };
             enc.annotate(|failure| match name {
                 Err(index) => failure.within_index(index),
@@ -353,7 +392,10 @@ pub(super) struct ListVisitor<'e, 'o> {
 
 impl ListVisitor<'_, '_> {
     fn reject<E: de::Error>(self, found: String, what: &str) -> Result<Outcome, E> {
-        Err(self.enc.fail(FailureKind::InvalidValue, format!("expected {what}, found {found}")))
+        Err(self.enc.fail(
+            FailureKind::InvalidValue,
+            format!("expected {what}, found {found}"),
+        ))
     }
 }
 
@@ -365,7 +407,12 @@ impl<'de> Visitor<'de> for ListVisitor<'_, '_> {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Outcome, A::Error> {
-        let ListVisitor { enc, field, kind, packed } = self;
+        let ListVisitor {
+            enc,
+            field,
+            kind,
+            packed,
+        } = self;
         let number = field.number();
         let mut index = 0usize;
         if packed {
@@ -391,8 +438,15 @@ impl<'de> Visitor<'de> for ListVisitor<'_, '_> {
                 end_len(enc.out, start);
             }
         } else {
-            let framing = if field.is_group() { Framing::Group(number) } else { Framing::Len(number) };
-            let slot = Slot::Field { number, presence: true };
+            let framing = if field.is_group() {
+                Framing::Group(number)
+            } else {
+                Framing::Len(number)
+            };
+            let slot = Slot::Field {
+                number,
+                presence: true,
+            };
             while seq
                 .next_element_seed(ElementSeed {
                     enc: &mut *enc,
@@ -420,7 +474,10 @@ pub(super) struct MapVisitor<'e, 'o> {
 
 impl MapVisitor<'_, '_> {
     fn reject<E: de::Error>(self, found: String, what: &str) -> Result<Outcome, E> {
-        Err(self.enc.fail(FailureKind::InvalidValue, format!("expected {what}, found {found}")))
+        Err(self.enc.fail(
+            FailureKind::InvalidValue,
+            format!("expected {what}, found {found}"),
+        ))
     }
 }
 
@@ -442,11 +499,19 @@ impl<'de> Visitor<'de> for MapVisitor<'_, '_> {
             return Err(enc.fail(FailureKind::InvalidValue, "map keys must be scalars"));
         };
         let value_kind = ValueKind::of_field(&value_field);
-        let value_slot = Slot::Field { number: value_field.number(), presence: value_field.supports_presence() };
+        let value_slot = Slot::Field {
+            number: value_field.number(),
+            presence: value_field.supports_presence(),
+        };
         let number = field.number();
         loop {
             let mark = enc.out.len();
-            let Some(entry_start) = map.next_key_seed(MapKeySeed { enc: &mut *enc, number, key_kind })? else {
+            let Some(entry_start) = map.next_key_seed(MapKeySeed {
+                enc: &mut *enc,
+                number,
+                key_kind,
+            })?
+            else {
                 break;
             };
             let outcome = map.next_value_seed(ElementSeed {
@@ -454,7 +519,10 @@ impl<'de> Visitor<'de> for MapVisitor<'_, '_> {
                 kind: &value_kind,
                 slot: value_slot,
                 framing: Framing::Len(value_field.number()),
-                position: Position::MapValue { entry_start, key_kind },
+                position: Position::MapValue {
+                    entry_start,
+                    key_kind,
+                },
             })?;
             if outcome == Outcome::Skipped {
                 // An ignored enum name drops the whole entry, as in prost-reflect.
@@ -493,26 +561,46 @@ impl Visitor<'_> for MapKeySeed<'_, '_> {
     }
 
     fn visit_str<E: de::Error>(self, key: &str) -> Result<usize, E> {
-        let MapKeySeed { enc, number, key_kind } = self;
+        let MapKeySeed {
+            enc,
+            number,
+            key_kind,
+        } = self;
         let token = match key_kind {
             ScalarKind::Int32 | ScalarKind::Sint32 | ScalarKind::Sfixed32 => {
                 key.parse::<i32>().ok().map(|v| Token::I64(v.into()))
             }
-            ScalarKind::Int64 | ScalarKind::Sint64 | ScalarKind::Sfixed64 => key.parse::<i64>().ok().map(Token::I64),
-            ScalarKind::Uint32 | ScalarKind::Fixed32 => key.parse::<u32>().ok().map(|v| Token::U64(v.into())),
+            ScalarKind::Int64 | ScalarKind::Sint64 | ScalarKind::Sfixed64 => {
+                key.parse::<i64>().ok().map(Token::I64)
+            }
+            ScalarKind::Uint32 | ScalarKind::Fixed32 => {
+                key.parse::<u32>().ok().map(|v| Token::U64(v.into()))
+            }
             ScalarKind::Uint64 | ScalarKind::Fixed64 => key.parse::<u64>().ok().map(Token::U64),
             ScalarKind::Bool => key.parse::<bool>().ok().map(Token::Bool),
             ScalarKind::String => Some(Token::Str(key)),
             ScalarKind::Double | ScalarKind::Float | ScalarKind::Bytes => None,
         };
         let Some(token) = token else {
-            let reason = format!("invalid map key \"{}\": expected a {} key", key.escape_debug(), key_kind.proto_name());
+            let reason = format!(
+                "invalid map key \"{}\": expected a {} key",
+                key.escape_debug(),
+                key_kind.proto_name()
+            );
             return Err(enc.fail(FailureKind::InvalidValue, reason));
         };
         put_tag(enc.out, number, LEN);
         let entry_start = begin_len(enc.out);
-        put_scalar(enc.out, key_kind, Slot::Field { number: 1, presence: false }, token)
-            .map_err(|reason| enc.fail(FailureKind::InvalidValue, reason))?;
+        put_scalar(
+            enc.out,
+            key_kind,
+            Slot::Field {
+                number: 1,
+                presence: false,
+            },
+            token,
+        )
+        .map_err(|reason| enc.fail(FailureKind::InvalidValue, reason))?;
         Ok(entry_start)
     }
 }

@@ -162,7 +162,10 @@ mod tests {
     #[test]
     fn strings_are_escaped() {
         assert_eq!(render(|o| write_str(o, "plain")), "\"plain\"");
-        assert_eq!(render(|o| write_str(o, "a\"b\\c\nd\u{1}é")), "\"a\\\"b\\\\c\\nd\\u0001é\"");
+        assert_eq!(
+            render(|o| write_str(o, "a\"b\\c\nd\u{1}é")),
+            "\"a\\\"b\\\\c\\nd\\u0001é\""
+        );
     }
 
     #[test]
@@ -174,7 +177,10 @@ mod tests {
         assert_eq!(render(|o| write_f64(o, f64::NEG_INFINITY)), "\"-Infinity\"");
         assert_eq!(render(|o| write_f32_or_null(o, f32::INFINITY)), "null");
         assert_eq!(render(|o| write_i64_quoted(o, -5)), "\"-5\"");
-        assert_eq!(render(|o| write_u64_quoted(o, u64::MAX)), "\"18446744073709551615\"");
+        assert_eq!(
+            render(|o| write_u64_quoted(o, u64::MAX)),
+            "\"18446744073709551615\""
+        );
     }
 
     #[test]

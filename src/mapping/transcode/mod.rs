@@ -116,7 +116,10 @@ fn wire_message(field: &str, reason: &str) -> String {
 }
 
 /// Leaves `out` as it was when `f` fails.
-fn restoring_on_error(out: &mut Vec<u8>, f: impl FnOnce(&mut Vec<u8>) -> Result<(), TranscodeError>) -> Result<(), TranscodeError> {
+fn restoring_on_error(
+    out: &mut Vec<u8>,
+    f: impl FnOnce(&mut Vec<u8>) -> Result<(), TranscodeError>,
+) -> Result<(), TranscodeError> {
     let start = out.len();
     let result = f(out);
     if result.is_err() {
@@ -134,7 +137,9 @@ pub fn json_to_proto(
     opts: &JsonOptions,
     out: &mut Vec<u8>,
 ) -> Result<(), TranscodeError> {
-    restoring_on_error(out, |out| json_to_proto::encode_message(desc, json, opts, out))
+    restoring_on_error(out, |out| {
+        json_to_proto::encode_message(desc, json, opts, out)
+    })
 }
 
 /// Transcodes the wire bytes of a `desc` message into its JSON form, appended to `out`.
@@ -144,7 +149,9 @@ pub fn proto_to_json(
     opts: &JsonOptions,
     out: &mut Vec<u8>,
 ) -> Result<(), TranscodeError> {
-    restoring_on_error(out, |out| proto_to_json::decode_message(desc, wire, opts, out))
+    restoring_on_error(out, |out| {
+        proto_to_json::decode_message(desc, wire, opts, out)
+    })
 }
 
 /// The JSON value of one field of a message given as wire bytes (for `response_body: "field"`):
@@ -156,7 +163,9 @@ pub fn field_to_json(
     opts: &JsonOptions,
     out: &mut Vec<u8>,
 ) -> Result<(), TranscodeError> {
-    restoring_on_error(out, |out| proto_to_json::decode_field(field, message_wire, opts, out))
+    restoring_on_error(out, |out| {
+        proto_to_json::decode_field(field, message_wire, opts, out)
+    })
 }
 
 /// Encodes `json` (the JSON value of `field`: an array for a repeated field, an object for a
@@ -169,7 +178,9 @@ pub fn json_to_field(
     opts: &JsonOptions,
     out: &mut Vec<u8>,
 ) -> Result<(), TranscodeError> {
-    restoring_on_error(out, |out| json_to_proto::encode_field(field, json, opts, out))
+    restoring_on_error(out, |out| {
+        json_to_proto::encode_field(field, json, opts, out)
+    })
 }
 
 /// Encodes one occurrence of `field` (tag included) from a URL path or query string value.
@@ -178,6 +189,10 @@ pub fn json_to_field(
 /// alphabet) for bytes, enum names or numbers, and for messages only the well-known types with
 /// a scalar form (plus `Struct`, `Value`, `ListValue` as JSON text). The value is written even
 /// when it is the default, so that it overrides a body value for the same field.
-pub fn text_to_field(field: &FieldDescriptor, text: &str, out: &mut Vec<u8>) -> Result<(), TranscodeError> {
+pub fn text_to_field(
+    field: &FieldDescriptor,
+    text: &str,
+    out: &mut Vec<u8>,
+) -> Result<(), TranscodeError> {
     restoring_on_error(out, |out| text_value::encode_text(field, text, out))
 }

@@ -68,13 +68,21 @@ struct EntryType {
 
 impl EntryType {
     fn of(field: &FieldDescriptor) -> Result<Self, Box<Failure>> {
-        let invalid = || Failure::new(FailureKind::InvalidWire, "map field has no valid entry type");
+        let invalid = || {
+            Failure::new(
+                FailureKind::InvalidWire,
+                "map field has no valid entry type",
+            )
+        };
         let Kind::Message(entry) = field.kind() else {
             return Err(invalid());
         };
         let key_kind = ScalarKind::of(&entry.map_entry_key_field().kind()).ok_or_else(invalid)?;
         let value_kind = ValueKind::of_field(&entry.map_entry_value_field());
-        Ok(Self { key_kind, value_kind })
+        Ok(Self {
+            key_kind,
+            value_kind,
+        })
     }
 }
 
@@ -103,7 +111,12 @@ fn read_key<'a>(entry: &'a [u8], kind: ScalarKind, depth: u32) -> Result<MapKey<
 }
 
 /// Skips a non-key field of an entry; prost checks the nesting budget for every such field.
-fn skip_in_entry(reader: &mut Reader<'_>, number: u32, wire_type: u8, depth: u32) -> Result<(), Box<Failure>> {
+fn skip_in_entry(
+    reader: &mut Reader<'_>,
+    number: u32,
+    wire_type: u8,
+    depth: u32,
+) -> Result<(), Box<Failure>> {
     if depth == 0 {
         return Err(wire_failure(WireError::TooDeep));
     }
@@ -112,7 +125,13 @@ fn skip_in_entry(reader: &mut Reader<'_>, number: u32, wire_type: u8, depth: u32
 
 impl Emitter<'_> {
     /// Writes a map field as a JSON object.
-    pub(super) fn write_map(&mut self, field: &FieldDescriptor, run: Run, wire: &[u8], depth: u32) -> Result<Written, Box<Failure>> {
+    pub(super) fn write_map(
+        &mut self,
+        field: &FieldDescriptor,
+        run: Run,
+        wire: &[u8],
+        depth: u32,
+    ) -> Result<Written, Box<Failure>> {
         let entry_type = EntryType::of(field)?;
         let mut entries: Vec<(MapKey<'_>, &[u8])> = Vec::with_capacity(run.hi - run.lo);
         for index in run.lo..run.hi {
@@ -154,7 +173,12 @@ impl Emitter<'_> {
 
     /// Writes the value of one entry: its value records (merged for messages, last one for
     /// scalars), or the value type's default.
-    fn write_entry_value(&mut self, entry: &[u8], entry_type: &EntryType, depth: u32) -> Result<(), Box<Failure>> {
+    fn write_entry_value(
+        &mut self,
+        entry: &[u8],
+        entry_type: &EntryType,
+        depth: u32,
+    ) -> Result<(), Box<Failure>> {
         let kind = &entry_type.value_kind;
         let mut reader = Reader::new(entry);
         let mut last: Option<Raw<'_>> = None;
@@ -163,7 +187,9 @@ impl Emitter<'_> {
             let (number, wire_type) = reader.key().map_err(wire_failure)?;
             if number == 1 {
                 // The key was checked by `read_key`.
-                reader.skip(number, wire_type, depth).map_err(wire_failure)?;
+                reader
+                    .skip(number, wire_type, depth)
+                    .map_err(wire_failure)?;
                 continue;
             }
             if number != 2 {
@@ -179,7 +205,9 @@ impl Emitter<'_> {
             };
             match (kind, raw, last) {
                 (ValueKind::Message(_), Raw::Bytes(more), Some(Raw::Bytes(earlier))) => {
-                    merged.get_or_insert_with(|| earlier.to_vec()).extend_from_slice(more);
+                    merged
+                        .get_or_insert_with(|| earlier.to_vec())
+                        .extend_from_slice(more);
                 }
                 (ValueKind::Scalar(scalar), _, _) => check_utf8(*scalar, raw)?,
                 _ => {}
@@ -233,7 +261,10 @@ fn last_of_each_key(entries: &[(MapKey<'_>, &[u8])]) -> Vec<bool> {
     let mut winners = vec![false; entries.len()];
     for (rank, &position) in order.iter().enumerate() {
         let key = entries.get(position).map(|entry| entry.0);
-        let next_key = order.get(rank + 1).and_then(|&next| entries.get(next)).map(|entry| entry.0);
+        let next_key = order
+            .get(rank + 1)
+            .and_then(|&next| entries.get(next))
+            .map(|entry| entry.0);
         if next_key != key {
             if let Some(slot) = winners.get_mut(position) {
                 *slot = true;

@@ -42,8 +42,15 @@ pub(super) fn decode_message(
     opts: &JsonOptions,
     out: &mut Vec<u8>,
 ) -> Result<(), TranscodeError> {
-    let mut emitter = Emitter { out, opts: *opts, records: Vec::with_capacity(32), validating: false };
-    emitter.write_message(desc, wire, MAX_WIRE_DEPTH).map_err(|failure| failure.into_error())
+    let mut emitter = Emitter {
+        out,
+        opts: *opts,
+        records: Vec::with_capacity(32),
+        validating: false,
+    };
+    emitter
+        .write_message(desc, wire, MAX_WIRE_DEPTH)
+        .map_err(|failure| failure.into_error())
 }
 
 /// Writes the JSON value of `field` as found in the wire bytes of its parent message, or its
@@ -54,7 +61,12 @@ pub(super) fn decode_field(
     opts: &JsonOptions,
     out: &mut Vec<u8>,
 ) -> Result<(), TranscodeError> {
-    let mut emitter = Emitter { out, opts: *opts, records: Vec::with_capacity(32), validating: false };
+    let mut emitter = Emitter {
+        out,
+        opts: *opts,
+        records: Vec::with_capacity(32),
+        validating: false,
+    };
     let result = emitter.write_single_field(field, message_wire);
     result.map_err(|mut failure| {
         failure.within_field(field.json_name());
@@ -71,15 +83,22 @@ pub(super) struct Run {
 
 impl Emitter<'_> {
     pub(super) fn record(&self, index: usize) -> Result<Record, Box<Failure>> {
-        self.records
-            .get(index)
-            .copied()
-            .ok_or_else(|| Failure::new(FailureKind::InvalidWire, "internal record index out of range"))
+        self.records.get(index).copied().ok_or_else(|| {
+            Failure::new(
+                FailureKind::InvalidWire,
+                "internal record index out of range",
+            )
+        })
     }
 
     /// Writes a message (or the JSON form of a well-known type). `depth` is the nesting budget
     /// left for the message's own fields.
-    pub(super) fn write_message(&mut self, desc: &MessageDescriptor, wire: &[u8], depth: u32) -> Result<(), Box<Failure>> {
+    pub(super) fn write_message(
+        &mut self,
+        desc: &MessageDescriptor,
+        wire: &[u8],
+        depth: u32,
+    ) -> Result<(), Box<Failure>> {
         if let Some(wkt) = WellKnown::of(desc) {
             return self.write_well_known(desc, wkt, wire, depth);
         }
@@ -89,7 +108,13 @@ impl Emitter<'_> {
         result
     }
 
-    fn write_fields(&mut self, desc: &MessageDescriptor, wire: &[u8], depth: u32, base: usize) -> Result<(), Box<Failure>> {
+    fn write_fields(
+        &mut self,
+        desc: &MessageDescriptor,
+        wire: &[u8],
+        depth: u32,
+        base: usize,
+    ) -> Result<(), Box<Failure>> {
         let sorted = scan(wire, depth, &mut self.records).map_err(wire_failure)?;
         let end = self.records.len();
         if !sorted {
@@ -130,7 +155,8 @@ impl Emitter<'_> {
                 }
                 first = false;
                 write_key(self.out, self.member_name(&field));
-                self.write_default(&field).map_err(|failure| within(failure, &field))?;
+                self.write_default(&field)
+                    .map_err(|failure| within(failure, &field))?;
             }
         }
         self.out.push(b'}');
@@ -146,15 +172,23 @@ impl Emitter<'_> {
     }
 
     fn has_records(&self, base: usize, end: usize, number: u32) -> bool {
-        self.records
-            .get(base..end)
-            .is_some_and(|records| records.binary_search_by_key(&number, |record| record.number).is_ok())
+        self.records.get(base..end).is_some_and(|records| {
+            records
+                .binary_search_by_key(&number, |record| record.number)
+                .is_ok()
+        })
     }
 
     /// Applies oneof semantics to a field's run: returns the index from which its records
     /// count. Records before it were cleared by a later record of another member of the same
     /// oneof (they are still checked, as prost-reflect decodes them before clearing them).
-    fn oneof_split(&self, field: &FieldDescriptor, run: Run, base: usize, end: usize) -> Result<usize, Box<Failure>> {
+    fn oneof_split(
+        &self,
+        field: &FieldDescriptor,
+        run: Run,
+        base: usize,
+        end: usize,
+    ) -> Result<usize, Box<Failure>> {
         let Some(oneof) = field.containing_oneof() else {
             return Ok(run.lo);
         };
@@ -165,7 +199,11 @@ impl Emitter<'_> {
         let mut other_last: Option<u32> = None;
         for index in base..end {
             let record = self.record(index)?;
-            if record.number != number && oneof.fields().any(|member| member.number() == record.number) {
+            if record.number != number
+                && oneof
+                    .fields()
+                    .any(|member| member.number() == record.number)
+            {
                 other_last = Some(other_last.map_or(record.order, |last| last.max(record.order)));
             }
         }
@@ -180,7 +218,14 @@ impl Emitter<'_> {
     }
 
     /// Writes `"name":value` for the run of one field, preceded by a comma when needed.
-    fn write_member(&mut self, field: &FieldDescriptor, run: Run, wire: &[u8], depth: u32, first: &mut bool) -> Result<(), Box<Failure>> {
+    fn write_member(
+        &mut self,
+        field: &FieldDescriptor,
+        run: Run,
+        wire: &[u8],
+        depth: u32,
+        first: &mut bool,
+    ) -> Result<(), Box<Failure>> {
         let mark = self.out.len();
         if !*first {
             self.out.push(b',');
@@ -195,7 +240,13 @@ impl Emitter<'_> {
     }
 
     /// Checks records that are decoded but never printed.
-    fn validate_run(&mut self, field: &FieldDescriptor, run: Run, wire: &[u8], depth: u32) -> Result<(), Box<Failure>> {
+    fn validate_run(
+        &mut self,
+        field: &FieldDescriptor,
+        run: Run,
+        wire: &[u8],
+        depth: u32,
+    ) -> Result<(), Box<Failure>> {
         let mark = self.out.len();
         let was_validating = std::mem::replace(&mut self.validating, true);
         let result = self.write_field_value(field, run, wire, depth, true);
@@ -250,15 +301,23 @@ impl Emitter<'_> {
         Ok(())
     }
 
-    fn write_single_field(&mut self, field: &FieldDescriptor, wire: &[u8]) -> Result<(), Box<Failure>> {
+    fn write_single_field(
+        &mut self,
+        field: &FieldDescriptor,
+        wire: &[u8],
+    ) -> Result<(), Box<Failure>> {
         let sorted = scan(wire, MAX_WIRE_DEPTH, &mut self.records).map_err(wire_failure)?;
         if !sorted {
             self.records.sort_by_key(|record| record.number);
         }
         let end = self.records.len();
         let number = field.number();
-        let lo = self.records.partition_point(|record| record.number < number);
-        let hi = self.records.partition_point(|record| record.number <= number);
+        let lo = self
+            .records
+            .partition_point(|record| record.number < number);
+        let hi = self
+            .records
+            .partition_point(|record| record.number <= number);
         if lo == hi {
             return self.write_default(field);
         }

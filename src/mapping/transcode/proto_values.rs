@@ -5,11 +5,14 @@ use prost_reflect::{EnumDescriptor, FieldDescriptor, MessageDescriptor};
 
 use super::failure::Failure;
 use super::json_write::{
-    write_base64, write_f32, write_f64, write_i32, write_i64_quoted, write_str, write_u32, write_u64_quoted,
+    write_base64, write_f32, write_f64, write_i32, write_i64_quoted, write_str, write_u32,
+    write_u64_quoted,
 };
 use super::kinds::{is_null_value, ScalarKind, ValueKind};
 use super::proto_to_json::{wire_failure, Emitter, Run, Written};
-use super::wire::{unzigzag32, unzigzag64, Reader, Record, WireError, FIXED32, FIXED64, LEN, START_GROUP, VARINT};
+use super::wire::{
+    unzigzag32, unzigzag64, Reader, Record, WireError, FIXED32, FIXED64, LEN, START_GROUP, VARINT,
+};
 
 /// A scalar as read from the wire: a varint or fixed-width value, or length-delimited bytes.
 #[derive(Debug, Clone, Copy)]
@@ -20,7 +23,8 @@ pub(super) enum Raw<'a> {
 
 /// The payload of a length-delimited record or group of the message in `wire`.
 pub(super) fn payload<'a>(wire: &'a [u8], record: &Record) -> Result<&'a [u8], Box<Failure>> {
-    wire.get(record.start..record.end).ok_or_else(|| wire_failure(WireError::Truncated(record.end)))
+    wire.get(record.start..record.end)
+        .ok_or_else(|| wire_failure(WireError::Truncated(record.end)))
 }
 
 /// Checks a record's wire type against what its field expects.
@@ -28,7 +32,10 @@ pub(super) fn expect_wire_type(actual: u8, expected: u8) -> Result<(), Box<Failu
     if actual == expected {
         Ok(())
     } else {
-        Err(wire_failure(WireError::WireTypeMismatch { expected, actual }))
+        Err(wire_failure(WireError::WireTypeMismatch {
+            expected,
+            actual,
+        }))
     }
 }
 
@@ -56,9 +63,11 @@ pub(super) fn is_default_scalar(kind: ScalarKind, raw: Raw<'_>) -> bool {
     match raw {
         Raw::Bytes(bytes) => bytes.is_empty(),
         Raw::Num(v) => match kind {
-            ScalarKind::Int32 | ScalarKind::Sint32 | ScalarKind::Uint32 | ScalarKind::Fixed32 | ScalarKind::Sfixed32 => {
-                v as u32 == 0
-            }
+            ScalarKind::Int32
+            | ScalarKind::Sint32
+            | ScalarKind::Uint32
+            | ScalarKind::Fixed32
+            | ScalarKind::Sfixed32 => v as u32 == 0,
             ScalarKind::Double => f64::from_bits(v) == 0.0,
             ScalarKind::Float => f32::from_bits(v as u32) == 0.0,
             _ => v == 0,
@@ -67,13 +76,18 @@ pub(super) fn is_default_scalar(kind: ScalarKind, raw: Raw<'_>) -> bool {
 }
 
 /// Writes a scalar in the canonical JSON mapping.
-pub(super) fn write_scalar(out: &mut Vec<u8>, kind: ScalarKind, raw: Raw<'_>) -> Result<(), Box<Failure>> {
+pub(super) fn write_scalar(
+    out: &mut Vec<u8>,
+    kind: ScalarKind,
+    raw: Raw<'_>,
+) -> Result<(), Box<Failure>> {
     let v = match raw {
         Raw::Num(v) => v,
         Raw::Bytes(bytes) => {
             match kind {
                 ScalarKind::String => {
-                    let text = std::str::from_utf8(bytes).map_err(|_| wire_failure(WireError::InvalidUtf8))?;
+                    let text = std::str::from_utf8(bytes)
+                        .map_err(|_| wire_failure(WireError::InvalidUtf8))?;
                     write_str(out, text);
                 }
                 _ => write_base64(out, bytes),
@@ -124,7 +138,13 @@ impl Emitter<'_> {
 
     /// Writes a nested message from one or more records (several records of a singular
     /// message field merge, which for wire bytes is concatenation).
-    fn write_nested(&mut self, desc: &MessageDescriptor, run: Run, wire: &[u8], depth: u32) -> Result<(), Box<Failure>> {
+    fn write_nested(
+        &mut self,
+        desc: &MessageDescriptor,
+        run: Run,
+        wire: &[u8],
+        depth: u32,
+    ) -> Result<(), Box<Failure>> {
         if depth == 0 {
             return Err(wire_failure(WireError::TooDeep));
         }
@@ -218,7 +238,11 @@ impl Emitter<'_> {
                 })?;
         }
         self.out.push(b']');
-        Ok(if count == 0 && !force { Written::Nothing } else { Written::Value })
+        Ok(if count == 0 && !force {
+            Written::Nothing
+        } else {
+            Written::Value
+        })
     }
 
     fn write_list_record(
@@ -247,7 +271,9 @@ impl Emitter<'_> {
                     }
                     self.write_message(desc, payload(wire, record)?, depth - 1)?;
                 }
-                ValueKind::Scalar(scalar) => write_scalar(self.out, *scalar, raw_of(wire, record)?)?,
+                ValueKind::Scalar(scalar) => {
+                    write_scalar(self.out, *scalar, raw_of(wire, record)?)?
+                }
                 ValueKind::Enum(desc) => self.write_enum(desc, record.value as i32),
             }
             *count += 1;
@@ -267,7 +293,12 @@ impl Emitter<'_> {
             match kind {
                 ValueKind::Enum(desc) => self.write_enum(desc, value as i32),
                 ValueKind::Scalar(scalar) => write_scalar(self.out, *scalar, Raw::Num(value))?,
-                ValueKind::Message(_) => return Err(wire_failure(WireError::WireTypeMismatch { expected: LEN, actual: LEN })),
+                ValueKind::Message(_) => {
+                    return Err(wire_failure(WireError::WireTypeMismatch {
+                        expected: LEN,
+                        actual: LEN,
+                    }))
+                }
             }
             *count += 1;
         }

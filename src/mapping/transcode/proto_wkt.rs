@@ -5,7 +5,9 @@
 use prost_reflect::{DynamicMessage, MessageDescriptor};
 
 use super::failure::{Failure, FailureKind};
-use super::json_write::{write_f32_or_null, write_f64_or_null, write_i64_quoted, write_str, write_u64_quoted};
+use super::json_write::{
+    write_f32_or_null, write_f64_or_null, write_i64_quoted, write_str, write_u64_quoted,
+};
 use super::kinds::{ScalarKind, WellKnown};
 use super::proto_to_json::{wire_failure, Emitter};
 use super::proto_values::{check_utf8, expect_wire_type, write_scalar, Raw};
@@ -39,7 +41,9 @@ fn read_seconds_nanos(wire: &[u8], depth: u32) -> Result<(i64, i32), Box<Failure
                     nanos = value as i32;
                 }
             }
-            _ => reader.skip(number, wire_type, depth).map_err(wire_failure)?,
+            _ => reader
+                .skip(number, wire_type, depth)
+                .map_err(wire_failure)?,
         }
     }
     Ok((seconds, nanos))
@@ -82,7 +86,9 @@ impl Emitter<'_> {
                 let mut reader = Reader::new(wire);
                 while !reader.is_empty() {
                     let (number, wire_type) = reader.key().map_err(wire_failure)?;
-                    reader.skip(number, wire_type, depth).map_err(wire_failure)?;
+                    reader
+                        .skip(number, wire_type, depth)
+                        .map_err(wire_failure)?;
                 }
                 self.out.extend_from_slice(b"{}");
             }
@@ -111,7 +117,9 @@ impl Emitter<'_> {
         while !reader.is_empty() {
             let (number, wire_type) = reader.key().map_err(wire_failure)?;
             if number != 1 {
-                reader.skip(number, wire_type, depth).map_err(wire_failure)?;
+                reader
+                    .skip(number, wire_type, depth)
+                    .map_err(wire_failure)?;
                 continue;
             }
             expect_wire_type(wire_type, LEN)?;
@@ -138,13 +146,20 @@ impl Emitter<'_> {
 
     /// Wrappers print as their bare value; a non-finite float or double prints as `null`, as
     /// prost-reflect does for them.
-    fn write_wrapper(&mut self, kind: ScalarKind, wire: &[u8], depth: u32) -> Result<(), Box<Failure>> {
+    fn write_wrapper(
+        &mut self,
+        kind: ScalarKind,
+        wire: &[u8],
+        depth: u32,
+    ) -> Result<(), Box<Failure>> {
         let mut reader = Reader::new(wire);
         let mut last = None;
         while !reader.is_empty() {
             let (number, wire_type) = reader.key().map_err(wire_failure)?;
             if number != 1 {
-                reader.skip(number, wire_type, depth).map_err(wire_failure)?;
+                reader
+                    .skip(number, wire_type, depth)
+                    .map_err(wire_failure)?;
                 continue;
             }
             expect_wire_type(wire_type, kind.wire_type())?;
@@ -157,8 +172,12 @@ impl Emitter<'_> {
             _ => Raw::Num(0),
         });
         match (kind, raw) {
-            (ScalarKind::Double, Raw::Num(bits)) => write_f64_or_null(self.out, f64::from_bits(bits)),
-            (ScalarKind::Float, Raw::Num(bits)) => write_f32_or_null(self.out, f32::from_bits(bits as u32)),
+            (ScalarKind::Double, Raw::Num(bits)) => {
+                write_f64_or_null(self.out, f64::from_bits(bits))
+            }
+            (ScalarKind::Float, Raw::Num(bits)) => {
+                write_f32_or_null(self.out, f32::from_bits(bits as u32))
+            }
             (ScalarKind::Int64, Raw::Num(v)) => write_i64_quoted(self.out, v as i64),
             (ScalarKind::Uint64, Raw::Num(v)) => write_u64_quoted(self.out, v),
             _ => write_scalar(self.out, kind, raw)?,

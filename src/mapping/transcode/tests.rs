@@ -12,13 +12,17 @@ mod random;
 use prost_reflect::{DynamicMessage, MessageDescriptor};
 
 use super::{json_to_proto, proto_to_json, JsonOptions};
-use fixtures::{reference_parse, reference_print, same_message};
+use fixtures::{describe, reference_parse, reference_print, same_message};
 
 const PREFIX: &[u8] = b"prefix";
 
 /// Compares `json_to_proto` with prost-reflect on one input: both must reject it, or both must
 /// accept it and produce the same message. Output goes after existing bytes, which must survive.
-fn check_json_to_proto(desc: &MessageDescriptor, json: &[u8], opts: &JsonOptions) -> Result<(), String> {
+fn check_json_to_proto(
+    desc: &MessageDescriptor,
+    json: &[u8],
+    opts: &JsonOptions,
+) -> Result<(), String> {
     // Invalid UTF-8 is always rejected; prost-reflect lets it pass inside ignored members.
     let expected = match std::str::from_utf8(json) {
         Ok(_) => reference_parse(desc, json, opts.ignore_unknown_fields),
@@ -36,19 +40,32 @@ fn check_json_to_proto(desc: &MessageDescriptor, json: &[u8], opts: &JsonOptions
             if same_message(&expected, &mine) {
                 Ok(())
             } else {
-                Err(format!("different messages:\n  prost-reflect: {expected:?}\n  transcoder:    {mine:?}"))
+                Err(format!(
+                    "different messages:\n  prost-reflect: {}\n  transcoder:    {}",
+                    describe(&expected),
+                    describe(&mine)
+                ))
             }
         }
         (None, Err(_)) if written.is_empty() => Ok(()),
         (None, Err(_)) => Err("output was left behind after an error".to_owned()),
-        (Some(expected), Err(err)) => Err(format!("prost-reflect accepts ({expected:?}), transcoder rejects: {err}")),
-        (None, Ok(())) => Err(format!("prost-reflect rejects, transcoder accepts: {written:?}")),
+        (Some(expected), Err(err)) => Err(format!(
+            "prost-reflect accepts ({}), transcoder rejects: {err}",
+            describe(&expected)
+        )),
+        (None, Ok(())) => Err(format!(
+            "prost-reflect rejects, transcoder accepts: {written:?}"
+        )),
     }
 }
 
 /// Compares `proto_to_json` with prost-reflect on one input: both must reject it, or both must
 /// accept it and print equal JSON values.
-fn check_proto_to_json(desc: &MessageDescriptor, wire: &[u8], opts: &JsonOptions) -> Result<(), String> {
+fn check_proto_to_json(
+    desc: &MessageDescriptor,
+    wire: &[u8],
+    opts: &JsonOptions,
+) -> Result<(), String> {
     let expected = reference_print(desc, wire, opts);
     let mut out = PREFIX.to_vec();
     let actual = proto_to_json(desc, wire, opts, &mut out);
@@ -57,17 +74,25 @@ fn check_proto_to_json(desc: &MessageDescriptor, wire: &[u8], opts: &JsonOptions
     };
     match (expected, actual) {
         (Some(expected), Ok(())) => {
-            let mine: serde_json::Value = serde_json::from_slice(written)
-                .map_err(|err| format!("invalid JSON written ({err}): {}", String::from_utf8_lossy(written)))?;
+            let mine: serde_json::Value = serde_json::from_slice(written).map_err(|err| {
+                format!(
+                    "invalid JSON written ({err}): {}",
+                    String::from_utf8_lossy(written)
+                )
+            })?;
             if mine == expected {
                 Ok(())
             } else {
-                Err(format!("different JSON:\n  prost-reflect: {expected}\n  transcoder:    {mine}"))
+                Err(format!(
+                    "different JSON:\n  prost-reflect: {expected}\n  transcoder:    {mine}"
+                ))
             }
         }
         (None, Err(_)) if written.is_empty() => Ok(()),
         (None, Err(_)) => Err("output was left behind after an error".to_owned()),
-        (Some(expected), Err(err)) => Err(format!("prost-reflect prints {expected}, transcoder fails: {err}")),
+        (Some(expected), Err(err)) => Err(format!(
+            "prost-reflect prints {expected}, transcoder fails: {err}"
+        )),
         (None, Ok(())) => Err(format!(
             "prost-reflect fails, transcoder prints {}",
             String::from_utf8_lossy(written)

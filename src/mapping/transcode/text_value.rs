@@ -20,22 +20,40 @@ use super::wkt_text::{parse_duration, parse_field_mask, parse_timestamp};
 use super::{JsonOptions, TranscodeError};
 
 /// Appends one record of `field` holding the value of `text`.
-pub(super) fn encode_text(field: &FieldDescriptor, text: &str, out: &mut Vec<u8>) -> Result<(), TranscodeError> {
-    let invalid = |reason: String| TranscodeError::InvalidValue { field: field.json_name().to_owned(), reason };
+pub(super) fn encode_text(
+    field: &FieldDescriptor,
+    text: &str,
+    out: &mut Vec<u8>,
+) -> Result<(), TranscodeError> {
+    let invalid = |reason: String| TranscodeError::InvalidValue {
+        field: field.json_name().to_owned(),
+        reason,
+    };
     if field.is_map() {
-        return Err(TranscodeError::MapFromText { field: field.json_name().to_owned() });
+        return Err(TranscodeError::MapFromText {
+            field: field.json_name().to_owned(),
+        });
     }
     let number = field.number();
     // Written even when it is the default value, so that a URL value overrides a value that
     // the request body gave the same field.
-    let slot = Slot::Field { number, presence: true };
+    let slot = Slot::Field {
+        number,
+        presence: true,
+    };
     match ValueKind::of_field(field) {
-        ValueKind::Scalar(kind) => put_scalar(out, kind, slot, text_token(kind, text).map_err(invalid)?).map_err(invalid),
+        ValueKind::Scalar(kind) => {
+            put_scalar(out, kind, slot, text_token(kind, text).map_err(invalid)?).map_err(invalid)
+        }
         ValueKind::Enum(desc) => {
             let value = match desc.get_value_by_name(text) {
                 Some(value) => value.number(),
                 None => text.parse::<i32>().map_err(|_| {
-                    invalid(format!("\"{}\" is not a value of enum {}", text.escape_debug(), desc.full_name()))
+                    invalid(format!(
+                        "\"{}\" is not a value of enum {}",
+                        text.escape_debug(),
+                        desc.full_name()
+                    ))
                 })?,
             };
             put_tag(out, number, VARINT);
@@ -49,7 +67,9 @@ pub(super) fn encode_text(field: &FieldDescriptor, text: &str, out: &mut Vec<u8>
             };
             let wkt = match WellKnown::of(&desc) {
                 Some(WellKnown::Empty) | None => return Err(refuse()),
-                Some(WellKnown::Delegated) if desc.full_name() == "google.protobuf.Any" => return Err(refuse()),
+                Some(WellKnown::Delegated) if desc.full_name() == "google.protobuf.Any" => {
+                    return Err(refuse())
+                }
                 Some(wkt) => wkt,
             };
             let mark = out.len();
@@ -70,14 +90,22 @@ pub(super) fn encode_text(field: &FieldDescriptor, text: &str, out: &mut Vec<u8>
 fn text_token(kind: ScalarKind, text: &str) -> Result<Token<'_>, String> {
     let not_a = |what: &str| format!("\"{}\" is not a valid {what}", text.escape_debug());
     Ok(match kind {
-        ScalarKind::Int32 | ScalarKind::Sint32 | ScalarKind::Sfixed32 => {
-            Token::I64(text.parse::<i32>().map_err(|_| not_a(kind.proto_name()))?.into())
-        }
-        ScalarKind::Uint32 | ScalarKind::Fixed32 => Token::U64(text.parse::<u32>().map_err(|_| not_a(kind.proto_name()))?.into()),
+        ScalarKind::Int32 | ScalarKind::Sint32 | ScalarKind::Sfixed32 => Token::I64(
+            text.parse::<i32>()
+                .map_err(|_| not_a(kind.proto_name()))?
+                .into(),
+        ),
+        ScalarKind::Uint32 | ScalarKind::Fixed32 => Token::U64(
+            text.parse::<u32>()
+                .map_err(|_| not_a(kind.proto_name()))?
+                .into(),
+        ),
         ScalarKind::Int64 | ScalarKind::Sint64 | ScalarKind::Sfixed64 => {
             Token::I64(text.parse::<i64>().map_err(|_| not_a(kind.proto_name()))?)
         }
-        ScalarKind::Uint64 | ScalarKind::Fixed64 => Token::U64(text.parse::<u64>().map_err(|_| not_a(kind.proto_name()))?),
+        ScalarKind::Uint64 | ScalarKind::Fixed64 => {
+            Token::U64(text.parse::<u64>().map_err(|_| not_a(kind.proto_name()))?)
+        }
         ScalarKind::Double | ScalarKind::Float => {
             let value = match text {
                 "Infinity" => f64::INFINITY,
@@ -99,14 +127,24 @@ fn text_token(kind: ScalarKind, text: &str) -> Result<Token<'_>, String> {
         ScalarKind::Bool => match text {
             "true" | "1" => Token::Bool(true),
             "false" | "0" => Token::Bool(false),
-            _ => return Err(format!("\"{}\" is not a valid bool (use true, false, 1 or 0)", text.escape_debug())),
+            _ => {
+                return Err(format!(
+                    "\"{}\" is not a valid bool (use true, false, 1 or 0)",
+                    text.escape_debug()
+                ))
+            }
         },
         ScalarKind::String | ScalarKind::Bytes => Token::Str(text),
     })
 }
 
 /// Writes the content of a well-known message from its URL value.
-fn message_from_text(desc: &MessageDescriptor, wkt: WellKnown, text: &str, out: &mut Vec<u8>) -> Result<(), String> {
+fn message_from_text(
+    desc: &MessageDescriptor,
+    wkt: WellKnown,
+    text: &str,
+    out: &mut Vec<u8>,
+) -> Result<(), String> {
     match wkt {
         WellKnown::Timestamp => {
             let (seconds, nanos) = parse_timestamp(text)?;
@@ -136,17 +174,37 @@ fn message_from_text(desc: &MessageDescriptor, wkt: WellKnown, text: &str, out: 
             }
         }
         WellKnown::Wrapper(kind) => {
-            put_scalar(out, kind, Slot::Field { number: 1, presence: false }, text_token(kind, text)?)?;
+            put_scalar(
+                out,
+                kind,
+                Slot::Field {
+                    number: 1,
+                    presence: false,
+                },
+                text_token(kind, text)?,
+            )?;
         }
         WellKnown::Delegated => {
-            let opts = JsonOptions { ignore_unknown_fields: false, ..JsonOptions::default() };
+            let opts = JsonOptions {
+                ignore_unknown_fields: false,
+                ..JsonOptions::default()
+            };
             let mut de = serde_json::Deserializer::from_str(text);
-            let message = DynamicMessage::deserialize_with_options(desc.clone(), &mut de, &opts.deserialize_options())
-                .and_then(|message| de.end().map(|()| message))
-                .map_err(|err| format!("invalid JSON for {}: {err}", desc.full_name()))?;
+            let message = DynamicMessage::deserialize_with_options(
+                desc.clone(),
+                &mut de,
+                &opts.deserialize_options(),
+            )
+            .and_then(|message| de.end().map(|()| message))
+            .map_err(|err| format!("invalid JSON for {}: {err}", desc.full_name()))?;
             message.encode_raw(out);
         }
-        WellKnown::Empty => return Err(format!("{} cannot be set from a URL value", desc.full_name())),
+        WellKnown::Empty => {
+            return Err(format!(
+                "{} cannot be set from a URL value",
+                desc.full_name()
+            ))
+        }
     }
     Ok(())
 }

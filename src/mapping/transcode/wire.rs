@@ -243,9 +243,21 @@ impl<'a> Reader<'a> {
 
     /// Reads the next record of a message whose bytes are `total` long in all, so that the
     /// payload range is relative to the start of the message.
-    pub(super) fn record(&mut self, total: usize, order: u32, depth: u32) -> Result<Record, WireError> {
+    pub(super) fn record(
+        &mut self,
+        total: usize,
+        order: u32,
+        depth: u32,
+    ) -> Result<Record, WireError> {
         let (number, wire_type) = self.key()?;
-        let mut record = Record { number, wire_type, order, value: 0, start: 0, end: 0 };
+        let mut record = Record {
+            number,
+            wire_type,
+            order,
+            value: 0,
+            start: 0,
+            end: 0,
+        };
         match wire_type {
             VARINT => record.value = self.varint()?,
             FIXED64 => record.value = self.fixed64()?,
@@ -344,7 +356,10 @@ mod tests {
         let sorted = scan(wire, MAX_WIRE_DEPTH, &mut records).unwrap();
         assert!(!sorted);
         assert_eq!(records.len(), 3);
-        assert_eq!((records[0].number, records[0].start, records[0].end), (2, 2, 4));
+        assert_eq!(
+            (records[0].number, records[0].start, records[0].end),
+            (2, 2, 4)
+        );
         assert_eq!((records[1].number, records[1].value), (1, 150));
         assert_eq!((records[2].number, records[2].wire_type), (3, START_GROUP));
         assert_eq!(&wire[records[2].start..records[2].end], b"\x08\x05");
@@ -353,18 +368,45 @@ mod tests {
     #[test]
     fn scan_rejects_malformed_input() {
         let mut records = Vec::new();
-        assert_eq!(scan(b"\x08", 100, &mut records).unwrap_err(), WireError::Varint);
-        assert_eq!(scan(b"\x00", 100, &mut records).unwrap_err(), WireError::FieldZero);
-        assert_eq!(scan(b"\x0f", 100, &mut records).unwrap_err(), WireError::UnknownWireType(7));
+        assert_eq!(
+            scan(b"\x08", 100, &mut records).unwrap_err(),
+            WireError::Varint
+        );
+        assert_eq!(
+            scan(b"\x00", 100, &mut records).unwrap_err(),
+            WireError::FieldZero
+        );
+        assert_eq!(
+            scan(b"\x0f", 100, &mut records).unwrap_err(),
+            WireError::UnknownWireType(7)
+        );
         assert_eq!(
             scan(b"\x12\x05ab", 100, &mut records).unwrap_err(),
-            WireError::Length { len: 5, remaining: 2 }
+            WireError::Length {
+                len: 5,
+                remaining: 2
+            }
         );
-        assert_eq!(scan(b"\x0c", 100, &mut records).unwrap_err(), WireError::UnexpectedEndGroup);
-        assert_eq!(scan(b"\x0b\x08\x01", 100, &mut records).unwrap_err(), WireError::UnterminatedGroup);
-        assert_eq!(scan(b"\x0b\x14", 100, &mut records).unwrap_err(), WireError::UnexpectedEndGroup);
-        assert_eq!(scan(b"\x0b\x0c", 0, &mut records).unwrap_err(), WireError::TooDeep);
-        assert_eq!(scan(b"\x0d\x01\x02", 100, &mut records).unwrap_err(), WireError::Truncated(4));
+        assert_eq!(
+            scan(b"\x0c", 100, &mut records).unwrap_err(),
+            WireError::UnexpectedEndGroup
+        );
+        assert_eq!(
+            scan(b"\x0b\x08\x01", 100, &mut records).unwrap_err(),
+            WireError::UnterminatedGroup
+        );
+        assert_eq!(
+            scan(b"\x0b\x14", 100, &mut records).unwrap_err(),
+            WireError::UnexpectedEndGroup
+        );
+        assert_eq!(
+            scan(b"\x0b\x0c", 0, &mut records).unwrap_err(),
+            WireError::TooDeep
+        );
+        assert_eq!(
+            scan(b"\x0d\x01\x02", 100, &mut records).unwrap_err(),
+            WireError::Truncated(4)
+        );
     }
 
     #[test]

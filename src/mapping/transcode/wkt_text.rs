@@ -57,13 +57,15 @@ pub(super) fn parse_timestamp(text: &str) -> Result<(i64, i32), String> {
     if second == 60 {
         second = 59;
     }
-    let valid_date = (1..=12).contains(&month) && day >= 1 && day <= days_in_month(i64::from(year), month);
+    let valid_date =
+        (1..=12).contains(&month) && day >= 1 && day <= days_in_month(i64::from(year), month);
     if !valid_date || hour >= 24 || minute >= 60 || second >= 60 {
         return Err(format!("timestamp \"{text}\" is not a valid date and time"));
     }
     let days = days_from_civil(i64::from(year), month, day);
-    let seconds = days * 86_400 + i64::from(hour) * 3600 + i64::from(minute) * 60 + i64::from(second)
-        - offset_seconds;
+    let seconds =
+        days * 86_400 + i64::from(hour) * 3600 + i64::from(minute) * 60 + i64::from(second)
+            - offset_seconds;
     if !(MIN_TIMESTAMP_SECONDS..=MAX_TIMESTAMP_SECONDS).contains(&seconds) {
         return Err(format!(
             "timestamp \"{text}\" is out of range (0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z)"
@@ -142,7 +144,8 @@ fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
     let era = year.div_euclid(400);
     let year_of_era = year - era * 400;
     let month = i64::from(month);
-    let day_of_year = (153 * (if month > 2 { month - 3 } else { month + 9 }) + 2) / 5 + i64::from(day) - 1;
+    let day_of_year =
+        (153 * (if month > 2 { month - 3 } else { month + 9 }) + 2) / 5 + i64::from(day) - 1;
     let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
     era * 146_097 + day_of_era - 719_468
 }
@@ -152,11 +155,16 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let days = days + 719_468;
     let era = days.div_euclid(146_097);
     let day_of_era = days - era * 146_097;
-    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
     let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
     let month_index = (5 * day_of_year + 2) / 153;
     let day = (day_of_year - (153 * month_index + 2) / 5 + 1) as u32;
-    let month = if month_index < 10 { month_index + 3 } else { month_index - 9 } as u32;
+    let month = if month_index < 10 {
+        month_index + 3
+    } else {
+        month_index - 9
+    } as u32;
     let year = year_of_era + era * 400 + i64::from(month <= 2);
     (year, month, day)
 }
@@ -215,7 +223,9 @@ pub(super) fn format_timestamp(seconds: i64, nanos: i32) -> Result<String, Strin
 /// Parses a JSON duration such as `-1.5s` into seconds and nanos (both negative for a
 /// negative duration).
 pub(super) fn parse_duration(text: &str) -> Result<(i64, i32), String> {
-    let shape = || format!("invalid duration \"{text}\": expected seconds with an 's' suffix, like \"1.5s\"");
+    let shape = || {
+        format!("invalid duration \"{text}\": expected seconds with an 's' suffix, like \"1.5s\"")
+    };
     let bytes = text.as_bytes();
     let mut at = 0usize;
     let negative = expect(bytes, &mut at, b'-').is_some();
@@ -234,17 +244,25 @@ pub(super) fn parse_duration(text: &str) -> Result<(i64, i32), String> {
         return Err(shape());
     }
     if seconds.unsigned_abs() > MAX_DURATION_SECONDS {
-        return Err(format!("duration \"{text}\" is out of range (at most 315576000000s)"));
+        return Err(format!(
+            "duration \"{text}\" is out of range (at most 315576000000s)"
+        ));
     }
     let nanos = nanos as i32;
-    Ok(if negative { (-seconds, -nanos) } else { (seconds, nanos) })
+    Ok(if negative {
+        (-seconds, -nanos)
+    } else {
+        (seconds, nanos)
+    })
 }
 
 /// Prints a `Duration` as prost-reflect does, or says why it cannot be printed.
 pub(super) fn format_duration(seconds: i64, nanos: i32) -> Result<String, String> {
     use std::fmt::Write;
     if seconds.unsigned_abs() > MAX_DURATION_SECONDS || nanos.unsigned_abs() > MAX_DURATION_NANOS {
-        return Err(format!("duration of {seconds} seconds and {nanos} nanoseconds is out of range"));
+        return Err(format!(
+            "duration of {seconds} seconds and {nanos} nanoseconds is out of range"
+        ));
     }
     let negative = seconds < 0 || nanos < 0;
     // Give nanos the sign of the seconds, as prost-types' normalisation does.
@@ -276,7 +294,9 @@ pub(super) fn parse_field_mask(text: &str) -> Result<Vec<String>, String> {
                 snake.push('_');
                 snake.push(ch.to_ascii_lowercase());
             } else if ch == '_' {
-                return Err(format!("invalid field mask path \"{path}\": paths must be lowerCamelCase"));
+                return Err(format!(
+                    "invalid field mask path \"{path}\": paths must be lowerCamelCase"
+                ));
             } else {
                 snake.push(ch);
             }
@@ -292,12 +312,16 @@ pub(super) fn push_field_mask_path(out: &mut String, path: &str) -> Result<(), S
     let mut upper_next = false;
     for ch in path.chars() {
         if ch.is_ascii_uppercase() {
-            return Err(format!("field mask path \"{path}\" cannot be written in lowerCamelCase"));
+            return Err(format!(
+                "field mask path \"{path}\" cannot be written in lowerCamelCase"
+            ));
         }
         if upper_next {
             let upper = ch.to_ascii_uppercase();
             if upper == ch {
-                return Err(format!("field mask path \"{path}\" cannot be written in lowerCamelCase"));
+                return Err(format!(
+                    "field mask path \"{path}\" cannot be written in lowerCamelCase"
+                ));
             }
             out.push(upper);
             upper_next = false;
@@ -317,11 +341,23 @@ mod tests {
     #[test]
     fn timestamps_parse_with_offsets_and_fractions() {
         assert_eq!(parse_timestamp("1970-01-01T00:00:00Z"), Ok((0, 0)));
-        assert_eq!(parse_timestamp("2024-01-02T03:04:05.123Z"), Ok((1_704_164_645, 123_000_000)));
-        assert_eq!(parse_timestamp("2024-01-02T03:04:05.123+01:00"), Ok((1_704_161_045, 123_000_000)));
+        assert_eq!(
+            parse_timestamp("2024-01-02T03:04:05.123Z"),
+            Ok((1_704_164_645, 123_000_000))
+        );
+        assert_eq!(
+            parse_timestamp("2024-01-02T03:04:05.123+01:00"),
+            Ok((1_704_161_045, 123_000_000))
+        );
         assert_eq!(parse_timestamp("1972-06-30T23:59:60Z"), Ok((78_796_799, 0)));
-        assert_eq!(parse_timestamp("0001-01-01T00:00:00.1234567891Z"), Ok((MIN_TIMESTAMP_SECONDS, 123_456_789)));
-        assert_eq!(parse_timestamp("9999-12-31T23:59:59Z"), Ok((MAX_TIMESTAMP_SECONDS, 0)));
+        assert_eq!(
+            parse_timestamp("0001-01-01T00:00:00.1234567891Z"),
+            Ok((MIN_TIMESTAMP_SECONDS, 123_456_789))
+        );
+        assert_eq!(
+            parse_timestamp("9999-12-31T23:59:59Z"),
+            Ok((MAX_TIMESTAMP_SECONDS, 0))
+        );
     }
 
     #[test]
@@ -351,11 +387,26 @@ mod tests {
     #[test]
     fn timestamps_print_like_prost_types() {
         assert_eq!(format_timestamp(0, 0).unwrap(), "1970-01-01T00:00:00Z");
-        assert_eq!(format_timestamp(1_704_164_645, 123_000_000).unwrap(), "2024-01-02T03:04:05.123Z");
-        assert_eq!(format_timestamp(0, 1_000).unwrap(), "1970-01-01T00:00:00.000001Z");
-        assert_eq!(format_timestamp(0, 1).unwrap(), "1970-01-01T00:00:00.000000001Z");
-        assert_eq!(format_timestamp(0, -1).unwrap(), "1969-12-31T23:59:59.999999999Z");
-        assert_eq!(format_timestamp(MAX_TIMESTAMP_SECONDS, 1_500_000_000).unwrap(), "+10000-01-01T00:00:00.500Z");
+        assert_eq!(
+            format_timestamp(1_704_164_645, 123_000_000).unwrap(),
+            "2024-01-02T03:04:05.123Z"
+        );
+        assert_eq!(
+            format_timestamp(0, 1_000).unwrap(),
+            "1970-01-01T00:00:00.000001Z"
+        );
+        assert_eq!(
+            format_timestamp(0, 1).unwrap(),
+            "1970-01-01T00:00:00.000000001Z"
+        );
+        assert_eq!(
+            format_timestamp(0, -1).unwrap(),
+            "1969-12-31T23:59:59.999999999Z"
+        );
+        assert_eq!(
+            format_timestamp(MAX_TIMESTAMP_SECONDS, 1_500_000_000).unwrap(),
+            "+10000-01-01T00:00:00.500Z"
+        );
         assert!(format_timestamp(MAX_TIMESTAMP_SECONDS + 1, 0).is_err());
     }
 
@@ -376,7 +427,10 @@ mod tests {
 
     #[test]
     fn field_masks_convert_case_both_ways() {
-        assert_eq!(parse_field_mask("fooBar,inner.longName,"), Ok(vec!["foo_bar".to_owned(), "inner.long_name".to_owned()]));
+        assert_eq!(
+            parse_field_mask("fooBar,inner.longName,"),
+            Ok(vec!["foo_bar".to_owned(), "inner.long_name".to_owned()])
+        );
         assert!(parse_field_mask("foo_bar").is_err());
         let mut out = String::new();
         push_field_mask_path(&mut out, "inner.long_name").unwrap();

@@ -20,8 +20,12 @@ pub struct TestResponse {
 impl TestResponse {
     /// The body as JSON.
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("body is not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "body is not JSON ({e}): {}",
+                String::from_utf8_lossy(&self.body)
+            )
+        })
     }
 
     /// The body as text.
@@ -31,12 +35,17 @@ impl TestResponse {
 
     /// A header's value as text.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).map(|v| v.to_str().expect("ASCII header"))
+        self.headers
+            .get(name)
+            .map(|v| v.to_str().expect("ASCII header"))
     }
 
     /// Each NDJSON line as JSON.
     pub fn json_lines(&self) -> Vec<serde_json::Value> {
-        self.text().lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("line {l:?}: {e}"))).collect()
+        self.text()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("line {l:?}: {e}")))
+            .collect()
     }
 }
 
@@ -50,7 +59,10 @@ pub struct Client {
 impl Client {
     /// A client sending to `base` (`http://host:port`).
     pub fn new(base: String) -> Self {
-        Self { base, inner: hyper_util::client::legacy::Client::builder(TokioExecutor::new()).build_http() }
+        Self {
+            base,
+            inner: hyper_util::client::legacy::Client::builder(TokioExecutor::new()).build_http(),
+        }
     }
 
     /// The base URL.
@@ -59,7 +71,13 @@ impl Client {
     }
 
     /// Sends a request and reads the whole answer.
-    pub async fn send(&self, method: &str, path: &str, headers: &[(&str, &str)], body: impl Into<Bytes>) -> TestResponse {
+    pub async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: impl Into<Bytes>,
+    ) -> TestResponse {
         let mut request = Request::builder()
             .method(Method::from_bytes(method.as_bytes()).unwrap())
             .uri(format!("{}{path}", self.base))
@@ -71,11 +89,20 @@ impl Client {
                 HeaderValue::from_bytes(value.as_bytes()).unwrap(),
             );
         }
-        let response = self.inner.request(request).await.expect("the gateway answers");
+        let response = self
+            .inner
+            .request(request)
+            .await
+            .expect("the gateway answers");
         let (parts, body) = response.into_parts();
         let collected = body.collect().await.expect("the body arrives");
         let trailers = collected.trailers().cloned();
-        TestResponse { status: parts.status, headers: parts.headers, body: collected.to_bytes(), trailers }
+        TestResponse {
+            status: parts.status,
+            headers: parts.headers,
+            body: collected.to_bytes(),
+            trailers,
+        }
     }
 
     /// `GET path`.
@@ -85,6 +112,12 @@ impl Client {
 
     /// `method path` with a JSON body.
     pub async fn json(&self, method: &str, path: &str, body: serde_json::Value) -> TestResponse {
-        self.send(method, path, &[("content-type", "application/json")], body.to_string()).await
+        self.send(
+            method,
+            path,
+            &[("content-type", "application/json")],
+            body.to_string(),
+        )
+        .await
     }
 }

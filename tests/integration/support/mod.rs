@@ -5,9 +5,9 @@
 
 #[path = "../../../examples/common/grpc_server.rs"]
 pub mod grpc_server;
+pub mod http_client;
 #[path = "../../../examples/common/library.rs"]
 pub mod library;
-pub mod http_client;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -28,8 +28,11 @@ pub fn test_pool() -> DescriptorPool {
     static POOL: OnceLock<DescriptorPool> = OnceLock::new();
     POOL.get_or_init(|| {
         let protos = root().join("tests/protos");
-        let encoded = polygate::descriptors::compile_protos(&[protos.join("polygate/test/v1/testing.proto")], &[protos])
-            .expect("the test protos compile");
+        let encoded = polygate::descriptors::compile_protos(
+            &[protos.join("polygate/test/v1/testing.proto")],
+            &[protos],
+        )
+        .expect("the test protos compile");
         DescriptorPool::decode(encoded.as_slice()).expect("the test descriptors decode")
     })
     .clone()
@@ -75,11 +78,27 @@ impl Gateway {
         let config = polygate::config::Config::from_file(&path).expect("the test config parses");
         let gateway = match polygate::app::build(&config).await {
             Ok(gateway) => gateway,
-            Err(errors) => panic!("gateway config rejected: {}", errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")),
+            Err(errors) => panic!(
+                "gateway config rejected: {}",
+                errors
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
         };
-        let running = polygate::app::start(gateway).await.expect("the gateway listens");
-        let client = Client::new(format!("http://{}", running.http_addr.expect("an http listener")));
-        Self { client, dir, running }
+        let running = polygate::app::start(gateway)
+            .await
+            .expect("the gateway listens");
+        let client = Client::new(format!(
+            "http://{}",
+            running.http_addr.expect("an http listener")
+        ));
+        Self {
+            client,
+            dir,
+            running,
+        }
     }
 
     /// polygate in front of `backend` serving the test protos, with `extra` appended to the
@@ -108,13 +127,17 @@ pub fn test_config(backend_url: &str, extra: &str) -> String {
 pub fn to_json(message: &DynamicMessage) -> serde_json::Value {
     let options = SerializeOptions::new().skip_default_fields(true);
     let mut serializer = serde_json::Serializer::new(Vec::new());
-    message.serialize_with_options(&mut serializer, &options).unwrap();
+    message
+        .serialize_with_options(&mut serializer, &options)
+        .unwrap();
     serde_json::from_slice(&serializer.into_inner()).unwrap()
 }
 
 /// A message of `type_name` from the test pool, built from proto3 JSON by the reference
 /// implementation.
 pub fn message(type_name: &str, json: serde_json::Value) -> DynamicMessage {
-    let descriptor = test_pool().get_message_by_name(type_name).expect("message type in the test pool");
+    let descriptor = test_pool()
+        .get_message_by_name(type_name)
+        .expect("message type in the test pool");
     DynamicMessage::deserialize(descriptor, json).expect("valid proto3 JSON")
 }

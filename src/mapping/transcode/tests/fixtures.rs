@@ -4,7 +4,10 @@
 use std::sync::OnceLock;
 
 use prost::Message as _;
-use prost_reflect::{DescriptorPool, DeserializeOptions, DynamicMessage, FieldDescriptor, MessageDescriptor};
+use prost_reflect::{
+    DescriptorPool, DeserializeOptions, DynamicMessage, FieldDescriptor, MessageDescriptor,
+    ReflectMessage,
+};
 use protox::file::{ChainFileResolver, File, FileResolver, GoogleFileResolver};
 
 use crate::mapping::transcode::JsonOptions;
@@ -119,14 +122,20 @@ pub(super) fn pool() -> &'static DescriptorPool {
         resolver.add(GoogleFileResolver::new());
         let mut compiler = protox::Compiler::with_file_resolver(resolver);
         compiler.include_imports(true);
-        compiler.open_file("test.proto").expect("test.proto compiles");
-        compiler.open_file("item.proto").expect("item.proto compiles");
+        compiler
+            .open_file("test.proto")
+            .expect("test.proto compiles");
+        compiler
+            .open_file("item.proto")
+            .expect("item.proto compiles");
         compiler.descriptor_pool()
     })
 }
 
 pub(super) fn message(name: &str) -> MessageDescriptor {
-    pool().get_message_by_name(name).unwrap_or_else(|| panic!("no message {name}"))
+    pool()
+        .get_message_by_name(name)
+        .unwrap_or_else(|| panic!("no message {name}"))
 }
 
 pub(super) fn field(message_name: &str, field_name: &str) -> FieldDescriptor {
@@ -148,7 +157,11 @@ pub(super) fn all_options() -> Vec<JsonOptions> {
 }
 
 /// prost-reflect's JSON → message, `None` when it rejects the input (or trips over it).
-pub(super) fn reference_parse(desc: &MessageDescriptor, json: &[u8], ignore_unknown: bool) -> Option<DynamicMessage> {
+pub(super) fn reference_parse(
+    desc: &MessageDescriptor,
+    json: &[u8],
+    ignore_unknown: bool,
+) -> Option<DynamicMessage> {
     let desc = desc.clone();
     let json = json.to_vec();
     std::panic::catch_unwind(move || {
@@ -163,22 +176,33 @@ pub(super) fn reference_parse(desc: &MessageDescriptor, json: &[u8], ignore_unkn
 }
 
 /// prost-reflect's wire → JSON, as a parsed value; `None` when it fails.
-pub(super) fn reference_print(desc: &MessageDescriptor, wire: &[u8], opts: &JsonOptions) -> Option<serde_json::Value> {
+pub(super) fn reference_print(
+    desc: &MessageDescriptor,
+    wire: &[u8],
+    opts: &JsonOptions,
+) -> Option<serde_json::Value> {
     let message = DynamicMessage::decode(desc.clone(), wire).ok()?;
     print_message(&message, opts)
 }
 
-pub(super) fn print_message(message: &DynamicMessage, opts: &JsonOptions) -> Option<serde_json::Value> {
+pub(super) fn print_message(
+    message: &DynamicMessage,
+    opts: &JsonOptions,
+) -> Option<serde_json::Value> {
     let mut out = Vec::new();
     let mut serializer = serde_json::Serializer::new(&mut out);
-    message.serialize_with_options(&mut serializer, &opts.serialize_options()).ok()?;
+    message
+        .serialize_with_options(&mut serializer, &opts.serialize_options())
+        .ok()?;
     Some(serde_json::from_slice(&out).expect("prost-reflect writes valid JSON"))
 }
 
 /// Whether two messages hold the same values (NaN equal to NaN).
 pub(super) fn same_message(a: &DynamicMessage, b: &DynamicMessage) -> bool {
     let desc = a.descriptor();
-    let normal = |m: &DynamicMessage| DynamicMessage::decode(desc.clone(), m.encode_to_vec().as_slice()).ok();
+    let normal = |m: &DynamicMessage| {
+        DynamicMessage::decode(desc.clone(), m.encode_to_vec().as_slice()).ok()
+    };
     let (Some(a), Some(b)) = (normal(a), normal(b)) else {
         return false;
     };
@@ -186,8 +210,28 @@ pub(super) fn same_message(a: &DynamicMessage, b: &DynamicMessage) -> bool {
         return true;
     }
     // NaN makes `==` fail; fall back to the printed forms, with every field shown.
-    let all = JsonOptions { emit_unpopulated: true, ..JsonOptions::default() };
+    let all = JsonOptions {
+        emit_unpopulated: true,
+        ..JsonOptions::default()
+    };
     let printed_a = print_message(&a, &all).or_else(|| print_message(&a, &JsonOptions::default()));
     let printed_b = print_message(&b, &all).or_else(|| print_message(&b, &JsonOptions::default()));
-    printed_a.is_some() && printed_a == printed_b && format!("{a:?}").contains("NaN")
+    printed_a.is_some() && printed_a == printed_b && describe(&a).contains("NaN")
+}
+
+/// A message as JSON with every field shown, for failure reports (`Debug` of a message with a
+/// recursive type does not terminate).
+pub(super) fn describe(message: &DynamicMessage) -> String {
+    let all = JsonOptions {
+        emit_unpopulated: true,
+        ..JsonOptions::default()
+    };
+    match print_message(message, &all) {
+        Some(json) => json.to_string(),
+        None => format!(
+            "<unprintable {}: {:02x?}>",
+            message.descriptor().full_name(),
+            message.encode_to_vec()
+        ),
+    }
 }

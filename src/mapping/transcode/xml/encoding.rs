@@ -263,6 +263,19 @@ mod tests {
     }
 
     #[test]
+    fn decoding_twice_changes_nothing() {
+        let once = decode_document(
+            b"<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><r>\xE9</r>",
+            None,
+        )
+        .map(Cow::into_owned);
+        let twice = once
+            .as_deref()
+            .map(|bytes| decode_document(bytes, None).map(Cow::into_owned));
+        assert_eq!(twice, Ok(once.clone()));
+    }
+
+    #[test]
     fn charset_wins_over_declaration() {
         assert_eq!(
             decoded(b"<r>\x80</r>", Some("windows-1252")),

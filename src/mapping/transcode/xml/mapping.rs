@@ -353,3 +353,98 @@ pub(crate) fn first_value_type(paths: &PathTrie, states: &[u32]) -> Option<Value
         .iter()
         .find_map(|&id| paths.node(id).and_then(|node| node.value_type))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::{EmptyAs, MappingError, UnknownChildren, XmlMappingConfig};
+    use super::*;
+
+    #[test]
+    fn mapping_validation_names_the_entry() {
+        let build = |configure: fn(&mut XmlMappingConfig)| {
+            let mut config = XmlMappingConfig::default();
+            configure(&mut config);
+            XmlMapping::new(&config).map(|_| ())
+        };
+        assert_eq!(
+            build(|c| {
+                c.namespaces.insert("1m".into(), "urn:x".into());
+            }),
+            Err(MappingError::Namespace {
+                prefix: "1m".into(),
+                reason:
+                    "the prefix is not a valid XML name: a name must start with a letter or '_'"
+                        .into(),
+            })
+        );
+        assert_eq!(
+            build(|c| {
+                c.namespaces.insert("a".into(), "urn:x".into());
+                c.namespaces.insert("b".into(), "urn:x".into());
+            }),
+            Err(MappingError::Namespace {
+                prefix: "b".into(),
+                reason: "'urn:x' is already declared with prefix 'a'".into(),
+            })
+        );
+        assert_eq!(
+            build(|c| c.arrays = vec!["r/a".into(), "r//b".into()]),
+            Err(MappingError::Path {
+                entry: "arrays[1]".into(),
+                path: "r//b".into(),
+                reason: "empty segment (paths are like a/b/c, without leading or trailing /)"
+                    .into(),
+            })
+        );
+        assert_eq!(
+            build(|c| c.arrays = vec!["r/q:a".into()]),
+            Err(MappingError::Path {
+                entry: "arrays[0]".into(),
+                path: "r/q:a".into(),
+                reason: "prefix 'q' is not declared in namespaces".into(),
+            })
+        );
+        assert_eq!(
+            build(|c| c.arrays = vec!["r/@a".into()]),
+            Err(MappingError::Path {
+                entry: "arrays[0]".into(),
+                path: "r/@a".into(),
+                reason: "an @attribute segment may only end a path in `types`".into(),
+            })
+        );
+        assert_eq!(
+            build(|c| {
+                c.order.insert("r".into(), vec!["a".into(), "a b".into()]);
+            }),
+            Err(MappingError::OrderChild {
+                path: "r".into(),
+                child: "a b".into(),
+                reason:
+                    "\"a b\": the name contains a character not allowed in XML names (or a second ':')"
+                        .into(),
+            })
+        );
+        assert_eq!(
+            build(|c| c.limits.max_depth = 1000),
+            Err(MappingError::Limit {
+                name: "max_depth",
+                reason: "must be between 1 and 256".into(),
+            })
+        );
+    }
+
+    #[test]
+    fn mapping_config_reads_from_json() {
+        let config: XmlMappingConfig = serde_json::from_str(
+            r#"{"namespaces":{"m":"urn:orders"},"empty_as":"null","types":{"m:r/n":"int64"},
+                "order":{"m:r":["b","a"]},"unknown_children":"reject","limits":{"max_depth":8}}"#,
+        )
+        .expect("parses");
+        assert_eq!(config.empty_as, EmptyAs::Null);
+        assert_eq!(config.unknown_children, UnknownChildren::Reject);
+        assert_eq!(config.limits.max_depth, 8);
+        assert_eq!(config.limits.max_bytes, 4 * 1024 * 1024);
+        assert!(XmlMapping::new(&config).is_ok());
+        assert!(serde_json::from_str::<XmlMappingConfig>(r#"{"typo":1}"#).is_err());
+    }
+}

@@ -10,7 +10,8 @@ use super::error::{shorten, XmlError};
 use super::mapping::{Inner, NsRef, XmlMapping, XSI_NS};
 use super::names::{first_illegal_char, is_xml_char, is_xml_whitespace};
 use super::options::ValueType;
-use super::read_members::{write_scalar, Converter};
+use super::read_members::Converter;
+use super::scalars::write_scalar;
 
 /// Converts a whole XML document to JSON, appending to `out`.
 ///
@@ -268,12 +269,7 @@ impl Converter<'_, '_> {
         let ns = self.mapping.ns_for_element_uri(uri);
         let local = local.as_ref();
         let is_root = self.frames.is_empty();
-        if !is_root || ns != NsRef::Unmapped {
-            self.element_key(ns, local, uri, is_root)?;
-        } else {
-            self.key_buf.clear();
-            self.key_buf.push_str(local);
-        }
+        self.element_key(ns, local, uri, is_root)?;
         // The bottom of the state stack is the trie root, the parent of the converted element.
         let parents = self
             .frames
@@ -306,7 +302,8 @@ impl Converter<'_, '_> {
         Ok(())
     }
 
-    /// Sets `key_buf` to the JSON key of an element.
+    /// Sets `key_buf` to the JSON key of an element. The converted element's own key is never
+    /// written, so it may be in a namespace the mapping does not know.
     fn element_key(
         &mut self,
         ns: NsRef,

@@ -11,11 +11,10 @@ use std::collections::HashMap;
 use std::ops::Range;
 
 use super::error::{shorten, XmlError};
-use super::json_out;
 use super::mapping::{first_value_type, Inner};
 use super::names::is_xml_whitespace;
-use super::options::{EmptyAs, ValueType};
-use super::scalars::{looks_like_json_scalar, write_typed, NumberStyle};
+use super::options::ValueType;
+use super::scalars::write_scalar;
 
 /// Above this many distinct children an element looks its children up through a hash map.
 const LINEAR_LOOKUP_LIMIT: usize = 16;
@@ -218,7 +217,7 @@ impl<'m, 'o> Converter<'m, 'o> {
                     member.items.start += 1;
                 }
                 self.out.push(b',');
-                member.count += 1;
+                member.count = member.count.saturating_add(1);
                 (member.key.clone(), Some(member.count - 1), None)
             }
             Some(index) => {
@@ -231,7 +230,7 @@ impl<'m, 'o> Converter<'m, 'o> {
                 let Some(member) = self.members.get_mut(index) else {
                     return (0..0, None, None);
                 };
-                member.count += 1;
+                member.count = member.count.saturating_add(1);
                 (member.key.clone(), Some(member.count - 1), Some(index))
             }
             None => {
@@ -484,33 +483,4 @@ impl<'m, 'o> Converter<'m, 'o> {
             }
         })
     }
-}
-
-/// Writes text (element content or attribute value) as the JSON value its hint or the
-/// mapping's options give; `Err` names the expected type.
-pub(super) fn write_scalar(
-    out: &mut Vec<u8>,
-    text: &str,
-    value_type: Option<ValueType>,
-    mapping: &Inner,
-) -> Result<(), &'static str> {
-    match value_type {
-        None | Some(ValueType::String) if text.is_empty() => match mapping.empty_as {
-            EmptyAs::EmptyString => out.extend_from_slice(b"\"\""),
-            EmptyAs::Null => out.extend_from_slice(b"null"),
-        },
-        Some(_) if text.is_empty() => out.extend_from_slice(b"null"),
-        None if mapping.recognise_scalars && looks_like_json_scalar(text) => {
-            out.extend_from_slice(text.as_bytes());
-        }
-        None => json_out::write_str(out, text),
-        Some(value_type) => {
-            let style = NumberStyle {
-                int64_as_number: mapping.int64_as_number,
-                decimal_as_number: mapping.decimal_as_number,
-            };
-            write_typed(out, text, value_type, style).map_err(|()| value_type.name())?;
-        }
-    }
-    Ok(())
 }

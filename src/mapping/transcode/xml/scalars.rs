@@ -1,7 +1,8 @@
 //! Lexical conversions of typed values: XSD lexical forms → JSON tokens (reading) and checks of
 //! JSON scalars against a type hint (writing). Numbers never pass through a float.
 
-use super::options::ValueType;
+use super::mapping::Inner;
+use super::options::{EmptyAs, ValueType};
 
 /// Largest integer a JSON consumer using doubles represents exactly (2^53 − 1).
 const MAX_SAFE_INTEGER: u64 = 9_007_199_254_740_991;
@@ -219,6 +220,35 @@ pub(crate) fn fits_type(value_type: ValueType, text: &str) -> bool {
         }
         ValueType::Boolean => matches!(text, "true" | "false" | "1" | "0"),
     }
+}
+
+/// Writes text (element content or attribute value) as the JSON value its hint or the
+/// mapping's options give; `Err` names the expected type.
+pub(crate) fn write_scalar(
+    out: &mut Vec<u8>,
+    text: &str,
+    value_type: Option<ValueType>,
+    mapping: &Inner,
+) -> Result<(), &'static str> {
+    match value_type {
+        None | Some(ValueType::String) if text.is_empty() => match mapping.empty_as {
+            EmptyAs::EmptyString => out.extend_from_slice(b"\"\""),
+            EmptyAs::Null => out.extend_from_slice(b"null"),
+        },
+        Some(_) if text.is_empty() => out.extend_from_slice(b"null"),
+        None if mapping.recognise_scalars && looks_like_json_scalar(text) => {
+            out.extend_from_slice(text.as_bytes());
+        }
+        None => super::json_out::write_str(out, text),
+        Some(value_type) => {
+            let style = NumberStyle {
+                int64_as_number: mapping.int64_as_number,
+                decimal_as_number: mapping.decimal_as_number,
+            };
+            write_typed(out, text, value_type, style).map_err(|()| value_type.name())?;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

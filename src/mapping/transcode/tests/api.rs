@@ -1,0 +1,1 @@
+//! Field-level entry points and error messages.

@@ -1,0 +1,63 @@
+//! The quickstart's config, protos and mappings, served end to end in front of the demo backend.
+
+use serde_json::json;
+
+use crate::support::library::{library_backend, library_pool};
+use crate::support::{root, Client};
+
+#[tokio::test]
+async fn the_demo_config_serves_the_library_and_its_mapping_file() {
+    polygate::install_crypto_provider();
+    let backend = library_backend(library_pool(&root().join("protos")))
+        .start()
+        .await;
+    let mut config =
+        polygate::config::Config::from_file(&root().join("examples/demo.yaml")).unwrap();
+    config.http.as_mut().unwrap().listen = "127.0.0.1:0".into();
+    let polygate::backends::BackendConfig::Grpc(grpc) = config.backends.get_mut("library").unwrap();
+    grpc.url = backend.url();
+    let running = polygate::app::start(polygate::app::build(&config).await.unwrap())
+        .await
+        .unwrap();
+    let client = Client::new(format!("http://{}", running.http_addr.unwrap()));
+
+    let shelf = client.get("/v1/shelves/1").await;
+    assert_eq!(shelf.status, 200);
+    assert_eq!(shelf.json()["theme"], "Classics");
+    let created = client
+        .json(
+            "POST",
+            "/v1/shelves/2/books",
+            json!({"title": "Cosmos", "author": "Carl Sagan", "pages": 396}),
+        )
+        .await;
+    assert_eq!(created.status, 200);
+    assert_eq!(created.json()["name"], "shelves/2/books/3");
+    let books = client.get("/v1/books?author=Carl+Sagan").await;
+    assert_eq!(
+        books.json(),
+        json!({"books": [{"name": "shelves/2/books/3", "title": "Cosmos", "author": "Carl Sagan", "pages": 396}]})
+    );
+    let stats = client.get("/v1/admin/stats").await;
+    assert_eq!(stats.json(), json!({"shelves": "2", "books": "3"}));
+    let missing = client.get("/v1/shelves/9").await;
+    assert_eq!(missing.status, 404);
+    assert_eq!(
+        missing.json()["details"][0]["@type"],
+        "type.googleapis.com/google.rpc.ResourceInfo"
+    );
+    let invalid = client
+        .json("POST", "/v1/shelves", json!({"genre": "HISTORY"}))
+        .await;
+    assert_eq!(invalid.status, 400);
+    assert_eq!(
+        invalid.json(),
+        json!({"code": 3, "message": "shelf.theme: a shelf needs a theme", "details": [
+            {"@type": "type.googleapis.com/google.rpc.BadRequest", "fieldViolations": [{"field": "shelf.theme", "description": "a shelf needs a theme"}]}
+        ]})
+    );
+    let cover = client.get("/v1/shelves/1/books/1/cover").await;
+    assert_eq!(cover.header("content-type"), Some("image/svg+xml"));
+    assert!(cover.text().starts_with("<svg"));
+    running.shutdown().await;
+}
