@@ -52,19 +52,20 @@ pub fn parse_byte_size(text: &str) -> Result<u64, String> {
     let value: u64 = number
         .parse()
         .map_err(|_| format!("size '{text}' does not start with a whole number"))?;
-    let multiplier: u64 =
-        match unit.trim() {
-            "" | "B" => 1,
-            "KiB" => 1 << 10,
-            "MiB" => 1 << 20,
-            "GiB" => 1 << 30,
-            "KB" | "kB" => 1_000,
-            "MB" => 1_000_000,
-            "GB" => 1_000_000_000,
-            other => return Err(format!(
+    let multiplier: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        "KB" | "kB" => 1_000,
+        "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
+        other => {
+            return Err(format!(
                 "size '{text}' has an unknown unit '{other}' (use B, KiB, MiB, GiB, KB, MB or GB)"
-            )),
-        };
+            ))
+        }
+    };
     value
         .checked_mul(multiplier)
         .ok_or_else(|| format!("size '{text}' is too large"))

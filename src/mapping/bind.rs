@@ -15,7 +15,9 @@ use http::HeaderMap;
 
 use super::matcher::PathBinding;
 use super::options::{BodyFieldCollision, UnknownQueryParameters};
-use super::route::{resolve_chain, settable_from_text, BodyPlan, FieldChain, Route};
+use super::route::{
+    resolve_chain, settable_from_text, BodyPlan, FieldChain, GrpcPlan, Route, RoutePlan,
+};
 use super::transcode::{json_to_field, json_to_proto, text_to_field};
 use super::wire::{contains, write_bytes_field, write_nested};
 use crate::model::{BackendCall, MessageStream, Payload, RequestBody, RequestMessages, Status};
@@ -30,11 +32,12 @@ impl Route {
         metadata: HeaderMap,
         timeout: Option<Duration>,
     ) -> Result<BackendCall, Status> {
+        let RoutePlan::Grpc(plan) = &self.plan;
         let mut fields = Vec::new();
         if let Some(query) = query.filter(|q| !q.is_empty()) {
-            self.bind_query(query, &mut fields)?;
+            self.bind_query(plan, query, &mut fields)?;
         }
-        for (binding, chain) in path.iter().zip(&self.request.path_fields) {
+        for (binding, chain) in path.iter().zip(&plan.request.path_fields) {
             bind_text(chain, &binding.value, &mut fields).map_err(|e| {
                 Status::invalid_argument(format!("path variable {{{}}}: {e}", binding.field_path))
             })?;
@@ -46,14 +49,14 @@ impl Route {
             let message = match body {
                 RequestBody::Empty => fields,
                 RequestBody::Unary(payload) => {
-                    let mut message = self.encode_body(payload, fields.len())?;
+                    let mut message = self.encode_body(plan, payload, fields.len())?;
                     message.extend_from_slice(&fields);
                     message
                 }
                 RequestBody::Stream(_) => {
                     return Err(Status::unsupported_media_type(format!(
                         "{} takes one message; streamed (NDJSON) bodies are for client-streaming methods",
-                        self.method.full_name()
+                        plan.method.full_name()
                     )))
                 }
             };
@@ -69,8 +72,13 @@ impl Route {
     }
 
     /// Transcodes one body message; `extra` is room for the fields appended after it.
-    fn encode_body(&self, payload: Payload, extra: usize) -> Result<Vec<u8>, Status> {
-        let plan = &self.request;
+    fn encode_body(
+        &self,
+        plan: &GrpcPlan,
+        payload: Payload,
+        extra: usize,
+    ) -> Result<Vec<u8>, Status> {
+        let plan = &plan.request;
         let (content_type, data) = match payload {
             Payload::Json(data) => (None, data),
             Payload::Raw { content_type, data } => (Some(content_type), data),
@@ -155,7 +163,8 @@ impl Route {
     ) -> Result<MessageStream, Status> {
         let route = self.clone();
         let encode = move |payload: Payload| -> Result<Payload, Status> {
-            let mut message = route.encode_body(payload, fields.len())?;
+            let RoutePlan::Grpc(plan) = &route.plan;
+            let mut message = route.encode_body(plan, payload, fields.len())?;
             message.extend_from_slice(&fields);
             Ok(Payload::Protobuf(Bytes::from(message)))
         };
@@ -177,8 +186,8 @@ impl Route {
         })
     }
 
-    fn bind_query(&self, query: &str, out: &mut Vec<u8>) -> Result<(), Status> {
-        let plan = &self.request;
+    fn bind_query(&self, plan: &GrpcPlan, query: &str, out: &mut Vec<u8>) -> Result<(), Status> {
+        let plan = &plan.request;
         let mut seen_singular: Vec<Vec<u32>> = Vec::new();
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             let (raw_key, raw_value) = pair.split_once('=').unwrap_or((pair, ""));

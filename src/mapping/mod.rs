@@ -12,5 +12,5 @@ pub mod template;
 pub mod transcode;
 mod wire;
 
-pub use route::Route;
+pub use route::{GrpcPlan, Route, RoutePlan};
 pub use table::{BackendSchema, RouteError, RouteSources, RouteTable};

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use serde_json::value::RawValue;
 
-use super::route::Route;
+use super::route::{Route, RoutePlan};
 use super::transcode::{field_to_json, proto_to_json, JsonOptions};
 use super::wire::{fields, last_bytes, WireValue};
 use crate::model::{Code, ErrorSource, GatewayResponse, Payload, ResponseBody, Status};
@@ -45,7 +45,8 @@ impl Route {
         let Payload::Protobuf(wire) = message else {
             return Ok(message);
         };
-        let plan = &self.response;
+        let RoutePlan::Grpc(plan) = &self.plan;
+        let plan = &plan.response;
         let untranscodable = |e: String| {
             Status::new(
                 Code::Internal,
@@ -77,7 +78,8 @@ impl Route {
         let Some(encoded) = status.take_encoded_details() else {
             return;
         };
-        let pool = self.method.parent_pool();
+        let RoutePlan::Grpc(plan) = &self.plan;
+        let pool = plan.method.parent_pool();
         let mut details = Vec::new();
         for field in fields(&encoded) {
             let Ok(field) = field else { break };

@@ -45,6 +45,22 @@ pub(crate) struct ResponsePlan {
     pub(crate) raw_body: bool,
 }
 
+/// How a route reaches its backend: one plan per kind of backend schema.
+#[derive(Debug, Clone)]
+pub enum RoutePlan {
+    /// A gRPC method described by protobuf descriptors.
+    Grpc(GrpcPlan),
+}
+
+/// A gRPC method and how its messages are assembled and returned.
+#[derive(Debug, Clone)]
+pub struct GrpcPlan {
+    /// The method.
+    pub method: MethodDescriptor,
+    pub(crate) request: RequestPlan,
+    pub(crate) response: ResponsePlan,
+}
+
 /// One HTTP binding of a backend method.
 pub struct Route {
     /// The HTTP method.
@@ -55,18 +71,16 @@ pub struct Route {
     pub backend_name: Arc<str>,
     /// The backend.
     pub backend: Arc<dyn Backend>,
-    /// The gRPC path `/pkg.Service/Method`.
+    /// The backend's operation: for gRPC the path `/pkg.Service/Method`.
     pub operation: Arc<str>,
-    /// The method.
-    pub method: MethodDescriptor,
     /// The method's call shape.
     pub shape: CallShape,
     /// The options the route runs with.
     pub options: RouteOptions,
     /// Where the rule was written.
     pub origin: RuleOrigin,
-    pub(crate) request: RequestPlan,
-    pub(crate) response: ResponsePlan,
+    /// How the route reaches its backend.
+    pub plan: RoutePlan,
 }
 
 impl std::fmt::Debug for Route {

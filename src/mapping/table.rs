@@ -9,8 +9,8 @@ use prost_reflect::{DescriptorPool, Kind, MethodDescriptor};
 use super::matcher::{InsertError, MatchError, RouteMatch, Router};
 use super::options::RouteOptionsConfig;
 use super::route::{
-    is_http_body_field, resolve_chain, settable_from_text, BodyPlan, RequestPlan, ResponsePlan,
-    Route, HTTP_BODY,
+    is_http_body_field, resolve_chain, settable_from_text, BodyPlan, GrpcPlan, RequestPlan,
+    ResponsePlan, Route, RoutePlan, HTTP_BODY,
 };
 use super::rules::{rules_from_annotations, RuleOrigin, RuleSpec};
 use super::template::PathTemplate;
@@ -329,18 +329,20 @@ fn compile(
         shape,
         options,
         origin: rule.origin.clone(),
-        request: RequestPlan {
-            input,
-            body,
-            raw_body,
-            path_fields,
-        },
-        response: ResponsePlan {
-            output,
-            field: response_field,
-            raw_body: response_raw,
-        },
-        method,
+        plan: RoutePlan::Grpc(GrpcPlan {
+            method,
+            request: RequestPlan {
+                input,
+                body,
+                raw_body,
+                path_fields,
+            },
+            response: ResponsePlan {
+                output,
+                field: response_field,
+                raw_body: response_raw,
+            },
+        }),
     })
 }
 

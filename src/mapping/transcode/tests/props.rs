@@ -20,10 +20,22 @@ const TYPES: &[&str] = &[
     "test.v1.Recursive",
 ];
 
-/// The one known disagreement: prost-reflect reads a map record of another wire type as if it
-/// were length-delimited, polygate rejects it.
-fn known_divergence(problem: &str) -> bool {
-    problem.contains("transcoder fails") && problem.contains("(expected wire type 2)")
+/// Types without map fields, where the verdict must always be prost-reflect's.
+const WITHOUT_MAPS: &[&str] = &[
+    "test.v1.Scalars",
+    "test.v1.Repeated",
+    "test.v1.Oneofs",
+    "test.v1.WellKnown",
+];
+
+/// The one known disagreement: prost-reflect reads a map record of any wire type as if it were
+/// length-delimited, where polygate rejects the record. So for types with maps, polygate may
+/// reject bytes that prost-reflect accepts (but never the other way round, and when both
+/// accept, the JSON must be the same).
+fn known_divergence(name: &str, problem: &str) -> bool {
+    !WITHOUT_MAPS.contains(&name)
+        && problem.starts_with("prost-reflect prints")
+        && problem.contains("transcoder fails: invalid protobuf")
 }
 
 fn mutate(bytes: &mut Vec<u8>, rng: &mut Rng) {
@@ -41,7 +53,8 @@ fn mutate(bytes: &mut Vec<u8>, rng: &mut Rng) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(96))]
+    // Failures are reported, not persisted: the regression file would land in the main tree.
+    #![proptest_config(ProptestConfig { cases: 1500, failure_persistence: None, ..ProptestConfig::default() })]
 
     #[test]
     fn random_messages_print_like_prost_reflect(seed in any::<u64>()) {
@@ -79,7 +92,7 @@ proptest! {
         for name in TYPES {
             let desc = message(name);
             if let Err(problem) = check_proto_to_json(&desc, &bytes, &Default::default()) {
-                prop_assert!(known_divergence(&problem), "{name} {bytes:02x?}: {problem}");
+                prop_assert!(known_divergence(name, &problem), "{name} {bytes:02x?}: {problem}");
             }
         }
     }
@@ -92,7 +105,7 @@ proptest! {
             let mut wire = random_message(&desc, &mut rng, 3).encode_to_vec();
             mutate(&mut wire, &mut rng);
             if let Err(problem) = check_proto_to_json(&desc, &wire, &Default::default()) {
-                prop_assert!(known_divergence(&problem), "{name} {wire:02x?}: {problem}");
+                prop_assert!(known_divergence(name, &problem), "{name} {wire:02x?}: {problem}");
             }
         }
     }
