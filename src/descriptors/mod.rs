@@ -5,6 +5,7 @@
 //! `google.api.http` options and `google.rpc.Status` details resolve without the user
 //! supplying them.
 
+mod merge;
 mod protos;
 mod reflection;
 
@@ -72,48 +73,40 @@ pub enum DescriptorError {
 }
 
 /// Loads every configured source into one pool. `base_dir` resolves relative paths;
-/// `backend` is asked when reflection is on.
+/// `backend` is asked when reflection is on. When two sources hold a file of the same name, the
+/// first wins, in this order: `.proto` files, descriptor sets, reflection, polygate's bundled
+/// `google/*` files — so a user's own copy of a bundled file takes precedence.
 pub async fn load_schema(
     schema: &SchemaConfig,
     base_dir: &Path,
     backend: &dyn Backend,
 ) -> Result<DescriptorPool, DescriptorError> {
-    let mut pool = DescriptorPool::new();
-    add_encoded_set(&mut pool, protos::bundled_support_files())?;
+    let mut sets: Vec<Vec<u8>> = Vec::new();
     if !schema.protos.is_empty() {
         let proto_paths: Vec<PathBuf> = if schema.proto_paths.is_empty() {
             vec![base_dir.to_path_buf()]
         } else {
-            schema
-                .proto_paths
-                .iter()
-                .map(|p| base_dir.join(p))
-                .collect()
+            schema.proto_paths.iter().map(|p| base_dir.join(p)).collect()
         };
-        let files: Vec<PathBuf> = schema
-            .protos
-            .iter()
-            .map(|p| resolve_proto(p, base_dir, &proto_paths))
-            .collect();
-        let encoded = compile_protos(&files, &proto_paths)?;
-        add_encoded_set(&mut pool, &encoded)?;
+        let files: Vec<PathBuf> = schema.protos.iter().map(|p| resolve_proto(p, base_dir, &proto_paths)).collect();
+        sets.push(compile_protos(&files, &proto_paths)?);
     }
     for path in &schema.descriptor_sets {
         let path = base_dir.join(path);
-        let bytes = std::fs::read(&path).map_err(|e| DescriptorError::DescriptorSet {
-            path: path.clone(),
-            reason: e.to_string(),
-        })?;
-        pool.decode_file_descriptor_set(bytes.as_slice())
-            .map_err(|e| DescriptorError::DescriptorSet {
-                path: path.clone(),
-                reason: e.to_string(),
-            })?;
+        let bytes = std::fs::read(&path)
+            .map_err(|e| DescriptorError::DescriptorSet { path: path.clone(), reason: e.to_string() })?;
+        merge::check_set(&bytes)
+            .map_err(|reason| DescriptorError::DescriptorSet { path: path.clone(), reason })?;
+        sets.push(bytes);
     }
     if schema.reflection {
-        let encoded = fetch_by_reflection(backend).await?;
-        add_encoded_set(&mut pool, &encoded)?;
+        sets.push(fetch_by_reflection(backend).await?);
     }
+    sets.push(protos::bundled_support_files().to_vec());
+    let merged = merge::first_of_each_name(&sets).map_err(DescriptorError::Conflict)?;
+    let mut pool = DescriptorPool::new();
+    pool.decode_file_descriptor_set(merged.as_slice())
+        .map_err(|e| DescriptorError::Conflict(e.to_string()))?;
     Ok(pool)
 }
 
@@ -133,7 +126,3 @@ fn resolve_proto(file: &Path, base_dir: &Path, proto_paths: &[PathBuf]) -> PathB
     file.to_path_buf()
 }
 
-fn add_encoded_set(pool: &mut DescriptorPool, encoded: &[u8]) -> Result<(), DescriptorError> {
-    pool.decode_file_descriptor_set(encoded)
-        .map_err(|e| DescriptorError::Conflict(e.to_string()))
-}

@@ -37,8 +37,13 @@ pub enum HttpHint {
 }
 
 /// A gRPC status code with a message and `google.rpc.Status` details, plus where it came from.
+///
+/// One pointer wide, so `Result<T, Status>` costs the success path nothing.
 #[derive(Debug, Clone)]
-pub struct Status {
+pub struct Status(Box<Inner>);
+
+#[derive(Debug, Clone)]
+struct Inner {
     code: Code,
     message: String,
     /// Details already rendered as proto3 JSON objects (`{"@type": …, …}`).
@@ -54,7 +59,7 @@ pub struct Status {
 impl Status {
     /// A status with `code` and `message`, raised by `source`.
     pub fn new(code: Code, message: impl Into<String>, source: ErrorSource) -> Self {
-        Self {
+        Self(Box::new(Inner {
             code,
             message: message.into(),
             details: Vec::new(),
@@ -62,7 +67,7 @@ impl Status {
             source,
             http_hint: None,
             metadata: HeaderMap::new(),
-        }
+        }))
     }
 
     /// `INVALID_ARGUMENT` caused by the client's request.
@@ -110,71 +115,71 @@ impl Status {
 
     /// Sets how an HTTP frontend must answer this error.
     pub fn with_http_hint(mut self, hint: HttpHint) -> Self {
-        self.http_hint = Some(hint);
+        self.0.http_hint = Some(hint);
         self
     }
 
     /// Attaches the backend's encoded `google.rpc.Status` details, to be rendered as JSON later.
     pub fn with_encoded_details(mut self, encoded: Bytes) -> Self {
-        self.encoded_details = Some(encoded);
+        self.0.encoded_details = Some(encoded);
         self
     }
 
     /// Attaches response metadata the backend sent with the error.
     pub fn with_metadata(mut self, metadata: HeaderMap) -> Self {
-        self.metadata = metadata;
+        self.0.metadata = metadata;
         self
     }
 
     /// The gRPC status code.
     pub fn code(&self) -> Code {
-        self.code
+        self.0.code
     }
 
     /// The human-readable message.
     pub fn message(&self) -> &str {
-        &self.message
+        &self.0.message
     }
 
     /// Details rendered as JSON objects.
     pub fn details(&self) -> &[Box<RawValue>] {
-        &self.details
+        &self.0.details
     }
 
     /// Takes the encoded details out, so the mapping layer can render them.
     pub fn take_encoded_details(&mut self) -> Option<Bytes> {
-        self.encoded_details.take()
+        self.0.encoded_details.take()
     }
 
     /// Sets the rendered details.
     pub fn set_details(&mut self, details: Vec<Box<RawValue>>) {
-        self.details = details;
+        self.0.details = details;
     }
 
     /// Who raised the error.
     pub fn source(&self) -> ErrorSource {
-        self.source
+        self.0.source
     }
 
     /// How an HTTP frontend must answer, when the code table does not say.
     pub fn http_hint(&self) -> Option<&HttpHint> {
-        self.http_hint.as_ref()
+        self.0.http_hint.as_ref()
     }
 
     /// Metadata the backend sent with the error.
     pub fn metadata(&self) -> &HeaderMap {
-        &self.metadata
+        &self.0.metadata
     }
 
     /// Writes the canonical JSON error body `{"code":…,"message":…,"details":[…]}` into `out`.
     pub fn write_json(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(b"{\"code\":");
-        out.extend_from_slice(itoa_i32(self.code as i32).as_bytes());
+        out.extend_from_slice(itoa_i32(self.0.code as i32).as_bytes());
         out.extend_from_slice(b",\"message\":");
         // Writing a &str into a Vec cannot fail.
-        let _ = serde_json::to_writer(&mut *out, self.message.as_str());
+        let _ = serde_json::to_writer(&mut *out, self.0.message.as_str());
         out.extend_from_slice(b",\"details\":[");
-        for (i, detail) in self.details.iter().enumerate() {
+        for (i, detail) in self.0.details.iter().enumerate() {
             if i > 0 {
                 out.push(b',');
             }
@@ -185,7 +190,7 @@ impl Status {
 
     /// The canonical JSON error body as bytes.
     pub fn to_json(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(64 + self.message.len());
+        let mut out = Vec::with_capacity(64 + self.0.message.len());
         self.write_json(&mut out);
         out
     }
@@ -197,7 +202,7 @@ fn itoa_i32(value: i32) -> String {
 
 impl fmt::Display for Status {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:?}: {}", self.code, self.message)
+        write!(f, "{:?}: {}", self.0.code, self.0.message)
     }
 }
 

@@ -198,7 +198,8 @@ mod tests {
     fn timeouts_use_at_most_eight_digits() {
         assert_eq!(format_timeout(Duration::from_millis(1500)), "1500000u");
         assert_eq!(format_timeout(Duration::from_secs(30)), "30000000u");
-        assert_eq!(format_timeout(Duration::from_secs(3600 * 24)), "86400S");
+        assert_eq!(format_timeout(Duration::from_secs(3600 * 24)), "86400000m");
+        assert_eq!(format_timeout(Duration::from_secs(3600 * 72)), "259200S");
     }
 
     #[test]

@@ -377,7 +377,10 @@ pub(super) fn decode_base64_into(out: &mut Vec<u8>, text: &str) -> Result<(), St
         Err(err) => err,
     };
     out.truncate(start);
-    Err(format!("invalid base64: {failure}"))
+    Err(match failure {
+        DecodeSliceError::DecodeError(err) => format!("invalid base64: {err}"),
+        other => format!("invalid base64: {other}"),
+    })
 }
 
 #[cfg(test)]

@@ -583,7 +583,7 @@ impl Visitor<'_> for MapKeySeed<'_, '_> {
         };
         let Some(token) = token else {
             let reason = format!(
-                "invalid map key \"{}\": expected a {} key",
+                "invalid map key \"{}\": the keys of this map are {}",
                 key.escape_debug(),
                 key_kind.proto_name()
             );
