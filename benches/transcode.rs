@@ -40,7 +40,9 @@ fn item_descriptor() -> MessageDescriptor {
     resolver.add(GoogleFileResolver::new());
     let mut compiler = protox::Compiler::with_file_resolver(resolver);
     compiler.include_imports(true);
-    compiler.open_file("item.proto").expect("item.proto compiles");
+    compiler
+        .open_file("item.proto")
+        .expect("item.proto compiles");
     compiler
         .descriptor_pool()
         .get_message_by_name("bench.v1.Item")
@@ -50,7 +52,8 @@ fn item_descriptor() -> MessageDescriptor {
 fn dynamic_json_to_proto(desc: &MessageDescriptor, json: &[u8], out: &mut Vec<u8>) {
     let mut de = serde_json::Deserializer::from_slice(json);
     let options = DeserializeOptions::new().deny_unknown_fields(false);
-    let message = DynamicMessage::deserialize_with_options(desc.clone(), &mut de, &options).expect("valid JSON");
+    let message = DynamicMessage::deserialize_with_options(desc.clone(), &mut de, &options)
+        .expect("valid JSON");
     de.end().expect("no trailing characters");
     message.encode(out).expect("the buffer grows");
 }

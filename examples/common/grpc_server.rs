@@ -132,6 +132,7 @@ pub struct GrpcServerBuilder {
     pool: DescriptorPool,
     handlers: HashMap<String, Handler>,
     reflection: Option<Vec<u8>>,
+    reflection_v1: bool,
     tls: Option<Arc<rustls::ServerConfig>>,
 }
 
@@ -143,6 +144,7 @@ impl GrpcServerBuilder {
             pool,
             handlers: HashMap::new(),
             reflection: None,
+            reflection_v1: true,
             tls: None,
         }
     }
@@ -163,6 +165,12 @@ impl GrpcServerBuilder {
     pub fn with_reflection(mut self) -> Self {
         self.reflection = Some(self.pool.encode_to_vec());
         self
+    }
+
+    /// Answers reflection only in its older v1alpha form, as many deployed servers do.
+    pub fn with_reflection_v1alpha_only(mut self) -> Self {
+        self.reflection_v1 = false;
+        self.with_reflection()
     }
 
     /// Serves TLS (ALPN h2) with this certificate chain and key, both PEM.
@@ -222,6 +230,7 @@ impl GrpcServerBuilder {
             handlers: self.handlers,
             calls: calls.clone(),
             reflection,
+            reflection_v1: self.reflection_v1,
         });
         let (stop, mut stopped) = oneshot::channel::<()>();
         let connections = Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -290,6 +299,7 @@ struct State {
     handlers: HashMap<String, Handler>,
     calls: Arc<Mutex<Vec<Call>>>,
     reflection: Option<(ReflectionService, ReflectionService)>,
+    reflection_v1: bool,
 }
 
 impl State {
@@ -300,7 +310,7 @@ impl State {
         use tower::Service as _;
         let path = request.uri().path().to_owned();
         if let Some((v1, v1alpha)) = &self.reflection {
-            if path.starts_with("/grpc.reflection.v1.") {
+            if path.starts_with("/grpc.reflection.v1.") && self.reflection_v1 {
                 return v1
                     .clone()
                     .call(request)

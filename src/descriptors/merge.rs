@@ -24,7 +24,8 @@ struct FileName {
 pub(super) fn check_set(bytes: &[u8]) -> Result<(), String> {
     let set = EncodedSet::decode(bytes).map_err(|e| format!("not a FileDescriptorSet: {e}"))?;
     for file in &set.files {
-        FileName::decode(file.as_ref()).map_err(|e| format!("a file in it does not decode: {e}"))?;
+        FileName::decode(file.as_ref())
+            .map_err(|e| format!("a file in it does not decode: {e}"))?;
     }
     Ok(())
 }
@@ -34,9 +35,13 @@ pub(super) fn first_of_each_name(sets: &[Vec<u8>]) -> Result<Vec<u8>, String> {
     let mut seen = BTreeSet::new();
     let mut merged = EncodedSet { files: Vec::new() };
     for set in sets {
-        let set = EncodedSet::decode(set.as_slice()).map_err(|e| format!("not a FileDescriptorSet: {e}"))?;
+        let set = EncodedSet::decode(set.as_slice())
+            .map_err(|e| format!("not a FileDescriptorSet: {e}"))?;
         for file in set.files {
-            let name = FileName::decode(file.as_ref()).map_err(|e| e.to_string())?.name.unwrap_or_default();
+            let name = FileName::decode(file.as_ref())
+                .map_err(|e| e.to_string())?
+                .name
+                .unwrap_or_default();
             if seen.insert(name) {
                 merged.files.push(file);
             }
@@ -65,8 +70,19 @@ mod tests {
 
     #[test]
     fn the_first_file_of_a_name_wins_and_order_is_kept() {
-        let merged = first_of_each_name(&[set(&[("a.proto", "user"), ("b.proto", "user")]), set(&[("a.proto", "bundled"), ("c.proto", "bundled")])]).unwrap();
-        assert_eq!(merged, set(&[("a.proto", "user"), ("b.proto", "user"), ("c.proto", "bundled")]));
+        let merged = first_of_each_name(&[
+            set(&[("a.proto", "user"), ("b.proto", "user")]),
+            set(&[("a.proto", "bundled"), ("c.proto", "bundled")]),
+        ])
+        .unwrap();
+        assert_eq!(
+            merged,
+            set(&[
+                ("a.proto", "user"),
+                ("b.proto", "user"),
+                ("c.proto", "bundled")
+            ])
+        );
     }
 
     #[test]

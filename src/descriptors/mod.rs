@@ -86,17 +86,29 @@ pub async fn load_schema(
         let proto_paths: Vec<PathBuf> = if schema.proto_paths.is_empty() {
             vec![base_dir.to_path_buf()]
         } else {
-            schema.proto_paths.iter().map(|p| base_dir.join(p)).collect()
+            schema
+                .proto_paths
+                .iter()
+                .map(|p| base_dir.join(p))
+                .collect()
         };
-        let files: Vec<PathBuf> = schema.protos.iter().map(|p| resolve_proto(p, base_dir, &proto_paths)).collect();
+        let files: Vec<PathBuf> = schema
+            .protos
+            .iter()
+            .map(|p| resolve_proto(p, base_dir, &proto_paths))
+            .collect();
         sets.push(compile_protos(&files, &proto_paths)?);
     }
     for path in &schema.descriptor_sets {
         let path = base_dir.join(path);
-        let bytes = std::fs::read(&path)
-            .map_err(|e| DescriptorError::DescriptorSet { path: path.clone(), reason: e.to_string() })?;
-        merge::check_set(&bytes)
-            .map_err(|reason| DescriptorError::DescriptorSet { path: path.clone(), reason })?;
+        let bytes = std::fs::read(&path).map_err(|e| DescriptorError::DescriptorSet {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?;
+        merge::check_set(&bytes).map_err(|reason| DescriptorError::DescriptorSet {
+            path: path.clone(),
+            reason,
+        })?;
         sets.push(bytes);
     }
     if schema.reflection {
@@ -125,4 +137,3 @@ fn resolve_proto(file: &Path, base_dir: &Path, proto_paths: &[PathBuf]) -> PathB
     }
     file.to_path_buf()
 }
-

@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http::HeaderMap;
-use tokio::sync::mpsc;
 
 use super::{GatewayResponse, MessageStream, Payload, Status};
 
@@ -42,9 +41,6 @@ pub enum RequestMessages {
     /// A stream of messages.
     Stream(MessageStream),
 }
-
-/// A sender feeding a streaming call's request messages.
-pub type MessageSender = mpsc::Sender<Result<Payload, Status>>;
 
 /// A call bound to a backend: what to invoke, with which messages, metadata and deadline.
 pub struct BackendCall {

@@ -55,6 +55,19 @@ async fn reflection_against_the_backend_is_a_source() {
 }
 
 #[tokio::test]
+async fn reflection_falls_back_to_v1alpha() {
+    let backend = test_backend().with_reflection_v1alpha_only().start().await;
+    let config = format!(
+        "http:\n  listen: 127.0.0.1:0\nbackends:\n  test:\n    grpc:\n      url: {}\n      schema:\n        reflection: true\n",
+        backend.url()
+    );
+    let gateway = Gateway::start(&config, &[]).await;
+    let response = gateway.client.get("/v1/echo/alpha").await;
+    assert_eq!(response.status, 200);
+    assert_eq!(response.json(), json!({"name": "alpha"}));
+}
+
+#[tokio::test]
 async fn the_bundled_demo_protos_compile_without_user_supplied_google_files() {
     let protos = root().join("protos");
     let encoded = polygate::descriptors::compile_protos(

@@ -11,6 +11,7 @@ mod demo;
 mod descriptors;
 mod errors;
 mod json;
+mod layering;
 mod metadata;
 mod routing;
 mod streaming;
