@@ -428,3 +428,39 @@ impl Decoder for DynamicDecoder {
             .map_err(|e| Status::invalid_argument(format!("undecodable request: {e}")))
     }
 }
+
+/// A status carrying `google.rpc.Status` details, each given as (type name, encoded message).
+pub fn status_with_details(code: Code, message: String, details: &[(&str, Vec<u8>)]) -> Status {
+    let status = RpcStatus {
+        code: code as i32,
+        message: message.clone(),
+        details: details
+            .iter()
+            .map(|(type_name, value)| Any {
+                type_url: format!("type.googleapis.com/{type_name}"),
+                value: value.clone(),
+            })
+            .collect(),
+    };
+    Status::with_details(code, message, status.encode_to_vec().into())
+}
+
+/// `google.rpc.Status`.
+#[derive(Clone, PartialEq, prost::Message)]
+struct RpcStatus {
+    #[prost(int32, tag = "1")]
+    code: i32,
+    #[prost(string, tag = "2")]
+    message: String,
+    #[prost(message, repeated, tag = "3")]
+    details: Vec<Any>,
+}
+
+/// `google.protobuf.Any`.
+#[derive(Clone, PartialEq, prost::Message)]
+struct Any {
+    #[prost(string, tag = "1")]
+    type_url: String,
+    #[prost(bytes = "vec", tag = "2")]
+    value: Vec<u8>,
+}

@@ -11,7 +11,7 @@ use prost::Message;
 use prost_reflect::{DescriptorPool, DynamicMessage, MessageDescriptor, ReflectMessage, Value};
 use tonic::{Code, Status};
 
-use super::grpc_server::{Call, GrpcServerBuilder, Reply};
+use super::grpc_server::{status_with_details, Call, GrpcServerBuilder, Reply};
 
 const PACKAGE: &str = "polygate.demo.v1";
 
@@ -425,8 +425,7 @@ fn not_found(kind: &str, name: &str) -> Status {
     status_with_details(
         Code::NotFound,
         format!("{kind} '{name}' not found"),
-        "google.rpc.ResourceInfo",
-        info.encode_to_vec(),
+        &[("google.rpc.ResourceInfo", info.encode_to_vec())],
     )
 }
 
@@ -441,39 +440,8 @@ fn bad_request(field: &str, description: &str) -> Status {
     status_with_details(
         Code::InvalidArgument,
         format!("{field}: {description}"),
-        "google.rpc.BadRequest",
-        detail.encode_to_vec(),
+        &[("google.rpc.BadRequest", detail.encode_to_vec())],
     )
-}
-
-fn status_with_details(code: Code, message: String, type_name: &str, value: Vec<u8>) -> Status {
-    let status = RpcStatus {
-        code: code as i32,
-        message: message.clone(),
-        details: vec![Any {
-            type_url: format!("type.googleapis.com/{type_name}"),
-            value,
-        }],
-    };
-    Status::with_details(code, message, status.encode_to_vec().into())
-}
-
-#[derive(Clone, PartialEq, prost::Message)]
-struct RpcStatus {
-    #[prost(int32, tag = "1")]
-    code: i32,
-    #[prost(string, tag = "2")]
-    message: String,
-    #[prost(message, repeated, tag = "3")]
-    details: Vec<Any>,
-}
-
-#[derive(Clone, PartialEq, prost::Message)]
-struct Any {
-    #[prost(string, tag = "1")]
-    type_url: String,
-    #[prost(bytes = "vec", tag = "2")]
-    value: Vec<u8>,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]

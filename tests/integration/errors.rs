@@ -5,6 +5,7 @@ use prost::Message as _;
 use serde_json::json;
 use tonic::{Code, Status};
 
+use crate::support::grpc_server::status_with_details;
 use crate::support::{test_backend, Gateway, Reply};
 
 fn failing_backend() -> crate::support::GrpcServerBuilder {
@@ -69,24 +70,6 @@ async fn unauthenticated_answers_carry_www_authenticate() {
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
-struct RpcStatus {
-    #[prost(int32, tag = "1")]
-    code: i32,
-    #[prost(string, tag = "2")]
-    message: String,
-    #[prost(message, repeated, tag = "3")]
-    details: Vec<Any>,
-}
-
-#[derive(Clone, PartialEq, prost::Message)]
-struct Any {
-    #[prost(string, tag = "1")]
-    type_url: String,
-    #[prost(bytes = "vec", tag = "2")]
-    value: Vec<u8>,
-}
-
-#[derive(Clone, PartialEq, prost::Message)]
 struct DebugInfo {
     #[prost(string, repeated, tag = "1")]
     stack_entries: Vec<String>,
@@ -98,28 +81,17 @@ struct DebugInfo {
 async fn status_details_become_json_with_their_type_and_unknown_ones_keep_their_bytes() {
     let backend = test_backend()
         .handle("polygate.test.v1.Testing/Fail", |_| async move {
-            let details = RpcStatus {
-                code: 9,
-                message: "not ready".into(),
-                details: vec![
-                    Any {
-                        type_url: "type.googleapis.com/google.rpc.DebugInfo".into(),
-                        value: DebugInfo {
-                            stack_entries: vec!["foo:1".into()],
-                            detail: "error debug details".into(),
-                        }
-                        .encode_to_vec(),
-                    },
-                    Any {
-                        type_url: "type.googleapis.com/acme.Unknown".into(),
-                        value: vec![1, 2, 3],
-                    },
-                ],
+            let debug = DebugInfo {
+                stack_entries: vec!["foo:1".into()],
+                detail: "error debug details".into(),
             };
-            Err(Status::with_details(
+            Err(status_with_details(
                 Code::FailedPrecondition,
-                "not ready",
-                details.encode_to_vec().into(),
+                "not ready".into(),
+                &[
+                    ("google.rpc.DebugInfo", debug.encode_to_vec()),
+                    ("acme.Unknown", vec![1, 2, 3]),
+                ],
             ))
         })
         .start()

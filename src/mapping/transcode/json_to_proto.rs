@@ -1,17 +1,17 @@
 //! JSON → protobuf: serde seeds that write wire bytes while serde_json parses the request
-//! body, with no intermediate tree. This file holds the entry points, messages and fields;
-//! values, lists and maps are in `json_values.rs`.
+//! body, with no intermediate tree. This file holds the entry points, objects and their
+//! members; single values are in `json_values.rs`, arrays and maps in `json_collections.rs`.
 
-use prost_reflect::{Cardinality, FieldDescriptor, MessageDescriptor};
+use prost_reflect::{Cardinality, FieldDescriptor, Kind, MessageDescriptor};
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 
 use super::failure::{Failure, FailureKind};
+use super::json_collections::{ListVisitor, MapVisitor};
 use super::json_scalar::{Slot, Token};
-use super::json_values::{write_message, write_value, Framing, ListVisitor, MapVisitor};
+use super::json_values::{write_message, write_value, Framing};
 use super::kinds::{is_null_value, ValueKind};
-use super::wire::{put_tag, remove_records, LEN};
+use super::wire::{put_tag, LEN};
 use super::{JsonOptions, TranscodeError};
-use prost_reflect::Kind;
 
 /// Whether a JSON member set its field. `null` and ignored unknown enum names leave the field
 /// as it was, exactly as in prost-reflect.
@@ -65,9 +65,25 @@ pub(super) struct Encoder<'o> {
     pub(super) out: &'o mut Vec<u8>,
     pub(super) opts: JsonOptions,
     failure: Option<Box<Failure>>,
+    /// Where the current value of each field assigned so far was written (field number, start,
+    /// end), for the objects being read, outermost first.
+    live: Vec<(u32, usize, usize)>,
+    /// Byte ranges of values replaced by a later member with the same field; they are cut out
+    /// once, when their object ends, so that repeated keys cost linear time.
+    dead: Vec<(usize, usize)>,
 }
 
-impl Encoder<'_> {
+impl<'o> Encoder<'o> {
+    fn new(out: &'o mut Vec<u8>, opts: &JsonOptions) -> Self {
+        Self {
+            out,
+            opts: *opts,
+            failure: None,
+            live: Vec::new(),
+            dead: Vec::new(),
+        }
+    }
+
     /// Records a failure and returns the error that makes serde unwind; the recorded failure,
     /// not serde's message, is what the caller finally sees.
     pub(super) fn fail<E: de::Error>(&mut self, kind: FailureKind, reason: impl Into<String>) -> E {
@@ -100,11 +116,7 @@ pub(super) fn encode_message(
     out: &mut Vec<u8>,
 ) -> Result<(), TranscodeError> {
     let mut de = serde_json::Deserializer::from_str(utf8(json)?);
-    let mut enc = Encoder {
-        out,
-        opts: *opts,
-        failure: None,
-    };
+    let mut enc = Encoder::new(out, opts);
     let result = write_message(&mut enc, desc, Framing::Content, &mut de).and_then(|_| de.end());
     result.map_err(|err| enc.into_error(err))
 }
@@ -117,11 +129,7 @@ pub(super) fn encode_field(
     out: &mut Vec<u8>,
 ) -> Result<(), TranscodeError> {
     let mut de = serde_json::Deserializer::from_str(utf8(json)?);
-    let mut enc = Encoder {
-        out,
-        opts: *opts,
-        failure: None,
-    };
+    let mut enc = Encoder::new(out, opts);
     let result = FieldSeed {
         enc: &mut enc,
         field,
@@ -165,6 +173,34 @@ impl Assigned {
     }
 }
 
+/// Removes the byte ranges `dead[base..]` (disjoint, in any order) from `out` with one pass
+/// over the bytes after the first of them.
+fn cut_dead_ranges(out: &mut Vec<u8>, dead: &mut Vec<(usize, usize)>, base: usize) {
+    let Some(ranges) = dead.get_mut(base..) else {
+        return;
+    };
+    if ranges.is_empty() {
+        return;
+    }
+    ranges.sort_unstable();
+    let mut write = ranges.first().map_or(0, |range| range.0);
+    let mut read = write;
+    for &(start, end) in ranges.iter() {
+        if start > read {
+            out.copy_within(read..start, write);
+            write += start - read;
+        }
+        read = read.max(end);
+    }
+    let len = out.len();
+    if read < len {
+        out.copy_within(read..len, write);
+        write += len - read;
+    }
+    out.truncate(write);
+    dead.truncate(base);
+}
+
 /// Reads a JSON object into the fields of `desc`.
 pub(super) struct MessageVisitor<'e, 'o> {
     pub(super) enc: &'e mut Encoder<'o>,
@@ -180,15 +216,31 @@ impl<'de> Visitor<'de> for MessageVisitor<'_, '_> {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Outcome, A::Error> {
         let MessageVisitor { enc, desc } = self;
-        let content_start = enc.out.len();
+        let live_base = enc.live.len();
+        let dead_base = enc.dead.len();
         let mut assigned = Assigned::default();
         let keep_unknown_names = !enc.opts.ignore_unknown_fields;
+        // Objects usually list fields in field-number order, so the field after the last one
+        // found is tried first, before the name tables.
+        let mut upcoming = desc.fields();
+        let mut guess = upcoming.next();
+        let has_oneofs = desc.oneofs().len() != 0;
         while let Some(key) = map.next_key_seed(KeySeed {
             desc,
+            guess: &mut guess,
             keep_unknown_names,
         })? {
-            let field = match key {
-                FieldKey::Known(field) => field,
+            let (field, number) = match key {
+                FieldKey::Known(field) => {
+                    let number = field.number();
+                    if guess.is_none() {
+                        guess = upcoming.next();
+                    }
+                    while guess.as_ref().is_some_and(|next| next.number() <= number) {
+                        guess = upcoming.next();
+                    }
+                    (field, number)
+                }
                 FieldKey::Unknown(None) => {
                     map.next_value::<IgnoredAny>()?;
                     continue;
@@ -207,8 +259,7 @@ impl<'de> Visitor<'de> for MessageVisitor<'_, '_> {
             {
                 continue;
             }
-            let number = field.number();
-            if let Some(oneof) = field.containing_oneof() {
+            if let Some(oneof) = has_oneofs.then(|| field.containing_oneof()).flatten() {
                 if let Some(other) = oneof
                     .fields()
                     .find(|member| assigned.contains(member.number()))
@@ -230,11 +281,23 @@ impl<'de> Visitor<'de> for MessageVisitor<'_, '_> {
                     return Err(err);
                 }
             }
+            let value_end = enc.out.len();
             if assigned.contains(number) {
-                remove_records(enc.out, content_start, value_start, number);
+                let earlier = enc
+                    .live
+                    .get_mut(live_base..)
+                    .and_then(|live| live.iter_mut().find(|(n, ..)| *n == number));
+                if let Some((_, start, end)) = earlier {
+                    enc.dead.push((*start, *end));
+                    (*start, *end) = (value_start, value_end);
+                }
+            } else {
+                enc.live.push((number, value_start, value_end));
+                assigned.insert(number);
             }
-            assigned.insert(number);
         }
+        cut_dead_ranges(enc.out, &mut enc.dead, dead_base);
+        enc.live.truncate(live_base);
         Ok(Outcome::Set)
     }
 
@@ -259,6 +322,8 @@ enum FieldKey {
 
 struct KeySeed<'e> {
     desc: &'e MessageDescriptor,
+    /// The field expected next; taken when the name matches its JSON name.
+    guess: &'e mut Option<FieldDescriptor>,
     keep_unknown_names: bool,
 }
 
@@ -278,6 +343,15 @@ impl Visitor<'_> for KeySeed<'_> {
     }
 
     fn visit_str<E: de::Error>(self, name: &str) -> Result<FieldKey, E> {
+        if self
+            .guess
+            .as_ref()
+            .is_some_and(|guess| guess.json_name() == name)
+        {
+            if let Some(field) = self.guess.take() {
+                return Ok(FieldKey::Known(field));
+            }
+        }
         // Both the JSON name and the proto name are accepted, JSON name first (as prost-reflect).
         let found = self
             .desc
@@ -334,12 +408,15 @@ impl<'de> Visitor<'de> for FieldVisitor<'_, '_> {
 
     fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Outcome, D::Error> {
         let FieldVisitor { enc, field } = self;
+        let kind = field.kind();
         if field.cardinality() == Cardinality::Repeated {
-            if field.is_map() {
-                return d.deserialize_any(MapVisitor { enc, field });
+            if let Kind::Message(entry) = &kind {
+                if entry.is_map_entry() {
+                    return d.deserialize_any(MapVisitor { enc, field });
+                }
             }
-            let kind = ValueKind::of_field(field);
-            let packed = field.is_packed() && kind.is_packable();
+            let kind = ValueKind::of(kind);
+            let packed = kind.is_packable() && field.is_packed();
             return d.deserialize_any(ListVisitor {
                 enc,
                 field,
@@ -347,18 +424,17 @@ impl<'de> Visitor<'de> for FieldVisitor<'_, '_> {
                 packed,
             });
         }
-        let kind = ValueKind::of_field(field);
         let number = field.number();
-        match &kind {
+        match ValueKind::of(kind) {
             ValueKind::Message(desc) => {
                 let framing = if field.is_group() {
                     Framing::Group(number)
                 } else {
                     Framing::Len(number)
                 };
-                write_message(enc, desc, framing, d)
+                write_message(enc, &desc, framing, d)
             }
-            _ => {
+            kind => {
                 let slot = Slot::Field {
                     number,
                     presence: field.supports_presence(),
@@ -390,5 +466,33 @@ fn write_null(enc: &mut Encoder<'_>, field: &FieldDescriptor) -> Outcome {
             Outcome::Set
         }
         _ => Outcome::Skipped,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dead_ranges_are_cut_in_one_pass() {
+        let mut out = b"0123456789".to_vec();
+        let mut dead = vec![(99, 99), (6, 8), (1, 3)];
+        cut_dead_ranges(&mut out, &mut dead, 1);
+        assert_eq!(out, b"034589");
+        assert_eq!(dead, vec![(99, 99)]);
+        let mut untouched = b"abc".to_vec();
+        cut_dead_ranges(&mut untouched, &mut Vec::new(), 0);
+        assert_eq!(untouched, b"abc");
+    }
+
+    #[test]
+    fn assigned_numbers_are_tracked_below_and_above_128() {
+        let mut assigned = Assigned::default();
+        for number in [1, 127, 128, 536_870_911] {
+            assert!(!assigned.contains(number));
+            assigned.insert(number);
+            assert!(assigned.contains(number));
+        }
+        assert!(!assigned.contains(2));
     }
 }

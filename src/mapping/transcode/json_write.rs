@@ -19,38 +19,66 @@ const NEEDS_ESCAPE: [bool; 256] = {
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
+/// Whether any of the 8 bytes in `word` needs escaping (a byte below 0x20, `"` or `\`).
+/// Classic SWAR tests; a false positive only sends the bytes to the byte-wise path.
+#[inline]
+fn word_needs_escape(word: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let below_space = word.wrapping_sub(ONES * 0x20) & !word;
+    let quote = word ^ (ONES * u64::from(b'"'));
+    let backslash = word ^ (ONES * u64::from(b'\\'));
+    let has_quote = quote.wrapping_sub(ONES) & !quote;
+    let has_backslash = backslash.wrapping_sub(ONES) & !backslash;
+    (below_space | has_quote | has_backslash) & HIGH != 0
+}
+
 /// Appends `text` as a quoted JSON string.
 pub(super) fn write_str(out: &mut Vec<u8>, text: &str) {
     out.reserve(text.len() + 2);
     out.push(b'"');
     let bytes = text.as_bytes();
     let mut copied = 0;
-    for (at, &byte) in bytes.iter().enumerate() {
-        if !NEEDS_ESCAPE[usize::from(byte)] {
-            continue;
+    let mut at = 0;
+    while at < bytes.len() {
+        if let Some(chunk) = bytes.get(at..at + 8) {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            if !word_needs_escape(u64::from_le_bytes(word)) {
+                at += 8;
+                continue;
+            }
         }
-        out.extend_from_slice(bytes.get(copied..at).unwrap_or_default());
-        copied = at + 1;
-        match byte {
-            b'"' => out.extend_from_slice(b"\\\""),
-            b'\\' => out.extend_from_slice(b"\\\\"),
-            b'\n' => out.extend_from_slice(b"\\n"),
-            b'\r' => out.extend_from_slice(b"\\r"),
-            b'\t' => out.extend_from_slice(b"\\t"),
-            0x08 => out.extend_from_slice(b"\\b"),
-            0x0c => out.extend_from_slice(b"\\f"),
-            _ => out.extend_from_slice(&[
-                b'\\',
-                b'u',
-                b'0',
-                b'0',
-                HEX[usize::from(byte >> 4)],
-                HEX[usize::from(byte & 0xf)],
-            ]),
+        let byte = bytes.get(at).copied().unwrap_or(0);
+        if NEEDS_ESCAPE[usize::from(byte)] {
+            out.extend_from_slice(bytes.get(copied..at).unwrap_or_default());
+            copied = at + 1;
+            write_escape(out, byte);
         }
+        at += 1;
     }
     out.extend_from_slice(bytes.get(copied..).unwrap_or_default());
     out.push(b'"');
+}
+
+fn write_escape(out: &mut Vec<u8>, byte: u8) {
+    match byte {
+        b'"' => out.extend_from_slice(b"\\\""),
+        b'\\' => out.extend_from_slice(b"\\\\"),
+        b'\n' => out.extend_from_slice(b"\\n"),
+        b'\r' => out.extend_from_slice(b"\\r"),
+        b'\t' => out.extend_from_slice(b"\\t"),
+        0x08 => out.extend_from_slice(b"\\b"),
+        0x0c => out.extend_from_slice(b"\\f"),
+        _ => out.extend_from_slice(&[
+            b'\\',
+            b'u',
+            b'0',
+            b'0',
+            HEX[usize::from(byte >> 4)],
+            HEX[usize::from(byte & 0xf)],
+        ]),
+    }
 }
 
 /// Appends `"name":`.
@@ -157,6 +185,22 @@ mod tests {
         let mut out = Vec::new();
         f(&mut out);
         String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn long_strings_are_escaped_wherever_the_special_byte_sits() {
+        for at in 0..20 {
+            for special in [b'"', b'\\', b'\n', 0x01, 0x1f] {
+                let mut text = vec![b'a'; 20];
+                text[at] = special;
+                let text = String::from_utf8(text).unwrap();
+                let written = render(|o| write_str(o, &text));
+                assert_eq!(serde_json::from_str::<String>(&written).unwrap(), text);
+                assert_eq!(written, serde_json::to_string(&text).unwrap());
+            }
+        }
+        let clean = "x ~é😀".repeat(5);
+        assert_eq!(render(|o| write_str(o, &clean)), format!("\"{clean}\""));
     }
 
     #[test]

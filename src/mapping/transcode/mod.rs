@@ -22,6 +22,7 @@
 //! On error, `out` is left as it was before the call.
 
 mod failure;
+mod json_collections;
 mod json_scalar;
 mod json_to_proto;
 mod json_values;

@@ -1,8 +1,9 @@
 //! Protobuf → JSON: reads a message's records and writes its JSON object directly, with no
-//! intermediate tree. This file holds the entry points, messages and their members; values,
-//! lists, maps and well-known types are in `proto_values.rs`.
+//! intermediate tree. This file holds the entry points, messages and their members; values
+//! and lists are in `proto_values.rs`, maps in `proto_map.rs`, well-known types in
+//! `proto_wkt.rs`.
 
-use prost_reflect::{FieldDescriptor, MessageDescriptor};
+use prost_reflect::{Cardinality, FieldDescriptor, Kind, MessageDescriptor};
 
 use super::failure::{Failure, FailureKind};
 use super::json_write::write_key;
@@ -82,6 +83,7 @@ pub(super) struct Run {
 }
 
 impl Emitter<'_> {
+    #[inline]
     pub(super) fn record(&self, index: usize) -> Result<Record, Box<Failure>> {
         self.records.get(index).copied().ok_or_else(|| {
             Failure::new(
@@ -125,6 +127,7 @@ impl Emitter<'_> {
         }
         self.out.push(b'{');
         let mut first = true;
+        let has_oneofs = desc.oneofs().len() != 0;
         let mut lo = base;
         while lo < end {
             let number = self.record(lo)?.number;
@@ -133,7 +136,11 @@ impl Emitter<'_> {
                 hi += 1;
             }
             if let Some(field) = desc.get_field(number) {
-                let split = self.oneof_split(&field, Run { lo, hi }, base, end)?;
+                let split = if has_oneofs {
+                    self.oneof_split(&field, Run { lo, hi }, base, end)?
+                } else {
+                    lo
+                };
                 if split > lo {
                     self.validate_run(&field, Run { lo, hi: split }, wire, depth)
                         .map_err(|failure| within(failure, &field))?;
@@ -265,13 +272,17 @@ impl Emitter<'_> {
         depth: u32,
         force: bool,
     ) -> Result<Written, Box<Failure>> {
-        if field.is_map() {
-            return self.write_map(field, run, wire, depth);
-        }
-        let kind = ValueKind::of_field(field);
-        if field.is_list() {
+        let kind = field.kind();
+        if field.cardinality() == Cardinality::Repeated {
+            if let Kind::Message(entry) = &kind {
+                if entry.is_map_entry() {
+                    return self.write_map(field, run, wire, depth);
+                }
+            }
+            let kind = ValueKind::of(kind);
             return self.write_list(field, &kind, run, wire, depth, force);
         }
+        let kind = ValueKind::of(kind);
         let skip_default = !force && !field.supports_presence();
         self.write_singular(field, &kind, run, wire, depth, skip_default)
     }

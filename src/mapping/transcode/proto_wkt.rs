@@ -71,14 +71,19 @@ impl Emitter<'_> {
         match wkt {
             WellKnown::Timestamp | WellKnown::Duration => {
                 let (seconds, nanos) = read_seconds_nanos(wire, depth)?;
-                let text = if wkt == WellKnown::Timestamp {
-                    format_timestamp(seconds, nanos)
+                let mark = self.out.len();
+                self.out.push(b'"');
+                let written = if wkt == WellKnown::Timestamp {
+                    format_timestamp(self.out, seconds, nanos)
                 } else {
-                    format_duration(seconds, nanos)
+                    format_duration(self.out, seconds, nanos)
                 };
-                match text {
-                    Ok(text) => write_str(self.out, &text),
-                    Err(reason) => self.unrepresentable(reason)?,
+                match written {
+                    Ok(()) => self.out.push(b'"'),
+                    Err(reason) => {
+                        self.out.truncate(mark);
+                        self.unrepresentable(reason)?;
+                    }
                 }
             }
             WellKnown::FieldMask => self.write_field_mask(wire, depth)?,

@@ -3,11 +3,14 @@
 //! their error messages.
 
 mod api;
+mod api_errors;
+mod api_text;
 mod differential_json;
 mod differential_wire;
 mod fixtures;
 mod props;
 mod random;
+mod wire_cases;
 
 use prost_reflect::{DynamicMessage, MessageDescriptor};
 

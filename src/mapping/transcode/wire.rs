@@ -148,10 +148,6 @@ impl<'a> Reader<'a> {
         self.rest.is_empty()
     }
 
-    pub(super) fn remaining(&self) -> usize {
-        self.rest.len()
-    }
-
     pub(super) fn varint(&mut self) -> Result<u64, WireError> {
         decode_varint(&mut self.rest).map_err(|_| WireError::Varint)
     }
@@ -295,35 +291,6 @@ pub(super) fn scan(wire: &[u8], depth: u32, records: &mut Vec<Record>) -> Result
     Ok(sorted)
 }
 
-/// Removes every record of field `number` from `out[start..end]`, which holds complete records
-/// written by polygate itself. Used when a JSON object names the same field twice, where the
-/// last occurrence replaces the earlier ones.
-pub(super) fn remove_records(out: &mut Vec<u8>, start: usize, end: usize, number: u32) {
-    let mut doomed: Vec<(usize, usize)> = Vec::new();
-    {
-        let Some(region) = out.get(start..end) else {
-            return;
-        };
-        let mut reader = Reader::new(region);
-        while !reader.is_empty() {
-            let record_start = region.len() - reader.remaining();
-            let Ok((found, wire_type)) = reader.key() else {
-                return;
-            };
-            if reader.skip(found, wire_type, MAX_WIRE_DEPTH).is_err() {
-                return;
-            }
-            if found == number {
-                let record_end = region.len() - reader.remaining();
-                doomed.push((start + record_start, start + record_end));
-            }
-        }
-    }
-    for (from, to) in doomed.into_iter().rev() {
-        out.drain(from..to);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -407,14 +374,6 @@ mod tests {
             scan(b"\x0d\x01\x02", 100, &mut records).unwrap_err(),
             WireError::Truncated(4)
         );
-    }
-
-    #[test]
-    fn remove_records_drops_every_occurrence() {
-        let mut out = b"\x08\x01\x12\x01x\x08\x02\x18\x03".to_vec();
-        let end = out.len();
-        remove_records(&mut out, 0, end, 1);
-        assert_eq!(out, b"\x12\x01x\x18\x03");
     }
 
     #[test]

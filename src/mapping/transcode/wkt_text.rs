@@ -169,24 +169,42 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
     (year, month, day)
 }
 
-/// Appends the fraction of a second the way prost-types prints it: nothing, or 3, 6 or 9
-/// digits.
-fn push_fraction(out: &mut String, nanos: u32) {
-    use std::fmt::Write;
-    let _ = if nanos == 0 {
-        Ok(())
-    } else if nanos.is_multiple_of(1_000_000) {
-        write!(out, ".{:03}", nanos / 1_000_000)
-    } else if nanos.is_multiple_of(1_000) {
-        write!(out, ".{:06}", nanos / 1_000)
-    } else {
-        write!(out, ".{nanos:09}")
-    };
+/// Appends `value` in decimal, zero-padded to `width` digits.
+fn push_padded(out: &mut Vec<u8>, value: u64, width: usize) {
+    let mut digits = [b'0'; 20];
+    let mut rest = value;
+    let mut used = 0;
+    for slot in digits.iter_mut().rev() {
+        *slot = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        used += 1;
+        if rest == 0 && used >= width {
+            break;
+        }
+    }
+    out.extend_from_slice(digits.get(digits.len() - used..).unwrap_or_default());
 }
 
-/// Prints a `Timestamp` as prost-reflect does, or says why it cannot be printed.
-pub(super) fn format_timestamp(seconds: i64, nanos: i32) -> Result<String, String> {
-    use std::fmt::Write;
+/// Appends the fraction of a second the way prost-types prints it: nothing, or 3, 6 or 9
+/// digits.
+fn push_fraction(out: &mut Vec<u8>, nanos: u32) {
+    let nanos = u64::from(nanos);
+    if nanos == 0 {
+        return;
+    }
+    out.push(b'.');
+    if nanos.is_multiple_of(1_000_000) {
+        push_padded(out, nanos / 1_000_000, 3);
+    } else if nanos.is_multiple_of(1_000) {
+        push_padded(out, nanos / 1_000, 6);
+    } else {
+        push_padded(out, nanos, 9);
+    }
+}
+
+/// Appends a `Timestamp` (without quotes) as prost-reflect prints it, or says why it cannot be
+/// printed.
+pub(super) fn format_timestamp(out: &mut Vec<u8>, seconds: i64, nanos: i32) -> Result<(), String> {
     if !(MIN_TIMESTAMP_SECONDS..=MAX_TIMESTAMP_SECONDS).contains(&seconds) {
         return Err(format!("timestamp of {seconds} seconds is out of range"));
     }
@@ -198,26 +216,31 @@ pub(super) fn format_timestamp(seconds: i64, nanos: i32) -> Result<String, Strin
         nanos += NANOS_PER_SECOND;
     }
     let days = seconds.div_euclid(86_400);
-    let in_day = seconds.rem_euclid(86_400);
+    let in_day = seconds.rem_euclid(86_400) as u64;
     let (year, month, day) = civil_from_days(days);
-    let mut text = String::with_capacity(32);
-    let _ = if year > 9999 {
-        write!(text, "+{year}")
+    if year > 9999 {
+        out.push(b'+');
+        push_padded(out, year as u64, 1);
     } else if year < 0 {
-        write!(text, "{year:05}")
+        // Four digits after the sign, like `{:05}` does for a negative number.
+        out.push(b'-');
+        push_padded(out, year.unsigned_abs(), 4);
     } else {
-        write!(text, "{year:04}")
-    };
-    let _ = write!(
-        text,
-        "-{month:02}-{day:02}T{:02}:{:02}:{:02}",
-        in_day / 3600,
-        in_day / 60 % 60,
-        in_day % 60
-    );
-    push_fraction(&mut text, nanos as u32);
-    text.push('Z');
-    Ok(text)
+        push_padded(out, year as u64, 4);
+    }
+    out.push(b'-');
+    push_padded(out, u64::from(month), 2);
+    out.push(b'-');
+    push_padded(out, u64::from(day), 2);
+    out.push(b'T');
+    push_padded(out, in_day / 3600, 2);
+    out.push(b':');
+    push_padded(out, in_day / 60 % 60, 2);
+    out.push(b':');
+    push_padded(out, in_day % 60, 2);
+    push_fraction(out, nanos as u32);
+    out.push(b'Z');
+    Ok(())
 }
 
 /// Parses a JSON duration such as `-1.5s` into seconds and nanos (both negative for a
@@ -256,9 +279,9 @@ pub(super) fn parse_duration(text: &str) -> Result<(i64, i32), String> {
     })
 }
 
-/// Prints a `Duration` as prost-reflect does, or says why it cannot be printed.
-pub(super) fn format_duration(seconds: i64, nanos: i32) -> Result<String, String> {
-    use std::fmt::Write;
+/// Appends a `Duration` (without quotes) as prost-reflect prints it, or says why it cannot be
+/// printed.
+pub(super) fn format_duration(out: &mut Vec<u8>, seconds: i64, nanos: i32) -> Result<(), String> {
     if seconds.unsigned_abs() > MAX_DURATION_SECONDS || nanos.unsigned_abs() > MAX_DURATION_NANOS {
         return Err(format!(
             "duration of {seconds} seconds and {nanos} nanoseconds is out of range"
@@ -274,14 +297,13 @@ pub(super) fn format_duration(seconds: i64, nanos: i32) -> Result<String, String
         whole -= 1;
         fraction += NANOS_PER_SECOND;
     }
-    let mut text = String::with_capacity(24);
     if negative {
-        text.push('-');
+        out.push(b'-');
     }
-    let _ = write!(text, "{}", whole.unsigned_abs());
-    push_fraction(&mut text, fraction.unsigned_abs());
-    text.push('s');
-    Ok(text)
+    push_padded(out, whole.unsigned_abs(), 1);
+    push_fraction(out, fraction.unsigned_abs());
+    out.push(b's');
+    Ok(())
 }
 
 /// Converts the JSON form of a field mask into its proto paths (`fooBar.baz` → `foo_bar.baz`).
@@ -338,6 +360,16 @@ pub(super) fn push_field_mask_path(out: &mut String, path: &str) -> Result<(), S
 mod tests {
     use super::*;
 
+    fn ts(seconds: i64, nanos: i32) -> Result<String, String> {
+        let mut out = Vec::new();
+        format_timestamp(&mut out, seconds, nanos).map(|()| String::from_utf8(out).unwrap())
+    }
+
+    fn du(seconds: i64, nanos: i32) -> Result<String, String> {
+        let mut out = Vec::new();
+        format_duration(&mut out, seconds, nanos).map(|()| String::from_utf8(out).unwrap())
+    }
+
     #[test]
     fn timestamps_parse_with_offsets_and_fractions() {
         assert_eq!(parse_timestamp("1970-01-01T00:00:00Z"), Ok((0, 0)));
@@ -386,28 +418,19 @@ mod tests {
 
     #[test]
     fn timestamps_print_like_prost_types() {
-        assert_eq!(format_timestamp(0, 0).unwrap(), "1970-01-01T00:00:00Z");
+        assert_eq!(ts(0, 0).unwrap(), "1970-01-01T00:00:00Z");
         assert_eq!(
-            format_timestamp(1_704_164_645, 123_000_000).unwrap(),
+            ts(1_704_164_645, 123_000_000).unwrap(),
             "2024-01-02T03:04:05.123Z"
         );
+        assert_eq!(ts(0, 1_000).unwrap(), "1970-01-01T00:00:00.000001Z");
+        assert_eq!(ts(0, 1).unwrap(), "1970-01-01T00:00:00.000000001Z");
+        assert_eq!(ts(0, -1).unwrap(), "1969-12-31T23:59:59.999999999Z");
         assert_eq!(
-            format_timestamp(0, 1_000).unwrap(),
-            "1970-01-01T00:00:00.000001Z"
-        );
-        assert_eq!(
-            format_timestamp(0, 1).unwrap(),
-            "1970-01-01T00:00:00.000000001Z"
-        );
-        assert_eq!(
-            format_timestamp(0, -1).unwrap(),
-            "1969-12-31T23:59:59.999999999Z"
-        );
-        assert_eq!(
-            format_timestamp(MAX_TIMESTAMP_SECONDS, 1_500_000_000).unwrap(),
+            ts(MAX_TIMESTAMP_SECONDS, 1_500_000_000).unwrap(),
             "+10000-01-01T00:00:00.500Z"
         );
-        assert!(format_timestamp(MAX_TIMESTAMP_SECONDS + 1, 0).is_err());
+        assert!(ts(MAX_TIMESTAMP_SECONDS + 1, 0).is_err());
     }
 
     #[test]
@@ -418,11 +441,11 @@ mod tests {
         for bad in ["1", "1.s", "+1s", "s", "1.5 s", "315576000001s", "1e3s"] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
-        assert_eq!(format_duration(1, 500_000_000).unwrap(), "1.500s");
-        assert_eq!(format_duration(0, -500_000_000).unwrap(), "-0.500s");
-        assert_eq!(format_duration(-3, 0).unwrap(), "-3s");
-        assert_eq!(format_duration(1, -500_000_000).unwrap(), "-0.500s");
-        assert!(format_duration(0, 1_000_000_000).is_err());
+        assert_eq!(du(1, 500_000_000).unwrap(), "1.500s");
+        assert_eq!(du(0, -500_000_000).unwrap(), "-0.500s");
+        assert_eq!(du(-3, 0).unwrap(), "-3s");
+        assert_eq!(du(1, -500_000_000).unwrap(), "-0.500s");
+        assert!(du(0, 1_000_000_000).is_err());
     }
 
     #[test]

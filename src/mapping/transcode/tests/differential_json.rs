@@ -10,6 +10,7 @@ const O: &str = "test.v1.Oneofs";
 const W: &str = "test.v1.WellKnown";
 const E: &str = "test.v1.Everything";
 const REC: &str = "test.v1.Recursive";
+const L: &str = "test.v2.Legacy";
 
 /// (message, JSON) pairs, valid and invalid.
 pub(super) const CASES: &[(&str, &str)] = &[
@@ -285,6 +286,20 @@ pub(super) const CASES: &[(&str, &str)] = &[
         r#"{"depth":1,"child":{"depth":2,"child":{"depth":3,"children":[{"depth":4},{}],"byName":{"a":{"depth":5},"b":{}}}}}"#,
     ),
     (REC, r#"{"byName":{"a":{"child":{"depth":"x"}}}}"#),
+    // proto2: presence for every singular field, groups, closed enums, unpacked repeated.
+    (
+        L,
+        r#"{"a":0,"unpacked":[1,0],"packed":[3,0],"data":{"text":""},"item":[{"id":1},{}],"counts":{"k":0}}"#,
+    ),
+    (
+        L,
+        r#"{"mode":"MODE_B","modes":["MODE_A",2,7],"name":"","child":{"a":5,"data":{}}}"#,
+    ),
+    (L, r#"{"Data":{"text":"x"}}"#),
+    (L, r#"{"data":{"text":1}}"#),
+    (L, r#"{"item":[{"id":"x"}]}"#),
+    (L, r#"{"mode":"MODE_C"}"#),
+    (L, r#"{"data":{"text":"a"},"data":{"nope":1}}"#),
 ];
 
 #[test]
@@ -384,4 +399,20 @@ fn the_bench_item_matches() {
     for opts in all_options() {
         check_json_to_proto(&desc, ITEM_JSON.as_bytes(), &opts).unwrap();
     }
+}
+
+#[test]
+fn many_repeated_keys_keep_the_last_value() {
+    let big = format!(r#""rString":["{}"]"#, "y".repeat(2000));
+    let mut members = vec![r#""rMessage":[{"fInt32":1}]"#.to_owned(), big];
+    for round in 0..3000 {
+        members.push(format!(r#""rInt32":[{round},1]"#));
+        members.push(format!(r#""rMessage":[{{"fInt32":{round}}}]"#));
+        members.push(format!(r#""rBool":[{}]"#, round % 2 == 0));
+    }
+    members.push(r#""rBool":[]"#.to_owned());
+    let json = format!("{{{}}}", members.join(","));
+    check_json_to_proto(&message(R), json.as_bytes(), &Default::default()).unwrap();
+    let nested = format!(r#"{{"repeated":{json},"repeated":{json},"bigNumber":1,"bigNumber":2}}"#);
+    check_json_to_proto(&message(E), nested.as_bytes(), &Default::default()).unwrap();
 }

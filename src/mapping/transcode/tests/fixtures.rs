@@ -99,6 +99,24 @@ message Item { string id = 1; string name = 2; string description = 3; int64 pri
   repeated string tags = 7; Dimensions dimensions = 8; ItemStatus status = 9; google.protobuf.Timestamp created_at = 10; int32 stock_count = 11; string sku = 12; }
 "#;
 
+pub(super) const LEGACY_PROTO: &str = r#"
+syntax = "proto2";
+package test.v2;
+enum Mode { MODE_A = 1; MODE_B = 2; }
+message Legacy {
+  optional int32 a = 1 [default = 5];
+  repeated int32 unpacked = 2;
+  repeated int32 packed = 3 [packed = true];
+  optional group Data = 4 { optional string text = 5; }
+  repeated group Item = 6 { optional int32 id = 7; }
+  map<string, int32> counts = 8;
+  optional Legacy child = 9;
+  optional Mode mode = 10;
+  repeated Mode modes = 11;
+  required string name = 12;
+}
+"#;
+
 pub(super) const ITEM_JSON: &str = r#"{"id":"42","name":"Ergonomic aluminium laptop stand","description":"Adjustable stand with six height positions, ventilated surface and non-slip silicone pads; folds flat for travel.","priceCents":"4999","rating":4.65,"inStock":true,"tags":["office","ergonomics","aluminium","portable","laptop-accessories"],"dimensions":{"widthCm":26.5,"heightCm":4.2,"depthCm":23.75,"weightKg":0.84},"status":"ITEM_STATUS_ACTIVE","createdAt":"2024-01-02T03:04:05.123Z","stockCount":137,"sku":"LS-ALU-0042-SLV"}"#;
 
 /// Serves the inline test sources.
@@ -109,6 +127,7 @@ impl FileResolver for InlineFiles {
         match name {
             "test.proto" => File::from_source(name, TEST_PROTO),
             "item.proto" => File::from_source(name, ITEM_PROTO),
+            "legacy.proto" => File::from_source(name, LEGACY_PROTO),
             _ => Err(protox::Error::file_not_found(name)),
         }
     }
@@ -128,6 +147,9 @@ pub(super) fn pool() -> &'static DescriptorPool {
         compiler
             .open_file("item.proto")
             .expect("item.proto compiles");
+        compiler
+            .open_file("legacy.proto")
+            .expect("legacy.proto compiles");
         compiler.descriptor_pool()
     })
 }

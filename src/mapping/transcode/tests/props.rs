@@ -18,6 +18,7 @@ const TYPES: &[&str] = &[
     "test.v1.Oneofs",
     "test.v1.WellKnown",
     "test.v1.Recursive",
+    "test.v2.Legacy",
 ];
 
 /// Types without map fields, where the verdict must always be prost-reflect's.
