@@ -12,7 +12,8 @@ use crate::backends;
 use crate::config::{Config, ConfigError};
 use crate::descriptors::load_schema;
 use crate::frontends::http::{HttpFrontendSettings, HttpServer};
-use crate::mapping::rules::{load_mapping_file, RuleOrigin};
+use crate::mapping::legacy::LegacyBackend;
+use crate::mapping::rules::{load_mapping, RuleOrigin};
 use crate::mapping::{BackendSchema, RouteError, RouteSources, RouteTable};
 use crate::pipeline::Pipeline;
 
@@ -36,6 +37,7 @@ pub async fn build(config: &Config) -> Result<Gateway, Vec<ConfigError>> {
     };
 
     let mut schemas = Vec::new();
+    let mut legacy_backends = Vec::new();
     for (name, backend_config) in &config.backends {
         let backend = match backends::build(name, backend_config, &config.base_dir) {
             Ok(backend) => backend,
@@ -44,6 +46,13 @@ pub async fn build(config: &Config) -> Result<Gateway, Vec<ConfigError>> {
                 continue;
             }
         };
+        if let Some(kind) = backend_config.legacy_kind() {
+            legacy_backends.push(LegacyBackend {
+                name: Arc::from(name.as_str()),
+                backend: backend.clone(),
+                kind,
+            });
+        }
         let Some(schema) = backend_config.schema() else {
             continue;
         };
@@ -64,11 +73,15 @@ pub async fn build(config: &Config) -> Result<Gateway, Vec<ConfigError>> {
     }
 
     let mut mapping_rules = Vec::new();
+    let mut legacy_routes = Vec::new();
     match config.mapping_files() {
         Ok(files) => {
             for file in files {
-                match load_mapping_file(&file) {
-                    Ok(rules) => mapping_rules.extend(rules),
+                match load_mapping(&file) {
+                    Ok(contents) => {
+                        mapping_rules.extend(contents.rules);
+                        legacy_routes.extend(contents.routes);
+                    }
                     Err(error) => {
                         errors.push(ConfigError::at(&file, Some(error.line), error.message))
                     }
@@ -86,6 +99,8 @@ pub async fn build(config: &Config) -> Result<Gateway, Vec<ConfigError>> {
         mapping_rules,
         defaults: config.routes.defaults(),
         expose_unannotated: config.routes.expose_unannotated_methods,
+        legacy_backends: &legacy_backends,
+        legacy_routes,
     };
     match RouteTable::build(sources) {
         Ok(table) => Ok(Gateway {

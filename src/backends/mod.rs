@@ -4,6 +4,10 @@
 
 mod deadline;
 pub mod grpc;
+pub mod http_client;
+pub mod rest;
+pub mod soap;
+pub mod xml;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -11,14 +15,21 @@ use std::sync::Arc;
 use serde::Deserialize;
 
 use crate::descriptors::SchemaConfig;
+use crate::mapping::legacy::LegacyKind;
 use crate::model::Backend;
 
-/// One backend in the config file, keyed by its protocol: `grpc: {…}`.
+/// One backend in the config file, keyed by its protocol: `grpc: {…}`, `soap: {…}`, …
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields, rename_all = "snake_case")]
 pub enum BackendConfig {
     /// A gRPC server.
     Grpc(grpc::GrpcBackendConfig),
+    /// A SOAP 1.1 or 1.2 service.
+    Soap(soap::SoapBackendConfig),
+    /// A plain-XML service over HTTP.
+    Xml(http_client::HttpBackendConfig),
+    /// A REST/JSON service.
+    Rest(http_client::HttpBackendConfig),
 }
 
 impl BackendConfig {
@@ -26,6 +37,18 @@ impl BackendConfig {
     pub fn schema(&self) -> Option<&SchemaConfig> {
         match self {
             BackendConfig::Grpc(grpc) => Some(&grpc.schema),
+            BackendConfig::Soap(_) | BackendConfig::Xml(_) | BackendConfig::Rest(_) => None,
+        }
+    }
+
+    /// The kind of `routes:` entries the backend serves, for backends bound by mapping-file
+    /// routes rather than by descriptors.
+    pub fn legacy_kind(&self) -> Option<LegacyKind> {
+        match self {
+            BackendConfig::Grpc(_) => None,
+            BackendConfig::Soap(_) => Some(LegacyKind::Soap),
+            BackendConfig::Xml(_) => Some(LegacyKind::Xml),
+            BackendConfig::Rest(_) => Some(LegacyKind::Rest),
         }
     }
 }
@@ -41,5 +64,17 @@ pub fn build(
             name,
             grpc.validate(base_dir)?,
         ))),
+        BackendConfig::Soap(soap) => Ok(Arc::new(soap::SoapBackend::new(
+            name,
+            soap.validate(base_dir)?,
+        )?)),
+        BackendConfig::Xml(xml) => Ok(Arc::new(xml::XmlBackend::new(
+            name,
+            xml.validate(base_dir)?,
+        )?)),
+        BackendConfig::Rest(rest) => Ok(Arc::new(rest::RestBackend::new(
+            name,
+            rest.validate(base_dir)?,
+        )?)),
     }
 }

@@ -155,6 +155,7 @@ impl Client<'_> {
         let message = Payload::Protobuf(Bytes::from(request.encode_to_vec()));
         let call = BackendCall {
             operation: Arc::from(self.operation),
+            method: http::Method::POST,
             shape: CallShape::Bidirectional,
             messages: RequestMessages::Stream(Box::pin(futures_util::stream::iter([Ok(message)]))),
             metadata: HeaderMap::new(),

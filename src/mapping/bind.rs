@@ -32,7 +32,9 @@ impl Route {
         metadata: HeaderMap,
         timeout: Option<Duration>,
     ) -> Result<BackendCall, Status> {
-        let RoutePlan::Grpc(plan) = &self.plan;
+        let RoutePlan::Grpc(plan) = &self.plan else {
+            return self.bind_legacy(path, query, body, metadata, timeout);
+        };
         let mut fields = Vec::new();
         if let Some(query) = query.filter(|q| !q.is_empty()) {
             self.bind_query(plan, query, &mut fields)?;
@@ -64,6 +66,7 @@ impl Route {
         };
         Ok(BackendCall {
             operation: self.operation.clone(),
+            method: http::Method::POST,
             shape: self.shape,
             messages,
             metadata,
@@ -163,7 +166,9 @@ impl Route {
     ) -> Result<MessageStream, Status> {
         let route = self.clone();
         let encode = move |payload: Payload| -> Result<Payload, Status> {
-            let RoutePlan::Grpc(plan) = &route.plan;
+            let RoutePlan::Grpc(plan) = &route.plan else {
+                return Err(Status::internal("only gRPC routes stream requests"));
+            };
             let mut message = route.encode_body(plan, payload, fields.len())?;
             message.extend_from_slice(&fields);
             Ok(Payload::Protobuf(Bytes::from(message)))
@@ -261,7 +266,7 @@ fn bind_text(chain: &FieldChain, text: &str, out: &mut Vec<u8>) -> Result<(), St
 }
 
 /// Decodes one `application/x-www-form-urlencoded` component: `+` is a space, `%XX` a byte.
-fn form_decode(raw: &str) -> Result<Cow<'_, str>, Status> {
+pub(super) fn form_decode(raw: &str) -> Result<Cow<'_, str>, Status> {
     if !raw.bytes().any(|b| b == b'+' || b == b'%') {
         return Ok(Cow::Borrowed(raw));
     }

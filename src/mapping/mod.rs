@@ -2,6 +2,7 @@
 //! back into the client's form, driven by `google.api.http` rules and mapping files.
 
 mod bind;
+pub mod legacy;
 pub mod matcher;
 pub mod options;
 mod respond;

@@ -42,10 +42,12 @@ impl Route {
     }
 
     fn encode_message(&self, message: Payload) -> Result<Payload, Status> {
+        let RoutePlan::Grpc(plan) = &self.plan else {
+            return self.encode_legacy_message(message);
+        };
         let Payload::Protobuf(wire) = message else {
             return Ok(message);
         };
-        let RoutePlan::Grpc(plan) = &self.plan;
         let plan = &plan.response;
         let untranscodable = |e: String| {
             Status::new(
@@ -78,7 +80,9 @@ impl Route {
         let Some(encoded) = status.take_encoded_details() else {
             return;
         };
-        let RoutePlan::Grpc(plan) = &self.plan;
+        let RoutePlan::Grpc(plan) = &self.plan else {
+            return;
+        };
         let pool = plan.method.parent_pool();
         let mut details = Vec::new();
         for field in fields(&encoded) {

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use http::Method;
 use prost_reflect::{FieldDescriptor, Kind, MessageDescriptor, MethodDescriptor};
 
+use super::legacy::{RestPlan, SoapPlan, XmlPlan};
 use super::options::RouteOptions;
 use super::rules::RuleOrigin;
 use super::template::PathTemplate;
@@ -50,6 +51,12 @@ pub(crate) struct ResponsePlan {
 pub enum RoutePlan {
     /// A gRPC method described by protobuf descriptors.
     Grpc(GrpcPlan),
+    /// A SOAP operation (`routes:` entry with `soap:`).
+    Soap(SoapPlan),
+    /// A request to a plain-XML backend (`routes:` entry with `xml:`).
+    PlainXml(XmlPlan),
+    /// A request to a REST/JSON backend (`routes:` entry with `rest:`).
+    Rest(RestPlan),
 }
 
 /// A gRPC method and how its messages are assembled and returned.
@@ -71,7 +78,8 @@ pub struct Route {
     pub backend_name: Arc<str>,
     /// The backend.
     pub backend: Arc<dyn Backend>,
-    /// The backend's operation: for gRPC the path `/pkg.Service/Method`.
+    /// The backend's operation: for gRPC the path `/pkg.Service/Method`; for SOAP the action
+    /// (or the request element); for plain XML and REST the upstream method and path template.
     pub operation: Arc<str>,
     /// The method's call shape.
     pub shape: CallShape,

@@ -9,9 +9,11 @@ use prost_reflect::{DescriptorPool, DynamicMessage, MethodDescriptor, Value};
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
+use super::legacy::{read_routes, LegacyRouteSpec, RouteEntry};
 use super::options::{
     BodyFieldCollision, JsonOptionsConfig, RouteOptionsConfig, UnknownQueryParameters,
 };
+use super::transcode::xml::XmlMappingConfig;
 use crate::config::units::ConfigDuration;
 
 /// Where a rule was written, for error messages and the route table.
@@ -166,6 +168,12 @@ pub struct MappingFile {
     /// The HTTP rules.
     #[serde(default)]
     pub http: Option<HttpSection>,
+    /// polygate-native routes to SOAP, plain-XML and REST backends (docs/xml-soap.md).
+    #[serde(default)]
+    pub routes: Vec<RouteEntry>,
+    /// The JSON ⇄ XML mapping of this file's `routes:` (docs/xml-soap.md).
+    #[serde(default)]
+    pub xml_mapping: Option<Spanned<XmlMappingConfig>>,
 }
 
 /// The `http:` section.
@@ -264,8 +272,22 @@ pub struct MappingError {
     pub message: String,
 }
 
+/// What a mapping file holds.
+#[derive(Debug, Default)]
+pub struct MappingContents {
+    /// Its `http: rules:`, flattened.
+    pub rules: Vec<RuleSpec>,
+    /// Its `routes:`.
+    pub routes: Vec<LegacyRouteSpec>,
+}
+
 /// Reads the rules of a mapping file.
 pub fn load_mapping_file(path: &Path) -> Result<Vec<RuleSpec>, MappingError> {
+    load_mapping(path).map(|contents| contents.rules)
+}
+
+/// Reads the rules and routes of a mapping file.
+pub fn load_mapping(path: &Path) -> Result<MappingContents, MappingError> {
     let error = |line: u64, message: String| MappingError {
         path: path.display().to_string(),
         line,
@@ -284,6 +306,8 @@ pub fn load_mapping_file(path: &Path) -> Result<Vec<RuleSpec>, MappingError> {
             ));
         }
     }
+    let routes = read_routes(file.routes, file.xml_mapping, path)
+        .map_err(|(line, message)| error(line, message))?;
     let mut rules = Vec::new();
     for rule in file.http.map(|h| h.rules).unwrap_or_default() {
         let Some(selector) = rule.selector.as_ref() else {
@@ -310,7 +334,7 @@ pub fn load_mapping_file(path: &Path) -> Result<Vec<RuleSpec>, MappingError> {
         )
         .map_err(|(line, message)| error(line, message))?;
     }
-    Ok(rules)
+    Ok(MappingContents { rules, routes })
 }
 
 fn flatten_rule(

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use http::Method;
 use prost_reflect::{DescriptorPool, Kind, MethodDescriptor};
 
+use super::legacy::{LegacyBackend, LegacyRouteSpec};
 use super::matcher::{InsertError, MatchError, RouteMatch, Router};
 use super::options::RouteOptionsConfig;
 use super::route::{
@@ -46,6 +47,10 @@ pub struct RouteSources<'a> {
     pub defaults: RouteOptionsConfig,
     /// Expose methods without any rule as `POST /pkg.Service/Method` with `body: "*"`.
     pub expose_unannotated: bool,
+    /// The SOAP, plain-XML and REST backends.
+    pub legacy_backends: &'a [LegacyBackend],
+    /// `routes:` entries from mapping files.
+    pub legacy_routes: Vec<LegacyRouteSpec>,
 }
 
 /// Every route, matched per request.
@@ -100,38 +105,54 @@ impl RouteTable {
             }
         }
         let mut origins: BTreeMap<(String, String), RuleOrigin> = BTreeMap::new();
+        let mut place = |compiled: Result<Route, String>, origin: &RuleOrigin, path: &str| {
+            let route = match compiled {
+                Ok(route) => route,
+                Err(message) => {
+                    errors.push(RouteError {
+                        origin: origin.clone(),
+                        message,
+                    });
+                    return;
+                }
+            };
+            let method = route.http_method.clone();
+            let template = route.template.clone();
+            let key = (method.to_string(), template.to_string());
+            match router.insert(method, template, Arc::new(route)) {
+                Ok(()) => {
+                    origins.insert(key, origin.clone());
+                }
+                Err(InsertError::Duplicate { .. }) => {
+                    let first = origins
+                        .iter()
+                        .find(|((m, t), _)| *m == key.0 && equivalent(t, &key.1))
+                        .map(|(_, o)| o.to_string())
+                        .unwrap_or_else(|| "another rule".into());
+                    errors.push(RouteError {
+                        origin: origin.clone(),
+                        message: format!("{} {path} is already bound by {first}", key.0),
+                    });
+                }
+            }
+        };
         for (rule, index) in placed {
             let schema = &sources.backends[index];
-            match compile(&rule, schema, &sources.defaults) {
-                Ok(route) => {
-                    let method = route.http_method.clone();
-                    let template = route.template.clone();
-                    let key = (method.to_string(), template.to_string());
-                    match router.insert(method, template, Arc::new(route)) {
-                        Ok(()) => {
-                            origins.insert(key, rule.origin.clone());
-                        }
-                        Err(InsertError::Duplicate { .. }) => {
-                            let first = origins
-                                .iter()
-                                .find(|((m, t), _)| *m == key.0 && equivalent(t, &key.1))
-                                .map(|(_, o)| o.to_string())
-                                .unwrap_or_else(|| "another rule".into());
-                            errors.push(RouteError {
-                                origin: rule.origin.clone(),
-                                message: format!(
-                                    "{} {} is already bound by {first}",
-                                    key.0, rule.path
-                                ),
-                            });
-                        }
-                    }
-                }
-                Err(message) => errors.push(RouteError {
-                    origin: rule.origin.clone(),
-                    message,
-                }),
-            }
+            place(
+                compile(&rule, schema, &sources.defaults),
+                &rule.origin,
+                &rule.path,
+            );
+        }
+        let grpc_names: Vec<&str> = sources.backends.iter().map(|b| &*b.name).collect();
+        for spec in &sources.legacy_routes {
+            let compiled = super::legacy::compile(
+                spec,
+                sources.legacy_backends,
+                &grpc_names,
+                &sources.defaults,
+            );
+            place(compiled, &spec.origin, &spec.path);
         }
         if errors.is_empty() {
             Ok(Self { router })

@@ -5,7 +5,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::HeaderMap;
+use http::{HeaderMap, Method};
 
 use super::{GatewayResponse, MessageStream, Payload, Status};
 
@@ -44,8 +44,12 @@ pub enum RequestMessages {
 
 /// A call bound to a backend: what to invoke, with which messages, metadata and deadline.
 pub struct BackendCall {
-    /// The backend-specific operation, e.g. the gRPC path `/pkg.Service/Method`.
+    /// The backend-specific operation: the gRPC path `/pkg.Service/Method`, the SOAP action, or
+    /// the path and query (relative to the backend's URL) of a plain-XML or REST request.
     pub operation: Arc<str>,
+    /// The HTTP method of backends whose calls are HTTP requests of their own (plain XML, REST);
+    /// `POST` for the others.
+    pub method: Method,
     /// The method's call shape.
     pub shape: CallShape,
     /// The request messages.

@@ -34,6 +34,11 @@ pub enum HttpHint {
     PayloadTooLarge,
     /// 415: the request's content type cannot be transcoded.
     UnsupportedMediaType,
+    /// 502: the backend answered, but with an error of its own (a SOAP server fault, an HTTP 5xx)
+    /// or with something the gateway cannot use (malformed or hostile XML, MTOM). gRPC has no
+    /// code for "bad gateway", so the code in the body stays what the error is (`UNKNOWN`,
+    /// `INTERNAL`, …) and this hint gives the HTTP status.
+    BadGateway,
 }
 
 /// A gRPC status code with a message and `google.rpc.Status` details, plus where it came from.
@@ -111,6 +116,36 @@ impl Status {
     pub fn unsupported_media_type(message: impl Into<String>) -> Self {
         Self::new(Code::InvalidArgument, message, ErrorSource::Client)
             .with_http_hint(HttpHint::UnsupportedMediaType)
+    }
+
+    /// 502 raised by the backend's answer; the gRPC code in the body is `code`.
+    pub fn bad_gateway(code: Code, message: impl Into<String>) -> Self {
+        Self::new(code, message, ErrorSource::Backend).with_http_hint(HttpHint::BadGateway)
+    }
+
+    /// Sets the rendered details.
+    pub fn with_details(mut self, details: Vec<Box<RawValue>>) -> Self {
+        self.0.details = details;
+        self
+    }
+
+    /// Adds a `google.rpc.ErrorInfo` detail with a machine-readable `reason` (UPPER_SNAKE_CASE,
+    /// e.g. `XML_DOCTYPE_FORBIDDEN`) in the `polygate` domain.
+    pub fn with_reason(mut self, reason: &str) -> Self {
+        let mut json = String::with_capacity(96 + reason.len());
+        json.push_str(r#"{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"#);
+        json.push_str(&serde_json::Value::from(reason).to_string());
+        json.push_str(r#","domain":"polygate"}"#);
+        if let Ok(detail) = RawValue::from_string(json) {
+            self.0.details.push(detail);
+        }
+        self
+    }
+
+    /// Appends a detail already rendered as a JSON object with its `@type`.
+    pub fn with_detail(mut self, detail: Box<RawValue>) -> Self {
+        self.0.details.push(detail);
+        self
     }
 
     /// Sets how an HTTP frontend must answer this error.
@@ -211,6 +246,16 @@ impl std::error::Error for Status {}
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reasons_are_error_info_details() {
+        let status = Status::bad_gateway(Code::Unknown, "x").with_reason("XML_TOO_DEEP");
+        assert_eq!(status.http_hint(), Some(&HttpHint::BadGateway));
+        assert_eq!(
+            status.details()[0].get(),
+            r#"{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"XML_TOO_DEEP","domain":"polygate"}"#
+        );
+    }
 
     #[test]
     fn json_body_has_code_message_and_details() {

@@ -14,7 +14,10 @@ async fn the_demo_config_serves_the_library_and_its_mapping_file() {
     let mut config =
         polygate::config::Config::from_file(&root().join("examples/demo.yaml")).unwrap();
     config.http.as_mut().unwrap().listen = "127.0.0.1:0".into();
-    let polygate::backends::BackendConfig::Grpc(grpc) = config.backends.get_mut("library").unwrap();
+    let Some(polygate::backends::BackendConfig::Grpc(grpc)) = config.backends.get_mut("library")
+    else {
+        panic!("the demo config has a gRPC backend named library");
+    };
     grpc.url = backend.url();
     let running = polygate::app::start(polygate::app::build(&config).await.unwrap())
         .await

@@ -45,6 +45,7 @@ pub(crate) fn error_response(status: &Status) -> Response<ResponseBody> {
         }
         Some(HttpHint::PayloadTooLarge) => StatusCode::PAYLOAD_TOO_LARGE,
         Some(HttpHint::UnsupportedMediaType) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        Some(HttpHint::BadGateway) => StatusCode::BAD_GATEWAY,
         None => http_status(status.code()),
     };
     let headers = response.headers_mut();
@@ -153,6 +154,10 @@ mod tests {
         assert_eq!(
             error_response(&Status::payload_too_large("big")).status(),
             StatusCode::PAYLOAD_TOO_LARGE
+        );
+        assert_eq!(
+            error_response(&Status::bad_gateway(Code::Unknown, "fault")).status(),
+            StatusCode::BAD_GATEWAY
         );
         let response = error_response(&Status::new(
             Code::Unauthenticated,

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use super::error::MappingError;
-use super::names::{first_illegal_char, ncname_error};
+use super::names::{first_illegal_char, ncname_error, split_qname};
 use super::options::{
     EmptyAs, UnknownChildren, ValueType, XmlLimits, XmlMappingConfig, MAX_DEPTH_CEILING,
 };
@@ -148,6 +148,18 @@ impl XmlMapping {
     /// The configured limits.
     pub fn limits(&self) -> &XmlLimits {
         &self.inner.limits
+    }
+
+    /// Checks that `name` (`prefix:local` or `local`) is an element name this mapping can
+    /// write: a valid XML name whose prefix the mapping declares.
+    pub fn check_element_name(&self, name: &str) -> Result<(), String> {
+        let (prefix, _) = split_qname(name).map_err(|reason| format!("{name:?}: {reason}"))?;
+        match self.inner.ns_for_prefix(prefix) {
+            Some(_) => Ok(()),
+            None => Err(format!(
+                "{name:?}: prefix '{prefix}' is not declared in the XML mapping's namespaces"
+            )),
+        }
     }
 }
 

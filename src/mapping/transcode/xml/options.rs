@@ -106,7 +106,8 @@ pub enum UnknownChildren {
 pub struct XmlLimits {
     /// Deepest element nesting, the converted element counting as 1 (default 64, at most 256).
     pub max_depth: usize,
-    /// Largest input accepted, in bytes (default 4 MiB).
+    /// Largest input accepted, in bytes (default 4 MiB); a number or a size such as `8MiB`.
+    #[serde(deserialize_with = "byte_size")]
     pub max_bytes: usize,
     /// Most attributes on one element (default 256).
     pub max_attributes: usize,
@@ -120,6 +121,11 @@ impl Default for XmlLimits {
             max_attributes: 256,
         }
     }
+}
+
+fn byte_size<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<usize, D::Error> {
+    let size = crate::config::units::ByteSize::deserialize(deserializer)?;
+    usize::try_from(size.0).map_err(|_| serde::de::Error::custom("size too large"))
 }
 
 /// Highest `max_depth` accepted; converters recurse (writer) or keep a frame (reader) per level.

@@ -1,0 +1,13 @@
+//! The HTTP client shared by the SOAP, plain-XML and REST backends: pooled keep-alive
+//! connections (HTTP/1.1, and HTTP/2 by ALPN or prior knowledge), TLS with the system roots or a
+//! configured CA, connect and request timeouts, a response size limit, and the canonical errors
+//! of transport failures and of upstream HTTP error statuses.
+
+mod client;
+mod config;
+mod error;
+
+pub(crate) use client::HttpClient;
+pub(crate) use config::ClientFields;
+pub use config::{ClientSettings, HttpBackendConfig};
+pub(crate) use error::{status_for_http_error, UpstreamError};

@@ -1,0 +1,133 @@
+//! `RestBackend`: sends the bound request to `base URL + rewritten path` and answers with the
+//! upstream's JSON (or its raw bytes and content type).
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::header::{ACCEPT, CONTENT_TYPE};
+use http::{HeaderMap, HeaderValue};
+
+use crate::backends::deadline::within;
+use crate::backends::http_client::{
+    status_for_http_error, ClientSettings, HttpClient, UpstreamError,
+};
+use crate::model::{
+    Backend, BackendCall, BackendFuture, GatewayResponse, Payload, RequestMessages, ResponseBody,
+    Status,
+};
+
+/// A REST backend: one pooled HTTP client.
+#[derive(Clone)]
+pub struct RestBackend {
+    inner: Arc<HttpClient>,
+}
+
+/// Everything that can go wrong in a REST call.
+enum RestError {
+    Upstream(UpstreamError),
+    HttpStatus {
+        status: http::StatusCode,
+        media_type: String,
+        body: Bytes,
+    },
+    Request(&'static str),
+}
+
+impl RestBackend {
+    /// A backend named `name`; connects on first use.
+    pub fn new(name: &str, settings: ClientSettings) -> Result<Self, String> {
+        Ok(Self {
+            inner: Arc::new(HttpClient::new(name, settings)?),
+        })
+    }
+}
+
+impl Backend for RestBackend {
+    fn name(&self) -> &str {
+        self.inner.backend()
+    }
+
+    fn call(&self, call: BackendCall) -> BackendFuture {
+        let client = self.inner.clone();
+        Box::pin(async move {
+            let limit = client.time_limit(call.timeout);
+            within(limit, async {
+                exchange(&client, call)
+                    .await
+                    .map_err(|error| status(client.backend(), error))
+            })
+            .await
+        })
+    }
+}
+
+/// The canonical error of a REST call's failure.
+fn status(backend: &str, error: RestError) -> Status {
+    match error {
+        RestError::Upstream(error) => error.into_status(backend),
+        RestError::HttpStatus {
+            status,
+            media_type,
+            body,
+        } => status_for_http_error(backend, status, &media_type, &body),
+        RestError::Request(message) => Status::internal(format!("backend '{backend}': {message}")),
+    }
+}
+
+async fn exchange(client: &HttpClient, call: BackendCall) -> Result<GatewayResponse, RestError> {
+    let (content_type, body) = match call.messages {
+        RequestMessages::Unary(Payload::Json(body)) => ("application/json".to_owned(), body),
+        RequestMessages::Unary(Payload::Raw { content_type, data }) => (content_type, data),
+        _ => {
+            return Err(RestError::Request(
+                "a REST backend takes one JSON or raw message",
+            ))
+        }
+    };
+    let mut headers = HeaderMap::new();
+    headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+    let mut metadata = call.metadata;
+    if !body.is_empty() && !metadata.contains_key(CONTENT_TYPE) {
+        if let Ok(value) = HeaderValue::from_str(&content_type) {
+            metadata.insert(CONTENT_TYPE, value);
+        }
+    }
+    let uri = client.uri(&call.operation).map_err(RestError::Upstream)?;
+    let response = client
+        .send(call.method, uri, metadata, headers, body)
+        .await
+        .map_err(RestError::Upstream)?;
+    let media_type = response.media_type();
+    if !response.status.is_success() {
+        return Err(RestError::HttpStatus {
+            status: response.status,
+            media_type,
+            body: response.body,
+        });
+    }
+    let is_json =
+        media_type.is_empty() || media_type == "application/json" || media_type.ends_with("+json");
+    let message = if response.body.is_empty() {
+        Payload::Json(Bytes::from_static(b"{}"))
+    } else if is_json {
+        Payload::Json(response.body)
+    } else {
+        let content_type = response
+            .headers
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        Payload::Raw {
+            content_type,
+            data: response.body,
+        }
+    };
+    Ok(GatewayResponse {
+        metadata: HeaderMap::new(),
+        body: ResponseBody::Unary {
+            message,
+            trailers: HeaderMap::new(),
+        },
+    })
+}

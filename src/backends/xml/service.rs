@@ -1,0 +1,129 @@
+//! `XmlBackend`: sends the bound XML document (or nothing) to `base URL + path` with the
+//! route's method, and hands the decoded answer to the mapping layer.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::header::{ACCEPT, CONTENT_TYPE};
+use http::{HeaderMap, HeaderValue};
+
+use crate::backends::deadline::within;
+use crate::backends::http_client::{
+    status_for_http_error, ClientSettings, HttpClient, UpstreamError,
+};
+use crate::mapping::legacy::response_xml_error;
+use crate::mapping::transcode::xml::{decode_document, XmlError};
+use crate::model::{
+    Backend, BackendCall, BackendFuture, GatewayResponse, Payload, RequestMessages, ResponseBody,
+    Status,
+};
+
+/// A plain-XML backend: one pooled HTTP client.
+#[derive(Clone)]
+pub struct XmlBackend {
+    inner: Arc<HttpClient>,
+}
+
+/// Everything that can go wrong in a plain-XML call.
+enum XmlCallError {
+    Upstream(UpstreamError),
+    HttpStatus {
+        status: http::StatusCode,
+        media_type: String,
+        body: Bytes,
+    },
+    Xml(XmlError),
+    Request(&'static str),
+}
+
+impl XmlBackend {
+    /// A backend named `name`; connects on first use.
+    pub fn new(name: &str, settings: ClientSettings) -> Result<Self, String> {
+        Ok(Self {
+            inner: Arc::new(HttpClient::new(name, settings)?),
+        })
+    }
+}
+
+impl Backend for XmlBackend {
+    fn name(&self) -> &str {
+        self.inner.backend()
+    }
+
+    fn call(&self, call: BackendCall) -> BackendFuture {
+        let client = self.inner.clone();
+        Box::pin(async move {
+            let limit = client.time_limit(call.timeout);
+            within(limit, async {
+                exchange(&client, call)
+                    .await
+                    .map_err(|error| status(client.backend(), error))
+            })
+            .await
+        })
+    }
+}
+
+/// The canonical error of a plain-XML call's failure.
+fn status(backend: &str, error: XmlCallError) -> Status {
+    match error {
+        XmlCallError::Upstream(error) => error.into_status(backend),
+        XmlCallError::HttpStatus {
+            status,
+            media_type,
+            body,
+        } => status_for_http_error(backend, status, &media_type, &body),
+        XmlCallError::Xml(error) => response_xml_error(backend, &error),
+        XmlCallError::Request(message) => {
+            Status::internal(format!("backend '{backend}': {message}"))
+        }
+    }
+}
+
+async fn exchange(client: &HttpClient, call: BackendCall) -> Result<GatewayResponse, XmlCallError> {
+    let RequestMessages::Unary(Payload::Xml(document)) = call.messages else {
+        return Err(XmlCallError::Request(
+            "a plain-XML backend takes one XML message",
+        ));
+    };
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        ACCEPT,
+        HeaderValue::from_static("application/xml, text/xml"),
+    );
+    let mut metadata = call.metadata;
+    if !document.is_empty() && !metadata.contains_key(CONTENT_TYPE) {
+        metadata.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("application/xml; charset=utf-8"),
+        );
+    }
+    let uri = client
+        .uri(&call.operation)
+        .map_err(XmlCallError::Upstream)?;
+    let response = client
+        .send(call.method, uri, metadata, headers, document)
+        .await
+        .map_err(XmlCallError::Upstream)?;
+    if !response.status.is_success() {
+        return Err(XmlCallError::HttpStatus {
+            status: response.status,
+            media_type: response.media_type(),
+            body: response.body,
+        });
+    }
+    let decoded = decode_document(&response.body, response.charset().as_deref())
+        .map_err(XmlCallError::Xml)?;
+    let bytes = match decoded {
+        Cow::Borrowed(slice) => response.body.slice_ref(slice),
+        Cow::Owned(vec) => Bytes::from(vec),
+    };
+    Ok(GatewayResponse {
+        metadata: HeaderMap::new(),
+        body: ResponseBody::Unary {
+            message: Payload::Xml(bytes),
+            trailers: HeaderMap::new(),
+        },
+    })
+}

@@ -1,0 +1,28 @@
+//! Routes to SOAP, plain-XML and REST backends: the `routes:` list of mapping files, compiled
+//! into SOAP, XML and REST route plans that bind a request to the XML (or rewritten REST
+//! request) the backend sends, and turn its answer into JSON. The convention and the file
+//! format are documented in `docs/xml-soap.md`.
+
+mod bind;
+mod compile;
+mod envelope;
+mod plan;
+mod respond;
+mod select;
+mod spec;
+mod target;
+mod template;
+mod values;
+mod walk;
+
+pub(crate) use compile::compile;
+pub use compile::{LegacyBackend, LegacyKind};
+pub use envelope::{
+    EnvelopeError, FirstElement, SoapBody, SoapVersion, SOAP11_ENVELOPE_NS, SOAP12_ENVELOPE_NS,
+};
+pub use plan::{response_xml_error, RestPlan, SoapPlan, XmlPlan};
+pub(crate) use spec::read_routes;
+pub use spec::{
+    HeaderEditsConfig, LegacyRouteSpec, LegacyTarget, RestTargetConfig, RouteEntry,
+    SoapTargetConfig, XmlTargetConfig,
+};

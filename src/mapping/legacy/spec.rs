@@ -1,0 +1,298 @@
+//! The `routes:` list of a mapping file: polygate-native routes to SOAP, plain-XML and REST
+//! backends, as written (serde types, unknown keys refused) and as read (with file and line).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+
+use crate::config::units::ConfigDuration;
+use crate::mapping::options::{BodyFieldCollision, RouteOptionsConfig, UnknownQueryParameters};
+use crate::mapping::rules::{CustomPattern, RuleOrigin};
+use crate::mapping::transcode::xml::{XmlMapping, XmlMappingConfig};
+
+/// One entry of `routes:`: an HTTP pattern, a backend, and exactly one target block.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteEntry {
+    /// `GET` path template.
+    #[serde(default)]
+    pub get: Option<Spanned<String>>,
+    /// `PUT` path template.
+    #[serde(default)]
+    pub put: Option<Spanned<String>>,
+    /// `POST` path template.
+    #[serde(default)]
+    pub post: Option<Spanned<String>>,
+    /// `DELETE` path template.
+    #[serde(default)]
+    pub delete: Option<Spanned<String>>,
+    /// `PATCH` path template.
+    #[serde(default)]
+    pub patch: Option<Spanned<String>>,
+    /// Any other HTTP method.
+    #[serde(default)]
+    pub custom: Option<Spanned<CustomPattern>>,
+    /// The backend (a `soap`, `xml` or `rest` backend of the config).
+    #[serde(default)]
+    pub backend: Option<Spanned<String>>,
+    /// Where the client's JSON body goes: empty or absent for no body, `*` for the whole
+    /// request (SOAP/XML: the members of the request element; REST: forwarded as is), or a
+    /// member name the body becomes the value of (SOAP/XML only).
+    #[serde(default)]
+    pub body: Option<String>,
+    /// Slash-separated path of the one value of the JSON answer to return (`AddResult`,
+    /// `data/user`); default: the whole answer.
+    #[serde(default)]
+    pub response_body: Option<String>,
+    /// Output key → slash-separated path: the answer becomes an object of these values (keys
+    /// in name order; missing values are left out). Excludes `response_body`.
+    #[serde(default)]
+    pub response_fields: Option<BTreeMap<String, String>>,
+    /// Request headers to add (name → value) and remove (names) before calling the backend.
+    #[serde(default)]
+    pub headers: Option<HeaderEditsConfig>,
+    /// How long the backend may take for this route.
+    #[serde(default)]
+    pub timeout: Option<ConfigDuration>,
+    /// What an unknown query parameter does on this route (SOAP and XML bodies).
+    #[serde(default)]
+    pub unknown_query_parameters: Option<UnknownQueryParameters>,
+    /// What a body member that a path variable also sets does on this route.
+    #[serde(default)]
+    pub body_field_collision: Option<BodyFieldCollision>,
+    /// A SOAP operation of a `soap` backend.
+    #[serde(default)]
+    pub soap: Option<SoapTargetConfig>,
+    /// A request to a plain-XML `xml` backend.
+    #[serde(default)]
+    pub xml: Option<XmlTargetConfig>,
+    /// A request to a REST/JSON `rest` backend.
+    #[serde(default)]
+    pub rest: Option<RestTargetConfig>,
+    /// The JSON ⇄ XML mapping for this route, replacing the file's `xml_mapping`.
+    #[serde(default)]
+    pub xml_mapping: Option<Spanned<XmlMappingConfig>>,
+}
+
+/// Request header edits.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct HeaderEditsConfig {
+    /// Headers to set (replacing a forwarded header of the same name).
+    #[serde(default)]
+    pub add: BTreeMap<String, String>,
+    /// Headers not to forward.
+    #[serde(default)]
+    pub remove: Vec<String>,
+}
+
+/// `soap:` — one operation of a SOAP backend.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct SoapTargetConfig {
+    /// The request element under `Body` (`Add`, or `t:Add` with a prefix of the XML mapping):
+    /// the request JSON becomes its content. Required unless `template` is given.
+    #[serde(default)]
+    pub operation: Option<String>,
+    /// The SOAP action (`SOAPAction` header in 1.1, `action` parameter in 1.2); default empty.
+    #[serde(default)]
+    pub action: Option<String>,
+    /// The `Body` content as XML with `{{path}}` placeholders, instead of `operation`.
+    #[serde(default)]
+    pub template: Option<String>,
+}
+
+/// `xml:` — a request to a plain-XML backend.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct XmlTargetConfig {
+    /// The upstream method; default: the route's.
+    #[serde(default)]
+    pub method: Option<String>,
+    /// The upstream path and query under the backend's URL, with `{variable}` placeholders
+    /// for the route's path variables (`/orders/{id}.xml`).
+    pub path: String,
+    /// The request document's root element: the request JSON becomes its content.
+    #[serde(default)]
+    pub root: Option<String>,
+    /// The request document as XML with `{{path}}` placeholders, instead of `root`.
+    #[serde(default)]
+    pub template: Option<String>,
+    /// Append the client's query string to the upstream URL when no request document is
+    /// built (default true).
+    #[serde(default)]
+    pub forward_query: Option<bool>,
+}
+
+/// `rest:` — a request to a REST/JSON backend.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct RestTargetConfig {
+    /// The upstream method; default: the route's.
+    #[serde(default)]
+    pub method: Option<String>,
+    /// The upstream path and query under the backend's URL, with `{variable}` placeholders
+    /// for the route's path variables (`/api/users.php?uid={id}`).
+    pub path: String,
+    /// Append the client's query string to the upstream URL (default true).
+    #[serde(default)]
+    pub forward_query: Option<bool>,
+}
+
+/// Which kind of backend a route targets, with its settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LegacyTarget {
+    /// `soap:`.
+    Soap(SoapTargetConfig),
+    /// `xml:`.
+    Xml(XmlTargetConfig),
+    /// `rest:`.
+    Rest(RestTargetConfig),
+}
+
+/// A route of `routes:`, read and checked as far as the file alone allows.
+#[derive(Debug, Clone)]
+pub struct LegacyRouteSpec {
+    /// The HTTP method.
+    pub http_method: String,
+    /// The path template.
+    pub path: String,
+    /// The backend's name.
+    pub backend: String,
+    /// The target block.
+    pub target: LegacyTarget,
+    /// `body`.
+    pub body: String,
+    /// `response_body`.
+    pub response_body: String,
+    /// `response_fields`.
+    pub response_fields: BTreeMap<String, String>,
+    /// `headers`.
+    pub headers: HeaderEditsConfig,
+    /// Per-route options.
+    pub options: RouteOptionsConfig,
+    /// The compiled XML mapping (the route's, else the file's, else the default).
+    pub xml_mapping: XmlMapping,
+    /// Where the route was written.
+    pub origin: RuleOrigin,
+}
+
+/// Reads the `routes:` of a mapping file; errors carry the line they were found at.
+pub(crate) fn read_routes(
+    entries: Vec<RouteEntry>,
+    file_mapping: Option<Spanned<XmlMappingConfig>>,
+    path: &Path,
+) -> Result<Vec<LegacyRouteSpec>, (u64, String)> {
+    let file_mapping = match file_mapping {
+        Some(config) => compile_mapping(&config)?,
+        None => XmlMapping::default(),
+    };
+    let mut routes = Vec::with_capacity(entries.len());
+    for (index, entry) in entries.into_iter().enumerate() {
+        routes.push(read_route(entry, index, &file_mapping, path)?);
+    }
+    Ok(routes)
+}
+
+fn compile_mapping(config: &Spanned<XmlMappingConfig>) -> Result<XmlMapping, (u64, String)> {
+    XmlMapping::new(&config.value)
+        .map_err(|e| (config.referenced.line(), format!("xml_mapping: {e}")))
+}
+
+fn read_route(
+    entry: RouteEntry,
+    index: usize,
+    file_mapping: &XmlMapping,
+    path: &Path,
+) -> Result<LegacyRouteSpec, (u64, String)> {
+    let mut patterns: Vec<(String, String, u64)> = Vec::new();
+    for (verb, value) in [
+        ("GET", &entry.get),
+        ("PUT", &entry.put),
+        ("POST", &entry.post),
+        ("DELETE", &entry.delete),
+        ("PATCH", &entry.patch),
+    ] {
+        if let Some(value) = value {
+            patterns.push((
+                verb.to_owned(),
+                value.value.clone(),
+                value.referenced.line(),
+            ));
+        }
+    }
+    if let Some(custom) = &entry.custom {
+        patterns.push((
+            custom.value.kind.clone(),
+            custom.value.path.clone(),
+            custom.referenced.line(),
+        ));
+    }
+    let backend_line = entry.backend.as_ref().map_or(0, |b| b.referenced.line());
+    let (http_method, template, line) = match patterns.as_slice() {
+        [one] => one.clone(),
+        [] => {
+            return Err((
+                backend_line,
+                format!("routes[{index}] has no get, put, post, delete, patch or custom pattern"),
+            ))
+        }
+        [_, (second, _, line), ..] => {
+            return Err((
+                *line,
+                format!("routes[{index}] has more than one pattern ({second} too); write one route per pattern"),
+            ))
+        }
+    };
+    let Some(backend) = entry.backend else {
+        return Err((
+            line,
+            format!("the route {http_method} {template} names no backend"),
+        ));
+    };
+    let target =
+        match (entry.soap, entry.xml, entry.rest) {
+            (Some(soap), None, None) => LegacyTarget::Soap(soap),
+            (None, Some(xml), None) => LegacyTarget::Xml(xml),
+            (None, None, Some(rest)) => LegacyTarget::Rest(rest),
+            _ => return Err((
+                line,
+                format!(
+                    "the route {http_method} {template} needs exactly one of soap:, xml: or rest:"
+                ),
+            )),
+        };
+    if entry.response_body.is_some() && entry.response_fields.is_some() {
+        return Err((
+            line,
+            format!("the route {http_method} {template} sets both response_body and response_fields; choose one"),
+        ));
+    }
+    let xml_mapping = match &entry.xml_mapping {
+        Some(config) => compile_mapping(config)?,
+        None => file_mapping.clone(),
+    };
+    Ok(LegacyRouteSpec {
+        http_method,
+        path: template,
+        backend: backend.value,
+        target,
+        body: entry.body.unwrap_or_default(),
+        response_body: entry.response_body.unwrap_or_default(),
+        response_fields: entry.response_fields.unwrap_or_default(),
+        headers: entry.headers.unwrap_or_default(),
+        options: RouteOptionsConfig {
+            timeout: entry.timeout,
+            json: None,
+            unknown_query_parameters: entry.unknown_query_parameters,
+            body_field_collision: entry.body_field_collision,
+        },
+        xml_mapping,
+        origin: RuleOrigin::MappingFile {
+            path: path.to_path_buf(),
+            line,
+        },
+    })
+}
