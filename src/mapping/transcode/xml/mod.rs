@@ -73,6 +73,9 @@
 //! - Children follow the element's `order` entry (schema order), whatever the JSON key order;
 //!   keys the entry does not list follow in JSON order (`unknown_children: append`) or are
 //!   refused (`unknown_children: reject`). Without an entry, JSON order is kept.
+//! - An un-prefixed child key that the element's `order` entry lists only in one other
+//!   namespace (`t:sku`) is written in that namespace, so JSON produced with `drop_prefixes`
+//!   converts back when the mapping carries the schema's order lists.
 //! - Every key must be an XML name with a declared prefix (`"a b"`, `"1x"`, `"xmlns:x"` and
 //!   `"x\"/><y"` are refused, [`XmlError::InvalidName`]); every character must be allowed by
 //!   XML 1.0 (U+0000, U+0001, U+FFFE … are refused, [`XmlError::InvalidChar`]); duplicate keys

@@ -328,3 +328,30 @@ fn int64_strings_round_trip_through_xml() {
     xml_to_json(xml.as_bytes(), &typed, &mut json).expect("reads");
     assert_eq!(json, br#"{"l":"9223372036854775807"}"#);
 }
+
+#[test]
+fn unprefixed_keys_take_the_namespace_the_schema_order_lists() {
+    // Wrappers in the default namespace, types in `t`: with drop_prefixes the JSON has local
+    // names only, and the order lists put each child back in its namespace.
+    let schema = mapping(|c| {
+        c.default_namespace = Some("urn:svc".into());
+        c.namespaces.insert("t".into(), "urn:types".into());
+        c.drop_prefixes = true;
+        c.order.insert("Put".into(), vec!["item".into()]);
+        c.order
+            .insert("Put/item".into(), vec!["t:sku".into(), "t:qty".into()]);
+    });
+    let xml = to_xml(r#"{"item":{"qty":2,"sku":"a"}}"#, "Put", &schema).unwrap();
+    assert_eq!(
+        xml,
+        r#"<Put xmlns="urn:svc" xmlns:t="urn:types"><item><t:sku>a</t:sku><t:qty>2</t:qty></item></Put>"#
+    );
+    let mut json = Vec::new();
+    xml_to_json(xml.as_bytes(), &schema, &mut json).unwrap();
+    assert_eq!(json, br#"{"item":{"sku":"a","qty":"2"}}"#);
+    // Both spellings at once are the same element twice.
+    assert!(matches!(
+        to_xml(r#"{"item":{"sku":"a","t:sku":"b"}}"#, "Put", &schema),
+        Err(XmlError::DuplicateKey { .. })
+    ));
+}

@@ -1,13 +1,15 @@
 //! JSON → XML for objects: a JSON object's members become attributes, text and child elements
 //! (in schema order), arrays become repeated elements.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 
 use serde::de::DeserializeSeed;
 use serde_json::value::RawValue;
 
 use super::error::{shorten, XmlError};
-use super::mapping::NsRef;
+use super::mapping::{Inner, NsRef};
+use super::paths::ElementName;
 use super::names::split_qname;
 use super::options::{UnknownChildren, ValueType};
 use super::write::{Element, Emitter};
@@ -19,7 +21,7 @@ use super::write_json::{
 /// Objects with more keys than this are checked for duplicates through a hash set.
 const LINEAR_DUPLICATE_LIMIT: usize = 32;
 
-impl<'de> Emitter<'_, '_, 'de> {
+impl<'m, 'de> Emitter<'m, '_, 'de> {
     /// Writes an element whose value is the JSON object `text`.
     pub(super) fn write_object(
         &mut self,
@@ -38,7 +40,8 @@ impl<'de> Emitter<'_, '_, 'de> {
     }
 
     fn write_members(&mut self, element: Element<'_>, start: usize) -> Result<(), XmlError> {
-        self.classify_members(start)?;
+        let order = self.order_of(element);
+        self.classify_members(start, order)?;
         self.start_tag(element.name);
         let mut text = None;
         let mut nil = false;
@@ -91,8 +94,22 @@ impl<'de> Emitter<'_, '_, 'de> {
         Ok(())
     }
 
-    /// Resolves and checks the keys of the object's members.
-    fn classify_members(&mut self, start: usize) -> Result<(), XmlError> {
+    /// The `order` entry (schema child list) of an element, if the mapping has one.
+    fn order_of(&self, element: Element<'_>) -> Option<&'m [ElementName]> {
+        let mapping: &'m Inner = self.mapping;
+        self.states_of(element)
+            .iter()
+            .find_map(|&id| mapping.paths.node(id).and_then(|node| node.order.as_deref()))
+    }
+
+    /// Resolves and checks the keys of the object's members. An un-prefixed child key that the
+    /// element's `order` entry lists only in another namespace takes that namespace, so JSON
+    /// written with `drop_prefixes` converts back.
+    fn classify_members(
+        &mut self,
+        start: usize,
+        order: Option<&'m [ElementName]>,
+    ) -> Result<(), XmlError> {
         for index in start..self.members.len() {
             let Some(member) = self.members.get(index) else {
                 break;
@@ -105,6 +122,7 @@ impl<'de> Emitter<'_, '_, 'de> {
                 (KeyKind::Element, Some(&*member.key))
             };
             let mut resolved = (NsRef::Unprefixed, 0);
+            let mut rename = None;
             if let Some(name) = name {
                 let invalid = |reason| XmlError::InvalidName {
                     key: shorten(&member.key),
@@ -134,14 +152,46 @@ impl<'de> Emitter<'_, '_, 'de> {
                         prefix.len() + 1
                     };
                 resolved = (ns, local_at);
+                if kind == KeyKind::Element && ns == NsRef::Unprefixed {
+                    if let Some((index, prefix)) = self.schema_namespace(order, local) {
+                        rename = Some(format!("{prefix}:{local}"));
+                        resolved = (NsRef::Mapped(index), prefix.len() + 1);
+                    }
+                }
             }
             if let Some(member) = self.members.get_mut(index) {
                 member.kind = kind;
                 member.ns = resolved.0;
                 member.local_at = resolved.1;
+                if let Some(qualified) = rename {
+                    member.key = Cow::Owned(qualified);
+                }
             }
         }
         self.check_duplicates(start)
+    }
+
+    /// The one namespace other than the un-prefixed one in which `order` lists `local`.
+    fn schema_namespace(
+        &self,
+        order: Option<&'m [ElementName]>,
+        local: &str,
+    ) -> Option<(u8, &'m str)> {
+        let order = order?;
+        if order
+            .iter()
+            .any(|n| n.ns == NsRef::Unprefixed && *n.local == *local)
+        {
+            return None;
+        }
+        let mut listed = order.iter().filter(|n| *n.local == *local);
+        match (listed.next(), listed.next()) {
+            (Some(ElementName { ns: NsRef::Mapped(index), .. }), None) => {
+                let mapping: &'m Inner = self.mapping;
+                Some((*index, mapping.prefix(*index)))
+            }
+            _ => None,
+        }
     }
 
     fn check_duplicates(&self, start: usize) -> Result<(), XmlError> {
@@ -224,12 +274,7 @@ impl<'de> Emitter<'_, '_, 'de> {
     /// Writes the child elements: first those the `order` entry lists, in its order, then the
     /// rest in JSON order (or refuses them).
     fn write_children(&mut self, element: Element<'_>, start: usize) -> Result<(), XmlError> {
-        let order = self.states_of(element).iter().find_map(|&id| {
-            self.mapping
-                .paths
-                .node(id)
-                .and_then(|node| node.order.as_deref())
-        });
+        let order = self.order_of(element);
         if let Some(order) = order {
             for name in order {
                 let found = (start..self.members.len()).find(|&i| {
