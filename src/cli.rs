@@ -1,5 +1,5 @@
 //! The command line: `polygate serve` and `polygate check`, from a config file or from
-//! zero-config flags that describe one gRPC backend.
+//! zero-config flags that describe one gRPC backend; `polygate import wsdl`.
 
 use std::path::PathBuf;
 
@@ -27,6 +27,42 @@ pub enum Command {
     Serve(Source),
     /// Validate everything, print the route table, and exit non-zero on any error.
     Check(Source),
+    /// Write a mapping file from another service description.
+    #[command(subcommand)]
+    Import(ImportCommand),
+}
+
+/// What `polygate import` reads.
+#[derive(Debug, Subcommand)]
+pub enum ImportCommand {
+    /// A WSDL 1.1 file (document/literal SOAP 1.1 or 1.2): one REST route per operation.
+    Wsdl(WsdlArgs),
+}
+
+/// `polygate import wsdl FILE.wsdl`.
+#[derive(Debug, Args)]
+pub struct WsdlArgs {
+    /// The WSDL file; imported WSDLs and XSDs are read relative to it.
+    #[arg(value_name = "FILE.wsdl")]
+    pub file: PathBuf,
+    /// Write the mapping file here instead of to standard output.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// The service to import (default: the first one).
+    #[arg(long, value_name = "NAME")]
+    pub service: Option<String>,
+    /// The port to import (default: the first SOAP port of the chosen version).
+    #[arg(long, value_name = "NAME")]
+    pub port: Option<String>,
+    /// The SOAP version of the port: 1.1 (preferred by default) or 1.2.
+    #[arg(long, value_name = "VERSION", value_parser = ["1.1", "1.2"])]
+    pub soap_version: Option<String>,
+    /// The backend name the routes use (default: the service name in lower case).
+    #[arg(long, value_name = "NAME")]
+    pub backend: Option<String>,
+    /// The path every route starts with (default: `/` + the backend name).
+    #[arg(long, value_name = "PATH")]
+    pub path_prefix: Option<String>,
 }
 
 /// Where the configuration comes from: a file, or flags for one gRPC backend.

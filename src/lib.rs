@@ -21,13 +21,14 @@ pub mod cli;
 pub mod config;
 pub mod descriptors;
 pub mod frontends;
+pub mod import;
 pub mod mapping;
 pub mod model;
 pub mod pipeline;
 
 use std::process::ExitCode;
 
-use cli::Source;
+use cli::{ImportCommand, Source};
 
 /// `polygate serve`: builds the gateway and serves until Ctrl-C or SIGTERM.
 pub async fn serve(source: &Source) -> ExitCode {
@@ -63,11 +64,46 @@ pub async fn check(source: &Source) -> ExitCode {
                     ]
                 })
                 .collect();
-            print_table(["METHOD", "PATH", "BACKEND", "GRPC METHOD"], &rows);
+            print_table(["METHOD", "PATH", "BACKEND", "OPERATION"], &rows);
             println!("{} routes, configuration OK", rows.len());
             ExitCode::SUCCESS
         }
         Err(errors) => report(&errors),
+    }
+}
+
+/// `polygate import wsdl`: writes a mapping file, or prints why the WSDL cannot be imported.
+pub fn import(command: &ImportCommand) -> ExitCode {
+    let ImportCommand::Wsdl(args) = command;
+    let options = import::wsdl::WsdlImportOptions {
+        service: args.service.clone(),
+        port: args.port.clone(),
+        soap_version: args.soap_version.as_deref().map(|v| match v {
+            "1.2" => mapping::legacy::SoapVersion::V12,
+            _ => mapping::legacy::SoapVersion::V11,
+        }),
+        backend: args.backend.clone(),
+        path_prefix: args.path_prefix.clone(),
+    };
+    let text = match import::wsdl::import_wsdl(&args.file, &options) {
+        Ok(text) => text,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match &args.output {
+        Some(path) => match std::fs::write(path, text) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("error: {}: {error}", path.display());
+                ExitCode::FAILURE
+            }
+        },
+        None => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
     }
 }
 

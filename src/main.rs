@@ -28,6 +28,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Serve(source) => polygate::serve(&source).await,
             Command::Check(source) => polygate::check(&source).await,
+            Command::Import(command) => polygate::import(&command),
         }
     })
 }

@@ -28,7 +28,7 @@ fn check_prints_the_route_table_of_the_demo_config() {
     assert_eq!(
         stdout,
         concat!(
-            "METHOD  PATH                                 BACKEND  GRPC METHOD\n",
+            "METHOD  PATH                                 BACKEND  OPERATION\n",
             "GET     /v1/shelves                          library  /polygate.demo.v1.Library/ListShelves\n",
             "POST    /v1/shelves                          library  /polygate.demo.v1.Library/CreateShelf\n",
             "GET     /v1/{name=shelves/*}                 library  /polygate.demo.v1.Library/GetShelf\n",

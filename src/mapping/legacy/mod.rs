@@ -13,7 +13,7 @@ mod spec;
 mod target;
 mod template;
 mod values;
-mod walk;
+pub(crate) mod walk;
 
 pub(crate) use compile::compile;
 pub use compile::{LegacyBackend, LegacyKind};

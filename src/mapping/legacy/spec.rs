@@ -252,18 +252,19 @@ fn read_route(
             format!("the route {http_method} {template} names no backend"),
         ));
     };
-    let target =
-        match (entry.soap, entry.xml, entry.rest) {
-            (Some(soap), None, None) => LegacyTarget::Soap(soap),
-            (None, Some(xml), None) => LegacyTarget::Xml(xml),
-            (None, None, Some(rest)) => LegacyTarget::Rest(rest),
-            _ => return Err((
+    let target = match (entry.soap, entry.xml, entry.rest) {
+        (Some(soap), None, None) => LegacyTarget::Soap(soap),
+        (None, Some(xml), None) => LegacyTarget::Xml(xml),
+        (None, None, Some(rest)) => LegacyTarget::Rest(rest),
+        _ => {
+            return Err((
                 line,
                 format!(
                     "the route {http_method} {template} needs exactly one of soap:, xml: or rest:"
                 ),
-            )),
-        };
+            ))
+        }
+    };
     if entry.response_body.is_some() && entry.response_fields.is_some() {
         return Err((
             line,

@@ -9,9 +9,9 @@ use serde_json::value::RawValue;
 
 use super::error::{shorten, XmlError};
 use super::mapping::{Inner, NsRef};
-use super::paths::ElementName;
 use super::names::split_qname;
 use super::options::{UnknownChildren, ValueType};
+use super::paths::ElementName;
 use super::write::{Element, Emitter};
 use super::write_json::{
     classify, escape_attribute, escape_text, is_empty_array, parse_into, ItemsSeed, KeyKind,
@@ -97,9 +97,12 @@ impl<'m, 'de> Emitter<'m, '_, 'de> {
     /// The `order` entry (schema child list) of an element, if the mapping has one.
     fn order_of(&self, element: Element<'_>) -> Option<&'m [ElementName]> {
         let mapping: &'m Inner = self.mapping;
-        self.states_of(element)
-            .iter()
-            .find_map(|&id| mapping.paths.node(id).and_then(|node| node.order.as_deref()))
+        self.states_of(element).iter().find_map(|&id| {
+            mapping
+                .paths
+                .node(id)
+                .and_then(|node| node.order.as_deref())
+        })
     }
 
     /// Resolves and checks the keys of the object's members. An un-prefixed child key that the
@@ -186,7 +189,13 @@ impl<'m, 'de> Emitter<'m, '_, 'de> {
         }
         let mut listed = order.iter().filter(|n| *n.local == *local);
         match (listed.next(), listed.next()) {
-            (Some(ElementName { ns: NsRef::Mapped(index), .. }), None) => {
+            (
+                Some(ElementName {
+                    ns: NsRef::Mapped(index),
+                    ..
+                }),
+                None,
+            ) => {
                 let mapping: &'m Inner = self.mapping;
                 Some((*index, mapping.prefix(*index)))
             }
