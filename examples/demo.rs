@@ -1,12 +1,19 @@
-//! The quickstart: the demo library backend (gRPC on 127.0.0.1:50051) and polygate in front of
-//! it (REST/JSON on 127.0.0.1:8080, from `examples/demo.yaml`), in one process.
+//! The quickstart: the demo library backend (gRPC on 127.0.0.1:50051), the demo Warehouse (a
+//! legacy SOAP 1.1 service on 127.0.0.1:50052) and polygate in front of both (REST/JSON on
+//! 127.0.0.1:8080, from `examples/demo.yaml` and `mappings/`), in one process.
 //!
 //! Run with `cargo run --release --example demo`, then try the curl lines it prints.
 
 #[path = "common/grpc_server.rs"]
 mod grpc_server;
+#[path = "common/http_server.rs"]
+mod http_server;
 #[path = "common/library.rs"]
 mod library;
+#[path = "common/warehouse.rs"]
+mod warehouse;
+#[path = "common/xml_tree.rs"]
+mod xml_tree;
 
 use std::path::Path;
 
@@ -23,6 +30,7 @@ async fn main() -> anyhow::Result<()> {
     let backend = library::library_backend(library::library_pool(&root.join("protos")))
         .start_on("127.0.0.1:50051")
         .await?;
+    let warehouse = warehouse::start_warehouse("127.0.0.1:50052").await?;
     let config = polygate::config::Config::from_file(&root.join("examples/demo.yaml"))?;
     let gateway = match polygate::app::build(&config).await {
         Ok(gateway) => gateway,
@@ -43,6 +51,7 @@ async fn main() -> anyhow::Result<()> {
             .expect("the demo config has an http listener")
     );
     println!("demo library backend (gRPC) on {}", backend.url());
+    println!("demo Warehouse (SOAP 1.1) on {}/warehouse", warehouse.url());
     println!("polygate (REST/JSON) on {base}\n\nTry:");
     for line in [
         format!("curl -s {base}/v1/shelves"),
@@ -57,12 +66,18 @@ async fn main() -> anyhow::Result<()> {
         format!("curl -s {base}/v1/shelves/1/books/1/cover -o cover.svg"),
         format!("curl -s {base}/v1/admin/stats"),
         format!("curl -s -i {base}/v1/shelves/99"),
+        format!("curl -s {base}/v1/warehouse/items/CUP-1001"),
+        format!("curl -s '{base}/v1/warehouse/items?category=kitchen'"),
+        format!("curl -s -X POST {base}/v1/warehouse/orders -H 'Content-Type: application/json' -d '{{\"customer\":{{\"name\":\"Ada\",\"email\":\"ada@example.com\",\"address\":{{\"street\":\"1 Loop Rd\",\"city\":\"Lyon\",\"zip\":\"01234\",\"country\":\"FR\"}}}},\"line\":[{{\"sku\":\"CUP-1001\",\"quantity\":2}}]}}'"),
+        format!("curl -s -i -X POST {base}/v1/warehouse/orders -H 'Content-Type: application/json' -d '{{\"customer\":{{\"name\":\"Ada\",\"email\":\"ada@example.com\",\"address\":{{\"street\":\"1 Loop Rd\",\"city\":\"Lyon\",\"zip\":\"01234\",\"country\":\"FR\"}}}},\"line\":[{{\"sku\":\"KET-1002\",\"quantity\":5}}]}}'"),
+        format!("curl -s -i -X DELETE '{base}/v1/warehouse/orders/42?reason=changed%20my%20mind'"),
     ] {
         println!("  {line}");
     }
-    println!("\nCtrl-C stops both.");
+    println!("\nCtrl-C stops them all.");
     tokio::signal::ctrl_c().await?;
     running.shutdown().await;
     backend.stop().await;
+    warehouse.stop().await;
     Ok(())
 }
