@@ -14,4 +14,6 @@ mod json;
 mod layering;
 mod metadata;
 mod routing;
+mod soap;
+mod soap_faults;
 mod streaming;

@@ -6,8 +6,15 @@
 #[path = "../../../examples/common/grpc_server.rs"]
 pub mod grpc_server;
 pub mod http_client;
+#[path = "../../../examples/common/http_server.rs"]
+pub mod http_server;
+pub mod legacy;
 #[path = "../../../examples/common/library.rs"]
 pub mod library;
+#[path = "../../../examples/common/warehouse.rs"]
+pub mod warehouse;
+#[path = "../../../examples/common/xml_tree.rs"]
+pub mod xml_tree;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -162,7 +162,7 @@ fn invalid_characters_are_refused() {
     assert_eq!(
         to_xml(r#"{"a":"x\u0001"}"#, "r", &orders()),
         Err(XmlError::InvalidChar {
-            key: "#text".into(),
+            key: "a".into(),
             at: "r/a".into(),
             code: 1
         })
@@ -178,7 +178,7 @@ fn invalid_characters_are_refused() {
     assert_eq!(
         to_xml(r#"{"a":"\uFFFE"}"#, "r", &orders()),
         Err(XmlError::InvalidChar {
-            key: "#text".into(),
+            key: "a".into(),
             at: "r/a".into(),
             code: 0xFFFE
         })

@@ -208,7 +208,8 @@ impl<'m, 'o, 'de> Emitter<'m, 'o, 'de> {
             }
             RawKind::String | RawKind::Literal => {
                 let content = self.scalar_text(kind, text)?;
-                self.check_text(&content, element, "#text")?;
+                // The element's own key names the value for the client.
+                self.check_text(&content, element, element.name)?;
                 self.start_tag(element.name);
                 if content.is_empty() {
                     self.out.extend_from_slice(b"/>");
