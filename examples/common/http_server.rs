@@ -177,49 +177,59 @@ impl HttpServer {
                 accepted.fetch_add(1, Ordering::SeqCst);
                 let handler = handler.clone();
                 let recorded = recorded.clone();
-                let service = hyper::service::service_fn(move |request: http::Request<Incoming>| {
-                    let handler = handler.clone();
-                    let recorded = recorded.clone();
-                    async move {
-                        let (parts, body) = request.into_parts();
-                        let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-                        let request = Recorded {
-                            method: parts.method,
-                            target: parts
-                                .uri
-                                .path_and_query()
-                                .map(|p| p.as_str().to_owned())
-                                .unwrap_or_default(),
-                            version: parts.version,
-                            headers: parts.headers,
-                            body,
-                        };
-                        recorded.lock().unwrap().push(request.clone());
-                        let answer = handler(request).await;
-                        if answer.hang {
-                            std::future::pending::<()>().await;
+                let service =
+                    hyper::service::service_fn(move |request: http::Request<Incoming>| {
+                        let handler = handler.clone();
+                        let recorded = recorded.clone();
+                        async move {
+                            let (parts, body) = request.into_parts();
+                            let body = body
+                                .collect()
+                                .await
+                                .map(|b| b.to_bytes())
+                                .unwrap_or_default();
+                            let request = Recorded {
+                                method: parts.method,
+                                target: parts
+                                    .uri
+                                    .path_and_query()
+                                    .map(|p| p.as_str().to_owned())
+                                    .unwrap_or_default(),
+                                version: parts.version,
+                                headers: parts.headers,
+                                body,
+                            };
+                            recorded.lock().unwrap().push(request.clone());
+                            let answer = handler(request).await;
+                            if answer.hang {
+                                std::future::pending::<()>().await;
+                            }
+                            let mut response = http::Response::new(Full::new(answer.body));
+                            *response.status_mut() =
+                                http::StatusCode::from_u16(answer.status).unwrap();
+                            for (name, value) in answer.headers {
+                                response.headers_mut().append(
+                                    http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                                    http::HeaderValue::from_str(&value).unwrap(),
+                                );
+                            }
+                            Ok::<_, Infallible>(response)
                         }
-                        let mut response = http::Response::new(Full::new(answer.body));
-                        *response.status_mut() = http::StatusCode::from_u16(answer.status).unwrap();
-                        for (name, value) in answer.headers {
-                            response.headers_mut().append(
-                                http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
-                                http::HeaderValue::from_str(&value).unwrap(),
-                            );
-                        }
-                        Ok::<_, Infallible>(response)
-                    }
-                });
+                    });
                 let builder = builder.clone();
                 let acceptor = acceptor.clone();
                 open.spawn(async move {
                     match acceptor {
                         None => {
-                            let _ = builder.serve_connection(TokioIo::new(stream), service).await;
+                            let _ = builder
+                                .serve_connection(TokioIo::new(stream), service)
+                                .await;
                         }
                         Some(acceptor) => {
                             if let Ok(stream) = acceptor.accept(stream).await {
-                                let _ = builder.serve_connection(TokioIo::new(stream), service).await;
+                                let _ = builder
+                                    .serve_connection(TokioIo::new(stream), service)
+                                    .await;
                             }
                         }
                     }

@@ -100,10 +100,19 @@ fn answer(request: &Recorded, state: &Mutex<State>) -> Answer {
         .and_then(|body| body.children.first())
         .filter(|_| document.namespace.as_deref() == Some(envelope_ns))
     else {
-        return fault(true, "", "the request is not a SOAP envelope of this version", "");
+        return fault(
+            true,
+            "",
+            "the request is not a SOAP envelope of this version",
+            "",
+        );
     };
     let action = if version11 {
-        request.header("soapaction").unwrap_or_default().trim_matches('"').to_owned()
+        request
+            .header("soapaction")
+            .unwrap_or_default()
+            .trim_matches('"')
+            .to_owned()
     } else {
         request
             .header("content-type")
@@ -112,21 +121,33 @@ fn answer(request: &Recorded, state: &Mutex<State>) -> Answer {
             .trim_matches('"')
             .to_owned()
     };
-    if action != format!("{SERVICE_NS}/{}", operation.name) || operation.namespace.as_deref() != Some(SERVICE_NS) {
+    if action != format!("{SERVICE_NS}/{}", operation.name)
+        || operation.namespace.as_deref() != Some(SERVICE_NS)
+    {
         return fault(true, "", &format!("no operation for action '{action}'"), "");
     }
     match operation.name.as_str() {
         "GetItem" => {
             let sku = operation.text_at(&["sku"]);
             match CATALOG.iter().find(|item| item.sku == sku) {
-                Some(item) => reply(200, wrap("GetItemResponse", &format!("<w:item{}>{}</w:item>", discontinued(item), item_xml(item)))),
+                Some(item) => reply(
+                    200,
+                    wrap(
+                        "GetItemResponse",
+                        &format!("<w:item{}>{}</w:item>", discontinued(item), item_xml(item)),
+                    ),
+                ),
                 None => fault(true, "", &format!("no item with SKU {sku}"), ""),
             }
         }
         "ListItems" => {
             let category = operation.text_at(&["category"]);
             let page: usize = operation.text_at(&["page"]).parse().unwrap_or(1).max(1);
-            let size: usize = operation.text_at(&["pageSize"]).parse().unwrap_or(10).max(1);
+            let size: usize = operation
+                .text_at(&["pageSize"])
+                .parse()
+                .unwrap_or(10)
+                .max(1);
             let found: Vec<&Item> = CATALOG
                 .iter()
                 .filter(|item| category.is_empty() || item.category == category)
@@ -137,17 +158,31 @@ fn answer(request: &Recorded, state: &Mutex<State>) -> Answer {
                 .take(size)
                 .map(|item| format!("<w:item{}>{}</w:item>", discontinued(item), item_xml(item)))
                 .collect();
-            reply(200, wrap("ListItemsResponse", &format!("{items}<w:total>{}</w:total>", found.len())))
+            reply(
+                200,
+                wrap(
+                    "ListItemsResponse",
+                    &format!("{items}<w:total>{}</w:total>", found.len()),
+                ),
+            )
         }
         "PlaceOrder" => place_order(operation, state, &reply, &fault),
         "CancelOrder" => {
             let id: u64 = operation.text_at(&["orderId"]).parse().unwrap_or(0);
             let known = state.lock().unwrap().orders.remove(&id).is_some();
             if known {
-                reply(200, wrap("CancelOrderResponse", "<w:cancelled>true</w:cancelled>"))
+                reply(
+                    200,
+                    wrap("CancelOrderResponse", "<w:cancelled>true</w:cancelled>"),
+                )
             } else {
                 let detail = format!("<t:UnknownOrder xmlns:t=\"{TYPES_NS}\"><t:orderId>{id}</t:orderId></t:UnknownOrder>");
-                fault(false, "UnknownOrder", &format!("order {id} does not exist"), &detail)
+                fault(
+                    false,
+                    "UnknownOrder",
+                    &format!("order {id} does not exist"),
+                    &detail,
+                )
             }
         }
         other => fault(true, "", &format!("unknown operation {other}"), ""),
@@ -176,7 +211,12 @@ fn place_order(
                 escape(&sku),
                 item.stock
             );
-            return fault(true, "OutOfStock", &format!("only {} of {sku} in stock", item.stock), &detail);
+            return fault(
+                true,
+                "OutOfStock",
+                &format!("only {} of {sku} in stock", item.stock),
+                &detail,
+            );
         }
         total += item.price_cents * u64::from(quantity);
     }
@@ -246,16 +286,29 @@ fn fault_body(version11: bool, client: bool, subcode: &str, reason: &str, detail
             code.push('.');
             code.push_str(subcode);
         }
-        let detail = if detail.is_empty() { String::new() } else { format!("<detail>{detail}</detail>") };
-        format!("<S:Fault><faultcode>{code}</faultcode><faultstring>{}</faultstring>{detail}</S:Fault>", escape(reason))
+        let detail = if detail.is_empty() {
+            String::new()
+        } else {
+            format!("<detail>{detail}</detail>")
+        };
+        format!(
+            "<S:Fault><faultcode>{code}</faultcode><faultstring>{}</faultstring>{detail}</S:Fault>",
+            escape(reason)
+        )
     } else {
         let value = if client { "S:Sender" } else { "S:Receiver" };
         let subcode = if subcode.is_empty() {
             String::new()
         } else {
-            format!("<S:Subcode><S:Value xmlns:w=\"{SERVICE_NS}\">w:{subcode}</S:Value></S:Subcode>")
+            format!(
+                "<S:Subcode><S:Value xmlns:w=\"{SERVICE_NS}\">w:{subcode}</S:Value></S:Subcode>"
+            )
         };
-        let detail = if detail.is_empty() { String::new() } else { format!("<S:Detail>{detail}</S:Detail>") };
+        let detail = if detail.is_empty() {
+            String::new()
+        } else {
+            format!("<S:Detail>{detail}</S:Detail>")
+        };
         format!(
             "<S:Fault><S:Code><S:Value>{value}</S:Value>{subcode}</S:Code><S:Reason><S:Text xml:lang=\"en\">{}</S:Text></S:Reason>{detail}</S:Fault>",
             escape(reason)

@@ -35,7 +35,8 @@ impl Element {
 
     /// The element at a path of local names below this one.
     pub fn at(&self, path: &[&str]) -> Option<&Element> {
-        path.iter().try_fold(self, |element, name| element.child(name))
+        path.iter()
+            .try_fold(self, |element, name| element.child(name))
     }
 
     /// The text at a path of local names (`""` when absent).
@@ -45,7 +46,9 @@ impl Element {
 
     /// An un-prefixed attribute.
     pub fn attribute(&self, name: &str) -> Option<&str> {
-        self.attributes.get(&(None, name.to_owned())).map(String::as_str)
+        self.attributes
+            .get(&(None, name.to_owned()))
+            .map(String::as_str)
     }
 }
 
@@ -69,7 +72,10 @@ pub fn parse(xml: &str) -> Result<Element, String> {
                     let value = attribute
                         .normalized_value(quick_xml::XmlVersion::Implicit1_0)
                         .map_err(|e| e.to_string())?;
-                    attributes.insert((namespace_of(resolved)?, local.as_ref().to_owned()), value.into_owned());
+                    attributes.insert(
+                        (namespace_of(resolved)?, local.as_ref().to_owned()),
+                        value.into_owned(),
+                    );
                 }
                 let element = Element {
                     namespace,
@@ -108,7 +114,10 @@ pub fn parse(xml: &str) -> Result<Element, String> {
             }
             Event::GeneralRef(reference) => {
                 let c = if reference.is_char_ref() {
-                    reference.resolve_char_ref().map_err(|e| e.to_string())?.ok_or("bad reference")?
+                    reference
+                        .resolve_char_ref()
+                        .map_err(|e| e.to_string())?
+                        .ok_or("bad reference")?
                 } else {
                     match &*reference {
                         "lt" => '<',

@@ -50,7 +50,14 @@ const ORDER: &str = r#"<?xml version="1.0"?>
 #[tokio::test]
 async fn get_rewrites_the_path_forwards_the_query_and_converts_the_document() {
     let upstream = answering(Answer::new(200, "application/xml; charset=utf-8", ORDER)).await;
-    let gateway = gateway(&format!("  orders:\n    xml:\n      url: {}/legacy\n", upstream.url()), MAPPING).await;
+    let gateway = gateway(
+        &format!(
+            "  orders:\n    xml:\n      url: {}/legacy\n",
+            upstream.url()
+        ),
+        MAPPING,
+    )
+    .await;
     let response = gateway.client.get("/v1/orders/A%2F7?expand=lines").await;
     assert_eq!(response.status, 200, "{}", response.text());
     assert_eq!(
@@ -71,23 +78,39 @@ async fn get_rewrites_the_path_forwards_the_query_and_converts_the_document() {
 #[tokio::test]
 async fn post_builds_a_document_in_schema_order_and_changes_the_method() {
     let upstream = answering(Answer::new(201, "text/xml", ORDER)).await;
-    let gateway = gateway(&format!("  orders:\n    xml:\n      url: {}\n", upstream.url()), MAPPING).await;
+    let gateway = gateway(
+        &format!("  orders:\n    xml:\n      url: {}\n", upstream.url()),
+        MAPPING,
+    )
+    .await;
     let response = gateway
         .client
-        .json("POST", "/v1/orders/7", json!({"paid": false, "line": [{"qty": 1, "sku": "KET-1002"}], "customer": "Bob"}))
+        .json(
+            "POST",
+            "/v1/orders/7",
+            json!({"paid": false, "line": [{"qty": 1, "sku": "KET-1002"}], "customer": "Bob"}),
+        )
         .await;
     assert_eq!(response.status, 200, "{}", response.text());
     let received = upstream.last_request();
     assert_eq!(received.method, "PUT");
     assert_eq!(received.target, "/api/orders/7");
-    assert_eq!(received.header("content-type"), Some("application/xml; charset=utf-8"));
-    assert!(received.text().starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>"));
+    assert_eq!(
+        received.header("content-type"),
+        Some("application/xml; charset=utf-8")
+    );
+    assert!(received
+        .text()
+        .starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>"));
     // The path variable `id` became an element too (after the body's members).
     assert_xml_eq(
         received.text(),
         r#"<order xmlns="urn:example:orders"><customer>Bob</customer><line><sku>KET-1002</sku><qty>1</qty></line><paid>false</paid><id>7</id></order>"#,
     );
-    let invalid = gateway.client.json("POST", "/v1/orders/7", json!({"line": [{"qty": "two"}]})).await;
+    let invalid = gateway
+        .client
+        .json("POST", "/v1/orders/7", json!({"line": [{"qty": "two"}]}))
+        .await;
     assert_eq!(invalid.status, 400);
     assert_eq!(
         invalid.json()["message"],
@@ -99,8 +122,19 @@ async fn post_builds_a_document_in_schema_order_and_changes_the_method() {
 #[tokio::test]
 async fn templates_write_whole_documents() {
     let upstream = answering(Answer::new(204, "text/xml", "")).await;
-    let gateway = gateway(&format!("  orders:\n    xml:\n      url: {}\n", upstream.url()), MAPPING).await;
-    let response = gateway.client.json("POST", "/v1/orders/7:note", json!({"text": "leave at <door> & ring"})).await;
+    let gateway = gateway(
+        &format!("  orders:\n    xml:\n      url: {}\n", upstream.url()),
+        MAPPING,
+    )
+    .await;
+    let response = gateway
+        .client
+        .json(
+            "POST",
+            "/v1/orders/7:note",
+            json!({"text": "leave at <door> & ring"}),
+        )
+        .await;
     assert_eq!(response.status, 200, "{}", response.text());
     assert_eq!(response.json(), json!({}));
     let received = upstream.last_request();
@@ -116,16 +150,23 @@ async fn templates_write_whole_documents() {
 async fn upstream_error_statuses_become_canonical_errors() {
     let upstream = HttpServer::start(|request: Recorded| async move {
         match request.target.as_str() {
-            "/api/orders/404.xml" => Answer::new(404, "application/xml", "<error>no such order</error>"),
+            "/api/orders/404.xml" => {
+                Answer::new(404, "application/xml", "<error>no such order</error>")
+            }
             "/api/orders/503.xml" => Answer::new(503, "text/plain", "maintenance"),
             "/api/orders/409.xml" => Answer::new(409, "application/xml", ""),
             _ => Answer::new(500, "text/html", "<h1>boom</h1>"),
         }
     })
     .await;
-    let gateway = gateway(&format!("  orders:\n    xml:\n      url: {}\n", upstream.url()), MAPPING).await;
+    let gateway = gateway(
+        &format!("  orders:\n    xml:\n      url: {}\n", upstream.url()),
+        MAPPING,
+    )
+    .await;
     let upstream_detail = |status: u16, body: Option<&str>| {
-        let mut detail = json!({"@type": "type.polygate.dev/polygate.v1.UpstreamResponse", "status": status});
+        let mut detail =
+            json!({"@type": "type.polygate.dev/polygate.v1.UpstreamResponse", "status": status});
         if let Some(body) = body {
             detail["body"] = json!(body);
         }
@@ -133,10 +174,34 @@ async fn upstream_error_statuses_become_canonical_errors() {
     };
     let error_info = json!({"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "UPSTREAM_HTTP_ERROR", "domain": "polygate"});
     for (id, status, code, message, body) in [
-        ("404", 404, 5, "backend 'orders' answered HTTP 404 Not Found", Some("<error>no such order</error>")),
-        ("503", 503, 14, "backend 'orders' answered HTTP 503 Service Unavailable", Some("maintenance")),
-        ("409", 409, 10, "backend 'orders' answered HTTP 409 Conflict", None),
-        ("500", 502, 2, "backend 'orders' answered HTTP 500 Internal Server Error", Some("<h1>boom</h1>")),
+        (
+            "404",
+            404,
+            5,
+            "backend 'orders' answered HTTP 404 Not Found",
+            Some("<error>no such order</error>"),
+        ),
+        (
+            "503",
+            503,
+            14,
+            "backend 'orders' answered HTTP 503 Service Unavailable",
+            Some("maintenance"),
+        ),
+        (
+            "409",
+            409,
+            10,
+            "backend 'orders' answered HTTP 409 Conflict",
+            None,
+        ),
+        (
+            "500",
+            502,
+            2,
+            "backend 'orders' answered HTTP 500 Internal Server Error",
+            Some("<h1>boom</h1>"),
+        ),
     ] {
         let response = gateway.client.get(&format!("/v1/orders/{id}")).await;
         assert_eq!(response.status, status, "{id}");

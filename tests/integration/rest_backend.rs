@@ -40,7 +40,14 @@ fn user() -> serde_json::Value {
 }
 
 async fn users_gateway(upstream: &HttpServer, extra: &str) -> crate::support::Gateway {
-    gateway(&format!("  users:\n    rest:\n      url: {}/base\n{extra}", upstream.url()), USERS).await
+    gateway(
+        &format!(
+            "  users:\n    rest:\n      url: {}/base\n{extra}",
+            upstream.url()
+        ),
+        USERS,
+    )
+    .await
 }
 
 #[tokio::test]
@@ -52,7 +59,11 @@ async fn paths_methods_and_headers_are_rewritten_and_json_passes_through() {
         .send(
             "GET",
             "/v1/users/a%20b?verbose=1",
-            &[("authorization", "Bearer secret"), ("x-request-id", "r-1"), ("x-api-version", "1")],
+            &[
+                ("authorization", "Bearer secret"),
+                ("x-request-id", "r-1"),
+                ("x-api-version", "1"),
+            ],
             "",
         )
         .await;
@@ -70,7 +81,10 @@ async fn paths_methods_and_headers_are_rewritten_and_json_passes_through() {
     assert!(received.body.is_empty());
     let file = gateway.client.get("/v1/files/docs/a%2Fb/readme.txt").await;
     assert_eq!(file.status, 200);
-    assert_eq!(upstream.last_request().target, "/base/static/docs/a%2Fb/readme.txt");
+    assert_eq!(
+        upstream.last_request().target,
+        "/base/static/docs/a%2Fb/readme.txt"
+    );
 }
 
 #[tokio::test]
@@ -83,7 +97,10 @@ async fn bodies_are_forwarded_and_other_media_types_keep_their_type() {
     })
     .await;
     let gateway = users_gateway(&upstream, "").await;
-    let response = gateway.client.json("PUT", "/v1/users/7", json!({"name": "Ada"})).await;
+    let response = gateway
+        .client
+        .json("PUT", "/v1/users/7", json!({"name": "Ada"}))
+        .await;
     assert_eq!(response.status, 200);
     assert_eq!(response.header("content-type"), Some("text/csv"));
     assert_eq!(response.text(), "id,name\n7,Ada\n");
@@ -95,24 +112,37 @@ async fn bodies_are_forwarded_and_other_media_types_keep_their_type() {
     assert_eq!(empty.json(), json!(null));
     let refused = gateway.client.json("GET", "/v1/users/7", json!({})).await;
     assert_eq!(refused.status, 400);
-    assert_eq!(refused.json()["message"], "GET /v1/users/{id} takes no request body");
+    assert_eq!(
+        refused.json()["message"],
+        "GET /v1/users/{id} takes no request body"
+    );
 }
 
 #[tokio::test]
 async fn answers_are_selected_by_path_or_by_fields() {
     let upstream = answering(Answer::json(user())).await;
     let gateway = users_gateway(&upstream, "").await;
-    assert_eq!(gateway.client.get("/v1/users/7/name?x=1").await.json(), json!("Ada"));
+    assert_eq!(
+        gateway.client.get("/v1/users/7/name?x=1").await.json(),
+        json!("Ada")
+    );
     assert_eq!(upstream.last_request().target, "/base/api/users/7");
-    assert_eq!(gateway.client.get("/v1/users/7/card").await.json(), json!({"id": 7, "name": "Ada"}));
+    assert_eq!(
+        gateway.client.get("/v1/users/7/card").await.json(),
+        json!({"id": 7, "name": "Ada"})
+    );
 }
 
 #[tokio::test]
 async fn upstream_errors_are_canonical_errors_with_the_answer_in_details() {
     let upstream = HttpServer::start(|request: Recorded| async move {
         match request.target.as_str() {
-            "/base/api/users.php?uid=404" => Answer::new(404, "application/json", r#"{"error":"no such user"}"#),
-            "/base/api/users.php?uid=401" => Answer::new(401, "application/json", r#"{"error":"token expired"}"#),
+            "/base/api/users.php?uid=404" => {
+                Answer::new(404, "application/json", r#"{"error":"no such user"}"#)
+            }
+            "/base/api/users.php?uid=401" => {
+                Answer::new(401, "application/json", r#"{"error":"token expired"}"#)
+            }
             "/base/api/users.php?uid=429" => Answer::new(429, "text/plain", "slow down"),
             _ => Answer::new(502, "text/html", "<h1>bad gateway</h1>"),
         }
@@ -121,14 +151,42 @@ async fn upstream_errors_are_canonical_errors_with_the_answer_in_details() {
     let gateway = users_gateway(&upstream, "").await;
     let error_info = json!({"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "UPSTREAM_HTTP_ERROR", "domain": "polygate"});
     for (id, status, code, message, body) in [
-        ("404", 404, 5, "backend 'users' answered HTTP 404 Not Found", json!({"error": "no such user"})),
-        ("401", 401, 16, "backend 'users' answered HTTP 401 Unauthorized", json!({"error": "token expired"})),
-        ("429", 429, 8, "backend 'users' answered HTTP 429 Too Many Requests", json!("slow down")),
-        ("500", 502, 2, "backend 'users' answered HTTP 502 Bad Gateway", json!("<h1>bad gateway</h1>")),
+        (
+            "404",
+            404,
+            5,
+            "backend 'users' answered HTTP 404 Not Found",
+            json!({"error": "no such user"}),
+        ),
+        (
+            "401",
+            401,
+            16,
+            "backend 'users' answered HTTP 401 Unauthorized",
+            json!({"error": "token expired"}),
+        ),
+        (
+            "429",
+            429,
+            8,
+            "backend 'users' answered HTTP 429 Too Many Requests",
+            json!("slow down"),
+        ),
+        (
+            "500",
+            502,
+            2,
+            "backend 'users' answered HTTP 502 Bad Gateway",
+            json!("<h1>bad gateway</h1>"),
+        ),
     ] {
         let response = gateway.client.get(&format!("/v1/users/{id}")).await;
         assert_eq!(response.status, status, "{id}");
-        let upstream_status = if id == "500" { 502 } else { id.parse::<u16>().unwrap() };
+        let upstream_status = if id == "500" {
+            502
+        } else {
+            id.parse::<u16>().unwrap()
+        };
         assert_eq!(
             response.json(),
             json!({"code": code, "message": message, "details": [error_info,
@@ -156,7 +214,10 @@ async fn unreachable_slow_and_oversized_upstreams_have_clear_errors() {
     assert_eq!(gone.status, 503);
     assert_eq!(gone.json()["code"], 14);
     let message = gone.json()["message"].as_str().unwrap().to_owned();
-    assert!(message.starts_with("backend 'gone': cannot connect: "), "{message}");
+    assert!(
+        message.starts_with("backend 'gone': cannot connect: "),
+        "{message}"
+    );
     let slow_response = gateway.client.get("/v1/slow").await;
     assert_eq!(slow_response.status, 504);
     assert_eq!(
@@ -180,20 +241,28 @@ async fn connections_are_pooled_and_kept_alive() {
     }
     assert_eq!(upstream.requests().len(), 5);
     assert_eq!(upstream.connections_accepted(), 1);
-    assert!(upstream.requests().iter().all(|r| r.version == http::Version::HTTP_11));
+    assert!(upstream
+        .requests()
+        .iter()
+        .all(|r| r.version == http::Version::HTTP_11));
 }
 
 #[tokio::test]
 async fn http2_is_used_by_prior_knowledge_or_by_alpn_over_tls_with_a_configured_ca() {
     let h2c = answering(Answer::json(user())).await;
     let gateway = users_gateway(&h2c, "      http2: true\n").await;
-    assert_eq!(gateway.client.get("/v1/users/7/name").await.json(), json!("Ada"));
+    assert_eq!(
+        gateway.client.get("/v1/users/7/name").await.json(),
+        json!("Ada")
+    );
     assert_eq!(h2c.last_request().version, http::Version::HTTP_2);
 
     let ca_key = rcgen::KeyPair::generate().unwrap();
     let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    ca_params.distinguished_name.push(rcgen::DnType::CommonName, "polygate test CA");
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "polygate test CA");
     let ca_cert = ca_params.self_signed(&ca_key).unwrap();
     let issuer = rcgen::Issuer::new(ca_params, &ca_key);
     let server_key = rcgen::KeyPair::generate().unwrap();
@@ -201,13 +270,19 @@ async fn http2_is_used_by_prior_knowledge_or_by_alpn_over_tls_with_a_configured_
         .unwrap()
         .signed_by(&server_key, &issuer)
         .unwrap();
-    let tls = HttpServer::start_tls(&server_cert.pem(), &server_key.serialize_pem(), |_r: Recorded| async {
-        Answer::json(user())
-    })
+    let tls = HttpServer::start_tls(
+        &server_cert.pem(),
+        &server_key.serialize_pem(),
+        |_r: Recorded| async { Answer::json(user()) },
+    )
     .await;
     let dir = scratch_dir();
     std::fs::write(dir.join("ca.pem"), ca_cert.pem()).unwrap();
-    let trusted = users_gateway(&tls, &format!("      ca_file: {}\n", dir.join("ca.pem").display())).await;
+    let trusted = users_gateway(
+        &tls,
+        &format!("      ca_file: {}\n", dir.join("ca.pem").display()),
+    )
+    .await;
     let response = trusted.client.get("/v1/users/7/name").await;
     assert_eq!(response.status, 200, "{}", response.text());
     assert_eq!(response.json(), json!("Ada"));
@@ -217,7 +292,10 @@ async fn http2_is_used_by_prior_knowledge_or_by_alpn_over_tls_with_a_configured_
     let response = untrusted.client.get("/v1/users/7/name").await;
     assert_eq!(response.status, 503);
     let message = response.json()["message"].as_str().unwrap().to_owned();
-    assert!(message.starts_with("backend 'users': cannot connect: "), "{message}");
+    assert!(
+        message.starts_with("backend 'users': cannot connect: "),
+        "{message}"
+    );
     assert!(message.contains("certificate"), "{message}");
     assert_eq!(tls.requests().len(), 1);
 }

@@ -36,16 +36,28 @@ fn add_response(envelope: fn(&str) -> String) -> String {
 #[tokio::test]
 async fn soap11_sends_a_real_envelope_in_schema_order_with_a_quoted_soapaction() {
     let service = answering(Answer::xml(add_response(envelope11))).await;
-    let backends = format!("  calc:\n    soap:\n      url: {}/calculator.asmx\n", service.url());
+    let backends = format!(
+        "  calc:\n    soap:\n      url: {}/calculator.asmx\n",
+        service.url()
+    );
     let gateway = gateway(&backends, CALCULATOR).await;
-    let response = gateway.client.json("POST", "/v1/calc/add", json!({"intB": 3, "intA": 2})).await;
+    let response = gateway
+        .client
+        .json("POST", "/v1/calc/add", json!({"intB": 3, "intA": 2}))
+        .await;
     assert_eq!(response.status, 200, "{}", response.text());
     assert_eq!(response.json(), json!({"AddResult": 5}));
     let received = service.last_request();
     assert_eq!(received.method, "POST");
     assert_eq!(received.target, "/calculator.asmx");
-    assert_eq!(received.header("content-type"), Some("text/xml; charset=utf-8"));
-    assert_eq!(received.header("soapaction"), Some("\"http://tempuri.org/Add\""));
+    assert_eq!(
+        received.header("content-type"),
+        Some("text/xml; charset=utf-8")
+    );
+    assert_eq!(
+        received.header("soapaction"),
+        Some("\"http://tempuri.org/Add\"")
+    );
     assert_xml_eq(
         received.text(),
         &envelope11(r#"<Add xmlns="http://tempuri.org/"><intA>2</intA><intB>3</intB></Add>"#),
@@ -54,10 +66,21 @@ async fn soap11_sends_a_real_envelope_in_schema_order_with_a_quoted_soapaction()
 
 #[tokio::test]
 async fn soap12_sends_application_soap_xml_with_the_action_parameter() {
-    let service = answering(Answer::new(200, "application/soap+xml; charset=utf-8", add_response(envelope12))).await;
-    let backends = format!("  calc:\n    soap:\n      url: {}/calculator.asmx\n      version: \"1.2\"\n", service.url());
+    let service = answering(Answer::new(
+        200,
+        "application/soap+xml; charset=utf-8",
+        add_response(envelope12),
+    ))
+    .await;
+    let backends = format!(
+        "  calc:\n    soap:\n      url: {}/calculator.asmx\n      version: \"1.2\"\n",
+        service.url()
+    );
     let gateway = gateway(&backends, CALCULATOR).await;
-    let response = gateway.client.json("POST", "/v1/calc/add", json!({"intA": 2, "intB": 3})).await;
+    let response = gateway
+        .client
+        .json("POST", "/v1/calc/add", json!({"intA": 2, "intB": 3}))
+        .await;
     assert_eq!(response.json(), json!({"AddResult": 5}));
     let received = service.last_request();
     assert_eq!(
@@ -88,7 +111,10 @@ async fn the_warehouse_answers_the_same_json_over_soap11_and_soap12() {
     );
     let gateway = Gateway::start(
         &config,
-        &[("a.yaml", &warehouse_mapping("wh11", "/v1/wh11")), ("b.yaml", &warehouse_mapping("wh12", "/v1/wh12"))],
+        &[
+            ("a.yaml", &warehouse_mapping("wh11", "/v1/wh11")),
+            ("b.yaml", &warehouse_mapping("wh12", "/v1/wh12")),
+        ],
     )
     .await;
     let expected = json!({
@@ -96,7 +122,10 @@ async fn the_warehouse_answers_the_same_json_over_soap11_and_soap12() {
         "price": "49.50", "stock": 0, "dimensions": {"widthCm": 15, "heightCm": 45, "weightKg": 2.1}
     });
     for prefix in ["/v1/wh11", "/v1/wh12"] {
-        let response = gateway.client.get(&format!("{prefix}/items/LMP-2001")).await;
+        let response = gateway
+            .client
+            .get(&format!("{prefix}/items/LMP-2001"))
+            .await;
         assert_eq!(response.status, 200, "{prefix}: {}", response.text());
         assert_eq!(response.json(), expected, "{prefix}");
     }
@@ -120,12 +149,18 @@ async fn the_warehouse_answers_the_same_json_over_soap11_and_soap12() {
     );
     let last = xml_tree::parse(warehouse.last_request().text()).unwrap();
     assert_eq!(last.namespace.as_deref(), Some(SOAP12));
-    assert_eq!(last.text_at(&["Body", "PlaceOrder", "order", "customer", "address", "zip"]), "01234");
+    assert_eq!(
+        last.text_at(&["Body", "PlaceOrder", "order", "customer", "address", "zip"]),
+        "01234"
+    );
 }
 
 #[tokio::test]
 async fn path_variables_and_query_parameters_become_members_of_the_request_element() {
-    let service = answering(Answer::xml(envelope11(r#"<ListOrdersResponse xmlns="urn:shop"/>"#))).await;
+    let service = answering(Answer::xml(envelope11(
+        r#"<ListOrdersResponse xmlns="urn:shop"/>"#,
+    )))
+    .await;
     let backends = format!("  shop:\n    soap:\n      url: {}/shop\n", service.url());
     let mapping = r#"
 xml_mapping:
@@ -142,15 +177,26 @@ routes:
     soap: {operation: ListOrders}
 "#;
     let gateway = gateway(&backends, mapping).await;
-    let response = gateway.client.get("/v1/customers/7/orders?tag=a&status=open&tag=b").await;
+    let response = gateway
+        .client
+        .get("/v1/customers/7/orders?tag=a&status=open&tag=b")
+        .await;
     assert_eq!(response.status, 200, "{}", response.text());
     assert_eq!(response.json(), json!({}));
     assert_xml_eq(
         service.last_request().text(),
-        &envelope11(r#"<ListOrders xmlns="urn:shop"><customer><id>7</id></customer><status>open</status><tag>a</tag><tag>b</tag></ListOrders>"#),
+        &envelope11(
+            r#"<ListOrders xmlns="urn:shop"><customer><id>7</id></customer><status>open</status><tag>a</tag><tag>b</tag></ListOrders>"#,
+        ),
     );
-    assert_eq!(service.last_request().header("soapaction"), Some("\"urn:shop/ListOrders\""));
-    let response = gateway.client.json("POST", "/v1/orders:search?status=open", json!({})).await;
+    assert_eq!(
+        service.last_request().header("soapaction"),
+        Some("\"urn:shop/ListOrders\"")
+    );
+    let response = gateway
+        .client
+        .json("POST", "/v1/orders:search?status=open", json!({}))
+        .await;
     assert_eq!(response.status, 400);
     assert_eq!(
         response.json()["message"],
@@ -161,7 +207,10 @@ routes:
 
 #[tokio::test]
 async fn a_template_builds_the_body_with_escaped_values() {
-    let service = answering(Answer::xml(envelope11(r#"<f:FindResponse xmlns:f="urn:legacy"><f:hit>1</f:hit></f:FindResponse>"#))).await;
+    let service = answering(Answer::xml(envelope11(
+        r#"<f:FindResponse xmlns:f="urn:legacy"><f:hit>1</f:hit></f:FindResponse>"#,
+    )))
+    .await;
     let backends = format!("  legacy:\n    soap:\n      url: {}/find\n", service.url());
     let mapping = r#"
 xml_mapping:
@@ -179,17 +228,29 @@ routes:
     let gateway = gateway(&backends, mapping).await;
     let response = gateway
         .client
-        .json("POST", "/v1/find/O%27Brien%20%26%20Sons", json!({"address": {"zip": "01234"}, "mode": "a\"<b"}))
+        .json(
+            "POST",
+            "/v1/find/O%27Brien%20%26%20Sons",
+            json!({"address": {"zip": "01234"}, "mode": "a\"<b"}),
+        )
         .await;
     assert_eq!(response.status, 200, "{}", response.text());
     assert_eq!(response.json(), json!({"hit": "1"}));
     assert_xml_eq(
         service.last_request().text(),
-        &envelope11(r#"<f:Find xmlns:f="urn:legacy" mode="a&quot;&lt;b"><f:name>O'Brien &amp; Sons</f:name><f:zip>01234</f:zip><f:page/></f:Find>"#),
+        &envelope11(
+            r#"<f:Find xmlns:f="urn:legacy" mode="a&quot;&lt;b"><f:name>O'Brien &amp; Sons</f:name><f:zip>01234</f:zip><f:page/></f:Find>"#,
+        ),
     );
-    let response = gateway.client.json("POST", "/v1/find/x", json!({"mode": "m"})).await;
+    let response = gateway
+        .client
+        .json("POST", "/v1/find/x", json!({"mode": "m"}))
+        .await;
     assert_eq!(response.status, 400);
-    assert_eq!(response.json()["message"], "the request has no value for 'address/zip', which this route needs");
+    assert_eq!(
+        response.json()["message"],
+        "the request has no value for 'address/zip', which this route needs"
+    );
     assert_eq!(service.requests().len(), 1);
 }
 
@@ -208,7 +269,10 @@ async fn answers_follow_the_convention_arrays_types_nil_and_cdata() {
         <r:price currency="EUR">3.10</r:price>
       </r:Report>"#;
     let service = answering(Answer::xml(envelope11(report))).await;
-    let backends = format!("  reports:\n    soap:\n      url: {}/reports\n", service.url());
+    let backends = format!(
+        "  reports:\n    soap:\n      url: {}/reports\n",
+        service.url()
+    );
     let mapping = r#"
 xml_mapping:
   namespaces: {r: "urn:report"}
@@ -237,13 +301,22 @@ routes:
                "amount": "12.50", "ok": true, "tag": ["only"], "note": null, "empty": "",
                "text": "<b>bold</b> & more", "price": {"@currency": "EUR", "#text": "3.10"}})
     );
-    assert_xml_eq(service.last_request().text(), &envelope11(r#"<r:GetReport xmlns:r="urn:report"/>"#));
-    assert_eq!(gateway.client.get("/v1/report/price").await.json(), json!("3.10"));
+    assert_xml_eq(
+        service.last_request().text(),
+        &envelope11(r#"<r:GetReport xmlns:r="urn:report"/>"#),
+    );
+    assert_eq!(
+        gateway.client.get("/v1/report/price").await.json(),
+        json!("3.10")
+    );
 }
 
 #[tokio::test]
 async fn documents_are_matched_by_namespace_whatever_their_prefixes() {
-    let prefixed = answering(Answer::xml(envelope11(r#"<a:R xmlns:a="urn:r"><a:zip>1</a:zip><b:x xmlns:b="urn:x">2</b:x></a:R>"#))).await;
+    let prefixed = answering(Answer::xml(envelope11(
+        r#"<a:R xmlns:a="urn:r"><a:zip>1</a:zip><b:x xmlns:b="urn:x">2</b:x></a:R>"#,
+    )))
+    .await;
     let defaulted = answering(Answer::xml(format!(
         r#"<SOAP-ENV:Envelope xmlns:SOAP-ENV="{SOAP11}"><SOAP-ENV:Header/><SOAP-ENV:Body><R xmlns="urn:r"><zip>1</zip><x xmlns="urn:x">2</x></R></SOAP-ENV:Body></SOAP-ENV:Envelope>"#
     )))
@@ -266,7 +339,11 @@ routes:
 "#;
     let gateway = gateway(&backends, mapping).await;
     for path in ["/v1/one", "/v1/two"] {
-        assert_eq!(gateway.client.get(path).await.json(), json!({"m:zip": "1", "ext:x": "2"}), "{path}");
+        assert_eq!(
+            gateway.client.get(path).await.json(),
+            json!({"m:zip": "1", "ext:x": "2"}),
+            "{path}"
+        );
     }
 }
 
@@ -277,14 +354,31 @@ async fn json_that_cannot_be_xml_is_refused_before_the_service_and_values_are_es
     let mapping = "routes:\n  - post: /v1/echo\n    backend: echo\n    body: \"*\"\n    soap: {operation: Echo}\n";
     let gateway = gateway(&backends, mapping).await;
     for (body, message) in [
-        (r#"{"a b":1}"#, r#"the request cannot be sent as XML: JSON key "a b" at Echo is not a valid XML name: the name contains a character not allowed in XML names (or a second ':')"#),
-        (r#"{"x\"/><y":1}"#, r#"the request cannot be sent as XML: JSON key "x\"/><y" at Echo is not a valid XML name: the name contains a character not allowed in XML names (or a second ':')"#),
-        (r#"{"a":"\u0001"}"#, r#"the request cannot be sent as XML: value of "a" at Echo/a contains U+0001, which XML 1.0 does not allow"#),
-        (r#"{"xmlns:evil":"x"}"#, r#"the request cannot be sent as XML: JSON key "xmlns:evil" at Echo is not a valid XML name: xmlns is reserved for namespace declarations"#),
+        (
+            r#"{"a b":1}"#,
+            r#"the request cannot be sent as XML: JSON key "a b" at Echo is not a valid XML name: the name contains a character not allowed in XML names (or a second ':')"#,
+        ),
+        (
+            r#"{"x\"/><y":1}"#,
+            r#"the request cannot be sent as XML: JSON key "x\"/><y" at Echo is not a valid XML name: the name contains a character not allowed in XML names (or a second ':')"#,
+        ),
+        (
+            r#"{"a":"\u0001"}"#,
+            r#"the request cannot be sent as XML: value of "a" at Echo/a contains U+0001, which XML 1.0 does not allow"#,
+        ),
+        (
+            r#"{"xmlns:evil":"x"}"#,
+            r#"the request cannot be sent as XML: JSON key "xmlns:evil" at Echo is not a valid XML name: xmlns is reserved for namespace declarations"#,
+        ),
     ] {
         let response = gateway
             .client
-            .send("POST", "/v1/echo", &[("content-type", "application/json")], body.to_owned())
+            .send(
+                "POST",
+                "/v1/echo",
+                &[("content-type", "application/json")],
+                body.to_owned(),
+            )
             .await;
         assert_eq!(response.status, 400, "{body}");
         let error = response.json();
@@ -292,16 +386,31 @@ async fn json_that_cannot_be_xml_is_refused_before_the_service_and_values_are_es
         assert_eq!(reason(&error), "JSON_NOT_CONVERTIBLE", "{body}");
     }
     assert_eq!(service.requests().len(), 0);
-    let response = gateway.client.json("POST", "/v1/echo", json!({"@x": "\"<&", "a": "]]>"})).await;
+    let response = gateway
+        .client
+        .json("POST", "/v1/echo", json!({"@x": "\"<&", "a": "]]>"}))
+        .await;
     assert_eq!(response.json(), json!({}));
     let received = service.last_request();
-    assert!(received.text().contains(r#"<Echo x="&quot;&lt;&amp;"><a>]]&gt;</a></Echo>"#), "{}", received.text());
-    assert_xml_eq(received.text(), &envelope11(r#"<Echo x="&quot;&lt;&amp;"><a>]]&gt;</a></Echo>"#));
+    assert!(
+        received
+            .text()
+            .contains(r#"<Echo x="&quot;&lt;&amp;"><a>]]&gt;</a></Echo>"#),
+        "{}",
+        received.text()
+    );
+    assert_xml_eq(
+        received.text(),
+        &envelope11(r#"<Echo x="&quot;&lt;&amp;"><a>]]&gt;</a></Echo>"#),
+    );
 }
 
-const WSSE: &str = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd";
-const WSU: &str = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd";
-const PROFILE: &str = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-username-token-profile-1.0";
+const WSSE: &str =
+    "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd";
+const WSU: &str =
+    "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd";
+const PROFILE: &str =
+    "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-username-token-profile-1.0";
 
 #[tokio::test]
 async fn ws_security_sends_the_password_from_the_environment_as_text() {
@@ -312,7 +421,10 @@ async fn ws_security_sends_the_password_from_the_environment_as_text() {
         service.url()
     );
     let gateway = gateway(&backends, CALCULATOR).await;
-    let response = gateway.client.json("POST", "/v1/calc/add", json!({"intA": 2, "intB": 3})).await;
+    let response = gateway
+        .client
+        .json("POST", "/v1/calc/add", json!({"intA": 2, "intB": 3}))
+        .await;
     assert_eq!(response.status, 200, "{}", response.text());
     let received = service.last_request();
     let tree = xml_tree::parse(received.text()).unwrap();
@@ -321,7 +433,10 @@ async fn ws_security_sends_the_password_from_the_environment_as_text() {
     let created = token.text_at(&["Created"]);
     assert_eq!(base64_len(&nonce), 16, "{nonce}");
     assert_eq!(created.len(), 20, "{created}");
-    assert!(created.ends_with('Z') && created.as_bytes()[10] == b'T', "{created}");
+    assert!(
+        created.ends_with('Z') && created.as_bytes()[10] == b'T',
+        "{created}"
+    );
     assert_xml_eq(
         received.text(),
         &format!(
@@ -332,7 +447,10 @@ async fn ws_security_sends_the_password_from_the_environment_as_text() {
 
 fn base64_len(text: &str) -> usize {
     use base64::Engine as _;
-    base64::engine::general_purpose::STANDARD.decode(text).map(|b| b.len()).unwrap_or(0)
+    base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .map(|b| b.len())
+        .unwrap_or(0)
 }
 
 #[tokio::test]
@@ -364,14 +482,24 @@ async fn ws_security_password_digests_from_a_file_are_verified_by_the_service() 
     )
     .await;
     for _ in 0..2 {
-        let response = gateway.client.json("POST", "/v1/calc/add", json!({"intA": 2, "intB": 3})).await;
+        let response = gateway
+            .client
+            .json("POST", "/v1/calc/add", json!({"intA": 2, "intB": 3}))
+            .await;
         assert_eq!(response.status, 200, "{}", response.text());
         assert_eq!(response.json(), json!({"AddResult": 5}));
     }
     let nonces: Vec<String> = service
         .requests()
         .iter()
-        .map(|r| xml_tree::parse(r.text()).unwrap().text_at(&["Header", "Security", "UsernameToken", "Nonce"]))
+        .map(|r| {
+            xml_tree::parse(r.text()).unwrap().text_at(&[
+                "Header",
+                "Security",
+                "UsernameToken",
+                "Nonce",
+            ])
+        })
         .collect();
     assert_ne!(nonces[0], nonces[1], "every call has a fresh nonce");
 }

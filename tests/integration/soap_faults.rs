@@ -11,9 +11,15 @@ use crate::support::Gateway;
 const MAPPING: &str = "routes:\n  - post: /v1/zip\n    backend: svc\n    body: \"*\"\n    soap: {operation: CheckZip, action: \"urn:zip/Check\"}\n";
 
 /// polygate in front of a service that always answers `answer`; `extra` adds backend keys.
-async fn faulting(answer: Answer, extra: &str) -> (Gateway, crate::support::http_server::HttpServer) {
+async fn faulting(
+    answer: Answer,
+    extra: &str,
+) -> (Gateway, crate::support::http_server::HttpServer) {
     let service = answering(answer).await;
-    let backends = format!("  svc:\n    soap:\n      url: {}/zip\n{extra}", service.url());
+    let backends = format!(
+        "  svc:\n    soap:\n      url: {}/zip\n{extra}",
+        service.url()
+    );
     (gateway(&backends, MAPPING).await, service)
 }
 
@@ -26,7 +32,10 @@ const FAULT11: &str = r#"<soap:Fault><faultcode>soap:Client</faultcode><faultstr
 #[tokio::test]
 async fn a_soap11_client_fault_is_400_with_code_reason_actor_and_detail() {
     let (gateway, service) = faulting(Answer::xml(envelope11(FAULT11)).status(500), "").await;
-    let response = gateway.client.json("POST", "/v1/zip", json!({"zip": "x"})).await;
+    let response = gateway
+        .client
+        .json("POST", "/v1/zip", json!({"zip": "x"}))
+        .await;
     assert_eq!(response.status, 400);
     assert_eq!(
         response.json(),
@@ -69,12 +78,22 @@ async fn a_soap11_server_fault_is_502_unless_its_code_is_mapped() {
         ]})
     );
     let mapped = "      fault_codes:\n        Server.Busy: UNAVAILABLE\n        Client.Auth: unauthenticated\n";
-    for (code, http, grpc) in [("Server.Busy.Retry", 503, 14), ("Server.Busy", 503, 14), ("Client.Auth", 401, 16), ("Server.Other", 502, 2), ("MustUnderstand", 502, 13)] {
+    for (code, http, grpc) in [
+        ("Server.Busy.Retry", 503, 14),
+        ("Server.Busy", 503, 14),
+        ("Client.Auth", 401, 16),
+        ("Server.Other", 502, 2),
+        ("MustUnderstand", 502, 13),
+    ] {
         let (gateway, _service) = faulting(fault(code), mapped).await;
         let response = gateway.client.json("POST", "/v1/zip", json!({})).await;
         assert_eq!(response.status, http, "{code}");
         assert_eq!(response.json()["code"], grpc, "{code}");
-        assert_eq!(response.json()["details"][1]["code"]["local"], code, "{code}");
+        assert_eq!(
+            response.json()["details"][1]["code"]["local"],
+            code,
+            "{code}"
+        );
     }
 }
 
@@ -83,7 +102,11 @@ async fn a_soap12_sender_fault_is_400_with_subcodes_and_the_english_reason() {
     let fault = format!(
         r#"<env:Fault><env:Code><env:Value>env:Sender</env:Value><env:Subcode><env:Value xmlns:e="urn:example:err">e:InvalidZip</env:Value><env:Subcode><env:Value xmlns:e="urn:example:err">e:TooShort</env:Value></env:Subcode></env:Subcode></env:Code><env:Reason><env:Text xml:lang="de">Ungültige Postleitzahl</env:Text><env:Text xml:lang="en">Invalid zip code</env:Text></env:Reason><env:Node>http://example.com/zip</env:Node><env:Role>{SOAP12}/role/ultimateReceiver</env:Role><env:Detail><e:ValidationError xmlns:e="urn:example:err"><e:field>zip</e:field></e:ValidationError></env:Detail></env:Fault>"#
     );
-    let answer = Answer::new(400, "application/soap+xml; charset=utf-8", envelope12(&fault));
+    let answer = Answer::new(
+        400,
+        "application/soap+xml; charset=utf-8",
+        envelope12(&fault),
+    );
     let (gateway, _service) = faulting(answer, "      version: \"1.2\"\n").await;
     let response = gateway.client.json("POST", "/v1/zip", json!({})).await;
     assert_eq!(response.status, 400);
@@ -105,13 +128,20 @@ async fn a_soap12_sender_fault_is_400_with_subcodes_and_the_english_reason() {
     let (gateway, _service) =
         faulting(answer, "      version: \"1.2\"\n      fault_codes: {InvalidZip: NOT_FOUND, TooShort: OUT_OF_RANGE}\n").await;
     let response = gateway.client.json("POST", "/v1/zip", json!({})).await;
-    assert_eq!((response.status.as_u16(), response.json()["code"].clone()), (400, json!(11)));
+    assert_eq!(
+        (response.status.as_u16(), response.json()["code"].clone()),
+        (400, json!(11))
+    );
 }
 
 #[tokio::test]
 async fn a_soap12_receiver_fault_is_502() {
     let fault = r#"<env:Fault><env:Code><env:Value>env:Receiver</env:Value></env:Code><env:Reason><env:Text xml:lang="en">try later</env:Text></env:Reason></env:Fault>"#;
-    let (gateway, _service) = faulting(Answer::new(500, "application/soap+xml", envelope12(fault)), "      version: \"1.2\"\n").await;
+    let (gateway, _service) = faulting(
+        Answer::new(500, "application/soap+xml", envelope12(fault)),
+        "      version: \"1.2\"\n",
+    )
+    .await;
     let response = gateway.client.json("POST", "/v1/zip", json!({})).await;
     assert_eq!(response.status, 502);
     assert_eq!(response.json()["code"], 2);
@@ -120,8 +150,11 @@ async fn a_soap12_receiver_fault_is_502() {
 
 #[tokio::test]
 async fn hidden_faults_keep_only_their_code() {
-    let (gateway, _service) =
-        faulting(Answer::xml(envelope11(FAULT11)).status(500), "      expose_faults: false\n").await;
+    let (gateway, _service) = faulting(
+        Answer::xml(envelope11(FAULT11)).status(500),
+        "      expose_faults: false\n",
+    )
+    .await;
     let response = gateway.client.json("POST", "/v1/zip", json!({})).await;
     assert_eq!(
         response.json(),
@@ -137,7 +170,11 @@ async fn hidden_faults_keep_only_their_code() {
 async fn error_pages_empty_errors_and_mtom_answers_are_502() {
     let cases = [
         (
-            Answer::new(500, "text/html", "<html><body><h1>Internal Server Error</h1></body></html>"),
+            Answer::new(
+                500,
+                "text/html",
+                "<html><body><h1>Internal Server Error</h1></body></html>",
+            ),
             json!({"code": 2, "message": "backend 'svc' answered HTTP 500 Internal Server Error (text/html) without a SOAP fault", "details": [error_info("UPSTREAM_HTTP_ERROR")]}),
         ),
         (
@@ -149,7 +186,11 @@ async fn error_pages_empty_errors_and_mtom_answers_are_502() {
             json!({"code": 2, "message": "backend 'svc' answered HTTP 500 Internal Server Error (text/xml) without a SOAP fault", "details": [error_info("UPSTREAM_HTTP_ERROR")]}),
         ),
         (
-            Answer::new(200, "multipart/related; type=\"application/xop+xml\"; boundary=b", "--b\r\n\r\n--b--"),
+            Answer::new(
+                200,
+                "multipart/related; type=\"application/xop+xml\"; boundary=b",
+                "--b\r\n\r\n--b--",
+            ),
             json!({"code": 12, "message": "backend 'svc' answered with an MTOM/XOP multipart message, which polygate does not read", "details": [error_info("MTOM_UNSUPPORTED")]}),
         ),
         (

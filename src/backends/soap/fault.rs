@@ -140,7 +140,8 @@ fn candidates(fault: &Fault) -> impl Iterator<Item = &str> {
 
 fn fault_detail(fault: &Fault, expose: bool) -> Option<Box<RawValue>> {
     // Written by hand to keep a readable member order.
-    let text = |out: &mut String, value: &str| out.push_str(&serde_json::Value::from(value).to_string());
+    let text =
+        |out: &mut String, value: &str| out.push_str(&serde_json::Value::from(value).to_string());
     let name = |out: &mut String, name: &FaultName| {
         out.push_str("{\"namespace\":");
         match &name.namespace {

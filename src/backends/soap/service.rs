@@ -39,8 +39,10 @@ struct Inner {
 impl SoapBackend {
     /// A backend named `name`; connects on first use.
     pub fn new(name: &str, settings: SoapSettings) -> Result<Self, String> {
-        let mut lenient = XmlMappingConfig::default();
-        lenient.drop_prefixes = true;
+        let lenient = XmlMappingConfig {
+            drop_prefixes: true,
+            ..XmlMappingConfig::default()
+        };
         Ok(Self {
             inner: Arc::new(Inner {
                 client: HttpClient::new(name, settings.client.clone())?,

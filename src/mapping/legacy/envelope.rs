@@ -227,8 +227,10 @@ mod tests {
         );
         assert!(!body.is_fault());
         let (reader, event) = body.take_first();
-        let mut config = crate::mapping::transcode::xml::XmlMappingConfig::default();
-        config.drop_prefixes = true;
+        let config = crate::mapping::transcode::xml::XmlMappingConfig {
+            drop_prefixes: true,
+            ..Default::default()
+        };
         let mapping = crate::mapping::transcode::xml::XmlMapping::new(&config).unwrap();
         let mut json = Vec::new();
         crate::mapping::transcode::xml::element_to_json(

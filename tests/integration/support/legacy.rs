@@ -15,9 +15,8 @@ pub const SOAP12: &str = "http://www.w3.org/2003/05/soap-envelope";
 /// polygate with `backends` (YAML lines under `backends:`, indented by two) and one mapping
 /// file `legacy.yaml` holding `mapping`.
 pub async fn gateway(backends: &str, mapping: &str) -> Gateway {
-    let config = format!(
-        "http:\n  listen: 127.0.0.1:0\nbackends:\n{backends}\nmappings: [legacy.yaml]\n"
-    );
+    let config =
+        format!("http:\n  listen: 127.0.0.1:0\nbackends:\n{backends}\nmappings: [legacy.yaml]\n");
     Gateway::start(&config, &[("legacy.yaml", mapping)]).await
 }
 
