@@ -36,6 +36,7 @@ mod proto_wkt;
 mod text_value;
 mod wire;
 mod wkt_text;
+pub mod xml;
 
 #[cfg(test)]
 mod tests;
