@@ -187,6 +187,7 @@ impl Route {
     fn bind_query(&self, plan: &GrpcPlan, query: &str, out: &mut Vec<u8>) -> Result<(), Status> {
         let plan = &plan.request;
         let mut seen_singular: Vec<Vec<u32>> = Vec::new();
+        let mut seen_oneof: Vec<(Vec<u32>, String, String)> = Vec::new();
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             let (raw_key, raw_value) = pair.split_once('=').unwrap_or((pair, ""));
             let key = form_decode(raw_key)?;
@@ -229,6 +230,26 @@ impl Route {
                 return Err(Status::invalid_argument(format!(
                     "query parameter '{key}' names a message or map field, which a URL value cannot set"
                 )));
+            }
+            if let Some(oneof) = leaf.containing_oneof().filter(|o| !o.is_synthetic()) {
+                let parents = &numbers[..numbers.len() - 1];
+                let member = |(p, o, _): &&(Vec<u32>, String, String)| {
+                    p.as_slice() == parents && *o == oneof.full_name()
+                };
+                if let Some((_, _, other)) = seen_oneof.iter().find(member) {
+                    if *other != leaf.name() {
+                        return Err(Status::invalid_argument(format!(
+                            "query parameter '{key}' sets field '{}', but field '{other}' of the same oneof '{}' is already set",
+                            leaf.name(),
+                            oneof.name()
+                        )));
+                    }
+                }
+                seen_oneof.push((
+                    parents.to_vec(),
+                    oneof.full_name().to_owned(),
+                    leaf.name().to_owned(),
+                ));
             }
             if !leaf.is_list() {
                 if seen_singular.contains(&numbers) {

@@ -69,10 +69,12 @@ impl MessageDecoder {
             ));
         }
         if len > self.max_message_size {
+            // The client did nothing wrong, so this is the gateway's INTERNAL (500), not
+            // RESOURCE_EXHAUSTED (which HTTP clients would read as 429, "slow down").
             return Err(Status::new(
-                Code::ResourceExhausted,
+                Code::Internal,
                 format!(
-                    "backend message of {len} bytes exceeds the limit of {} bytes",
+                    "the backend's answer of {len} bytes exceeds the limit of {} bytes",
                     self.max_message_size
                 ),
                 ErrorSource::Backend,
