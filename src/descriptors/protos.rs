@@ -173,7 +173,7 @@ mod tests {
             "syntax = \"proto3\";\n\nmessage A {\n  int32 x = ;\n}\n",
         )
         .unwrap();
-        let error = compile_protos(&[dir.join("bad.proto")], &[dir.clone()])
+        let error = compile_protos(&[dir.join("bad.proto")], std::slice::from_ref(&dir))
             .unwrap_err()
             .to_string();
         assert!(error.starts_with("bad.proto:4:"), "{error}");
@@ -182,7 +182,7 @@ mod tests {
             "syntax = \"proto3\";\nimport \"missing/x.proto\";\n",
         )
         .unwrap();
-        let error = compile_protos(&[dir.join("imp.proto")], &[dir.clone()])
+        let error = compile_protos(&[dir.join("imp.proto")], std::slice::from_ref(&dir))
             .unwrap_err()
             .to_string();
         assert!(error.starts_with("imp.proto:2:"), "{error}");

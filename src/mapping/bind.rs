@@ -15,10 +15,8 @@ use http::HeaderMap;
 
 use super::matcher::PathBinding;
 use super::options::{BodyFieldCollision, UnknownQueryParameters};
-use super::route::{
-    resolve_chain, settable_from_text, BodyPlan, FieldChain, GrpcPlan, Route, RoutePlan,
-};
-use super::transcode::{json_to_field, json_to_proto, text_to_field};
+use super::route::{resolve_chain, BodyPlan, FieldChain, GrpcPlan, Route, RoutePlan};
+use super::transcode::{json_to_field, json_to_proto, settable_from_text, text_to_field};
 use super::wire::{contains, write_bytes_field, write_nested};
 use crate::model::{BackendCall, MessageStream, Payload, RequestBody, RequestMessages, Status};
 
@@ -194,6 +192,7 @@ impl Route {
     fn bind_query(&self, plan: &GrpcPlan, query: &str, out: &mut Vec<u8>) -> Result<(), Status> {
         let plan = &plan.request;
         let mut seen_singular: Vec<Vec<u32>> = Vec::new();
+        let mut seen_oneof: Vec<(Vec<u32>, String, String)> = Vec::new();
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             let (raw_key, raw_value) = pair.split_once('=').unwrap_or((pair, ""));
             let key = form_decode(raw_key)?;
@@ -236,6 +235,26 @@ impl Route {
                 return Err(Status::invalid_argument(format!(
                     "query parameter '{key}' names a message or map field, which a URL value cannot set"
                 )));
+            }
+            if let Some(oneof) = leaf.containing_oneof().filter(|o| !o.is_synthetic()) {
+                let parents = &numbers[..numbers.len() - 1];
+                let member = |(p, o, _): &&(Vec<u32>, String, String)| {
+                    p.as_slice() == parents && *o == oneof.full_name()
+                };
+                if let Some((_, _, other)) = seen_oneof.iter().find(member) {
+                    if *other != leaf.name() {
+                        return Err(Status::invalid_argument(format!(
+                            "query parameter '{key}' sets field '{}', but field '{other}' of the same oneof '{}' is already set",
+                            leaf.name(),
+                            oneof.name()
+                        )));
+                    }
+                }
+                seen_oneof.push((
+                    parents.to_vec(),
+                    oneof.full_name().to_owned(),
+                    leaf.name().to_owned(),
+                ));
             }
             if !leaf.is_list() {
                 if seen_singular.contains(&numbers) {

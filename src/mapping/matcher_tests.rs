@@ -2,7 +2,10 @@
 
 use proptest::prelude::*;
 
+use std::borrow::Cow;
+
 use super::*;
+use crate::mapping::template::FieldPath;
 
 fn template(text: &str) -> PathTemplate {
     match PathTemplate::parse(text) {

@@ -2,6 +2,7 @@
 //! back into the client's form, driven by `google.api.http` rules and mapping files.
 
 mod bind;
+mod captures;
 pub mod legacy;
 pub mod matcher;
 pub mod options;
@@ -10,6 +11,7 @@ pub mod route;
 pub mod rules;
 mod table;
 pub mod template;
+mod template_error;
 pub mod transcode;
 mod wire;
 

@@ -9,7 +9,7 @@ use futures_util::StreamExt;
 use serde_json::value::RawValue;
 
 use super::route::{Route, RoutePlan};
-use super::transcode::{field_to_json, proto_to_json, JsonOptions};
+use super::transcode::{field_to_json, is_well_known, proto_to_json, JsonOptions};
 use super::wire::{fields, last_bytes, WireValue};
 use crate::model::{Code, ErrorSource, GatewayResponse, Payload, ResponseBody, Status};
 
@@ -119,30 +119,6 @@ fn decode_http_body(all: &Bytes, http_body: &[u8]) -> Result<Payload, String> {
     Ok(Payload::Raw { content_type, data })
 }
 
-/// Well-known types whose JSON form is not an object, so `Any` wraps them in `"value"`.
-fn json_is_wrapped(type_name: &str) -> bool {
-    matches!(
-        type_name,
-        "google.protobuf.Duration"
-            | "google.protobuf.Timestamp"
-            | "google.protobuf.FieldMask"
-            | "google.protobuf.Struct"
-            | "google.protobuf.Value"
-            | "google.protobuf.ListValue"
-            | "google.protobuf.Empty"
-            | "google.protobuf.Any"
-            | "google.protobuf.DoubleValue"
-            | "google.protobuf.FloatValue"
-            | "google.protobuf.Int64Value"
-            | "google.protobuf.UInt64Value"
-            | "google.protobuf.Int32Value"
-            | "google.protobuf.UInt32Value"
-            | "google.protobuf.BoolValue"
-            | "google.protobuf.StringValue"
-            | "google.protobuf.BytesValue"
-    )
-}
-
 fn any_to_json(
     pool: &prost_reflect::DescriptorPool,
     any: &[u8],
@@ -155,14 +131,16 @@ fn any_to_json(
     let mut out = Vec::with_capacity(value.len() * 2 + type_url.len() + 16);
     out.extend_from_slice(b"{\"@type\":");
     serde_json::to_writer(&mut out, type_url).ok()?;
-    let known = pool.get_message_by_name(type_name).and_then(|descriptor| {
+    let descriptor = pool.get_message_by_name(type_name);
+    let wrapped = descriptor.as_ref().is_some_and(is_well_known);
+    let known = descriptor.and_then(|descriptor| {
         let mut json = Vec::with_capacity(value.len() * 2);
         proto_to_json(&descriptor, value, options, &mut json)
             .ok()
             .map(|()| json)
     });
     match known {
-        Some(json) if json_is_wrapped(type_name) => {
+        Some(json) if wrapped => {
             out.extend_from_slice(b",\"value\":");
             out.extend_from_slice(&json);
             out.push(b'}');

@@ -136,31 +136,6 @@ pub(crate) fn resolve_chain(
     Ok(chain)
 }
 
-/// The messages a URL value can set: scalars, enums and these well-known types.
-pub(crate) fn settable_from_text(field: &FieldDescriptor) -> bool {
-    match field.kind() {
-        Kind::Message(message) => matches!(
-            message.full_name(),
-            "google.protobuf.Timestamp"
-                | "google.protobuf.Duration"
-                | "google.protobuf.FieldMask"
-                | "google.protobuf.DoubleValue"
-                | "google.protobuf.FloatValue"
-                | "google.protobuf.Int64Value"
-                | "google.protobuf.UInt64Value"
-                | "google.protobuf.Int32Value"
-                | "google.protobuf.UInt32Value"
-                | "google.protobuf.BoolValue"
-                | "google.protobuf.StringValue"
-                | "google.protobuf.BytesValue"
-                | "google.protobuf.Struct"
-                | "google.protobuf.Value"
-                | "google.protobuf.ListValue"
-        ),
-        _ => !field.is_map(),
-    }
-}
-
 /// Whether `field` holds a `google.api.HttpBody`.
 pub(crate) fn is_http_body_field(field: &FieldDescriptor) -> bool {
     matches!(field.kind(), Kind::Message(m) if m.full_name() == HTTP_BODY) && !field.is_list()

@@ -10,11 +10,12 @@ use super::legacy::{LegacyBackend, LegacyRouteSpec};
 use super::matcher::{InsertError, MatchError, RouteMatch, Router};
 use super::options::RouteOptionsConfig;
 use super::route::{
-    is_http_body_field, resolve_chain, settable_from_text, BodyPlan, GrpcPlan, RequestPlan,
-    ResponsePlan, Route, RoutePlan, HTTP_BODY,
+    is_http_body_field, resolve_chain, BodyPlan, GrpcPlan, RequestPlan, ResponsePlan, Route,
+    RoutePlan, HTTP_BODY,
 };
 use super::rules::{rules_from_annotations, RuleOrigin, RuleSpec};
 use super::template::PathTemplate;
+use super::transcode::settable_from_text;
 use crate::model::{Backend, CallShape, Status};
 
 /// A backend and the descriptors of the services it offers.

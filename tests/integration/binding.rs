@@ -251,3 +251,24 @@ async fn an_empty_body_sends_only_the_path_fields() {
         json!({"name": "only-path"})
     );
 }
+
+#[tokio::test]
+async fn two_members_of_one_oneof_in_the_query_are_rejected() {
+    let backend = test_backend().start().await;
+    let gateway = Gateway::for_test_backend(&backend, "").await;
+    let response = gateway
+        .client
+        .get("/v1/echo/o?pickText=a&pickNumber=2")
+        .await;
+    assert_eq!(response.status, 400);
+    assert_eq!(
+        response.json()["message"],
+        "query parameter 'pickNumber' sets field 'pick_number', but field 'pick_text' of the same oneof 'choice' is already set"
+    );
+    let response = gateway.client.get("/v1/echo/o?pickNumber=2").await;
+    assert_eq!(response.status, 200);
+    assert_eq!(
+        to_json(backend.last_call().message()),
+        json!({"name": "o", "pickNumber": 2})
+    );
+}

@@ -74,3 +74,40 @@ async fn a_tls_backend_is_reached_through_a_configured_ca() {
     );
     assert_eq!(backend.calls().len(), 1);
 }
+
+#[tokio::test]
+async fn a_client_that_goes_away_cancels_the_backend_call() {
+    let (started_tx, started_rx) = tokio::sync::oneshot::channel::<()>();
+    let (dropped_tx, dropped_rx) = tokio::sync::oneshot::channel::<()>();
+    let started = std::sync::Mutex::new(Some(started_tx));
+    let dropped = std::sync::Mutex::new(Some(dropped_tx));
+    let backend = test_backend()
+        .handle("polygate.test.v1.Testing/Slow", move |_| {
+            let started = started.lock().unwrap().take();
+            // Dropped (and so sent) only when the call's future is dropped, i.e. cancelled.
+            let guard = dropped.lock().unwrap().take();
+            async move {
+                let _guard = guard;
+                if let Some(started) = started {
+                    let _ = started.send(());
+                }
+                std::future::pending::<()>().await;
+                unreachable!()
+            }
+        })
+        .start()
+        .await;
+    let gateway = Gateway::for_test_backend(&backend, "").await;
+    let client = gateway.client.clone();
+    let request = tokio::spawn(async move { client.get("/v1/slow").await });
+    started_rx.await.expect("the call reached the backend");
+    request.abort();
+    // The receiver completes (with an error) once the backend dropped the call; the bound only
+    // turns a regression into a failure instead of a hang.
+    let dropped = tokio::time::timeout(std::time::Duration::from_secs(30), dropped_rx).await;
+    assert!(
+        matches!(dropped, Ok(Err(_))),
+        "the backend call was not cancelled"
+    );
+    assert_eq!(gateway.client.get("/v1/echo/after").await.status, 200);
+}

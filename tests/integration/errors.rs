@@ -283,3 +283,21 @@ async fn an_invalid_grpc_timeout_is_400() {
         json!({"code": 3, "message": "invalid Grpc-Timeout header; use gRPC's syntax, e.g. 500m or 2S", "details": []})
     );
 }
+
+#[tokio::test]
+async fn an_answer_over_the_backend_message_limit_is_500() {
+    let backend = test_backend().start().await;
+    let config = crate::support::test_config(&backend.url(), "")
+        .replace("      schema:", "      max_message_size: 64\n      schema:");
+    let gateway = Gateway::start(&config, &[]).await;
+    assert_eq!(gateway.client.get("/v1/echo/short").await.status, 200);
+    let response = gateway
+        .client
+        .get(&format!("/v1/echo/{}", "x".repeat(100)))
+        .await;
+    assert_eq!(response.status, 500);
+    assert_eq!(
+        response.json(),
+        json!({"code": 13, "message": "the backend's answer of 102 bytes exceeds the limit of 64 bytes", "details": []})
+    );
+}

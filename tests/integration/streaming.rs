@@ -236,3 +236,27 @@ async fn a_bad_line_in_a_client_stream_is_400_and_the_backend_sees_no_half_call_
         .starts_with("invalid JSON body: "));
     assert_eq!(gateway.client.get("/v1/echo/next").await.status, 200);
 }
+
+#[tokio::test]
+async fn a_stream_of_http_bodies_is_their_bytes_concatenated() {
+    let backend = test_backend()
+        .handle("polygate.test.v1.Testing/DownloadChunks", |_| async move {
+            let chunks = ["SGVsbG8gMQ==", "SGVsbG8gMg=="]
+                .iter()
+                .map(|data| {
+                    message(
+                        "google.api.HttpBody",
+                        json!({"contentType": "text/plain", "data": data}),
+                    )
+                })
+                .collect();
+            Ok(Reply::stream(chunks, None))
+        })
+        .start()
+        .await;
+    let gateway = Gateway::for_test_backend(&backend, "").await;
+    let response = gateway.client.get("/v1/chunks/raw").await;
+    assert_eq!(response.status, 200);
+    assert_eq!(response.header("content-type"), Some("text/plain"));
+    assert_eq!(response.text(), "Hello 1Hello 2");
+}

@@ -187,7 +187,7 @@ async fn depth_size_and_attribute_counts_are_bounded() {
         results[3],
         (
             502,
-            json!({"code": 8, "message": "backend 'docs': the answer exceeds max_response_size (65536 bytes): Content-Length is 102409", "details": [
+            json!({"code": 13, "message": "backend 'docs': the answer exceeds max_response_size (65536 bytes): Content-Length is 102409", "details": [
             {"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "UPSTREAM_RESPONSE_TOO_LARGE", "domain": "polygate"}]})
         )
     );

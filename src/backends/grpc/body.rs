@@ -1,69 +1,68 @@
-//! The HTTP/2 request body of a gRPC call: one framed message, or a stream of them.
+//! The request side of a call: one framed message, or a stream of them fed into the HTTP/2
+//! stream as they arrive, within the flow-control window the backend grants.
 
-use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
-use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use http_body::{Body, Frame, SizeHint};
+use futures_util::StreamExt;
+use h2::SendStream;
 
 use super::framing::frame;
 use crate::model::{MessageStream, Payload, Status};
 
-/// The body of a gRPC request.
-pub(crate) enum GrpcRequestBody {
-    /// One message, already framed; `None` once sent.
-    Unary(Option<Bytes>),
-    /// Messages framed as they arrive; an `Err` from the stream cancels the call and is kept in
-    /// the slot, because it, not the reset stream it causes, is the call's outcome.
-    Stream(MessageStream, Arc<OnceLock<Status>>),
-}
-
-impl Body for GrpcRequestBody {
-    type Data = Bytes;
-    type Error = Status;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Status>>> {
-        match self.get_mut() {
-            GrpcRequestBody::Unary(message) => {
-                Poll::Ready(message.take().map(|m| Ok(Frame::data(m))))
+/// Sends every message of `messages`, then ends the stream. A failing message stream (a bad
+/// NDJSON line) resets the call and leaves its status in `failure`, because it, not the reset
+/// it causes, is the call's outcome.
+pub(crate) async fn pump(
+    mut messages: MessageStream,
+    mut stream: SendStream<Bytes>,
+    failure: Arc<OnceLock<Status>>,
+) {
+    while let Some(item) = messages.next().await {
+        let message = match item {
+            Ok(Payload::Protobuf(message)) => message,
+            Ok(other) => {
+                let _ = failure.set(Status::internal(format!(
+                    "gRPC backend received a {} message instead of protobuf",
+                    payload_kind(&other)
+                )));
+                stream.send_reset(h2::Reason::INTERNAL_ERROR);
+                return;
             }
-            GrpcRequestBody::Stream(stream, failure) => match stream.as_mut().poll_next(cx) {
-                Poll::Ready(Some(Ok(payload))) => match payload {
-                    Payload::Protobuf(message) => {
-                        Poll::Ready(Some(Ok(Frame::data(frame(&message)))))
-                    }
-                    other => Poll::Ready(Some(Err(Status::internal(format!(
-                        "gRPC backend received a {} message instead of protobuf",
-                        payload_kind(&other)
-                    ))))),
-                },
-                Poll::Ready(Some(Err(status))) => {
-                    let _ = failure.set(status.clone());
-                    Poll::Ready(Some(Err(status)))
-                }
-                Poll::Ready(None) => Poll::Ready(None),
-                Poll::Pending => Poll::Pending,
-            },
+            Err(status) => {
+                let _ = failure.set(status);
+                stream.send_reset(h2::Reason::CANCEL);
+                return;
+            }
+        };
+        if send_within_window(&mut stream, frame(&message))
+            .await
+            .is_err()
+        {
+            return;
         }
     }
-
-    fn is_end_stream(&self) -> bool {
-        matches!(self, GrpcRequestBody::Unary(None))
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        match self {
-            GrpcRequestBody::Unary(Some(m)) => SizeHint::with_exact(m.len() as u64),
-            GrpcRequestBody::Unary(None) => SizeHint::with_exact(0),
-            GrpcRequestBody::Stream(..) => SizeHint::default(),
-        }
-    }
+    let _ = stream.send_data(Bytes::new(), true);
 }
 
+/// Sends `data` in pieces no larger than the capacity the peer has granted.
+async fn send_within_window(
+    stream: &mut SendStream<Bytes>,
+    mut data: Bytes,
+) -> Result<(), h2::Error> {
+    while !data.is_empty() {
+        stream.reserve_capacity(data.len());
+        let granted = match std::future::poll_fn(|cx| stream.poll_capacity(cx)).await {
+            Some(granted) => granted?,
+            None => return Err(h2::Error::from(h2::Reason::CANCEL)),
+        };
+        let piece = data.split_to(granted.min(data.len()));
+        stream.send_data(piece, false)?;
+    }
+    Ok(())
+}
+
+/// The name of a payload's form, for error messages.
 pub(crate) fn payload_kind(payload: &Payload) -> &'static str {
     match payload {
         Payload::Json(_) => "JSON",

@@ -1,26 +1,39 @@
 //! One shared HTTP/2 connection per gRPC backend: connected lazily, reused by every call, and
 //! replaced when it breaks, so a backend that comes back is used again without a restart.
+//!
+//! Calls use the h2 crate directly: a call's future sends its request and reads its answer on
+//! the connection's shared stream state itself, with no task spawned per call (hyper's client
+//! spawns one or two per request, and hands each through a channel).
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
-use hyper::client::conn::http2::SendRequest;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use bytes::Bytes;
+use h2::client::SendRequest;
 use rustls::pki_types::ServerName;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
-use super::body::GrpcRequestBody;
 use super::config::{GrpcEndpoint, TlsSettings};
 use crate::model::Status;
 
-type Sender = SendRequest<GrpcRequestBody>;
+/// How often an idle connection is checked with a PING, and how long the PONG may take.
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
+const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A live connection: the handle calls open streams on, and whether it has ended.
+struct Connection {
+    sender: SendRequest<Bytes>,
+    closed: Arc<AtomicBool>,
+}
 
 /// A lazily connected, self-healing HTTP/2 connection to one backend.
 pub(crate) struct Channel {
     backend: Arc<str>,
     endpoint: GrpcEndpoint,
-    current: ArcSwapOption<Sender>,
+    current: ArcSwapOption<Connection>,
     connecting: tokio::sync::Mutex<()>,
 }
 
@@ -44,34 +57,37 @@ impl Channel {
         &self.endpoint.scheme
     }
 
-    /// A sender on a live connection, connecting first when there is none.
-    pub(crate) async fn sender(&self) -> Result<Sender, Status> {
-        if let Some(sender) = self.current.load().as_deref() {
-            if !sender.is_closed() {
-                return Ok(sender.clone());
-            }
+    /// A handle on a live connection, connecting first when there is none.
+    pub(crate) async fn sender(&self) -> Result<SendRequest<Bytes>, Status> {
+        if let Some(sender) = self.live() {
+            return Ok(sender);
         }
         let _single_flight = self.connecting.lock().await;
-        if let Some(sender) = self.current.load().as_deref() {
-            if !sender.is_closed() {
-                return Ok(sender.clone());
-            }
+        if let Some(sender) = self.live() {
+            return Ok(sender);
         }
-        let sender = self.connect().await?;
-        self.current.store(Some(Arc::new(sender.clone())));
+        // Boxed: connecting (TCP, TLS, HTTP/2 handshakes) is rare but its future is large, and
+        // every call's future would otherwise carry its size.
+        let connection = Box::pin(self.connect()).await?;
+        let sender = connection.sender.clone();
+        self.current.store(Some(Arc::new(connection)));
         Ok(sender)
     }
 
-    /// Forgets `broken` so that the next call connects again.
-    pub(crate) fn discard_if_closed(&self) {
-        if let Some(sender) = self.current.load().as_deref() {
-            if sender.is_closed() {
-                self.current.store(None);
-            }
+    fn live(&self) -> Option<SendRequest<Bytes>> {
+        let current = self.current.load();
+        let connection = current.as_deref()?;
+        (!connection.closed.load(Ordering::Acquire)).then(|| connection.sender.clone())
+    }
+
+    /// Forgets the connection, so that the next call connects again.
+    pub(crate) fn discard(&self) {
+        if let Some(connection) = self.current.swap(None) {
+            connection.closed.store(true, Ordering::Release);
         }
     }
 
-    async fn connect(&self) -> Result<Sender, Status> {
+    async fn connect(&self) -> Result<Connection, Status> {
         let endpoint = &self.endpoint;
         let connect = async {
             let tcp = TcpStream::connect(endpoint.socket_address.as_str())
@@ -84,10 +100,10 @@ impl Channel {
                 })?;
             let _ = tcp.set_nodelay(true);
             match &endpoint.tls {
-                None => self.handshake(TokioIo::new(tcp)).await,
+                None => self.handshake(tcp).await,
                 Some(tls) => {
                     let stream = self.tls_connect(tls, tcp).await?;
-                    self.handshake(TokioIo::new(stream)).await
+                    self.handshake(stream).await
                 }
             }
         };
@@ -113,26 +129,39 @@ impl Channel {
             .map_err(|e| self.unreachable(format!("TLS handshake failed: {e}")))
     }
 
-    async fn handshake<I>(&self, io: I) -> Result<Sender, Status>
+    async fn handshake<I>(&self, io: I) -> Result<Connection, Status>
     where
-        I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        let (sender, connection) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
-            .timer(TokioTimer::new())
-            .initial_stream_window_size(1 << 20)
+        let (sender, mut connection) = h2::client::Builder::new()
+            .initial_window_size(1 << 20)
             .initial_connection_window_size(4 << 20)
-            .keep_alive_interval(Duration::from_secs(30))
-            .keep_alive_timeout(Duration::from_secs(10))
-            .handshake(io)
+            .max_concurrent_reset_streams(1024)
+            .handshake::<_, Bytes>(io)
             .await
             .map_err(|e| self.unreachable(format!("HTTP/2 handshake failed: {e}")))?;
+        let closed = Arc::new(AtomicBool::new(false));
+        let ended = closed.clone();
         let backend = self.backend.clone();
+        let ping_pong = connection.ping_pong();
         tokio::spawn(async move {
-            if let Err(error) = connection.await {
-                tracing::debug!(%backend, %error, "gRPC backend connection closed");
+            let keepalive = async move {
+                match ping_pong {
+                    Some(ping_pong) => keepalive(ping_pong).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                result = &mut connection => {
+                    if let Err(error) = result {
+                        tracing::debug!(%backend, %error, "gRPC backend connection closed");
+                    }
+                }
+                () = keepalive => tracing::debug!(%backend, "gRPC backend stopped answering PINGs"),
             }
+            ended.store(true, Ordering::Release);
         });
-        Ok(sender)
+        Ok(Connection { sender, closed })
     }
 
     pub(crate) fn unreachable(&self, detail: String) -> Status {
@@ -140,5 +169,20 @@ impl Channel {
             "backend '{}' is unreachable: {detail}",
             self.backend
         ))
+    }
+}
+
+/// Returns when the peer stops answering PINGs (or the connection ends).
+async fn keepalive(mut ping_pong: h2::PingPong) {
+    loop {
+        tokio::time::sleep(KEEPALIVE_INTERVAL).await;
+        if ping_pong.send_ping(h2::Ping::opaque()).is_err() {
+            return;
+        }
+        let pong = std::future::poll_fn(|cx| ping_pong.poll_pong(cx));
+        match tokio::time::timeout(KEEPALIVE_TIMEOUT, pong).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(_)) | Err(_) => return,
+        }
     }
 }

@@ -3,9 +3,13 @@
 use std::time::Duration;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
-use http::HeaderMap;
+use http::{HeaderMap, HeaderName};
 
 use crate::model::{Code, ErrorSource, Status};
+
+const GRPC_STATUS: HeaderName = HeaderName::from_static("grpc-status");
+const GRPC_MESSAGE: HeaderName = HeaderName::from_static("grpc-message");
+const GRPC_STATUS_DETAILS: HeaderName = HeaderName::from_static("grpc-status-details-bin");
 
 /// The 5-byte prefix of every gRPC message: a compression flag and a big-endian length.
 pub(crate) const PREFIX_LEN: usize = 5;
@@ -69,10 +73,12 @@ impl MessageDecoder {
             ));
         }
         if len > self.max_message_size {
+            // The client did nothing wrong, so this is the gateway's INTERNAL (500), not
+            // RESOURCE_EXHAUSTED (which HTTP clients would read as 429, "slow down").
             return Err(Status::new(
-                Code::ResourceExhausted,
+                Code::Internal,
                 format!(
-                    "backend message of {len} bytes exceeds the limit of {} bytes",
+                    "the backend's answer of {len} bytes exceeds the limit of {} bytes",
                     self.max_message_size
                 ),
                 ErrorSource::Backend,
@@ -115,7 +121,7 @@ pub(crate) fn format_timeout(timeout: Duration) -> String {
 /// Reads `grpc-status`, `grpc-message` and `grpc-status-details-bin` from trailers (or from the
 /// headers of a trailers-only answer). `None` means the map carries no status.
 pub(crate) fn status_from_trailers(trailers: &HeaderMap) -> Option<Result<(), Status>> {
-    let code = trailers.get("grpc-status")?;
+    let code = trailers.get(GRPC_STATUS)?;
     let code = code
         .to_str()
         .ok()
@@ -126,7 +132,7 @@ pub(crate) fn status_from_trailers(trailers: &HeaderMap) -> Option<Result<(), St
         return Some(Ok(()));
     }
     let message = trailers
-        .get("grpc-message")
+        .get(GRPC_MESSAGE)
         .map(|m| {
             percent_encoding::percent_decode(m.as_bytes())
                 .decode_utf8_lossy()
@@ -134,7 +140,7 @@ pub(crate) fn status_from_trailers(trailers: &HeaderMap) -> Option<Result<(), St
         })
         .unwrap_or_default();
     let mut status = Status::new(code, message, ErrorSource::Backend);
-    if let Some(details) = trailers.get("grpc-status-details-bin") {
+    if let Some(details) = trailers.get(GRPC_STATUS_DETAILS) {
         if let Ok(decoded) = decode_base64_header(details.as_bytes()) {
             status = status.with_encoded_details(Bytes::from(decoded));
         }
@@ -185,10 +191,7 @@ mod tests {
     fn decoder_rejects_oversized_and_compressed_messages() {
         let mut decoder = MessageDecoder::new(3);
         decoder.push(frame(b"toolong"));
-        assert_eq!(
-            decoder.next_message().unwrap_err().code(),
-            Code::ResourceExhausted
-        );
+        assert_eq!(decoder.next_message().unwrap_err().code(), Code::Internal);
         let mut decoder = MessageDecoder::new(100);
         decoder.push(Bytes::from_static(&[1, 0, 0, 0, 1, 7]));
         assert_eq!(decoder.next_message().unwrap_err().code(), Code::Internal);

@@ -4,16 +4,17 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use futures_util::Stream;
+use h2::RecvStream;
 use http::HeaderMap;
-use http_body::Body;
-use hyper::body::Incoming;
 
 use super::framing::{status_from_trailers, MessageDecoder};
 use crate::model::{Code, ErrorSource, Payload, Status};
 
 /// The messages of one gRPC answer, ended by the status its trailers carry.
 pub(crate) struct ResponseMessages {
-    body: Incoming,
+    body: RecvStream,
+    /// The DATA frames have all arrived; the trailers are next.
+    data_done: bool,
     decoder: MessageDecoder,
     /// The call's end, once the trailers (or a failure) have been seen.
     end: Option<Result<(), Status>>,
@@ -22,9 +23,10 @@ pub(crate) struct ResponseMessages {
 }
 
 impl ResponseMessages {
-    pub(crate) fn new(body: Incoming, max_message_size: usize) -> Self {
+    pub(crate) fn new(body: RecvStream, max_message_size: usize) -> Self {
         Self {
             body,
+            data_done: false,
             decoder: MessageDecoder::new(max_message_size),
             end: None,
             finished: false,
@@ -71,55 +73,53 @@ impl Stream for ResponseMessages {
                 };
                 return this.finish(end);
             }
-            match Pin::new(&mut this.body).poll_frame(cx) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
-                    Ok(data) => this.decoder.push(data),
-                    Err(frame) => {
-                        if let Ok(trailers) = frame.into_trailers() {
-                            this.end = Some(status_from_trailers(&trailers).unwrap_or_else(|| {
-                                Err(Status::new(
-                                    Code::Internal,
-                                    "backend sent trailers without grpc-status",
-                                    ErrorSource::Backend,
-                                ))
-                            }));
-                            this.trailers = trailers;
-                        }
+            if !this.data_done {
+                match this.body.poll_data(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(Some(Ok(data))) => {
+                        // The bytes are buffered here now, so the backend may send more.
+                        let _ = this.body.flow_control().release_capacity(data.len());
+                        this.decoder.push(data);
                     }
-                },
-                Poll::Ready(Some(Err(error))) => {
-                    this.end = Some(Err(broken_stream(&error)));
+                    Poll::Ready(Some(Err(error))) => this.end = Some(Err(broken_stream(&error))),
+                    Poll::Ready(None) => this.data_done = true,
                 }
-                Poll::Ready(None) => {
+                continue;
+            }
+            match this.body.poll_trailers(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Ok(Some(trailers))) => {
+                    this.end = Some(status_from_trailers(&trailers).unwrap_or_else(|| {
+                        Err(Status::new(
+                            Code::Internal,
+                            "backend sent trailers without grpc-status",
+                            ErrorSource::Backend,
+                        ))
+                    }));
+                    this.trailers = trailers;
+                }
+                Poll::Ready(Ok(None)) => {
                     this.end = Some(Err(Status::new(
                         Code::Internal,
                         "backend closed the call without sending a status",
                         ErrorSource::Backend,
                     )));
                 }
+                Poll::Ready(Err(error)) => this.end = Some(Err(broken_stream(&error))),
             }
         }
     }
 }
 
-/// A transport failure in the middle of an answer.
-pub(crate) fn broken_stream(error: &hyper::Error) -> Status {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
-    while let Some(e) = source {
-        if let Some(h2) = e.downcast_ref::<h2::Error>() {
-            if h2.reason() == Some(h2::Reason::CANCEL) {
-                return Status::new(
-                    Code::Cancelled,
-                    "backend cancelled the call",
-                    ErrorSource::Backend,
-                );
-            }
-            if h2.reason() == Some(h2::Reason::REFUSED_STREAM) {
-                return Status::unavailable("backend refused the call");
-            }
-        }
-        source = e.source();
+/// A transport failure in the middle of a call.
+pub(crate) fn broken_stream(error: &h2::Error) -> Status {
+    match error.reason() {
+        Some(h2::Reason::CANCEL) => Status::new(
+            Code::Cancelled,
+            "backend cancelled the call",
+            ErrorSource::Backend,
+        ),
+        Some(h2::Reason::REFUSED_STREAM) => Status::unavailable("backend refused the call"),
+        _ => Status::unavailable(format!("connection to the backend broke: {error}")),
     }
-    Status::unavailable(format!("connection to the backend broke: {error}"))
 }

@@ -1,14 +1,19 @@
 //! `GrpcBackend`: calls any method of a gRPC server with protobuf bytes, no generated code.
 
+use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
+use bytes::Bytes;
 use futures_util::StreamExt;
+use h2::client::ResponseFuture;
+use h2::{RecvStream, SendStream};
 use http::header::{CONTENT_TYPE, TE, USER_AGENT};
+use http::uri::PathAndQuery;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode, Uri};
-use hyper::body::Incoming;
 
-use super::body::{payload_kind, GrpcRequestBody};
+use super::body::{payload_kind, pump};
 use super::channel::Channel;
 use super::config::GrpcEndpoint;
 use super::framing::{format_timeout, frame, status_from_trailers};
@@ -19,6 +24,7 @@ use crate::model::{
     RequestMessages, ResponseBody, Status,
 };
 
+const GRPC_TIMEOUT: HeaderName = HeaderName::from_static("grpc-timeout");
 const GRPC_CONTENT_TYPE: HeaderValue = HeaderValue::from_static("application/grpc");
 const TRAILERS: HeaderValue = HeaderValue::from_static("trailers");
 const POLYGATE_AGENT: HeaderValue =
@@ -34,6 +40,8 @@ struct Inner {
     name: Arc<str>,
     channel: Channel,
     max_message_size: usize,
+    /// Method paths already parsed; a backend has a fixed, small set of methods.
+    paths: ArcSwap<HashMap<Arc<str>, PathAndQuery>>,
 }
 
 impl GrpcBackend {
@@ -46,6 +54,7 @@ impl GrpcBackend {
                 channel: Channel::new(name.clone(), endpoint),
                 name,
                 max_message_size,
+                paths: ArcSwap::default(),
             }),
         }
     }
@@ -58,45 +67,22 @@ impl Backend for GrpcBackend {
 
     fn call(&self, call: BackendCall) -> BackendFuture {
         let inner = self.inner.clone();
-        Box::pin(async move {
-            let timeout = call.timeout;
-            within(timeout, inner.invoke(call)).await
-        })
+        let timeout = call.timeout;
+        Box::pin(within(timeout, async move { inner.invoke(call).await }))
     }
 }
 
 impl Inner {
     async fn invoke(&self, call: BackendCall) -> Result<GatewayResponse, Status> {
+        let head = self.request_head(&call.operation, call.metadata, call.timeout)?;
         let request_failure = Arc::new(OnceLock::new());
-        let request = self.build_request(
-            &call.operation,
-            call.messages,
-            call.metadata,
-            call.timeout,
-            &request_failure,
-        )?;
-        let outcome = match self.send(request).await {
-            Ok(response) => {
-                self.read_response(response, call.shape.server_streams())
-                    .await
-            }
-            Err(status) => Err(status),
-        };
-        // A request stream that failed (a bad NDJSON line) resets the call; its error is the answer.
-        outcome.map_err(|status| request_failure.get().cloned().unwrap_or(status))
-    }
-
-    fn build_request(
-        &self,
-        operation: &str,
-        messages: RequestMessages,
-        metadata: HeaderMap,
-        timeout: Option<Duration>,
-        request_failure: &Arc<OnceLock<Status>>,
-    ) -> Result<Request<GrpcRequestBody>, Status> {
-        let body = match messages {
+        let response = match call.messages {
             RequestMessages::Unary(Payload::Protobuf(message)) => {
-                GrpcRequestBody::Unary(Some(frame(&message)))
+                let (response, mut stream) = self.open_stream(head).await?;
+                stream
+                    .send_data(frame(&message), true)
+                    .map_err(|e| broken_stream(&e))?;
+                response.await
             }
             RequestMessages::Unary(other) => {
                 return Err(Status::internal(format!(
@@ -105,19 +91,38 @@ impl Inner {
                     payload_kind(&other)
                 )))
             }
-            RequestMessages::Stream(stream) => {
-                GrpcRequestBody::Stream(stream, request_failure.clone())
+            RequestMessages::Stream(messages) => {
+                let (response, stream) = self.open_stream(head).await?;
+                // Streamed requests go on while the answer comes in, so they get a task.
+                tokio::spawn(pump(messages, stream, request_failure.clone()));
+                response.await
             }
         };
-        let uri = Uri::builder()
-            .scheme(self.channel.scheme().clone())
-            .authority(self.channel.authority().clone())
-            .path_and_query(operation)
-            .build()
-            .map_err(|e| {
-                Status::internal(format!("invalid gRPC method path '{operation}': {e}"))
-            })?;
-        let mut request = Request::new(body);
+        let outcome = match response {
+            Ok(response) => {
+                self.read_response(response, call.shape.server_streams())
+                    .await
+            }
+            Err(error) => Err(broken_stream(&error)),
+        };
+        // A request stream that failed (a bad NDJSON line) resets the call; its error is the answer.
+        outcome.map_err(|status| request_failure.get().cloned().unwrap_or(status))
+    }
+
+    fn request_head(
+        &self,
+        operation: &str,
+        metadata: HeaderMap,
+        timeout: Option<Duration>,
+    ) -> Result<Request<()>, Status> {
+        let mut parts = http::uri::Parts::default();
+        parts.scheme = Some(self.channel.scheme().clone());
+        parts.authority = Some(self.channel.authority().clone());
+        parts.path_and_query = Some(self.method_path(operation)?);
+        let uri = Uri::from_parts(parts).map_err(|e| {
+            Status::internal(format!("invalid gRPC method path '{operation}': {e}"))
+        })?;
+        let mut request = Request::new(());
         *request.method_mut() = Method::POST;
         *request.uri_mut() = uri;
         let headers = request.headers_mut();
@@ -127,37 +132,58 @@ impl Inner {
         headers.entry(USER_AGENT).or_insert(POLYGATE_AGENT);
         if let Some(timeout) = timeout {
             if let Ok(value) = HeaderValue::from_str(&format_timeout(timeout)) {
-                headers.insert(HeaderName::from_static("grpc-timeout"), value);
+                headers.insert(GRPC_TIMEOUT, value);
             }
         }
         Ok(request)
     }
 
-    /// Sends on the shared connection; a request the dead connection never took is sent once
-    /// more on a fresh one, so a restarted backend costs no failed call.
-    async fn send(&self, request: Request<GrpcRequestBody>) -> Result<Response<Incoming>, Status> {
-        let mut sender = self.channel.sender().await?;
-        match sender.try_send_request(request).await {
-            Ok(response) => Ok(response),
-            Err(mut failed) => {
-                self.channel.discard_if_closed();
-                match failed.take_message() {
-                    Some(request) => {
-                        let mut sender = self.channel.sender().await?;
-                        sender.send_request(request).await.map_err(|e| {
-                            self.channel.discard_if_closed();
-                            self.channel.unreachable(e.to_string())
-                        })
-                    }
-                    None => Err(broken_stream(failed.error())),
+    /// The parsed `:path` of `operation`, parsed once per method.
+    fn method_path(&self, operation: &str) -> Result<PathAndQuery, Status> {
+        if let Some(path) = self.paths.load().get(operation) {
+            return Ok(path.clone());
+        }
+        let path = PathAndQuery::try_from(operation).map_err(|e| {
+            Status::internal(format!("invalid gRPC method path '{operation}': {e}"))
+        })?;
+        self.paths.rcu(|paths| {
+            let mut paths = HashMap::clone(paths);
+            paths.insert(Arc::from(operation), path.clone());
+            paths
+        });
+        Ok(path)
+    }
+
+    /// Opens a stream on the shared connection. A connection found dead before the request
+    /// goes out is replaced once, so a restarted backend costs no failed call.
+    async fn open_stream(
+        &self,
+        head: Request<()>,
+    ) -> Result<(ResponseFuture, SendStream<Bytes>), Status> {
+        let mut retried = false;
+        let mut sender = loop {
+            let sender = self.channel.sender().await?;
+            match sender.ready().await {
+                Ok(ready) => break ready,
+                Err(_) if !retried => {
+                    self.channel.discard();
+                    retried = true;
+                }
+                Err(error) => {
+                    self.channel.discard();
+                    return Err(self.channel.unreachable(error.to_string()));
                 }
             }
-        }
+        };
+        sender.send_request(head, false).map_err(|error| {
+            self.channel.discard();
+            self.channel.unreachable(error.to_string())
+        })
     }
 
     async fn read_response(
         &self,
-        response: Response<Incoming>,
+        response: Response<RecvStream>,
         server_streams: bool,
     ) -> Result<GatewayResponse, Status> {
         let (parts, body) = response.into_parts();
@@ -238,22 +264,39 @@ fn merge(mut headers: HeaderMap, trailers: HeaderMap) -> HeaderMap {
 }
 
 /// The metadata an application set: protocol headers removed.
-fn response_metadata(mut headers: HeaderMap) -> HeaderMap {
-    for name in [
-        "content-type",
-        "grpc-status",
-        "grpc-message",
-        "grpc-status-details-bin",
-        "grpc-encoding",
-        "grpc-accept-encoding",
-        "content-length",
-        "date",
-        "te",
-        "trailer",
-    ] {
-        headers.remove(name);
+fn response_metadata(headers: HeaderMap) -> HeaderMap {
+    // Most answers carry protocol headers only: skip building a map for them.
+    if headers.keys().all(is_protocol_header) {
+        return HeaderMap::new();
     }
-    headers
+    let mut metadata = HeaderMap::with_capacity(headers.len());
+    let mut current = None;
+    for (name, value) in headers {
+        if let Some(name) = name {
+            current = (!is_protocol_header(&name)).then_some(name);
+        }
+        if let Some(name) = &current {
+            metadata.append(name.clone(), value);
+        }
+    }
+    metadata
+}
+
+/// Headers gRPC and HTTP use for themselves, not set by the application.
+fn is_protocol_header(name: &HeaderName) -> bool {
+    matches!(
+        name.as_str(),
+        "content-type"
+            | "grpc-status"
+            | "grpc-message"
+            | "grpc-status-details-bin"
+            | "grpc-encoding"
+            | "grpc-accept-encoding"
+            | "content-length"
+            | "date"
+            | "te"
+            | "trailer"
+    )
 }
 
 /// gRPC's mapping of an HTTP status from a non-gRPC hop (a proxy, a wrong port) to a code.

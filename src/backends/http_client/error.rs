@@ -61,7 +61,9 @@ impl UpstreamError {
             | UpstreamError::BodyRead(_) => {
                 Status::unavailable(message).with_reason("UPSTREAM_UNAVAILABLE")
             }
-            UpstreamError::TooLarge { .. } => Status::bad_gateway(Code::ResourceExhausted, message)
+            // Not RESOURCE_EXHAUSTED: the client did nothing wrong (and HTTP clients read that
+            // code as 429, "slow down").
+            UpstreamError::TooLarge { .. } => Status::bad_gateway(Code::Internal, message)
                 .with_reason("UPSTREAM_RESPONSE_TOO_LARGE"),
             UpstreamError::ContentEncoding(_) => {
                 Status::bad_gateway(Code::Unknown, message).with_reason("UPSTREAM_CONTENT_ENCODING")

@@ -18,15 +18,36 @@ use super::config::HttpFrontendSettings;
 use crate::model::{GatewayRequest, Payload, RequestBody, RequestKey, Status};
 
 const METADATA_PREFIX: &str = "grpc-metadata-";
+const GRPC_TIMEOUT: HeaderName = HeaderName::from_static("grpc-timeout");
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+
+/// The client at the other end of a connection, worked out once per connection.
+pub(crate) struct Peer {
+    ip: HeaderValue,
+}
+
+impl Peer {
+    pub(crate) fn new(address: SocketAddr) -> Self {
+        let ip = HeaderValue::from_str(&address.ip().to_string())
+            .unwrap_or(HeaderValue::from_static("unknown"));
+        Self { ip }
+    }
+
+    fn ip(&self) -> &HeaderValue {
+        &self.ip
+    }
+}
 
 /// Decodes the parts of an HTTP request the pipeline needs.
 pub(crate) async fn decode(
     request: Request<Incoming>,
-    peer: SocketAddr,
+    peer: &Peer,
     settings: &HttpFrontendSettings,
 ) -> Result<GatewayRequest, Status> {
     let (parts, body) = request.into_parts();
-    let timeout = match parts.headers.get("grpc-timeout") {
+    let timeout = match parts.headers.get(GRPC_TIMEOUT) {
         None => None,
         Some(value) => Some(
             value
@@ -76,10 +97,10 @@ pub fn parse_grpc_timeout(value: &str) -> Option<Duration> {
 fn metadata(
     headers: &HeaderMap,
     uri: &http::Uri,
-    peer: SocketAddr,
+    peer: &Peer,
     settings: &HttpFrontendSettings,
 ) -> Result<HeaderMap, Status> {
-    let mut metadata = HeaderMap::new();
+    let mut metadata = HeaderMap::with_capacity(8);
     for (name, value) in headers {
         if let Some(key) = name.as_str().strip_prefix(METADATA_PREFIX) {
             let Ok(key) = HeaderName::from_bytes(key.as_bytes()) else {
@@ -102,25 +123,25 @@ fn metadata(
             metadata.append(name.clone(), value.clone());
         }
     }
-    let client = peer.ip().to_string();
-    let forwarded_for = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
-        Some(earlier) => format!("{earlier}, {client}"),
-        None => client,
+    let forwarded_for = match headers.get(X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
+        Some(earlier) => HeaderValue::from_str(&format!(
+            "{earlier}, {}",
+            peer.ip().to_str().unwrap_or_default()
+        ))
+        .ok(),
+        None => Some(peer.ip().clone()),
     };
-    if let Ok(value) = HeaderValue::from_str(&forwarded_for) {
-        metadata.insert(HeaderName::from_static("x-forwarded-for"), value);
+    if let Some(value) = forwarded_for {
+        metadata.insert(X_FORWARDED_FOR, value);
     }
     let host = headers.get(HOST).cloned().or_else(|| {
         uri.authority()
             .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
     });
     if let Some(host) = host {
-        metadata.insert(HeaderName::from_static("x-forwarded-host"), host);
+        metadata.insert(X_FORWARDED_HOST, host);
     }
-    metadata.insert(
-        HeaderName::from_static("x-forwarded-proto"),
-        HeaderValue::from_static("http"),
-    );
+    metadata.insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
     Ok(metadata)
 }
 

@@ -18,7 +18,7 @@ use tokio::net::TcpListener;
 
 use super::body::ResponseBody;
 use super::config::HttpFrontendSettings;
-use super::decode::decode;
+use super::decode::{decode, Peer};
 use super::encode::{error_response, success_response};
 use crate::pipeline::Pipeline;
 
@@ -82,10 +82,12 @@ pub async fn serve(
         let _ = stream.set_nodelay(true);
         let pipeline = pipeline.clone();
         let settings = server.settings.clone();
+        let client = Arc::new(Peer::new(peer));
         let service = service_fn(move |request: Request<Incoming>| {
             let pipeline = pipeline.clone();
             let settings = settings.clone();
-            async move { Ok::<_, Infallible>(handle(request, peer, &pipeline, &settings).await) }
+            let client = client.clone();
+            async move { Ok::<_, Infallible>(handle(request, &client, &pipeline, &settings).await) }
         });
         let connection = builder
             .serve_connection_with_upgrades(TokioIo::new(stream), service)
@@ -108,7 +110,7 @@ pub async fn serve(
 
 async fn handle(
     request: Request<Incoming>,
-    peer: SocketAddr,
+    peer: &Peer,
     pipeline: &Pipeline,
     settings: &HttpFrontendSettings,
 ) -> Response<ResponseBody> {

@@ -92,12 +92,8 @@ pub(crate) fn request_xml_error(error: &XmlError) -> Status {
 
 /// A backend's XML that polygate refuses or cannot convert: 502, with the engine's reason.
 pub fn response_xml_error(backend: &str, error: &XmlError) -> Status {
-    let code = match error {
-        XmlError::TooLarge { .. } => Code::ResourceExhausted,
-        _ => Code::Internal,
-    };
     Status::bad_gateway(
-        code,
+        Code::Internal,
         format!("backend '{backend}' answered with XML that cannot be used: {error}"),
     )
     .with_reason(&error.code().to_ascii_uppercase())

@@ -185,6 +185,23 @@ pub fn json_to_field(
     })
 }
 
+/// Whether `desc` is a well-known type with a JSON form of its own (a string, a number, or
+/// `Any`'s `@type` object) rather than a plain object of its fields.
+pub fn is_well_known(desc: &MessageDescriptor) -> bool {
+    kinds::WellKnown::of(desc).is_some()
+}
+
+/// Whether [`text_to_field`] can set `field` from a URL value: a scalar or an enum, or one of the
+/// well-known types with a text form; never a map.
+pub fn settable_from_text(field: &FieldDescriptor) -> bool {
+    match field.kind() {
+        prost_reflect::Kind::Message(desc) => {
+            !field.is_map() && text_value::text_form(&desc).is_some()
+        }
+        _ => !field.is_map(),
+    }
+}
+
 /// Encodes one occurrence of `field` (tag included) from a URL path or query string value.
 /// A repeated field gets one element per call; a map field is an error. See the rules in
 /// `text_value.rs`: integers in decimal, `true`/`false`/`1`/`0` for bools, base64 (either

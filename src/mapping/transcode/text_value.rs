@@ -19,6 +19,15 @@ use super::wire::{begin_len, end_len, put_tag, put_varint, LEN, VARINT};
 use super::wkt_text::{parse_duration, parse_field_mask, parse_timestamp};
 use super::{JsonOptions, TranscodeError};
 
+/// The well-known type of `desc` when a URL value can be one: not `Empty`, not `Any`.
+pub(super) fn text_form(desc: &MessageDescriptor) -> Option<WellKnown> {
+    match WellKnown::of(desc)? {
+        WellKnown::Empty => None,
+        WellKnown::Delegated if desc.full_name() == "google.protobuf.Any" => None,
+        wkt => Some(wkt),
+    }
+}
+
 /// Appends one record of `field` holding the value of `text`.
 pub(super) fn encode_text(
     field: &FieldDescriptor,
@@ -65,12 +74,8 @@ pub(super) fn encode_text(
                 field: field.json_name().to_owned(),
                 message: desc.full_name().to_owned(),
             };
-            let wkt = match WellKnown::of(&desc) {
-                Some(WellKnown::Empty) | None => return Err(refuse()),
-                Some(WellKnown::Delegated) if desc.full_name() == "google.protobuf.Any" => {
-                    return Err(refuse())
-                }
-                Some(wkt) => wkt,
+            let Some(wkt) = text_form(&desc) else {
+                return Err(refuse());
             };
             let mark = out.len();
             put_tag(out, number, LEN);
