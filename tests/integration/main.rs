@@ -20,6 +20,7 @@ mod rest_backend;
 mod routing;
 mod soap;
 mod soap_faults;
+mod soap_security;
 mod streaming;
 mod wsdl_import;
 mod xml_hostile;

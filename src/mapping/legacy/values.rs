@@ -14,6 +14,9 @@ use crate::mapping::matcher::PathBinding;
 use crate::mapping::options::{BodyFieldCollision, UnknownQueryParameters};
 use crate::model::Status;
 
+/// Most dot-separated segments in a query parameter name (the merge recurses per segment).
+const MAX_NAME_SEGMENTS: usize = 32;
+
 /// Where the client's body goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum BodyTarget {
@@ -115,6 +118,12 @@ pub(crate) fn gather(
         }
         let value = crate::mapping::bind::form_decode(raw_value)?;
         let names: Vec<&str> = key.split('.').collect();
+        if names.len() > MAX_NAME_SEGMENTS {
+            return Err(Status::invalid_argument(format!(
+                "query parameter '{}…' has more than {MAX_NAME_SEGMENTS} dot-separated segments",
+                key.chars().take(64).collect::<String>()
+            )));
+        }
         if names.iter().any(|n| n.is_empty()) {
             return Err(Status::invalid_argument(format!(
                 "query parameter '{key}' has an empty name segment"
@@ -368,6 +377,27 @@ mod tests {
         assert_eq!(
             object(&BodyTarget::None, "", &url, BodyFieldCollision::PathWins),
             Ok(r#"{"id":"7","customer":{"zip":"01234"},"tag":["a","b"]}"#.into())
+        );
+    }
+
+    #[test]
+    fn deep_query_names_are_refused_before_recursing() {
+        let deep = format!("{}=1", vec!["a"; 40].join("."));
+        let error = gather(
+            &[],
+            &[],
+            Some(&deep),
+            true,
+            UnknownQueryParameters::Reject,
+            "GET /x",
+        )
+        .unwrap_err();
+        assert_eq!(
+            error.message(),
+            format!(
+                "query parameter '{}…' has more than 32 dot-separated segments",
+                &vec!["a"; 40].join(".")[..64]
+            )
         );
     }
 
