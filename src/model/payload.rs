@@ -12,7 +12,8 @@ pub enum Payload {
     Json(Bytes),
     /// Encoded protobuf message bytes (without gRPC framing).
     Protobuf(Bytes),
-    /// XML text.
+    /// XML text. Backends hand over UTF-8 (other encodings are decoded first); an empty
+    /// message means no document.
     Xml(Bytes),
     /// Bytes with their media type, passed through untouched (`google.api.HttpBody`).
     Raw {

@@ -123,6 +123,8 @@ mod tests_hostile;
 #[cfg(test)]
 mod tests_props;
 #[cfg(test)]
+mod tests_props_schema;
+#[cfg(test)]
 mod tests_write;
 
 pub use encoding::decode_document;
