@@ -54,28 +54,23 @@ impl Extras {
         let Some((first, rest)) = path.split_first() else {
             return Ok(());
         };
-        let position = self.members.iter().position(|(key, _)| key == first);
-        match (position, rest.is_empty()) {
-            (None, true) => self
-                .members
-                .push(((*first).to_owned(), Extra::Text(vec![value]))),
+        let existing = self.members.iter_mut().find(|(key, _)| key == first);
+        match (existing, rest.is_empty()) {
+            (None, true) => self.members.push(((*first).to_owned(), Extra::Text(vec![value]))),
             (None, false) => {
                 let mut inner = Extras::default();
                 inner.add(rest, value, repeat)?;
-                self.members
-                    .push(((*first).to_owned(), Extra::Object(inner)));
+                self.members.push(((*first).to_owned(), Extra::Object(inner)));
             }
-            (Some(index), _) => match (&mut self.members[index].1, rest.is_empty()) {
-                (Extra::Text(values), true) if repeat => values.push(value),
-                (Extra::Text(_), true) => {}
-                (Extra::Object(inner), false) => inner.add(rest, value, repeat)?,
-                _ => {
-                    return Err(format!(
-                        "'{}' is given both as a value and as an object",
-                        path.join(".")
-                    ))
-                }
-            },
+            (Some((_, Extra::Text(values))), true) if repeat => values.push(value),
+            (Some((_, Extra::Text(_))), true) => {}
+            (Some((_, Extra::Object(inner))), false) => inner.add(rest, value, repeat)?,
+            (Some(_), _) => {
+                return Err(format!(
+                    "'{}' is given both as a value and as an object",
+                    path.join(".")
+                ))
+            }
         }
         Ok(())
     }
@@ -266,7 +261,9 @@ fn write_object(extras: &Extras, out: &mut Vec<u8>) {
 
 fn write_extra(extra: &Extra, out: &mut Vec<u8>) {
     match extra {
-        Extra::Text(values) if values.len() == 1 => write_string(out, &values[0]),
+        Extra::Text(values) if values.len() == 1 => {
+            values.iter().for_each(|value| write_string(out, value))
+        }
         Extra::Text(values) => {
             out.push(b'[');
             for (index, value) in values.iter().enumerate() {
