@@ -56,11 +56,14 @@ impl Extras {
         };
         let existing = self.members.iter_mut().find(|(key, _)| key == first);
         match (existing, rest.is_empty()) {
-            (None, true) => self.members.push(((*first).to_owned(), Extra::Text(vec![value]))),
+            (None, true) => self
+                .members
+                .push(((*first).to_owned(), Extra::Text(vec![value]))),
             (None, false) => {
                 let mut inner = Extras::default();
                 inner.add(rest, value, repeat)?;
-                self.members.push(((*first).to_owned(), Extra::Object(inner)));
+                self.members
+                    .push(((*first).to_owned(), Extra::Object(inner)));
             }
             (Some((_, Extra::Text(values))), true) if repeat => values.push(value),
             (Some((_, Extra::Text(_))), true) => {}
