@@ -104,7 +104,6 @@
 
 mod encoding;
 mod error;
-mod json_out;
 mod mapping;
 mod names;
 mod options;

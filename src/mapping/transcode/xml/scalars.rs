@@ -1,6 +1,7 @@
 //! Lexical conversions of typed values: XSD lexical forms → JSON tokens (reading) and checks of
 //! JSON scalars against a type hint (writing). Numbers never pass through a float.
 
+use super::super::json_write::write_str;
 use super::mapping::Inner;
 use super::options::{EmptyAs, ValueType};
 
@@ -105,7 +106,7 @@ pub(crate) fn write_typed(
     let trimmed = trim_xml(text);
     match value_type {
         ValueType::String => {
-            super::json_out::write_str(out, text);
+            write_str(out, text);
             Ok(())
         }
         ValueType::Int => {
@@ -146,7 +147,7 @@ pub(crate) fn write_typed(
                     let number = parse_number(trimmed, true, true).ok_or(())?;
                     // serde_json refuses numbers beyond the double range; keep those as strings.
                     if trimmed.parse::<f64>().map_or(true, |v| !v.is_finite()) {
-                        super::json_out::write_str(out, trimmed);
+                        write_str(out, trimmed);
                     } else {
                         write_json_number(out, &number);
                     }
@@ -239,7 +240,7 @@ pub(crate) fn write_scalar(
         None if mapping.recognise_scalars && looks_like_json_scalar(text) => {
             out.extend_from_slice(text.as_bytes());
         }
-        None => super::json_out::write_str(out, text),
+        None => write_str(out, text),
         Some(value_type) => {
             let style = NumberStyle {
                 int64_as_number: mapping.int64_as_number,
