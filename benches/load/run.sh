@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# polygate's load benchmarks in one command: every scenario through the direct gRPC call, polygate
+# and each peer gateway, at fixed concurrency and at a constant rate. Prints Markdown tables
+# (also saved in target/bench-load/). BENCHMARKS.md describes the method and the settings.
+#   benches/load/run.sh                  everything, unpinned
+#   BENCH_PIN=1 benches/load/run.sh      gateway on CPU 1, backend and load generator on CPU 0
+# First it installs what is missing (Debian: wrk, nghttp2-client, curl; crates.io: oha), builds
+# the ready peers of ../shared/peers with their build.sh, and builds polygate and the bench
+# backend in release. BENCH_SKIP_BUILD=1 skips all of that.
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO="$(cd "$HERE/../.." && pwd)"
+PEERS_DIR="${BENCH_PEERS_DIR:-$REPO/../shared/peers}"
+
+say() { echo "run.sh: $*" >&2; }
+
+install_tools() {
+  local packages=(wrk nghttp2-client curl) missing=()
+  for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  if ((${#missing[@]})); then
+    say "installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y --no-install-recommends "${missing[@]}" >&2 ||
+      { apt-get update >&2 && apt-get install -y --no-install-recommends "${missing[@]}" >&2; }
+  fi
+  if ! command -v "${OHA:-oha}" >/dev/null; then
+    say "installing oha from crates.io (cargo install oha --locked; a few minutes once)"
+    cargo install oha --locked >&2
+  fi
+}
+
+build_peers() {
+  # The ready peers, unless BENCH_PEERS names others; a peer that fails to build is left out.
+  local names="${BENCH_PEERS-grpc-gateway structured-proxy}"
+  for name in $names; do
+    if [[ -x "$PEERS_DIR/$name/build.sh" ]]; then
+      say "building peer $name ($PEERS_DIR/$name/build.sh)"
+      "$PEERS_DIR/$name/build.sh" >&2 || say "peer $name did not build; it is left out"
+    fi
+  done
+}
+
+build_polygate() {
+  say "building polygate and the bench backend (cargo build --release)"
+  (cd "$REPO" && cargo build --release --bin polygate --example bench_backend >&2)
+  local target="${CARGO_TARGET_DIR:-$REPO/target}"
+  export POLYGATE_BIN="${POLYGATE_BIN:-$target/release/polygate}"
+  export BENCH_BACKEND_BIN="${BENCH_BACKEND_BIN:-$target/release/examples/bench_backend}"
+}
+
+if [[ "${BENCH_SKIP_BUILD:-0}" == 0 ]]; then
+  install_tools
+  build_peers
+  build_polygate
+fi
+
+cd "$HERE"
+exec python3 -m harness "$@"
