@@ -49,15 +49,13 @@ impl Backend for RestBackend {
 
     fn call(&self, call: BackendCall) -> BackendFuture {
         let client = self.inner.clone();
-        Box::pin(async move {
-            let limit = client.time_limit(call.timeout);
-            within(limit, async {
-                exchange(&client, call)
-                    .await
-                    .map_err(|error| status(client.backend(), error))
-            })
-            .await
-        })
+        let limit = client.time_limit(call.timeout);
+        // The call future goes straight into the box: `within` polls it where it lies.
+        Box::pin(within(limit, async move {
+            exchange(&client, call)
+                .await
+                .map_err(|error| status(client.backend(), error))
+        }))
     }
 }
 

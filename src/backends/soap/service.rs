@@ -60,19 +60,17 @@ impl Backend for SoapBackend {
 
     fn call(&self, call: BackendCall) -> BackendFuture {
         let inner = self.inner.clone();
-        Box::pin(async move {
-            let limit = inner.client.time_limit(call.timeout);
-            within(limit, async {
-                inner.exchange(call).await.map_err(|error| {
-                    let policy = FaultPolicy {
-                        codes: &inner.settings.fault_codes,
-                        expose: inner.settings.expose_faults,
-                    };
-                    status(inner.client.backend(), error, &policy)
-                })
+        let limit = inner.client.time_limit(call.timeout);
+        // The call future goes straight into the box: `within` polls it where it lies.
+        Box::pin(within(limit, async move {
+            inner.exchange(call).await.map_err(|error| {
+                let policy = FaultPolicy {
+                    codes: &inner.settings.fault_codes,
+                    expose: inner.settings.expose_faults,
+                };
+                status(inner.client.backend(), error, &policy)
             })
-            .await
-        })
+        }))
     }
 }
 
