@@ -133,12 +133,8 @@ impl Route {
                     json_to_field(leaf, &data, &self.options.json, &mut inner)
                         .map(|()| write_nested(parents, &inner, &mut message))
                 }
-                .map_err(|e| {
-                    Status::invalid_argument(format!(
-                        "invalid JSON body for field '{}': {e}",
-                        leaf.name()
-                    ))
-                })?
+                // The transcoder's message already names the field (`shelf.createTime`).
+                .map_err(|e| Status::invalid_argument(format!("invalid JSON body: {e}")))?
             }
         }
         if self.options.body_field_collision == BodyFieldCollision::Reject {
