@@ -272,3 +272,24 @@ async fn two_members_of_one_oneof_in_the_query_are_rejected() {
         json!({"name": "o", "pickNumber": 2})
     );
 }
+
+#[tokio::test]
+async fn a_bad_value_in_a_body_field_names_its_full_path() {
+    let backend = test_backend().start().await;
+    let gateway = Gateway::for_test_backend(&backend, "").await;
+    let response = gateway
+        .client
+        .json(
+            "POST",
+            "/v1/shelves/3/things",
+            json!({"label": "ok", "amount": "ten"}),
+        )
+        .await;
+    assert_eq!(response.status, 400);
+    let message = response.json()["message"].as_str().unwrap().to_owned();
+    assert!(
+        message.starts_with("invalid JSON body: invalid value for field 'nested.amount': "),
+        "{message}"
+    );
+    assert!(backend.calls().is_empty());
+}
