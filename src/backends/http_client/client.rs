@@ -137,6 +137,29 @@ impl HttpClient {
             .map_err(|e| UpstreamError::InvalidTarget(format!("{path_and_query}: {e}")))
     }
 
+    /// [`send`](Self::send), with a non-2xx answer as [`UpstreamError::HttpStatus`]: for
+    /// backends whose errors are told by the status alone (plain XML, REST).
+    pub(crate) async fn send_for_success(
+        &self,
+        method: Method,
+        uri: Uri,
+        metadata: HeaderMap,
+        protocol_headers: HeaderMap,
+        body: Bytes,
+    ) -> Result<UpstreamResponse, UpstreamError> {
+        let response = self
+            .send(method, uri, metadata, protocol_headers, body)
+            .await?;
+        if response.status.is_success() {
+            return Ok(response);
+        }
+        Err(UpstreamError::HttpStatus {
+            media_type: response.media_type(),
+            status: response.status,
+            body: response.body,
+        })
+    }
+
     /// Sends one request and reads the whole answer, refusing bodies over the size limit and
     /// content encodings (polygate asks for `identity` and never inflates).
     pub(crate) async fn send(

@@ -38,6 +38,16 @@ pub(crate) enum UpstreamError {
     /// The request target could not be built.
     #[error("invalid request target {0}")]
     InvalidTarget(String),
+    /// The upstream answered with a non-2xx status, where only success was expected.
+    #[error("answered HTTP {status}")]
+    HttpStatus {
+        /// The status.
+        status: StatusCode,
+        /// The answer's media type.
+        media_type: String,
+        /// The answer's body.
+        body: Bytes,
+    },
 }
 
 impl UpstreamError {
@@ -69,13 +79,18 @@ impl UpstreamError {
                 Status::bad_gateway(Code::Unknown, message).with_reason("UPSTREAM_CONTENT_ENCODING")
             }
             UpstreamError::InvalidTarget(_) => Status::internal(message),
+            UpstreamError::HttpStatus {
+                status,
+                media_type,
+                body,
+            } => status_for_http_error(backend, status, &media_type, &body),
         }
     }
 }
 
 /// The canonical error for an upstream's non-2xx HTTP answer (plain-XML and REST backends):
 /// statuses with a gRPC counterpart keep their meaning, other 5xx answers are a 502.
-pub(crate) fn status_for_http_error(
+fn status_for_http_error(
     backend: &str,
     status: StatusCode,
     media_type: &str,

@@ -10,4 +10,4 @@ mod error;
 pub(crate) use client::HttpClient;
 pub(crate) use config::ClientFields;
 pub use config::{ClientSettings, HttpBackendConfig};
-pub(crate) use error::{status_for_http_error, UpstreamError};
+pub(crate) use error::UpstreamError;

@@ -8,9 +8,7 @@ use http::header::{ACCEPT, CONTENT_TYPE};
 use http::{HeaderMap, HeaderValue};
 
 use crate::backends::deadline::within;
-use crate::backends::http_client::{
-    status_for_http_error, ClientSettings, HttpClient, UpstreamError,
-};
+use crate::backends::http_client::{ClientSettings, HttpClient, UpstreamError};
 use crate::model::{
     Backend, BackendCall, BackendFuture, GatewayResponse, Payload, RequestMessages, ResponseBody,
     Status,
@@ -25,11 +23,6 @@ pub struct RestBackend {
 /// Everything that can go wrong in a REST call.
 enum RestError {
     Upstream(UpstreamError),
-    HttpStatus {
-        status: http::StatusCode,
-        media_type: String,
-        body: Bytes,
-    },
     Request(&'static str),
 }
 
@@ -63,11 +56,6 @@ impl Backend for RestBackend {
 fn status(backend: &str, error: RestError) -> Status {
     match error {
         RestError::Upstream(error) => error.into_status(backend),
-        RestError::HttpStatus {
-            status,
-            media_type,
-            body,
-        } => status_for_http_error(backend, status, &media_type, &body),
         RestError::Request(message) => Status::internal(format!("backend '{backend}': {message}")),
     }
 }
@@ -92,17 +80,10 @@ async fn exchange(client: &HttpClient, call: BackendCall) -> Result<GatewayRespo
     }
     let uri = client.uri(&call.operation).map_err(RestError::Upstream)?;
     let response = client
-        .send(call.method, uri, metadata, headers, body)
+        .send_for_success(call.method, uri, metadata, headers, body)
         .await
         .map_err(RestError::Upstream)?;
     let media_type = response.media_type();
-    if !response.status.is_success() {
-        return Err(RestError::HttpStatus {
-            status: response.status,
-            media_type,
-            body: response.body,
-        });
-    }
     let is_json =
         media_type.is_empty() || media_type == "application/json" || media_type.ends_with("+json");
     let message = if response.body.is_empty() {

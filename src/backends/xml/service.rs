@@ -9,9 +9,7 @@ use http::header::{ACCEPT, CONTENT_TYPE};
 use http::{HeaderMap, HeaderValue};
 
 use crate::backends::deadline::within;
-use crate::backends::http_client::{
-    status_for_http_error, ClientSettings, HttpClient, UpstreamError,
-};
+use crate::backends::http_client::{ClientSettings, HttpClient, UpstreamError};
 use crate::mapping::legacy::response_xml_error;
 use crate::mapping::transcode::xml::{decode_document, XmlError};
 use crate::model::{
@@ -28,11 +26,6 @@ pub struct XmlBackend {
 /// Everything that can go wrong in a plain-XML call.
 enum XmlCallError {
     Upstream(UpstreamError),
-    HttpStatus {
-        status: http::StatusCode,
-        media_type: String,
-        body: Bytes,
-    },
     Xml(XmlError),
     Request(&'static str),
 }
@@ -67,11 +60,6 @@ impl Backend for XmlBackend {
 fn status(backend: &str, error: XmlCallError) -> Status {
     match error {
         XmlCallError::Upstream(error) => error.into_status(backend),
-        XmlCallError::HttpStatus {
-            status,
-            media_type,
-            body,
-        } => status_for_http_error(backend, status, &media_type, &body),
         XmlCallError::Xml(error) => response_xml_error(backend, &error),
         XmlCallError::Request(message) => {
             Status::internal(format!("backend '{backend}': {message}"))
@@ -101,16 +89,9 @@ async fn exchange(client: &HttpClient, call: BackendCall) -> Result<GatewayRespo
         .uri(&call.operation)
         .map_err(XmlCallError::Upstream)?;
     let response = client
-        .send(call.method, uri, metadata, headers, document)
+        .send_for_success(call.method, uri, metadata, headers, document)
         .await
         .map_err(XmlCallError::Upstream)?;
-    if !response.status.is_success() {
-        return Err(XmlCallError::HttpStatus {
-            status: response.status,
-            media_type: response.media_type(),
-            body: response.body,
-        });
-    }
     let decoded = decode_document(&response.body, response.charset().as_deref())
         .map_err(XmlCallError::Xml)?;
     let bytes = match decoded {
