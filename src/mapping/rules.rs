@@ -260,6 +260,32 @@ impl HttpRuleConfig {
     }
 }
 
+/// The (HTTP method, template, line) of every pattern a rule sets, from its `get`, `put`,
+/// `post`, `delete` and `patch` fields (in that order) and its `custom` one.
+pub(crate) fn patterns(
+    verbs: [&Option<Spanned<String>>; 5],
+    custom: &Option<Spanned<CustomPattern>>,
+) -> Vec<(String, String, u64)> {
+    let named = ["GET", "PUT", "POST", "DELETE", "PATCH"]
+        .into_iter()
+        .zip(verbs);
+    let mut found: Vec<(String, String, u64)> = named
+        .filter_map(|(verb, value)| {
+            value
+                .as_ref()
+                .map(|v| (verb.to_owned(), v.value.clone(), v.referenced.line()))
+        })
+        .collect();
+    if let Some(custom) = custom {
+        found.push((
+            custom.value.kind.clone(),
+            custom.value.path.clone(),
+            custom.referenced.line(),
+        ));
+    }
+    found
+}
+
 /// A mapping file that could not be used.
 #[derive(Debug, thiserror::Error)]
 #[error("{path}:{line}: {message}")]
@@ -358,29 +384,10 @@ fn flatten_rule(
             return Err((selector_line, "additional_bindings must not nest".into()));
         }
     }
-    let mut patterns: Vec<(String, String, u64)> = Vec::new();
-    for (verb, value) in [
-        ("GET", &rule.get),
-        ("PUT", &rule.put),
-        ("POST", &rule.post),
-        ("DELETE", &rule.delete),
-        ("PATCH", &rule.patch),
-    ] {
-        if let Some(value) = value {
-            patterns.push((
-                verb.to_owned(),
-                value.value.clone(),
-                value.referenced.line(),
-            ));
-        }
-    }
-    if let Some(custom) = &rule.custom {
-        patterns.push((
-            custom.value.kind.clone(),
-            custom.value.path.clone(),
-            custom.referenced.line(),
-        ));
-    }
+    let patterns = patterns(
+        [&rule.get, &rule.put, &rule.post, &rule.delete, &rule.patch],
+        &rule.custom,
+    );
     let backend = rule.backend.as_ref().or(inherited_backend);
     let options = rule.options().or(inherited_options);
     match patterns.as_slice() {

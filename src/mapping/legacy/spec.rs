@@ -9,7 +9,7 @@ use serde_saphyr::Spanned;
 
 use crate::config::units::ConfigDuration;
 use crate::mapping::options::{BodyFieldCollision, RouteOptionsConfig, UnknownQueryParameters};
-use crate::mapping::rules::{CustomPattern, RuleOrigin};
+use crate::mapping::rules::{patterns, CustomPattern, RuleOrigin};
 use crate::mapping::transcode::xml::{XmlMapping, XmlMappingConfig};
 
 /// One entry of `routes:`: an HTTP pattern, a backend, and exactly one target block.
@@ -207,29 +207,16 @@ fn read_route(
     file_mapping: &XmlMapping,
     path: &Path,
 ) -> Result<LegacyRouteSpec, (u64, String)> {
-    let mut patterns: Vec<(String, String, u64)> = Vec::new();
-    for (verb, value) in [
-        ("GET", &entry.get),
-        ("PUT", &entry.put),
-        ("POST", &entry.post),
-        ("DELETE", &entry.delete),
-        ("PATCH", &entry.patch),
-    ] {
-        if let Some(value) = value {
-            patterns.push((
-                verb.to_owned(),
-                value.value.clone(),
-                value.referenced.line(),
-            ));
-        }
-    }
-    if let Some(custom) = &entry.custom {
-        patterns.push((
-            custom.value.kind.clone(),
-            custom.value.path.clone(),
-            custom.referenced.line(),
-        ));
-    }
+    let patterns = patterns(
+        [
+            &entry.get,
+            &entry.put,
+            &entry.post,
+            &entry.delete,
+            &entry.patch,
+        ],
+        &entry.custom,
+    );
     let backend_line = entry.backend.as_ref().map_or(0, |b| b.referenced.line());
     let (http_method, template, line) = match patterns.as_slice() {
         [one] => one.clone(),
