@@ -4,7 +4,7 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use polygate::mapping::transcode::{json_to_proto, proto_to_json, JsonOptions};
+use polygate::codec::protojson::{json_to_proto, proto_to_json, JsonOptions};
 use prost::Message as _;
 use prost_reflect::{DeserializeOptions, DynamicMessage, MessageDescriptor, SerializeOptions};
 use protox::file::{ChainFileResolver, File, FileResolver, GoogleFileResolver};

@@ -4,9 +4,7 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use polygate::mapping::transcode::xml::{
-    json_to_xml, xml_to_json, ValueType, XmlMapping, XmlMappingConfig,
-};
+use polygate::codec::xml::{json_to_xml, xml_to_json, ValueType, XmlMapping, XmlMappingConfig};
 
 const ROOT: &str = "o:GetOrdersResponse";
 

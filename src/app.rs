@@ -15,6 +15,7 @@ use crate::frontends::http::{HttpFrontendSettings, HttpServer};
 use crate::mapping::legacy::LegacyBackend;
 use crate::mapping::rules::{load_mapping, RuleOrigin};
 use crate::mapping::{BackendSchema, RouteError, RouteSources, RouteTable};
+use crate::model::BackendKind;
 use crate::pipeline::Pipeline;
 
 /// Everything a config describes, built and checked, not yet listening.
@@ -46,7 +47,8 @@ pub async fn build(config: &Config) -> Result<Gateway, Vec<ConfigError>> {
                 continue;
             }
         };
-        if let Some(kind) = backend_config.legacy_kind() {
+        let kind = backend_config.kind();
+        if kind != BackendKind::Grpc {
             legacy_backends.push(LegacyBackend {
                 name: Arc::from(name.as_str()),
                 backend: backend.clone(),

@@ -18,6 +18,7 @@
 pub mod app;
 pub mod backends;
 pub mod cli;
+pub mod codec;
 pub mod config;
 pub mod descriptors;
 pub mod frontends;
@@ -79,8 +80,8 @@ pub fn import(command: &ImportCommand) -> ExitCode {
         service: args.service.clone(),
         port: args.port.clone(),
         soap_version: args.soap_version.as_deref().map(|v| match v {
-            "1.2" => mapping::legacy::SoapVersion::V12,
-            _ => mapping::legacy::SoapVersion::V11,
+            "1.2" => codec::soap::SoapVersion::V12,
+            _ => codec::soap::SoapVersion::V11,
         }),
         backend: args.backend.clone(),
         path_prefix: args.path_prefix.clone(),

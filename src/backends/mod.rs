@@ -15,8 +15,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 
 use crate::descriptors::SchemaConfig;
-use crate::mapping::legacy::LegacyKind;
-use crate::model::Backend;
+use crate::model::{Backend, BackendKind};
 
 /// One backend in the config file, keyed by its protocol: `grpc: {…}`, `soap: {…}`, …
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
@@ -41,14 +40,13 @@ impl BackendConfig {
         }
     }
 
-    /// The kind of `routes:` entries the backend serves, for backends bound by mapping-file
-    /// routes rather than by descriptors.
-    pub fn legacy_kind(&self) -> Option<LegacyKind> {
+    /// The protocol the backend speaks.
+    pub fn kind(&self) -> BackendKind {
         match self {
-            BackendConfig::Grpc(_) => None,
-            BackendConfig::Soap(_) => Some(LegacyKind::Soap),
-            BackendConfig::Xml(_) => Some(LegacyKind::Xml),
-            BackendConfig::Rest(_) => Some(LegacyKind::Rest),
+            BackendConfig::Grpc(_) => BackendKind::Grpc,
+            BackendConfig::Soap(_) => BackendKind::Soap,
+            BackendConfig::Xml(_) => BackendKind::Xml,
+            BackendConfig::Rest(_) => BackendKind::Rest,
         }
     }
 }

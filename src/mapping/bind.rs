@@ -16,8 +16,8 @@ use http::HeaderMap;
 use super::matcher::PathBinding;
 use super::options::{BodyFieldCollision, UnknownQueryParameters};
 use super::route::{resolve_chain, BodyPlan, FieldChain, GrpcPlan, Route, RoutePlan};
-use super::transcode::{json_to_field, json_to_proto, settable_from_text, text_to_field};
 use super::wire::{contains, write_bytes_field, write_nested};
+use crate::codec::protojson::{json_to_field, json_to_proto, settable_from_text, text_to_field};
 use crate::model::{BackendCall, MessageStream, Payload, RequestBody, RequestMessages, Status};
 
 impl Route {

@@ -12,7 +12,6 @@ pub mod rules;
 mod table;
 pub mod template;
 mod template_error;
-pub mod transcode;
 mod wire;
 
 pub use route::{GrpcPlan, Route, RoutePlan};

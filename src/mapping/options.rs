@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::transcode::JsonOptions;
+use crate::codec::protojson::JsonOptions;
 use crate::config::units::ConfigDuration;
 
 /// What an unknown query parameter does.

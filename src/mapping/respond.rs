@@ -9,8 +9,8 @@ use futures_util::StreamExt;
 use serde_json::value::RawValue;
 
 use super::route::{Route, RoutePlan};
-use super::transcode::{field_to_json, is_well_known, proto_to_json, JsonOptions};
 use super::wire::{fields, last_bytes, WireValue};
+use crate::codec::protojson::{field_to_json, is_well_known, proto_to_json, JsonOptions};
 use crate::model::{Code, ErrorSource, GatewayResponse, Payload, ResponseBody, Status};
 
 impl Route {

@@ -13,7 +13,7 @@ use super::legacy::{read_routes, LegacyRouteSpec, RouteEntry};
 use super::options::{
     BodyFieldCollision, JsonOptionsConfig, RouteOptionsConfig, UnknownQueryParameters,
 };
-use super::transcode::xml::XmlMappingConfig;
+use crate::codec::xml::XmlMappingConfig;
 use crate::config::units::ConfigDuration;
 
 /// Where a rule was written, for error messages and the route table.

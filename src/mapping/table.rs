@@ -15,7 +15,7 @@ use super::route::{
 };
 use super::rules::{rules_from_annotations, RuleOrigin, RuleSpec};
 use super::template::PathTemplate;
-use super::transcode::settable_from_text;
+use crate::codec::protojson::settable_from_text;
 use crate::model::{Backend, CallShape, Status};
 
 /// A backend and the descriptors of the services it offers.

@@ -9,6 +9,31 @@ use http::{HeaderMap, Method};
 
 use super::{GatewayResponse, MessageStream, Payload, Status};
 
+/// The protocol a backend speaks, which decides the kind of route target that can name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackendKind {
+    /// gRPC, described by protobuf descriptors.
+    Grpc,
+    /// SOAP 1.1 or 1.2.
+    Soap,
+    /// Plain XML over HTTP.
+    Xml,
+    /// REST/JSON.
+    Rest,
+}
+
+impl BackendKind {
+    /// The key of the kind in configs and mapping files (`grpc`, `soap`, `xml`, `rest`).
+    pub fn key(self) -> &'static str {
+        match self {
+            BackendKind::Grpc => "grpc",
+            BackendKind::Soap => "soap",
+            BackendKind::Xml => "xml",
+            BackendKind::Rest => "rest",
+        }
+    }
+}
+
 /// The call shapes a backend method can have.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CallShape {

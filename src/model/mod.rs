@@ -10,7 +10,7 @@ mod request;
 mod response;
 mod status;
 
-pub use call::{Backend, BackendCall, BackendFuture, CallShape, RequestMessages};
+pub use call::{Backend, BackendCall, BackendFuture, BackendKind, CallShape, RequestMessages};
 pub use payload::Payload;
 pub use request::{GatewayRequest, RequestBody, RequestKey};
 pub use response::{GatewayResponse, MessageStream, ResponseBody};

@@ -164,7 +164,7 @@ fn the_demo_mapping_keeps_the_imported_xml_mapping() {
 #[test]
 fn the_soap12_port_and_names_are_chosen_on_request() {
     let options = polygate::import::wsdl::WsdlImportOptions {
-        soap_version: Some(polygate::mapping::legacy::SoapVersion::V12),
+        soap_version: Some(polygate::codec::soap::SoapVersion::V12),
         backend: Some("wh".into()),
         path_prefix: Some("/v2/warehouse/".into()),
         ..Default::default()

@@ -23,7 +23,7 @@ CATEGORIES = [
     ("kernel", re.compile(r"^\[k\]")),
     ("allocator (glibc malloc/free)", re.compile(r"^(_int_malloc|_int_free|malloc|free|cfree|realloc|_int_realloc|calloc|malloc_consolidate|unlink_chunk|tcache_|__libc_malloc|__libc_free|__libc_realloc|__libc_calloc|__GI___libc_(malloc|free|realloc)|alloc::alloc::|__rust_(alloc|dealloc|realloc)|__rdl_|_rjem_)")),
     ("memcpy/memmove/memset", re.compile(r"^(__memcpy|__memmove|__memset|memcpy|memmove|memset|__mempcpy|__memcmp|memcmp|bcmp|__strlen|strlen)")),
-    ("JSON ⇄ protobuf transcoding (polygate::mapping::transcode)", re.compile(r"^<?polygate::mapping::transcode")),
+    ("JSON ⇄ protobuf transcoding (polygate::codec::protojson)", re.compile(r"^<?polygate::codec::protojson")),
     ("polygate: routing, binding, pipeline, frontend, backend glue", re.compile(r"^<?polygate::")),
     ("hyper (HTTP/1.1 server, HTTP/2 client)", re.compile(r"^<?(hyper|hyper_util)::")),
     ("h2 (HTTP/2 frames to the backend)", re.compile(r"^<?h2::")),

@@ -10,8 +10,8 @@ use serde::Deserialize;
 
 use super::security::UsernameToken;
 use crate::backends::http_client::{ClientFields, ClientSettings};
+use crate::codec::soap::SoapVersion;
 use crate::config::units::{ByteSize, ConfigDuration};
-use crate::mapping::legacy::SoapVersion;
 use crate::model::Code;
 
 /// A SOAP backend as written in the config file.

@@ -11,8 +11,8 @@ use quick_xml::reader::NsReader;
 use serde_json::value::RawValue;
 
 use crate::backends::http_client::UpstreamError;
-use crate::mapping::legacy::{response_xml_error, EnvelopeError, SoapVersion};
-use crate::mapping::transcode::xml::{element_to_json, guard_event, XmlError, XmlMapping};
+use crate::codec::soap::{EnvelopeError, SoapVersion};
+use crate::codec::xml::{element_to_json, guard_event, XmlError, XmlMapping};
 use crate::model::{Code, ErrorSource, Status};
 
 /// `@type` of the SOAP fault detail in error answers.
@@ -81,8 +81,8 @@ pub(crate) fn status(backend: &str, error: SoapError, policy: &FaultPolicy<'_>) 
             format!("backend '{backend}' answered HTTP {http} ({}) without a SOAP fault", if media_type.is_empty() { "no body" } else { &media_type }),
         )
         .with_reason("UPSTREAM_HTTP_ERROR"),
-        SoapError::Xml(error) => response_xml_error(backend, &error),
-        SoapError::Envelope(EnvelopeError::Xml(error)) => response_xml_error(backend, &error),
+        SoapError::Xml(error) => error.answer_status(backend),
+        SoapError::Envelope(EnvelopeError::Xml(error)) => error.answer_status(backend),
         SoapError::Envelope(other) => {
             Status::bad_gateway(Code::Internal, format!("backend '{backend}': {other}"))
                 .with_reason("SOAP_NOT_AN_ENVELOPE")

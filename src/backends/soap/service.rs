@@ -13,8 +13,8 @@ use super::config::SoapSettings;
 use super::fault::{read_fault, status, FaultPolicy, SoapError};
 use crate::backends::deadline::within;
 use crate::backends::http_client::HttpClient;
-use crate::mapping::legacy::{SoapBody, SoapVersion};
-use crate::mapping::transcode::xml::{decode_document, XmlMapping, XmlMappingConfig};
+use crate::codec::soap::{SoapBody, SoapVersion};
+use crate::codec::xml::{decode_document, XmlMapping, XmlMappingConfig};
 use crate::model::{
     Backend, BackendCall, BackendFuture, GatewayResponse, Payload, RequestMessages, ResponseBody,
 };
@@ -110,7 +110,7 @@ impl Inner {
             .map_err(SoapError::Xml)?;
         {
             let text = std::str::from_utf8(&document).map_err(|e| {
-                SoapError::Xml(crate::mapping::transcode::xml::XmlError::BadEncoding {
+                SoapError::Xml(crate::codec::xml::XmlError::BadEncoding {
                     encoding: "UTF-8",
                     offset: e.valid_up_to(),
                 })

@@ -10,8 +10,7 @@ use http::{HeaderMap, HeaderValue};
 
 use crate::backends::deadline::within;
 use crate::backends::http_client::{ClientSettings, HttpClient, UpstreamError};
-use crate::mapping::legacy::response_xml_error;
-use crate::mapping::transcode::xml::{decode_document, XmlError};
+use crate::codec::xml::{decode_document, XmlError};
 use crate::model::{
     Backend, BackendCall, BackendFuture, GatewayResponse, Payload, RequestMessages, ResponseBody,
     Status,
@@ -60,7 +59,7 @@ impl Backend for XmlBackend {
 fn status(backend: &str, error: XmlCallError) -> Status {
     match error {
         XmlCallError::Upstream(error) => error.into_status(backend),
-        XmlCallError::Xml(error) => response_xml_error(backend, &error),
+        XmlCallError::Xml(error) => error.answer_status(backend),
         XmlCallError::Request(message) => {
             Status::internal(format!("backend '{backend}': {message}"))
         }

@@ -7,7 +7,7 @@ use std::path::Path;
 use super::load::Loader;
 use super::schema::Schemas;
 use super::tree::{Node, QName, XSD_NS};
-use crate::mapping::legacy::SoapVersion;
+use crate::codec::soap::SoapVersion;
 
 const WSDL_NS: &str = "http://schemas.xmlsoap.org/wsdl/";
 const SOAP11_BINDING_NS: &str = "http://schemas.xmlsoap.org/wsdl/soap/";

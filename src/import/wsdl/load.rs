@@ -55,7 +55,7 @@ impl Loader {
             ));
         }
         let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let text = crate::mapping::transcode::xml::decode_document(&bytes, None)
+        let text = crate::codec::xml::decode_document(&bytes, None)
             .map_err(|e| format!("{}: {e}", path.display()))?;
         let text = std::str::from_utf8(&text).map_err(|e| format!("{}: {e}", path.display()))?;
         parse(text)

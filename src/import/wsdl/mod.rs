@@ -18,7 +18,7 @@ use load::Loader;
 use render::{render, Operation, ServiceInfo};
 use tree::QName;
 
-use crate::mapping::legacy::SoapVersion;
+use crate::codec::soap::SoapVersion;
 
 /// What to import and how to name it.
 #[derive(Debug, Clone, Default)]

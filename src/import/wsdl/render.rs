@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 
 use super::hints::{ElementPath, Hints};
 use super::tree::QName;
-use crate::mapping::legacy::SoapVersion;
+use crate::codec::soap::SoapVersion;
 
 /// One operation to write as a route.
 #[derive(Debug)]

@@ -8,7 +8,7 @@ use std::rc::Rc;
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::XmlVersion;
 
-use crate::mapping::legacy::walk::Walker;
+use crate::codec::xml::walk::Walker;
 
 /// The XML Schema namespace.
 pub(crate) const XSD_NS: &str = "http://www.w3.org/2001/XMLSchema";

@@ -9,11 +9,11 @@ use bytes::Bytes;
 use http::{HeaderMap, Method};
 use quick_xml::Writer;
 
-use super::plan::{request_xml_error, ValuesPlan, XmlBody};
+use super::plan::{ValuesPlan, XmlBody};
 use super::values::{gather, request_object, BodyTarget};
+use crate::codec::xml::{json_to_xml, write_element, XmlMapping};
 use crate::mapping::matcher::PathBinding;
 use crate::mapping::route::{Route, RoutePlan};
-use crate::mapping::transcode::xml::{json_to_xml, write_element, XmlMapping};
 use crate::model::{BackendCall, CallShape, Payload, RequestBody, RequestMessages, Status};
 
 impl Route {
@@ -145,12 +145,12 @@ impl Route {
         let mut out = Vec::with_capacity(object.len() * 2 + 64);
         match body {
             XmlBody::Element(name) if declaration => {
-                json_to_xml(&object, name, mapping, &mut out).map_err(|e| request_xml_error(&e))?
+                json_to_xml(&object, name, mapping, &mut out).map_err(|e| e.request_status())?
             }
             XmlBody::Element(name) => {
                 let mut writer = Writer::new(&mut out);
                 write_element(&mut writer, &object, name, mapping)
-                    .map_err(|e| request_xml_error(&e))?
+                    .map_err(|e| e.request_status())?
             }
             XmlBody::Template(template) => {
                 let value: serde_json::Value = serde_json::from_slice(&object)

@@ -11,33 +11,11 @@ use super::spec::{HeaderEditsConfig, LegacyRouteSpec, LegacyTarget};
 use super::target::TargetPath;
 use super::template::XmlTemplate;
 use super::values::BodyTarget;
+use crate::codec::xml::XmlMapping;
 use crate::mapping::options::RouteOptionsConfig;
 use crate::mapping::route::{Route, RoutePlan};
 use crate::mapping::template::PathTemplate;
-use crate::mapping::transcode::xml::XmlMapping;
-use crate::model::{Backend, CallShape};
-
-/// The kinds of backend that serve `routes:` entries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LegacyKind {
-    /// A SOAP 1.1 or 1.2 service.
-    Soap,
-    /// Plain XML over HTTP.
-    Xml,
-    /// A REST/JSON service.
-    Rest,
-}
-
-impl LegacyKind {
-    /// The key of the kind in configs and mapping files.
-    pub fn key(self) -> &'static str {
-        match self {
-            LegacyKind::Soap => "soap",
-            LegacyKind::Xml => "xml",
-            LegacyKind::Rest => "rest",
-        }
-    }
-}
+use crate::model::{Backend, BackendKind, CallShape};
 
 /// A backend that serves `routes:` entries.
 pub struct LegacyBackend {
@@ -46,7 +24,7 @@ pub struct LegacyBackend {
     /// The backend.
     pub backend: Arc<dyn Backend>,
     /// Its kind.
-    pub kind: LegacyKind,
+    pub kind: BackendKind,
 }
 
 /// Compiles one route; `grpc_backends` names the other backends, for a precise error.
@@ -69,9 +47,9 @@ pub(crate) fn compile(
     let http_method = parse_method(&spec.http_method)?;
     let template = PathTemplate::parse(&spec.path).map_err(|e| e.to_string())?;
     let wanted = match &spec.target {
-        LegacyTarget::Soap(_) => LegacyKind::Soap,
-        LegacyTarget::Xml(_) => LegacyKind::Xml,
-        LegacyTarget::Rest(_) => LegacyKind::Rest,
+        LegacyTarget::Soap(_) => BackendKind::Soap,
+        LegacyTarget::Xml(_) => BackendKind::Xml,
+        LegacyTarget::Rest(_) => BackendKind::Rest,
     };
     if wanted != backend.kind {
         return Err(format!(

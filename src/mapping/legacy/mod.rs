@@ -5,7 +5,6 @@
 
 mod bind;
 mod compile;
-mod envelope;
 mod plan;
 mod respond;
 mod select;
@@ -13,14 +12,10 @@ mod spec;
 mod target;
 mod template;
 mod values;
-pub(crate) mod walk;
 
 pub(crate) use compile::compile;
-pub use compile::{LegacyBackend, LegacyKind};
-pub use envelope::{
-    EnvelopeError, FirstElement, SoapBody, SoapVersion, SOAP11_ENVELOPE_NS, SOAP12_ENVELOPE_NS,
-};
-pub use plan::{response_xml_error, RestPlan, SoapPlan, XmlPlan};
+pub use compile::LegacyBackend;
+pub use plan::{RestPlan, SoapPlan, XmlPlan};
 pub(crate) use spec::read_routes;
 pub use spec::{
     HeaderEditsConfig, LegacyRouteSpec, LegacyTarget, RestTargetConfig, RouteEntry,

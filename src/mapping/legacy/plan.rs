@@ -1,5 +1,4 @@
-//! The route plans of SOAP, plain-XML and REST routes, and the canonical errors of XML that
-//! cannot be converted (400 for a client's request, 502 for a backend's answer).
+//! The route plans of SOAP, plain-XML and REST routes.
 
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 
@@ -7,8 +6,7 @@ use super::select::Selection;
 use super::target::TargetPath;
 use super::template::XmlTemplate;
 use super::values::BodyTarget;
-use crate::mapping::transcode::xml::{XmlError, XmlMapping};
-use crate::model::{Code, Status};
+use crate::codec::xml::XmlMapping;
 
 /// How the XML sent upstream is made.
 #[derive(Debug, Clone)]
@@ -82,45 +80,4 @@ pub struct RestPlan {
     pub(crate) target: TargetPath,
     pub(crate) forward_query: bool,
     pub(crate) common: Common,
-}
-
-/// A client's JSON that cannot become the XML the route sends: 400, with the engine's reason.
-pub(crate) fn request_xml_error(error: &XmlError) -> Status {
-    Status::invalid_argument(format!("the request cannot be sent as XML: {error}"))
-        .with_reason(&error.code().to_ascii_uppercase())
-}
-
-/// A backend's XML that polygate refuses or cannot convert: 502, with the engine's reason.
-pub fn response_xml_error(backend: &str, error: &XmlError) -> Status {
-    Status::bad_gateway(
-        Code::Internal,
-        format!("backend '{backend}' answered with XML that cannot be used: {error}"),
-    )
-    .with_reason(&error.code().to_ascii_uppercase())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::model::HttpHint;
-
-    #[test]
-    fn xml_errors_become_400_for_requests_and_502_for_answers() {
-        let error = XmlError::DoctypeForbidden { offset: 0 };
-        let status = response_xml_error("orders", &error);
-        assert_eq!(status.code(), Code::Internal);
-        assert_eq!(status.http_hint(), Some(&HttpHint::BadGateway));
-        assert_eq!(
-            status.message(),
-            "backend 'orders' answered with XML that cannot be used: XML document type declarations (DOCTYPE) are not allowed (at byte 0)"
-        );
-        assert!(status.details()[0]
-            .get()
-            .contains(r#""reason":"XML_DOCTYPE_FORBIDDEN""#));
-        let status = request_xml_error(&XmlError::Json("expected value at line 1 column 1".into()));
-        assert_eq!(status.code(), Code::InvalidArgument);
-        assert!(status.details()[0]
-            .get()
-            .contains(r#""reason":"JSON_NOT_CONVERTIBLE""#));
-    }
 }

@@ -4,10 +4,10 @@
 
 use bytes::Bytes;
 
-use super::envelope::{EnvelopeError, SoapBody};
-use super::plan::{response_xml_error, Common};
+use super::plan::Common;
+use crate::codec::soap::{EnvelopeError, SoapBody};
+use crate::codec::xml::{element_to_json, xml_to_json, XmlMapping};
 use crate::mapping::route::{Route, RoutePlan};
-use crate::mapping::transcode::xml::{element_to_json, xml_to_json, XmlMapping};
 use crate::model::{Code, Payload, Status};
 
 impl Route {
@@ -69,7 +69,7 @@ fn soap_answer_to_json(
         return Ok(Bytes::from_static(b"{}"));
     }
     let fail = |e: EnvelopeError| match e {
-        EnvelopeError::Xml(e) => response_xml_error(backend, &e),
+        EnvelopeError::Xml(e) => e.answer_status(backend),
         other => Status::bad_gateway(Code::Internal, format!("backend '{backend}': {other}"))
             .with_reason("SOAP_NOT_AN_ENVELOPE"),
     };
@@ -78,9 +78,9 @@ fn soap_answer_to_json(
     let (reader, first) = body.take_first();
     if let Some(element) = first {
         element_to_json(reader, &element, mapping, &mut json)
-            .map_err(|e| response_xml_error(backend, &e))?;
+            .map_err(|e| e.answer_status(backend))?;
     }
-    body.finish().map_err(|e| response_xml_error(backend, &e))?;
+    body.finish().map_err(|e| e.answer_status(backend))?;
     Ok(empty_as_object(json))
 }
 
@@ -94,7 +94,7 @@ fn xml_answer_to_json(
         return Ok(Bytes::from_static(b"{}"));
     }
     let mut json = Vec::with_capacity(document.len());
-    xml_to_json(document, mapping, &mut json).map_err(|e| response_xml_error(backend, &e))?;
+    xml_to_json(document, mapping, &mut json).map_err(|e| e.answer_status(backend))?;
     Ok(empty_as_object(json))
 }
 

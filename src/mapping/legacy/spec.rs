@@ -7,10 +7,10 @@ use std::path::Path;
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
+use crate::codec::xml::{XmlMapping, XmlMappingConfig};
 use crate::config::units::ConfigDuration;
 use crate::mapping::options::{BodyFieldCollision, RouteOptionsConfig, UnknownQueryParameters};
 use crate::mapping::rules::{patterns, CustomPattern, RuleOrigin};
-use crate::mapping::transcode::xml::{XmlMapping, XmlMappingConfig};
 
 /// One entry of `routes:`: an HTTP pattern, a backend, and exactly one target block.
 #[derive(Debug, Deserialize)]

@@ -8,7 +8,7 @@
 
 use serde_json::Value;
 
-use super::walk::Walker;
+use crate::codec::xml::walk::Walker;
 use crate::model::Status;
 
 /// Nesting limit used when a template is checked.

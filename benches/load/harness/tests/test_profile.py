@@ -14,8 +14,8 @@ Ir
 Ir                   file:function
 --------------------------------------------------------------------------------
 46,785,599 (31.28%)  ./string/../sysdeps/x86_64/multiarch/memmove-vec-unaligned-erms.S:__memcpy_avx_unaligned_erms [/usr/lib/x86_64-linux-gnu/libc.so.6]
- 2,365,000 ( 1.58%)  /src/mapping/transcode/json_write.rs:polygate::mapping::transcode::json_write::write_str [/bin/polygate]
-   630,000 ( 0.42%)  /rustc/abc/library/core/src/num/uint_macros.rs:polygate::mapping::transcode::json_write::write_str
+ 2,365,000 ( 1.58%)  /src/mapping/transcode/json_write.rs:polygate::codec::protojson::json_write::write_str [/bin/polygate]
+   630,000 ( 0.42%)  /rustc/abc/library/core/src/num/uint_macros.rs:polygate::codec::protojson::json_write::write_str
  1,339,000 ( 0.90%)  /cargo/http-1.5.0/src/header/name.rs:http::header::name::parse_hdr [/bin/polygate]
 """
 
@@ -39,7 +39,7 @@ class Readers(unittest.TestCase):
             profile.parse_callgrind_annotate(ANNOTATE),
             [
                 (46785599, "__memcpy_avx_unaligned_erms"),
-                (2995000, "polygate::mapping::transcode::json_write::write_str"),
+                (2995000, "polygate::codec::protojson::json_write::write_str"),
                 (1339000, "http::header::name::parse_hdr"),
             ],
         )
@@ -108,7 +108,7 @@ class Categories(unittest.TestCase):
             "[k] tcp_sendmsg_locked": "kernel",
             "_int_malloc": "allocator (glibc malloc/free)",
             "__memmove_avx512_unaligned_erms": "memcpy/memmove/memset",
-            "polygate::mapping::transcode::json_write::write_str": "JSON ⇄ protobuf transcoding (polygate::mapping::transcode)",
+            "polygate::codec::protojson::json_write::write_str": "JSON ⇄ protobuf transcoding (polygate::codec::protojson)",
             "<polygate::backends::grpc::service::GrpcBackend as polygate::model::call::Backend>::call":
                 "polygate: routing, binding, pipeline, frontend, backend glue",
             "h2::codec::framed_write::FramedWrite<T,B>::flush": "h2 (HTTP/2 frames to the backend)",

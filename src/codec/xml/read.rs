@@ -8,10 +8,11 @@ use quick_xml::XmlVersion;
 use super::encoding::decode_document;
 use super::error::{shorten, XmlError};
 use super::mapping::{Inner, NsRef, XmlMapping, XSI_NS};
-use super::names::{first_illegal_char, is_xml_char, is_xml_whitespace};
+use super::names::{first_illegal_char, is_xml_char};
 use super::options::ValueType;
 use super::read_members::Converter;
 use super::scalars::write_scalar;
+use super::walk::Walker;
 
 /// Converts a whole XML document to JSON, appending to `out`.
 ///
@@ -32,64 +33,30 @@ pub fn xml_to_json(xml: &[u8], mapping: &XmlMapping, out: &mut Vec<u8>) -> Resul
         encoding: "UTF-8",
         offset: err.valid_up_to(),
     })?;
-    let mut reader = NsReader::from_str(text);
     let mark = out.len();
-    let result = convert_document(&mut reader, mapping, out);
+    let result = convert_document(text, mapping, out);
     if result.is_err() {
         out.truncate(mark);
     }
     result
 }
 
-/// Reads prolog, root element and epilog, refusing anything but comments, PIs and whitespace
-/// around the root.
-fn convert_document(
-    reader: &mut NsReader<&[u8]>,
-    mapping: &XmlMapping,
-    out: &mut Vec<u8>,
-) -> Result<(), XmlError> {
-    let mut seen_root = false;
-    let mut first = true;
+/// Reads prolog, root element and epilog through the one guarded [`Walker`], which refuses
+/// anything but comments, PIs and whitespace around the root.
+fn convert_document(text: &str, mapping: &XmlMapping, out: &mut Vec<u8>) -> Result<(), XmlError> {
+    let mut walker = Walker::new(text, mapping.limits().max_depth);
     loop {
-        let offset = position(reader);
-        let event = reader
-            .read_event()
-            .map_err(|err| XmlError::from_reader(err, error_position(reader)))?;
-        match &event {
-            Event::Decl(_) if first => {}
-            Event::Decl(_) => {
-                return Err(XmlError::malformed(
-                    offset,
-                    "the XML declaration must be at the very start of the document",
-                ))
-            }
-            Event::DocType(_) => return Err(XmlError::DoctypeForbidden { offset }),
-            Event::Start(_) | Event::Empty(_) if !seen_root => {
-                element_to_json(reader, &event, mapping, out)?;
-                seen_root = true;
-            }
+        let event = walker.next()?;
+        match event {
             Event::Start(_) | Event::Empty(_) => {
-                return Err(XmlError::malformed(offset, "a second root element"))
+                element_to_json(&mut walker.reader, &event, mapping, out)?;
+                if matches!(event, Event::Start(_)) {
+                    walker.element_consumed();
+                }
             }
-            Event::Text(text) if is_xml_whitespace(text.as_bytes()) => {}
-            Event::Comment(_) | Event::PI(_) => {}
-            Event::Eof if seen_root => return Ok(()),
-            Event::Eof => {
-                return Err(XmlError::malformed(
-                    offset,
-                    "the document has no root element",
-                ))
-            }
-            Event::End(_) => return Err(XmlError::malformed(offset, "end tag without start tag")),
-            Event::Text(_) | Event::CData(_) | Event::GeneralRef(_) => {
-                let place = if seen_root { "after" } else { "before" };
-                return Err(XmlError::malformed(
-                    offset,
-                    format!("text {place} the root element"),
-                ));
-            }
+            Event::Eof => return Ok(()),
+            _ => {}
         }
-        first = false;
     }
 }
 

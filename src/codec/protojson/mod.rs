@@ -27,6 +27,7 @@ mod json_scalar;
 mod json_to_proto;
 mod json_values;
 mod json_write;
+pub(crate) use json_write::write_str as write_json_str;
 mod kinds;
 mod options;
 mod proto_map;
@@ -36,7 +37,6 @@ mod proto_wkt;
 mod text_value;
 mod wire;
 mod wkt_text;
-pub mod xml;
 
 #[cfg(test)]
 mod tests;

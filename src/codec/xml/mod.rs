@@ -111,6 +111,7 @@ mod paths;
 mod read;
 mod read_members;
 mod scalars;
+pub(crate) mod walk;
 mod write;
 mod write_json;
 mod write_object;

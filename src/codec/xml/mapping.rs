@@ -42,7 +42,7 @@ struct Namespace {
 /// A validated XML⇄JSON mapping, built once at configuration load; cloning is cheap (`Arc`).
 ///
 /// ```
-/// use polygate::mapping::transcode::xml::{xml_to_json, XmlMapping, XmlMappingConfig};
+/// use polygate::codec::xml::{xml_to_json, XmlMapping, XmlMappingConfig};
 ///
 /// let mut config = XmlMappingConfig::default();
 /// config.namespaces.insert("m".into(), "urn:orders".into());

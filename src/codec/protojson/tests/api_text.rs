@@ -3,7 +3,7 @@
 use prost_reflect::{DynamicMessage, Value};
 
 use super::fixtures::{field, message};
-use crate::mapping::transcode::{proto_to_json, text_to_field, JsonOptions, TranscodeError};
+use crate::codec::protojson::{proto_to_json, text_to_field, JsonOptions, TranscodeError};
 
 /// The value of `field_name` after decoding `wire` as a `message_name`.
 fn decoded(message_name: &str, wire: &[u8], field_name: &str) -> Value {

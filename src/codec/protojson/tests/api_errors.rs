@@ -1,7 +1,7 @@
 //! The exact error messages API clients see, for JSON input and protobuf output.
 
 use super::fixtures::message;
-use crate::mapping::transcode::{json_to_proto, proto_to_json, JsonOptions};
+use crate::codec::protojson::{json_to_proto, proto_to_json, JsonOptions};
 
 const STRICT: JsonOptions = JsonOptions {
     emit_unpopulated: false,

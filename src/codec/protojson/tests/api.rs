@@ -5,7 +5,7 @@ use prost::Message as _;
 use prost_reflect::{DynamicMessage, MapKey, Value};
 
 use super::fixtures::{field, message, ITEM_JSON};
-use crate::mapping::transcode::{
+use crate::codec::protojson::{
     field_to_json, json_to_field, json_to_proto, proto_to_json, JsonOptions, TranscodeError,
 };
 

@@ -361,7 +361,7 @@ fn nesting_is_bounded_like_serde_json() {
         let desc = message(REC);
         let expected = reference_parse(&desc, json.as_bytes(), true).is_some();
         let mut out = Vec::new();
-        let actual = crate::mapping::transcode::json_to_proto(
+        let actual = crate::codec::protojson::json_to_proto(
             &desc,
             json.as_bytes(),
             &Default::default(),
@@ -383,13 +383,10 @@ fn invalid_utf8_is_rejected() {
             check_json_to_proto(&desc, json, &opts).unwrap();
         }
         let mut out = Vec::new();
-        assert!(crate::mapping::transcode::json_to_proto(
-            &desc,
-            json,
-            &Default::default(),
-            &mut out
-        )
-        .is_err());
+        assert!(
+            crate::codec::protojson::json_to_proto(&desc, json, &Default::default(), &mut out)
+                .is_err()
+        );
     }
 }
 

@@ -1,12 +1,13 @@
-//! A guarded event walker for XML documents that polygate reads itself (SOAP envelopes,
-//! request templates): the engine's hostile-input checks plus document structure (one root,
-//! nothing but whitespace, comments and PIs around it, bounded depth, closed at the end).
+//! The one guarded event walker every XML reader of polygate goes through (the JSON ⇄ XML
+//! engine's documents, SOAP envelopes, request templates, WSDL files): the hostile-input
+//! checks plus document structure (one root, nothing but whitespace, comments and PIs around
+//! it, bounded depth, closed at the end).
 
 use quick_xml::events::Event;
 use quick_xml::name::{Namespace, ResolveResult};
 use quick_xml::reader::NsReader;
 
-use crate::mapping::transcode::xml::{guard_event, XmlError};
+use super::{guard_event, XmlError};
 
 /// Reads one document event by event, refusing what the XML engine refuses.
 pub(crate) struct Walker<'i> {
@@ -85,10 +86,10 @@ impl<'i> Walker<'i> {
                 self.depth -= 1;
             }
             Event::Text(text) if self.depth == 0 && !is_whitespace(text.as_bytes()) => {
-                return Err(XmlError::malformed(offset, "text outside the root element"))
+                return Err(self.text_outside_root(offset))
             }
             Event::CData(_) | Event::GeneralRef(_) if self.depth == 0 => {
-                return Err(XmlError::malformed(offset, "text outside the root element"))
+                return Err(self.text_outside_root(offset))
             }
             Event::Eof if self.depth > 0 => {
                 return Err(XmlError::malformed(
@@ -105,6 +106,11 @@ impl<'i> Walker<'i> {
             _ => {}
         }
         Ok(event)
+    }
+
+    fn text_outside_root(&self, offset: usize) -> XmlError {
+        let place = if self.seen_root { "after" } else { "before" };
+        XmlError::malformed(offset, format!("text {place} the root element"))
     }
 
     /// The namespace URI and local name of a `Start` or `Empty` event the walker just returned.
@@ -184,7 +190,8 @@ mod tests {
         for (document, expected) in [
             ("<a><b>", "malformed XML at byte 6: the document ends inside an element"),
             ("<a/><b/>", "malformed XML at byte 4: a second root element"),
-            ("junk<a/>", "malformed XML at byte 0: text outside the root element"),
+            ("junk<a/>", "malformed XML at byte 0: text before the root element"),
+            ("<a/>junk", "malformed XML at byte 4: text after the root element"),
             ("", "malformed XML at byte 0: the document has no root element"),
             ("<p:a/>", "namespace prefix 'p' is not declared (at byte 0)"),
             ("<a><b><c><d/></c></b></a>", "nesting deeper than the limit of 3 levels at byte 9"),

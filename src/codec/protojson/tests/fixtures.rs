@@ -10,7 +10,7 @@ use prost_reflect::{
 };
 use protox::file::{ChainFileResolver, File, FileResolver, GoogleFileResolver};
 
-use crate::mapping::transcode::JsonOptions;
+use crate::codec::protojson::JsonOptions;
 
 pub(super) const TEST_PROTO: &str = r#"
 syntax = "proto3";

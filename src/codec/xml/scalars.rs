@@ -1,9 +1,9 @@
 //! Lexical conversions of typed values: XSD lexical forms → JSON tokens (reading) and checks of
 //! JSON scalars against a type hint (writing). Numbers never pass through a float.
 
-use super::super::json_write::write_str;
 use super::mapping::Inner;
 use super::options::{EmptyAs, ValueType};
+use crate::codec::protojson::write_json_str as write_str;
 
 /// Largest integer a JSON consumer using doubles represents exactly (2^53 − 1).
 const MAX_SAFE_INTEGER: u64 = 9_007_199_254_740_991;

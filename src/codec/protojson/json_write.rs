@@ -34,7 +34,7 @@ fn word_needs_escape(word: u64) -> bool {
 }
 
 /// Appends `text` as a quoted JSON string.
-pub(super) fn write_str(out: &mut Vec<u8>, text: &str) {
+pub(crate) fn write_str(out: &mut Vec<u8>, text: &str) {
     out.reserve(text.len() + 2);
     out.push(b'"');
     let bytes = text.as_bytes();

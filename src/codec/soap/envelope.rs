@@ -6,8 +6,8 @@ use quick_xml::events::Event;
 use quick_xml::reader::NsReader;
 use serde::Deserialize;
 
-use super::walk::Walker;
-use crate::mapping::transcode::xml::XmlError;
+use crate::codec::xml::walk::Walker;
+use crate::codec::xml::XmlError;
 
 /// The SOAP 1.1 envelope namespace.
 pub const SOAP11_ENVELOPE_NS: &str = "http://schemas.xmlsoap.org/soap/envelope/";
@@ -227,19 +227,13 @@ mod tests {
         );
         assert!(!body.is_fault());
         let (reader, event) = body.take_first();
-        let config = crate::mapping::transcode::xml::XmlMappingConfig {
+        let config = crate::codec::xml::XmlMappingConfig {
             drop_prefixes: true,
             ..Default::default()
         };
-        let mapping = crate::mapping::transcode::xml::XmlMapping::new(&config).unwrap();
+        let mapping = crate::codec::xml::XmlMapping::new(&config).unwrap();
         let mut json = Vec::new();
-        crate::mapping::transcode::xml::element_to_json(
-            reader,
-            &event.unwrap(),
-            &mapping,
-            &mut json,
-        )
-        .unwrap();
+        crate::codec::xml::element_to_json(reader, &event.unwrap(), &mapping, &mut json).unwrap();
         assert_eq!(json, br#"{"v":"1"}"#);
         assert_eq!(body.finish(), Ok(()));
     }

@@ -7,7 +7,7 @@ use super::check_proto_to_json;
 use super::differential_json::CASES;
 use super::fixtures::{all_options, message, reference_parse, ITEM_JSON};
 use super::wire_cases::{group, hand_made, key, ld, vf};
-use crate::mapping::transcode::{proto_to_json, JsonOptions, TranscodeError};
+use crate::codec::protojson::{proto_to_json, JsonOptions, TranscodeError};
 
 #[test]
 fn hand_made_wires_match_prost_reflect() {

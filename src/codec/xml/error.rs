@@ -2,6 +2,8 @@
 
 use thiserror::Error;
 
+use crate::model::{Code, Status};
+
 /// Why a conversion between XML and JSON failed.
 ///
 /// Messages are meant for API clients: they name the byte offset (XML input), the JSON key path
@@ -280,4 +282,49 @@ pub enum MappingError {
         /// The allowed range.
         reason: String,
     },
+}
+
+impl XmlError {
+    /// A client's JSON that cannot become the XML a route sends: `INVALID_ARGUMENT`, with the
+    /// engine's reason.
+    pub fn request_status(&self) -> Status {
+        Status::invalid_argument(format!("the request cannot be sent as XML: {self}"))
+            .with_reason(&self.code().to_ascii_uppercase())
+    }
+
+    /// A backend's XML that polygate refuses or cannot convert: an upstream fault (502) with
+    /// code `INTERNAL` and the engine's reason.
+    pub fn answer_status(&self, backend: &str) -> Status {
+        Status::bad_gateway(
+            Code::Internal,
+            format!("backend '{backend}' answered with XML that cannot be used: {self}"),
+        )
+        .with_reason(&self.code().to_ascii_uppercase())
+    }
+}
+
+#[cfg(test)]
+mod status_tests {
+    use super::*;
+    use crate::model::HttpHint;
+
+    #[test]
+    fn xml_errors_become_400_for_requests_and_502_for_answers() {
+        let error = XmlError::DoctypeForbidden { offset: 0 };
+        let status = error.answer_status("orders");
+        assert_eq!(status.code(), Code::Internal);
+        assert_eq!(status.http_hint(), Some(&HttpHint::BadGateway));
+        assert_eq!(
+            status.message(),
+            "backend 'orders' answered with XML that cannot be used: XML document type declarations (DOCTYPE) are not allowed (at byte 0)"
+        );
+        assert!(status.details()[0]
+            .get()
+            .contains(r#""reason":"XML_DOCTYPE_FORBIDDEN""#));
+        let status = XmlError::Json("expected value at line 1 column 1".into()).request_status();
+        assert_eq!(status.code(), Code::InvalidArgument);
+        assert!(status.details()[0]
+            .get()
+            .contains(r#""reason":"JSON_NOT_CONVERTIBLE""#));
+    }
 }
