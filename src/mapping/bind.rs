@@ -20,6 +20,10 @@ use super::wire::{contains, write_bytes_field, write_nested};
 use crate::codec::protojson::{json_to_field, json_to_proto, settable_from_text, text_to_field};
 use crate::model::{BackendCall, MessageStream, Payload, RequestBody, RequestMessages, Status};
 
+/// The media types binding errors name.
+const JSON: &str = "application/json";
+const NDJSON: &str = "application/x-ndjson";
+
 impl Route {
     /// Binds a matched request to a call of this route's backend method.
     pub fn bind(
@@ -54,10 +58,13 @@ impl Route {
                     message
                 }
                 RequestBody::Stream(_) => {
-                    return Err(Status::unsupported_media_type(format!(
-                        "{} takes one message; streamed (NDJSON) bodies are for client-streaming methods",
-                        plan.method.full_name()
-                    )))
+                    return Err(Status::unsupported_media_type(
+                        format!(
+                            "{} takes one message, not a stream of them",
+                            plan.method.full_name()
+                        ),
+                        JSON,
+                    ))
                 }
             };
             RequestMessages::Unary(Payload::Protobuf(Bytes::from(message)))
@@ -115,10 +122,10 @@ impl Route {
                 return Ok(message);
             }
             _ if content_type.is_some() => {
-                return Err(Status::unsupported_media_type(format!(
-                    "{} {} takes a JSON body (Content-Type: application/json)",
-                    self.http_method, self.template
-                )))
+                return Err(Status::unsupported_media_type(
+                    format!("{} {} takes a JSON body", self.http_method, self.template),
+                    JSON,
+                ))
             }
             BodyPlan::Whole => json_to_proto(&plan.input, &data, &self.options.json, &mut message)
                 .map_err(|e| Status::invalid_argument(format!("invalid JSON body: {e}")))?,
@@ -179,7 +186,11 @@ impl Route {
             }
             RequestBody::Unary(_) => {
                 return Err(Status::unsupported_media_type(
-                    "client-streaming methods take NDJSON (application/x-ndjson) or a JSON array",
+                    format!(
+                        "{} takes a stream of JSON messages, or a JSON array of them",
+                        self.operation
+                    ),
+                    NDJSON,
                 ))
             }
         })

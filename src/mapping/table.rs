@@ -176,7 +176,7 @@ impl RouteTable {
                     .map(Method::as_str)
                     .collect::<Vec<_>>()
                     .join(", ");
-                Status::method_not_allowed(
+                Status::wrong_method(
                     format!("{path} does not accept {method}; it accepts {allow}"),
                     allow,
                 )

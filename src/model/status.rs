@@ -19,26 +19,30 @@ pub enum ErrorSource {
     Backend,
 }
 
-/// How an HTTP frontend should answer an error whose status is not given by the gRPC code table.
+/// Why the gateway refused or failed a request where the gRPC code alone does not say it.
 ///
-/// gRPC codes have no words for "wrong method", "too large" or "wrong content type"; the
-/// rejection that raises such an error says so here, once, and the HTTP encoder obeys.
+/// gRPC codes have no words for "wrong method", "too large", "wrong content type" or "the
+/// backend answered badly"; the rejection that raises such an error says so here, once, in no
+/// protocol's terms, and each frontend's one encoder turns it into its own (HTTP: 405, 413,
+/// 415, 502; a WebSocket or MQTT frontend: its own codes, with the gRPC code in the body).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum HttpHint {
-    /// 405, with the `Allow` header listing the methods the path exists under.
-    MethodNotAllowed {
-        /// The value of the `Allow` header, e.g. `GET, POST`.
-        allow: String,
+pub enum Rejection {
+    /// The route exists, but not for the operation the client named (HTTP: 405 with `Allow`).
+    WrongMethod {
+        /// The operations the route accepts, comma-separated (e.g. `GET, POST`).
+        allowed: String,
     },
-    /// 413: the request body exceeds the configured limit.
-    PayloadTooLarge,
-    /// 415: the request's content type cannot be transcoded.
-    UnsupportedMediaType,
-    /// 502: the backend answered, but with an error of its own (a SOAP server fault, an HTTP 5xx)
-    /// or with something the gateway cannot use (malformed or hostile XML, MTOM). gRPC has no
-    /// code for "bad gateway", so the code in the body stays what the error is (`UNKNOWN`,
-    /// `INTERNAL`, …) and this hint gives the HTTP status.
-    BadGateway,
+    /// The request, or one of its messages, exceeds a configured size.
+    TooLarge,
+    /// The request's media type cannot be transcoded for this route.
+    UnsupportedMediaType {
+        /// The media type the route takes, e.g. `application/json`.
+        expected: &'static str,
+    },
+    /// The backend answered, but with an error of its own (a SOAP server fault, an HTTP 5xx)
+    /// or with something the gateway cannot use (malformed or hostile XML, MTOM). The code in
+    /// the body stays what the error is (`UNKNOWN`, `INTERNAL`, …).
+    UpstreamFault,
 }
 
 /// A gRPC status code with a message and `google.rpc.Status` details, plus where it came from.
@@ -56,7 +60,7 @@ struct Inner {
     /// The backend's `grpc-status-details-bin` (an encoded `google.rpc.Status`), until rendered.
     encoded_details: Option<Bytes>,
     source: ErrorSource,
-    http_hint: Option<HttpHint>,
+    rejection: Option<Rejection>,
     /// Response metadata the backend sent with the error (headers and trailers).
     metadata: HeaderMap,
 }
@@ -70,7 +74,7 @@ impl Status {
             details: Vec::new(),
             encoded_details: None,
             source,
-            http_hint: None,
+            rejection: None,
             metadata: HeaderMap::new(),
         }))
     }
@@ -100,27 +104,29 @@ impl Status {
         Self::new(Code::DeadlineExceeded, message, ErrorSource::Backend)
     }
 
-    /// 405 with `Allow`; the gRPC code in the body is `UNIMPLEMENTED`.
-    pub fn method_not_allowed(message: impl Into<String>, allow: String) -> Self {
+    /// The route exists only for other operations (`allowed`, e.g. `GET, PUT`); the gRPC code
+    /// is `UNIMPLEMENTED`.
+    pub fn wrong_method(message: impl Into<String>, allowed: String) -> Self {
         Self::new(Code::Unimplemented, message, ErrorSource::Client)
-            .with_http_hint(HttpHint::MethodNotAllowed { allow })
+            .with_rejection(Rejection::WrongMethod { allowed })
     }
 
-    /// 413; the gRPC code in the body is `RESOURCE_EXHAUSTED`.
-    pub fn payload_too_large(message: impl Into<String>) -> Self {
+    /// The request exceeds a size limit; the gRPC code is `RESOURCE_EXHAUSTED`.
+    pub fn too_large(message: impl Into<String>) -> Self {
         Self::new(Code::ResourceExhausted, message, ErrorSource::Client)
-            .with_http_hint(HttpHint::PayloadTooLarge)
+            .with_rejection(Rejection::TooLarge)
     }
 
-    /// 415; the gRPC code in the body is `INVALID_ARGUMENT`.
-    pub fn unsupported_media_type(message: impl Into<String>) -> Self {
+    /// The request's media type cannot be transcoded; the route takes `expected`. The gRPC
+    /// code is `INVALID_ARGUMENT`.
+    pub fn unsupported_media_type(message: impl Into<String>, expected: &'static str) -> Self {
         Self::new(Code::InvalidArgument, message, ErrorSource::Client)
-            .with_http_hint(HttpHint::UnsupportedMediaType)
+            .with_rejection(Rejection::UnsupportedMediaType { expected })
     }
 
-    /// 502 raised by the backend's answer; the gRPC code in the body is `code`.
-    pub fn bad_gateway(code: Code, message: impl Into<String>) -> Self {
-        Self::new(code, message, ErrorSource::Backend).with_http_hint(HttpHint::BadGateway)
+    /// The backend's answer is an error of its own or unusable; the gRPC code is `code`.
+    pub fn upstream_fault(code: Code, message: impl Into<String>) -> Self {
+        Self::new(code, message, ErrorSource::Backend).with_rejection(Rejection::UpstreamFault)
     }
 
     /// Sets the rendered details.
@@ -148,9 +154,9 @@ impl Status {
         self
     }
 
-    /// Sets how an HTTP frontend must answer this error.
-    pub fn with_http_hint(mut self, hint: HttpHint) -> Self {
-        self.0.http_hint = Some(hint);
+    /// Sets the rejection that says more than the code.
+    pub fn with_rejection(mut self, rejection: Rejection) -> Self {
+        self.0.rejection = Some(rejection);
         self
     }
 
@@ -196,9 +202,9 @@ impl Status {
         self.0.source
     }
 
-    /// How an HTTP frontend must answer, when the code table does not say.
-    pub fn http_hint(&self) -> Option<&HttpHint> {
-        self.0.http_hint.as_ref()
+    /// The rejection that says more than the code, if any.
+    pub fn rejection(&self) -> Option<&Rejection> {
+        self.0.rejection.as_ref()
     }
 
     /// Metadata the backend sent with the error.
@@ -221,6 +227,14 @@ impl Status {
             out.extend_from_slice(detail.get().as_bytes());
         }
         out.extend_from_slice(b"]}");
+    }
+
+    /// The canonical JSON error body with `message` in place of the status's own (for a
+    /// frontend that words a rejection in its protocol's terms).
+    pub fn to_json_with_message(&self, message: &str) -> Vec<u8> {
+        let mut status = self.clone();
+        status.0.message = message.to_owned();
+        status.to_json()
     }
 
     /// The canonical JSON error body as bytes.
@@ -249,8 +263,8 @@ mod tests {
 
     #[test]
     fn reasons_are_error_info_details() {
-        let status = Status::bad_gateway(Code::Unknown, "x").with_reason("XML_TOO_DEEP");
-        assert_eq!(status.http_hint(), Some(&HttpHint::BadGateway));
+        let status = Status::upstream_fault(Code::Unknown, "x").with_reason("XML_TOO_DEEP");
+        assert_eq!(status.rejection(), Some(&Rejection::UpstreamFault));
         assert_eq!(
             status.details()[0].get(),
             r#"{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"XML_TOO_DEEP","domain":"polygate"}"#

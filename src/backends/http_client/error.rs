@@ -73,11 +73,10 @@ impl UpstreamError {
             }
             // Not RESOURCE_EXHAUSTED: the client did nothing wrong (and HTTP clients read that
             // code as 429, "slow down").
-            UpstreamError::TooLarge { .. } => Status::bad_gateway(Code::Internal, message)
+            UpstreamError::TooLarge { .. } => Status::upstream_fault(Code::Internal, message)
                 .with_reason("UPSTREAM_RESPONSE_TOO_LARGE"),
-            UpstreamError::ContentEncoding(_) => {
-                Status::bad_gateway(Code::Unknown, message).with_reason("UPSTREAM_CONTENT_ENCODING")
-            }
+            UpstreamError::ContentEncoding(_) => Status::upstream_fault(Code::Unknown, message)
+                .with_reason("UPSTREAM_CONTENT_ENCODING"),
             UpstreamError::InvalidTarget(_) => Status::internal(message),
             UpstreamError::HttpStatus {
                 status,
@@ -112,7 +111,7 @@ fn status_for_http_error(
     };
     let message = format!("backend '{backend}' answered HTTP {status}");
     let result = if code == Code::Unknown {
-        Status::bad_gateway(code, message)
+        Status::upstream_fault(code, message)
     } else {
         Status::new(code, message, ErrorSource::Backend)
     };
@@ -154,7 +153,7 @@ fn upstream_detail(status: StatusCode, media_type: &str, body: &Bytes) -> Option
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::HttpHint;
+    use crate::model::Rejection;
 
     #[test]
     fn upstream_statuses_keep_their_meaning_and_5xx_is_bad_gateway() {
@@ -177,7 +176,7 @@ mod tests {
             &Bytes::from_static(b"<h1>oops</h1>"),
         );
         assert_eq!(status.code(), Code::Unknown);
-        assert_eq!(status.http_hint(), Some(&HttpHint::BadGateway));
+        assert_eq!(status.rejection(), Some(&Rejection::UpstreamFault));
         assert!(status.details()[1]
             .get()
             .ends_with(r#""status":500,"body":"<h1>oops</h1>"}"#));
@@ -190,7 +189,7 @@ mod tests {
             let status =
                 status_for_http_error("b", StatusCode::from_u16(http).unwrap(), "", &Bytes::new());
             assert_eq!(status.code(), code, "{http}");
-            assert_eq!(status.http_hint(), None, "{http}");
+            assert_eq!(status.rejection(), None, "{http}");
         }
     }
 
@@ -207,7 +206,7 @@ mod tests {
             size: Some(20),
         }
         .into_status("b");
-        assert_eq!(status.http_hint(), Some(&HttpHint::BadGateway));
+        assert_eq!(status.rejection(), Some(&Rejection::UpstreamFault));
         assert_eq!(
             status.message(),
             "backend 'b': the answer exceeds max_response_size (10 bytes): Content-Length is 20"

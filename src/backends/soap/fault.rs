@@ -71,12 +71,12 @@ pub(crate) fn status(backend: &str, error: SoapError, policy: &FaultPolicy<'_>) 
     match error {
         SoapError::Upstream(error) => error.into_status(backend),
         SoapError::Fault(fault) => fault_status(backend, &fault, policy),
-        SoapError::Mtom => Status::bad_gateway(
+        SoapError::Mtom => Status::upstream_fault(
             Code::Unimplemented,
             format!("backend '{backend}' answered with an MTOM/XOP multipart message, which polygate does not read"),
         )
         .with_reason("MTOM_UNSUPPORTED"),
-        SoapError::HttpStatus(http, media_type) => Status::bad_gateway(
+        SoapError::HttpStatus(http, media_type) => Status::upstream_fault(
             Code::Unknown,
             format!("backend '{backend}' answered HTTP {http} ({}) without a SOAP fault", if media_type.is_empty() { "no body" } else { &media_type }),
         )
@@ -84,7 +84,7 @@ pub(crate) fn status(backend: &str, error: SoapError, policy: &FaultPolicy<'_>) 
         SoapError::Xml(error) => error.answer_status(backend),
         SoapError::Envelope(EnvelopeError::Xml(error)) => error.answer_status(backend),
         SoapError::Envelope(other) => {
-            Status::bad_gateway(Code::Internal, format!("backend '{backend}': {other}"))
+            Status::upstream_fault(Code::Internal, format!("backend '{backend}': {other}"))
                 .with_reason("SOAP_NOT_AN_ENVELOPE")
         }
         SoapError::Request(message) => Status::internal(format!("backend '{backend}': {message}")),
@@ -108,9 +108,9 @@ fn fault_status(backend: &str, fault: &Fault, policy: &FaultPolicy<'_>) -> Statu
             Status::new(Code::InvalidArgument, message, ErrorSource::Backend)
         }
         (None, "MustUnderstand" | "VersionMismatch" | "DataEncodingUnknown") => {
-            Status::bad_gateway(Code::Internal, message)
+            Status::upstream_fault(Code::Internal, message)
         }
-        (None, _) => Status::bad_gateway(Code::Unknown, message),
+        (None, _) => Status::upstream_fault(Code::Unknown, message),
     };
     let status = status.with_reason("SOAP_FAULT");
     match fault_detail(fault, policy.expose) {

@@ -295,7 +295,7 @@ impl XmlError {
     /// A backend's XML that polygate refuses or cannot convert: an upstream fault (502) with
     /// code `INTERNAL` and the engine's reason.
     pub fn answer_status(&self, backend: &str) -> Status {
-        Status::bad_gateway(
+        Status::upstream_fault(
             Code::Internal,
             format!("backend '{backend}' answered with XML that cannot be used: {self}"),
         )
@@ -306,14 +306,14 @@ impl XmlError {
 #[cfg(test)]
 mod status_tests {
     use super::*;
-    use crate::model::HttpHint;
+    use crate::model::Rejection;
 
     #[test]
     fn xml_errors_become_400_for_requests_and_502_for_answers() {
         let error = XmlError::DoctypeForbidden { offset: 0 };
         let status = error.answer_status("orders");
         assert_eq!(status.code(), Code::Internal);
-        assert_eq!(status.http_hint(), Some(&HttpHint::BadGateway));
+        assert_eq!(status.rejection(), Some(&Rejection::UpstreamFault));
         assert_eq!(
             status.message(),
             "backend 'orders' answered with XML that cannot be used: XML document type declarations (DOCTYPE) are not allowed (at byte 0)"

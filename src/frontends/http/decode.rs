@@ -236,7 +236,7 @@ async fn read_body(
 }
 
 fn too_large(limit: usize) -> Status {
-    Status::payload_too_large(format!(
+    Status::too_large(format!(
         "the request body exceeds the limit of {limit} bytes"
     ))
 }
@@ -270,7 +270,7 @@ impl NdjsonMessages {
                 None if at_end && !self.buffer.is_empty() => self.buffer.split().freeze(),
                 None if self.buffer.len() > self.limit => {
                     self.finished = true;
-                    return Some(Err(Status::payload_too_large(format!(
+                    return Some(Err(Status::too_large(format!(
                         "an NDJSON message exceeds the limit of {} bytes",
                         self.limit
                     ))));

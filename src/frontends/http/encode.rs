@@ -5,7 +5,7 @@ use http::header::{ALLOW, CACHE_CONTROL, CONTENT_TYPE, WWW_AUTHENTICATE};
 use http::{HeaderMap, HeaderName, HeaderValue, Response, StatusCode};
 
 use super::body::{Framing, ResponseBody};
-use crate::model::{Code, GatewayResponse, HttpHint, Payload, ResponseBody as Messages, Status};
+use crate::model::{Code, GatewayResponse, Payload, Rejection, ResponseBody as Messages, Status};
 
 const JSON: HeaderValue = HeaderValue::from_static("application/json");
 const NDJSON: HeaderValue = HeaderValue::from_static("application/x-ndjson");
@@ -32,23 +32,31 @@ pub(crate) fn http_status(code: Code) -> StatusCode {
     }
 }
 
-/// The error response: the canonical JSON body, the status from the code or the rejection's
-/// hint, and the backend's metadata as `Grpc-Metadata-*` headers.
+/// The error response: the canonical JSON body, the status from the code or the rejection,
+/// and the backend's metadata as `Grpc-Metadata-*` headers.
 pub(crate) fn error_response(status: &Status) -> Response<ResponseBody> {
-    let mut response = Response::new(ResponseBody::full(status.to_json()));
-    *response.status_mut() = match status.http_hint() {
-        Some(HttpHint::MethodNotAllowed { allow }) => {
-            if let Ok(allow) = HeaderValue::from_str(allow) {
-                response.headers_mut().insert(ALLOW, allow);
-            }
-            StatusCode::METHOD_NOT_ALLOWED
+    let (code, body) = match status.rejection() {
+        Some(Rejection::WrongMethod { .. }) => (StatusCode::METHOD_NOT_ALLOWED, status.to_json()),
+        Some(Rejection::TooLarge) => (StatusCode::PAYLOAD_TOO_LARGE, status.to_json()),
+        Some(Rejection::UnsupportedMediaType { expected }) => {
+            // HTTP clients are told which header to set.
+            let message = format!("{} (Content-Type: {expected})", status.message());
+            (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                status.to_json_with_message(&message),
+            )
         }
-        Some(HttpHint::PayloadTooLarge) => StatusCode::PAYLOAD_TOO_LARGE,
-        Some(HttpHint::UnsupportedMediaType) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        Some(HttpHint::BadGateway) => StatusCode::BAD_GATEWAY,
-        None => http_status(status.code()),
+        Some(Rejection::UpstreamFault) => (StatusCode::BAD_GATEWAY, status.to_json()),
+        None => (http_status(status.code()), status.to_json()),
     };
+    let mut response = Response::new(ResponseBody::full(body));
+    *response.status_mut() = code;
     let headers = response.headers_mut();
+    if let Some(Rejection::WrongMethod { allowed }) = status.rejection() {
+        if let Ok(allow) = HeaderValue::from_str(allowed) {
+            headers.insert(ALLOW, allow);
+        }
+    }
     headers.insert(CONTENT_TYPE, JSON);
     if status.code() == Code::Unauthenticated {
         if let Ok(challenge) = HeaderValue::from_str(status.message()) {
@@ -148,15 +156,15 @@ mod tests {
 
     #[test]
     fn rejections_choose_their_own_status_and_headers() {
-        let response = error_response(&Status::method_not_allowed("no", "GET, POST".into()));
+        let response = error_response(&Status::wrong_method("no", "GET, POST".into()));
         assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
         assert_eq!(response.headers()[ALLOW], "GET, POST");
         assert_eq!(
-            error_response(&Status::payload_too_large("big")).status(),
+            error_response(&Status::too_large("big")).status(),
             StatusCode::PAYLOAD_TOO_LARGE
         );
         assert_eq!(
-            error_response(&Status::bad_gateway(Code::Unknown, "fault")).status(),
+            error_response(&Status::upstream_fault(Code::Unknown, "fault")).status(),
             StatusCode::BAD_GATEWAY
         );
         let response = error_response(&Status::new(

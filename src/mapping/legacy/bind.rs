@@ -170,8 +170,11 @@ fn no_body(route: &Route) -> Status {
 }
 
 fn json_only(route: &Route) -> Status {
-    Status::unsupported_media_type(format!(
-        "{} {} takes one JSON body (Content-Type: application/json)",
-        route.http_method, route.template
-    ))
+    Status::unsupported_media_type(
+        format!(
+            "{} {} takes one JSON body",
+            route.http_method, route.template
+        ),
+        "application/json",
+    )
 }

@@ -26,7 +26,7 @@ impl Route {
                 return Ok(raw)
             }
             (RoutePlan::Rest(_), Payload::Raw { content_type, .. }) => {
-                return Err(Status::bad_gateway(
+                return Err(Status::upstream_fault(
                     Code::Internal,
                     format!("backend '{backend}' answered {content_type}, not JSON, so the route's response selection cannot apply"),
                 )
@@ -47,7 +47,7 @@ fn select(common: &Common, json: Bytes, backend: &str) -> Result<Payload, Status
         Ok(None) => Ok(Payload::Json(json)),
         Ok(Some(selected)) => Ok(Payload::Json(Bytes::from(selected))),
         Err(e) => Err(
-            Status::bad_gateway(Code::Internal, format!("backend '{backend}': {e}"))
+            Status::upstream_fault(Code::Internal, format!("backend '{backend}': {e}"))
                 .with_reason("UPSTREAM_NOT_JSON"),
         ),
     }
@@ -70,7 +70,7 @@ fn soap_answer_to_json(
     }
     let fail = |e: EnvelopeError| match e {
         EnvelopeError::Xml(e) => e.answer_status(backend),
-        other => Status::bad_gateway(Code::Internal, format!("backend '{backend}': {other}"))
+        other => Status::upstream_fault(Code::Internal, format!("backend '{backend}': {other}"))
             .with_reason("SOAP_NOT_AN_ENVELOPE"),
     };
     let mut body = SoapBody::open(text, mapping.limits().max_depth).map_err(fail)?;
