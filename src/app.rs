@@ -13,7 +13,7 @@ use crate::config::{Config, ConfigError};
 use crate::descriptors::load_schema;
 use crate::frontends::http::{HttpFrontendSettings, HttpServer};
 use crate::mapping::legacy::LegacyBackend;
-use crate::mapping::rules::{load_mapping, RuleOrigin};
+use crate::mapping::source::{load_mapping, RuleOrigin};
 use crate::mapping::{BackendSchema, RouteError, RouteSources, RouteTable};
 use crate::model::BackendKind;
 use crate::pipeline::Pipeline;

@@ -58,8 +58,8 @@ pub async fn check(source: &Source) -> ExitCode {
                 .routes()
                 .map(|r| {
                     [
-                        r.http_method.to_string(),
-                        r.template.to_string(),
+                        r.pattern.verb().to_owned(),
+                        r.pattern.address().to_owned(),
                         r.backend_name.to_string(),
                         r.operation.to_string(),
                     ]

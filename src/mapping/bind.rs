@@ -13,7 +13,7 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use http::HeaderMap;
 
-use super::matcher::PathBinding;
+use super::matcher::Capture;
 use super::options::{BodyFieldCollision, UnknownQueryParameters};
 use super::route::{resolve_chain, BodyPlan, FieldChain, GrpcPlan, Route, RoutePlan};
 use super::wire::{contains, write_bytes_field, write_nested};
@@ -28,7 +28,7 @@ impl Route {
     /// Binds a matched request to a call of this route's backend method.
     pub fn bind(
         self: &Arc<Self>,
-        path: &[PathBinding<'_, '_>],
+        path: &[Capture<'_, '_>],
         query: Option<&str>,
         body: RequestBody,
         metadata: HeaderMap,
@@ -99,8 +99,8 @@ impl Route {
         match &plan.body {
             BodyPlan::None => {
                 return Err(Status::invalid_argument(format!(
-                    "{} {} takes no request body",
-                    self.http_method, self.template
+                    "{} takes no request body",
+                    self.pattern
                 )))
             }
             _ if plan.raw_body => {
@@ -123,7 +123,7 @@ impl Route {
             }
             _ if content_type.is_some() => {
                 return Err(Status::unsupported_media_type(
-                    format!("{} {} takes a JSON body", self.http_method, self.template),
+                    format!("{} takes a JSON body", self.pattern),
                     JSON,
                 ))
             }
@@ -145,7 +145,7 @@ impl Route {
             }
         }
         if self.options.body_field_collision == BodyFieldCollision::Reject {
-            for (chain, variable) in plan.path_fields.iter().zip(self.template.variables()) {
+            for (chain, variable) in plan.path_fields.iter().zip(self.pattern.variables()) {
                 let numbers: Vec<u32> = chain.iter().map(|f| f.number()).collect();
                 if contains(&message, &numbers) {
                     return Err(Status::invalid_argument(format!(
@@ -212,8 +212,8 @@ impl Route {
             };
             if matches!(plan.body, BodyPlan::Whole) {
                 unknown(format!(
-                    "unknown query parameter '{key}': {} {} takes the whole message from the body",
-                    self.http_method, self.template
+                    "unknown query parameter '{key}': {} takes the whole message from the body",
+                    self.pattern
                 ))?;
                 continue;
             }

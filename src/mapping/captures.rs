@@ -7,7 +7,7 @@ use std::ops::Deref;
 
 use crate::mapping::template::FieldPath;
 
-/// Bindings held without allocating; templates rarely have more variables than this.
+/// Captures held without allocating; templates rarely have more variables than this.
 const INLINE_BINDINGS: usize = 4;
 
 /// Placeholder for the unused inline binding slots.
@@ -15,16 +15,16 @@ static NO_FIELD_PATH: FieldPath = FieldPath::EMPTY;
 
 /// One captured variable: the field it is bound to and its decoded text.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PathBinding<'r, 'p> {
+pub struct Capture<'r, 'p> {
     /// The field path of the template variable.
     pub field_path: &'r FieldPath,
     /// The captured text, decoded as the module documentation describes; borrowed when nothing was decoded.
     pub value: Cow<'p, str>,
 }
 
-impl PathBinding<'_, '_> {
+impl Capture<'_, '_> {
     fn placeholder() -> Self {
-        PathBinding {
+        Capture {
             field_path: &NO_FIELD_PATH,
             value: Cow::Borrowed(""),
         }
@@ -33,32 +33,32 @@ impl PathBinding<'_, '_> {
 
 /// The bindings of a match, in template order; up to four are stored inline. Dereferences to a slice.
 #[derive(Clone)]
-pub struct Bindings<'r, 'p> {
-    storage: BindingStorage<'r, 'p>,
+pub struct Captures<'r, 'p> {
+    storage: CaptureStorage<'r, 'p>,
 }
 
 #[derive(Clone)]
-enum BindingStorage<'r, 'p> {
+enum CaptureStorage<'r, 'p> {
     Inline {
-        items: [PathBinding<'r, 'p>; INLINE_BINDINGS],
+        items: [Capture<'r, 'p>; INLINE_BINDINGS],
         len: usize,
     },
-    Heap(Vec<PathBinding<'r, 'p>>),
+    Heap(Vec<Capture<'r, 'p>>),
 }
 
-impl<'r, 'p> Bindings<'r, 'p> {
+impl<'r, 'p> Captures<'r, 'p> {
     pub(crate) fn new() -> Self {
-        Bindings {
-            storage: BindingStorage::Inline {
-                items: std::array::from_fn(|_| PathBinding::placeholder()),
+        Captures {
+            storage: CaptureStorage::Inline {
+                items: std::array::from_fn(|_| Capture::placeholder()),
                 len: 0,
             },
         }
     }
 
-    pub(crate) fn push(&mut self, binding: PathBinding<'r, 'p>) {
+    pub(crate) fn push(&mut self, binding: Capture<'r, 'p>) {
         match &mut self.storage {
-            BindingStorage::Inline { items, len } => {
+            CaptureStorage::Inline { items, len } => {
                 if let Some(slot) = items.get_mut(*len) {
                     *slot = binding;
                     *len += 1;
@@ -68,51 +68,51 @@ impl<'r, 'p> Bindings<'r, 'p> {
                 spilled.extend(
                     items
                         .iter_mut()
-                        .map(|item| std::mem::replace(item, PathBinding::placeholder())),
+                        .map(|item| std::mem::replace(item, Capture::placeholder())),
                 );
                 spilled.push(binding);
-                self.storage = BindingStorage::Heap(spilled);
+                self.storage = CaptureStorage::Heap(spilled);
             }
-            BindingStorage::Heap(items) => items.push(binding),
+            CaptureStorage::Heap(items) => items.push(binding),
         }
     }
 
     /// Moves the bindings into a `Vec`.
-    pub fn into_vec(self) -> Vec<PathBinding<'r, 'p>> {
+    pub fn into_vec(self) -> Vec<Capture<'r, 'p>> {
         match self.storage {
-            BindingStorage::Inline { items, len } => items.into_iter().take(len).collect(),
-            BindingStorage::Heap(items) => items,
+            CaptureStorage::Inline { items, len } => items.into_iter().take(len).collect(),
+            CaptureStorage::Heap(items) => items,
         }
     }
 }
 
-impl<'r, 'p> Deref for Bindings<'r, 'p> {
-    type Target = [PathBinding<'r, 'p>];
+impl<'r, 'p> Deref for Captures<'r, 'p> {
+    type Target = [Capture<'r, 'p>];
 
     fn deref(&self) -> &Self::Target {
         match &self.storage {
-            BindingStorage::Inline { items, len } => items.get(..*len).unwrap_or(&[]),
-            BindingStorage::Heap(items) => items,
+            CaptureStorage::Inline { items, len } => items.get(..*len).unwrap_or(&[]),
+            CaptureStorage::Heap(items) => items,
         }
     }
 }
 
-impl<'a, 'r, 'p> IntoIterator for &'a Bindings<'r, 'p> {
-    type Item = &'a PathBinding<'r, 'p>;
-    type IntoIter = std::slice::Iter<'a, PathBinding<'r, 'p>>;
+impl<'a, 'r, 'p> IntoIterator for &'a Captures<'r, 'p> {
+    type Item = &'a Capture<'r, 'p>;
+    type IntoIter = std::slice::Iter<'a, Capture<'r, 'p>>;
 
     fn into_iter(self) -> Self::IntoIter {
         self.iter()
     }
 }
 
-impl PartialEq for Bindings<'_, '_> {
+impl PartialEq for Captures<'_, '_> {
     fn eq(&self, other: &Self) -> bool {
         **self == **other
     }
 }
 
-impl fmt::Debug for Bindings<'_, '_> {
+impl fmt::Debug for Captures<'_, '_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_list().entries(self.iter()).finish()
     }

@@ -24,7 +24,7 @@ use http::Method;
 use percent_encoding::percent_decode_str;
 
 use crate::mapping::captures::decode_captured;
-pub use crate::mapping::captures::{Bindings, PathBinding};
+pub use crate::mapping::captures::{Capture, Captures};
 use crate::mapping::template::{PathTemplate, Segment, Variable};
 
 /// Why a route could not be added to a [`Router`].
@@ -72,7 +72,7 @@ pub struct RouteMatch<'r, 'p, T> {
     /// The route's template.
     pub template: &'r PathTemplate,
     /// One binding per template variable, in the order the variables appear.
-    pub bindings: Bindings<'r, 'p>,
+    pub bindings: Captures<'r, 'p>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -330,7 +330,7 @@ impl<T> Router<T> {
         segments: &'p str,
     ) -> Result<RouteMatch<'r, 'p, T>, MatchError> {
         let route = self.routes.get(route_index).ok_or(MatchError::NotFound)?;
-        let mut bindings = Bindings::new();
+        let mut bindings = Captures::new();
         capture(route.template.variables(), segments, &mut bindings)?;
         Ok(RouteMatch {
             value: &route.value,
@@ -390,7 +390,7 @@ fn decodes_to(raw: &str, expected: &str) -> bool {
 fn capture<'r, 'p>(
     variables: &'r [Variable],
     segments: &'p str,
-    bindings: &mut Bindings<'r, 'p>,
+    bindings: &mut Captures<'r, 'p>,
 ) -> Result<(), MatchError> {
     let mut pending = variables.iter().peekable();
     let mut span_start = None;
@@ -430,7 +430,7 @@ fn capture<'r, 'p>(
 fn bind<'r, 'p>(
     variable: &'r Variable,
     raw: &'p str,
-    bindings: &mut Bindings<'r, 'p>,
+    bindings: &mut Captures<'r, 'p>,
 ) -> Result<(), MatchError> {
     let value = decode_captured(raw, !variable.is_single_segment()).ok_or_else(|| {
         MatchError::InvalidPath(format!(
@@ -438,7 +438,7 @@ fn bind<'r, 'p>(
             variable.field_path
         ))
     })?;
-    bindings.push(PathBinding {
+    bindings.push(Capture {
         field_path: &variable.field_path,
         value,
     });

@@ -8,11 +8,12 @@ pub mod matcher;
 pub mod options;
 mod respond;
 pub mod route;
-pub mod rules;
+pub mod source;
 mod table;
 pub mod template;
 mod template_error;
+pub mod topic;
 mod wire;
 
-pub use route::{GrpcPlan, Route, RoutePlan};
-pub use table::{BackendSchema, RouteError, RouteSources, RouteTable};
+pub use route::{GrpcPlan, Route, RoutePattern, RoutePlan};
+pub use table::{BackendSchema, Matched, RouteError, RouteSources, RouteTable};

@@ -1,4 +1,5 @@
-//! `Route`: one HTTP binding of a backend method, compiled and checked once at load.
+//! `Route`: what a route listens on (an HTTP path template or a topic template) and how it
+//! reaches its backend, compiled and checked once at load.
 
 use std::sync::Arc;
 
@@ -7,8 +8,9 @@ use prost_reflect::{FieldDescriptor, Kind, MessageDescriptor, MethodDescriptor};
 
 use super::legacy::{RestPlan, SoapPlan, XmlPlan};
 use super::options::RouteOptions;
-use super::rules::RuleOrigin;
-use super::template::PathTemplate;
+use super::source::RuleOrigin;
+use super::template::{FieldPath, PathTemplate};
+use super::topic::TopicTemplate;
 use crate::model::{Backend, CallShape};
 
 /// A chain of fields from a message down to the field a value is bound to (`book.shelf.id`).
@@ -68,12 +70,79 @@ pub struct GrpcPlan {
     pub(crate) response: ResponsePlan,
 }
 
-/// One HTTP binding of a backend method.
+/// What a route listens on.
+#[derive(Debug, Clone)]
+pub enum RoutePattern {
+    /// Requests with this HTTP method to paths matching this `google.api.http` template.
+    Http {
+        /// The HTTP method.
+        method: Method,
+        /// The path template.
+        template: PathTemplate,
+    },
+    /// Messages published to topics matching this template.
+    Topic(TopicTemplate),
+}
+
+/// A variable of a route's pattern.
+#[derive(Debug, Clone, Copy)]
+pub struct PatternVariable<'a> {
+    /// The request field it binds.
+    pub field_path: &'a FieldPath,
+    /// Whether it captures exactly one path segment or topic level.
+    pub single: bool,
+}
+
+impl RoutePattern {
+    /// What the client does: the HTTP method, or `PUBLISH` for a topic.
+    pub fn verb(&self) -> &str {
+        match self {
+            RoutePattern::Http { method, .. } => method.as_str(),
+            RoutePattern::Topic(_) => "PUBLISH",
+        }
+    }
+
+    /// Where the client addresses it: the path template or the topic template.
+    pub fn address(&self) -> &str {
+        match self {
+            RoutePattern::Http { template, .. } => template.as_str(),
+            RoutePattern::Topic(template) => template.as_str(),
+        }
+    }
+
+    /// The variables, in the order they appear.
+    pub fn variables(&self) -> Vec<PatternVariable<'_>> {
+        match self {
+            RoutePattern::Http { template, .. } => template
+                .variables()
+                .iter()
+                .map(|v| PatternVariable {
+                    field_path: &v.field_path,
+                    single: v.is_single_segment(),
+                })
+                .collect(),
+            RoutePattern::Topic(template) => template
+                .variables()
+                .iter()
+                .map(|field_path| PatternVariable {
+                    field_path,
+                    single: true,
+                })
+                .collect(),
+        }
+    }
+}
+
+impl std::fmt::Display for RoutePattern {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.verb(), self.address())
+    }
+}
+
+/// One route: a pattern bound to a backend operation.
 pub struct Route {
-    /// The HTTP method.
-    pub http_method: Method,
-    /// The path template.
-    pub template: PathTemplate,
+    /// What the route listens on.
+    pub pattern: RoutePattern,
     /// The backend's name.
     pub backend_name: Arc<str>,
     /// The backend.
@@ -95,8 +164,8 @@ impl std::fmt::Debug for Route {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{} {} -> {}{}",
-            self.http_method, self.template, self.backend_name, self.operation
+            "{} -> {}{}",
+            self.pattern, self.backend_name, self.operation
         )
     }
 }

@@ -1,4 +1,5 @@
-//! `RouteTable`: every route compiled from the rules, in a path trie; immutable once built.
+//! `RouteTable`: every route compiled from the rules, HTTP routes in a path trie and topic
+//! routes in a topic trie; immutable once built. One `find` serves every frontend.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -6,17 +7,20 @@ use std::sync::Arc;
 use http::Method;
 use prost_reflect::{DescriptorPool, Kind, MethodDescriptor};
 
-use super::legacy::{LegacyBackend, LegacyRouteSpec};
-use super::matcher::{InsertError, MatchError, RouteMatch, Router};
+use super::captures::Captures;
+use super::legacy::LegacyBackend;
+use super::matcher::{MatchError, RouteMatch, Router};
 use super::options::RouteOptionsConfig;
+use super::route::RoutePattern;
 use super::route::{
     is_http_body_field, resolve_chain, BodyPlan, GrpcPlan, RequestPlan, ResponsePlan, Route,
     RoutePlan, HTTP_BODY,
 };
-use super::rules::{rules_from_annotations, RuleOrigin, RuleSpec};
+use super::source::{rules_from_annotations, PatternSpec, RouteSpec, RuleOrigin, RuleSpec};
 use super::template::PathTemplate;
+use super::topic::TopicRouter;
 use crate::codec::protojson::settable_from_text;
-use crate::model::{Backend, CallShape, Status};
+use crate::model::{Backend, CallShape, RequestKey, Status};
 
 /// A backend and the descriptors of the services it offers.
 pub struct BackendSchema {
@@ -51,19 +55,35 @@ pub struct RouteSources<'a> {
     /// The SOAP, plain-XML and REST backends.
     pub legacy_backends: &'a [LegacyBackend],
     /// `routes:` entries from mapping files.
-    pub legacy_routes: Vec<LegacyRouteSpec>,
+    pub legacy_routes: Vec<RouteSpec>,
 }
 
 /// Every route, matched per request.
 pub struct RouteTable {
-    router: Router<Arc<Route>>,
+    http: Router<Arc<Route>>,
+    topics: TopicRouter<Arc<Route>>,
+    /// Every route in the order the rules were read.
+    order: Vec<Arc<Route>>,
+}
+
+/// The route a request key found, what its pattern's variables captured, and the query.
+#[derive(Debug)]
+pub struct Matched<'t, 'k> {
+    /// The route.
+    pub route: &'t Arc<Route>,
+    /// One capture per pattern variable, in pattern order.
+    pub captures: Captures<'t, 'k>,
+    /// The query string of an HTTP request, still encoded.
+    pub query: Option<&'k str>,
 }
 
 impl RouteTable {
     /// Compiles every rule; collects every error instead of stopping at the first.
     pub fn build(sources: RouteSources<'_>) -> Result<Self, Vec<RouteError>> {
         let mut errors = Vec::new();
-        let mut router = Router::new();
+        let mut http = Router::new();
+        let mut topics = TopicRouter::new();
+        let mut order = Vec::new();
         let remapped: BTreeSet<&str> = sources
             .mapping_rules
             .iter()
@@ -106,43 +126,48 @@ impl RouteTable {
             }
         }
         let mut origins: BTreeMap<(String, String), RuleOrigin> = BTreeMap::new();
-        let mut place = |compiled: Result<Route, String>, origin: &RuleOrigin, path: &str| {
-            let route = match compiled {
-                Ok(route) => route,
-                Err(message) => {
-                    errors.push(RouteError {
-                        origin: origin.clone(),
-                        message,
-                    });
-                    return;
-                }
-            };
-            let method = route.http_method.clone();
-            let template = route.template.clone();
-            let key = (method.to_string(), template.to_string());
-            match router.insert(method, template, Arc::new(route)) {
-                Ok(()) => {
+        let mut place =
+            |compiled: Result<Route, String>, origin: &RuleOrigin, spec: &PatternSpec| {
+                let route = match compiled {
+                    Ok(route) => Arc::new(route),
+                    Err(message) => {
+                        errors.push(RouteError {
+                            origin: origin.clone(),
+                            message,
+                        });
+                        return;
+                    }
+                };
+                let inserted = match &route.pattern {
+                    RoutePattern::Http { method, template } => http
+                        .insert(method.clone(), template.clone(), route.clone())
+                        .is_ok(),
+                    RoutePattern::Topic(template) => {
+                        topics.insert(template.clone(), route.clone()).is_ok()
+                    }
+                };
+                let key = pattern_key(&route.pattern);
+                if inserted {
                     origins.insert(key, origin.clone());
-                }
-                Err(InsertError::Duplicate { .. }) => {
+                    order.push(route);
+                } else {
                     let first = origins
                         .iter()
-                        .find(|((m, t), _)| *m == key.0 && equivalent(t, &key.1))
+                        .find(|((v, a), _)| *v == key.0 && equivalent(a, &key.1))
                         .map(|(_, o)| o.to_string())
                         .unwrap_or_else(|| "another rule".into());
                     errors.push(RouteError {
                         origin: origin.clone(),
-                        message: format!("{} {path} is already bound by {first}", key.0),
+                        message: format!("{spec} is already bound by {first}"),
                     });
                 }
-            }
-        };
+            };
         for (rule, index) in placed {
             let schema = &sources.backends[index];
             place(
                 compile(&rule, schema, &sources.defaults),
                 &rule.origin,
-                &rule.path,
+                &rule.pattern,
             );
         }
         let grpc_names: Vec<&str> = sources.backends.iter().map(|b| &*b.name).collect();
@@ -153,22 +178,50 @@ impl RouteTable {
                 &grpc_names,
                 &sources.defaults,
             );
-            place(compiled, &spec.origin, &spec.path);
+            place(compiled, &spec.origin, &spec.pattern);
         }
         if errors.is_empty() {
-            Ok(Self { router })
+            Ok(Self {
+                http,
+                topics,
+                order,
+            })
         } else {
             Err(errors)
         }
     }
 
-    /// The route for `method` and the raw `path`, or the canonical 404/405/400.
-    pub fn find<'r, 'p>(
-        &'r self,
+    /// The route for `key`, or the canonical 404/405/400.
+    pub fn find<'t, 'k>(&'t self, key: &'k RequestKey) -> Result<Matched<'t, 'k>, Status> {
+        match key {
+            RequestKey::Http { method, uri } => {
+                let found = self.find_http(method, uri.path())?;
+                Ok(Matched {
+                    route: found.value,
+                    captures: found.bindings,
+                    query: uri.query(),
+                })
+            }
+            RequestKey::Topic { topic } => {
+                let found = self
+                    .topics
+                    .find(topic)
+                    .ok_or_else(|| Status::not_found(format!("no route for topic {topic}")))?;
+                Ok(Matched {
+                    route: found.value,
+                    captures: found.captures,
+                    query: None,
+                })
+            }
+        }
+    }
+
+    fn find_http<'t, 'p>(
+        &'t self,
         method: &Method,
         path: &'p str,
-    ) -> Result<RouteMatch<'r, 'p, Arc<Route>>, Status> {
-        self.router.find(method, path).map_err(|error| match error {
+    ) -> Result<RouteMatch<'t, 'p, Arc<Route>>, Status> {
+        self.http.find(method, path).map_err(|error| match error {
             MatchError::NotFound => Status::not_found(format!("no route for {method} {path}")),
             MatchError::MethodNotAllowed { allowed } => {
                 let allow = allowed
@@ -187,17 +240,30 @@ impl RouteTable {
 
     /// Every route, in the order the rules were read.
     pub fn routes(&self) -> impl Iterator<Item = &Arc<Route>> {
-        self.router.iter().map(|(_, _, route)| route)
+        self.order.iter()
+    }
+
+    /// The topic routes, in the order the rules were read.
+    pub fn topic_routes(&self) -> impl Iterator<Item = &Arc<Route>> {
+        self.topics.iter().map(|(_, route)| route)
     }
 
     /// How many routes there are.
     pub fn len(&self) -> usize {
-        self.router.len()
+        self.order.len()
     }
 
     /// Whether there are none.
     pub fn is_empty(&self) -> bool {
-        self.router.is_empty()
+        self.order.is_empty()
+    }
+}
+
+/// The verb and the variable-free shape of a pattern, to find the rule a duplicate repeats.
+fn pattern_key(pattern: &RoutePattern) -> (String, String) {
+    match pattern {
+        RoutePattern::Http { method, template } => (method.to_string(), template.to_string()),
+        RoutePattern::Topic(template) => (pattern.verb().to_owned(), template.filter()),
     }
 }
 
@@ -248,8 +314,10 @@ fn find_method(pool: &DescriptorPool, selector: &str) -> Option<MethodDescriptor
 fn unannotated_rule(method: &MethodDescriptor) -> RuleSpec {
     RuleSpec {
         selector: method.full_name().to_owned(),
-        http_method: "POST".into(),
-        path: format!("/{}/{}", method.parent_service().full_name(), method.name()),
+        pattern: PatternSpec::Http {
+            method: "POST".into(),
+            path: format!("/{}/{}", method.parent_service().full_name(), method.name()),
+        },
         body: "*".into(),
         response_body: String::new(),
         backend: None,
@@ -267,14 +335,12 @@ fn compile(
 ) -> Result<Route, String> {
     let method = find_method(&schema.pool, &rule.selector)
         .ok_or_else(|| format!("backend '{}' has no method {}", schema.name, rule.selector))?;
-    let http_method = Method::from_bytes(rule.http_method.as_bytes())
-        .map_err(|_| format!("'{}' is not a valid HTTP method", rule.http_method))?;
-    let template = PathTemplate::parse(&rule.path).map_err(|e| e.to_string())?;
+    let pattern = rule.pattern.compile()?;
     let input = method.input();
     let output = method.output();
 
     let mut path_fields = Vec::new();
-    for variable in template.variables() {
+    for variable in pattern.variables() {
         let chain = resolve_chain(&input, variable.field_path.segments())
             .map_err(|e| format!("path variable {{{}}}: {e}", variable.field_path))?;
         let leaf = chain.last().ok_or("empty path variable")?;
@@ -339,8 +405,7 @@ fn compile(
 
     let options = rule.options.or(defaults).resolve();
     Ok(Route {
-        http_method,
-        template,
+        pattern,
         backend_name: schema.name.clone(),
         backend: schema.backend.clone(),
         operation: Arc::from(format!(

@@ -76,6 +76,16 @@ impl FieldPath {
     pub fn segments(&self) -> &[String] {
         &self.segments
     }
+
+    /// Parses `book.shelf.id`: dot-separated names of letters, digits and `_`.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        parse_field_path(text, 0).map_err(|problem| match problem {
+            TemplateProblem::InvalidFieldPath { reason, .. } => {
+                format!("field path '{text}': {reason}")
+            }
+            _ => "a field path is empty".to_owned(),
+        })
+    }
 }
 
 impl fmt::Display for FieldPath {

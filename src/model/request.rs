@@ -6,7 +6,7 @@ use http::{HeaderMap, Method, Uri};
 
 use super::{MessageStream, Payload};
 
-/// What identifies the route a request wants.
+/// What identifies the route a request wants, in the words of the client's protocol.
 #[derive(Debug, Clone)]
 pub enum RequestKey {
     /// An HTTP method and URI (path and query, still percent-encoded).
@@ -15,6 +15,11 @@ pub enum RequestKey {
         method: Method,
         /// The request target; only path and query are used.
         uri: Uri,
+    },
+    /// The topic a message was published to (MQTT).
+    Topic {
+        /// The topic name, exactly as published.
+        topic: Box<str>,
     },
 }
 

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 
 use crate::mapping::RouteTable;
-use crate::model::{GatewayRequest, GatewayResponse, RequestKey, Status};
+use crate::model::{GatewayRequest, GatewayResponse, Status};
 
 /// The request path shared by every frontend.
 pub struct Pipeline {
@@ -37,12 +37,11 @@ impl Pipeline {
     /// Routes, binds and dispatches one request, and encodes the answer for the client.
     pub async fn handle(&self, request: GatewayRequest) -> Result<GatewayResponse, Status> {
         let table = self.table.load_full();
-        let RequestKey::Http { method, uri } = &request.key;
-        let matched = table.find(method, uri.path())?;
-        let route = matched.value.clone();
+        let matched = table.find(&request.key)?;
+        let route = matched.route.clone();
         let call = route.bind(
-            &matched.bindings,
-            uri.query(),
+            &matched.captures,
+            matched.query,
             request.body,
             request.metadata,
             request.timeout,

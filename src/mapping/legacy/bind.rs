@@ -12,7 +12,7 @@ use quick_xml::Writer;
 use super::plan::{ValuesPlan, XmlBody};
 use super::values::{gather, request_object, BodyTarget};
 use crate::codec::xml::{json_to_xml, write_element, XmlMapping};
-use crate::mapping::matcher::PathBinding;
+use crate::mapping::matcher::Capture;
 use crate::mapping::route::{Route, RoutePlan};
 use crate::model::{BackendCall, CallShape, Payload, RequestBody, RequestMessages, Status};
 
@@ -20,7 +20,7 @@ impl Route {
     /// Binds a request to a SOAP, plain-XML or REST route.
     pub(crate) fn bind_legacy(
         &self,
-        path: &[PathBinding<'_, '_>],
+        path: &[Capture<'_, '_>],
         query: Option<&str>,
         body: RequestBody,
         mut metadata: HeaderMap,
@@ -122,12 +122,12 @@ impl Route {
         body: &XmlBody,
         values: &ValuesPlan,
         mapping: &XmlMapping,
-        path: &[PathBinding<'_, '_>],
+        path: &[Capture<'_, '_>],
         query: Option<&str>,
         json: Option<&[u8]>,
         declaration: bool,
     ) -> Result<Vec<u8>, Status> {
-        let route = format!("{} {}", self.http_method, self.template);
+        let route = self.pattern.to_string();
         let extras = gather(
             &values.variables,
             path,
@@ -163,18 +163,12 @@ impl Route {
 }
 
 fn no_body(route: &Route) -> Status {
-    Status::invalid_argument(format!(
-        "{} {} takes no request body",
-        route.http_method, route.template
-    ))
+    Status::invalid_argument(format!("{} takes no request body", route.pattern))
 }
 
 fn json_only(route: &Route) -> Status {
     Status::unsupported_media_type(
-        format!(
-            "{} {} takes one JSON body",
-            route.http_method, route.template
-        ),
+        format!("{} takes one JSON body", route.pattern),
         "application/json",
     )
 }

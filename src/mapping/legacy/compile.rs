@@ -7,14 +7,13 @@ use http::{HeaderName, HeaderValue, Method};
 
 use super::plan::{Common, RestPlan, SoapPlan, ValuesPlan, XmlBody, XmlPlan};
 use super::select::Selection;
-use super::spec::{HeaderEditsConfig, LegacyRouteSpec, LegacyTarget};
 use super::target::TargetPath;
 use super::template::XmlTemplate;
 use super::values::BodyTarget;
 use crate::codec::xml::XmlMapping;
 use crate::mapping::options::RouteOptionsConfig;
-use crate::mapping::route::{Route, RoutePlan};
-use crate::mapping::template::PathTemplate;
+use crate::mapping::route::{Route, RoutePattern, RoutePlan};
+use crate::mapping::source::{HeaderEditsConfig, RouteSpec, RouteTarget};
 use crate::model::{Backend, BackendKind, CallShape};
 
 /// A backend that serves `routes:` entries.
@@ -29,7 +28,7 @@ pub struct LegacyBackend {
 
 /// Compiles one route; `grpc_backends` names the other backends, for a precise error.
 pub(crate) fn compile(
-    spec: &LegacyRouteSpec,
+    spec: &RouteSpec,
     backends: &[LegacyBackend],
     grpc_backends: &[&str],
     defaults: &RouteOptionsConfig,
@@ -44,12 +43,16 @@ pub(crate) fn compile(
         }
         None => return Err(format!("no backend is named '{}'", spec.backend)),
     };
-    let http_method = parse_method(&spec.http_method)?;
-    let template = PathTemplate::parse(&spec.path).map_err(|e| e.to_string())?;
+    let pattern = spec.pattern.compile()?;
+    // A message published to a topic becomes a POST unless the target names a method.
+    let default_method = match &pattern {
+        RoutePattern::Http { method, .. } => method.clone(),
+        RoutePattern::Topic(_) => Method::POST,
+    };
     let wanted = match &spec.target {
-        LegacyTarget::Soap(_) => BackendKind::Soap,
-        LegacyTarget::Xml(_) => BackendKind::Xml,
-        LegacyTarget::Rest(_) => BackendKind::Rest,
+        RouteTarget::Soap(_) => BackendKind::Soap,
+        RouteTarget::Xml(_) => BackendKind::Xml,
+        RouteTarget::Rest(_) => BackendKind::Rest,
     };
     if wanted != backend.kind {
         return Err(format!(
@@ -64,7 +67,7 @@ pub(crate) fn compile(
         remove_headers: header_removals(&spec.headers)?,
         selection: Selection::new(&spec.response_body, &spec.response_fields)?,
     };
-    let variables: Vec<Vec<String>> = template
+    let variables: Vec<Vec<String>> = pattern
         .variables()
         .iter()
         .map(|v| v.field_path.segments().to_vec())
@@ -79,7 +82,7 @@ pub(crate) fn compile(
         variables,
     };
     let (plan, operation) = match &spec.target {
-        LegacyTarget::Soap(soap) => {
+        RouteTarget::Soap(soap) => {
             let body = xml_body(
                 soap.operation.as_deref(),
                 soap.template.as_deref(),
@@ -102,12 +105,12 @@ pub(crate) fn compile(
             };
             (RoutePlan::Soap(plan), operation)
         }
-        LegacyTarget::Xml(xml) => {
+        RouteTarget::Xml(xml) => {
             let method = xml
                 .method
                 .as_deref()
-                .map_or(Ok(http_method.clone()), parse_method)?;
-            let target = TargetPath::compile(&xml.path, &template)?;
+                .map_or(Ok(default_method.clone()), parse_method)?;
+            let target = TargetPath::compile(&xml.path, &pattern)?;
             let body = xml_body(
                 xml.root.as_deref(),
                 xml.template.as_deref(),
@@ -135,12 +138,12 @@ pub(crate) fn compile(
             };
             (RoutePlan::PlainXml(plan), operation)
         }
-        LegacyTarget::Rest(rest) => {
+        RouteTarget::Rest(rest) => {
             let method = rest
                 .method
                 .as_deref()
-                .map_or(Ok(http_method.clone()), parse_method)?;
-            let target = TargetPath::compile(&rest.path, &template)?;
+                .map_or(Ok(default_method.clone()), parse_method)?;
+            let target = TargetPath::compile(&rest.path, &pattern)?;
             let takes_body = match body_target {
                 BodyTarget::None => false,
                 BodyTarget::Whole => true,
@@ -162,8 +165,7 @@ pub(crate) fn compile(
         }
     };
     Ok(Route {
-        http_method,
-        template,
+        pattern,
         backend_name: backend.name.clone(),
         backend: backend.backend.clone(),
         operation: Arc::from(operation),

@@ -8,7 +8,6 @@ mod compile;
 mod plan;
 mod respond;
 mod select;
-mod spec;
 mod target;
 mod template;
 mod values;
@@ -16,8 +15,3 @@ mod values;
 pub(crate) use compile::compile;
 pub use compile::LegacyBackend;
 pub use plan::{RestPlan, SoapPlan, XmlPlan};
-pub(crate) use spec::read_routes;
-pub use spec::{
-    HeaderEditsConfig, LegacyRouteSpec, LegacyTarget, RestTargetConfig, RouteEntry,
-    SoapTargetConfig, XmlTargetConfig,
-};

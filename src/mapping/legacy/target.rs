@@ -3,8 +3,8 @@
 
 use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
 
-use crate::mapping::matcher::PathBinding;
-use crate::mapping::template::PathTemplate;
+use crate::mapping::matcher::Capture;
+use crate::mapping::route::RoutePattern;
 
 /// Escaped in a value that fills one path segment.
 const SEGMENT: &AsciiSet = &CONTROLS
@@ -75,9 +75,9 @@ pub(crate) struct TargetPath {
 }
 
 impl TargetPath {
-    /// Compiles `text` against the route's path template: every `{name}` must be one of its
+    /// Compiles `text` against the route's pattern: every `{name}` must be one of its
     /// variables.
-    pub(crate) fn compile(text: &str, route: &PathTemplate) -> Result<Self, String> {
+    pub(crate) fn compile(text: &str, route: &RoutePattern) -> Result<Self, String> {
         if !text.starts_with('/') {
             return Err(format!("path '{text}' must start with '/'"));
         }
@@ -98,7 +98,9 @@ impl TargetPath {
                 .ok_or_else(|| {
                     let known: Vec<String> = variables.iter().map(|v| v.field_path.to_string()).collect();
                     format!(
-                        "path '{text}': {{{name}}} is not a variable of the route's path {route} (its variables: {})",
+                        "path '{text}': {{{name}}} is not a variable of the route's {} {} (its variables: {})",
+                        if matches!(route, RoutePattern::Topic(_)) { "topic" } else { "path" },
+                        route.address(),
                         if known.is_empty() { "none".to_owned() } else { known.join(", ") }
                     )
                 })?;
@@ -106,7 +108,7 @@ impl TargetPath {
             sample.push_str(literal);
             sample.push('x');
             pieces.push(Piece::Literal(literal.to_owned()));
-            let multi = variables.get(index).is_some_and(|v| !v.is_single_segment());
+            let multi = variables.get(index).is_some_and(|v| !v.single);
             pieces.push(Piece::Variable {
                 index,
                 in_query,
@@ -135,11 +137,7 @@ impl TargetPath {
 
     /// The upstream path and query for a request's path variables, with the client's query
     /// appended when `client_query` is given.
-    pub(crate) fn render(
-        &self,
-        path: &[PathBinding<'_, '_>],
-        client_query: Option<&str>,
-    ) -> String {
+    pub(crate) fn render(&self, path: &[Capture<'_, '_>], client_query: Option<&str>) -> String {
         let mut out = String::with_capacity(self.text.len() + 32);
         for piece in &self.pieces {
             match piece {
@@ -172,18 +170,27 @@ mod tests {
     use std::borrow::Cow;
 
     use super::*;
+    use crate::mapping::template::PathTemplate;
+
+    fn http(template: PathTemplate) -> RoutePattern {
+        RoutePattern::Http {
+            method: http::Method::GET,
+            template,
+        }
+    }
 
     #[test]
     fn variables_are_encoded_for_the_path_or_the_query() {
-        let route = PathTemplate::parse("/v1/users/{id}/files/{name=**}").unwrap();
+        let template = PathTemplate::parse("/v1/users/{id}/files/{name=**}").unwrap();
+        let variables = template.variables().to_vec();
+        let route = http(template);
         let target = TargetPath::compile("/api/{name}/users.php?uid={id}", &route).unwrap();
-        let variables = route.variables();
         let bindings = [
-            PathBinding {
+            Capture {
                 field_path: &variables[0].field_path,
                 value: Cow::Borrowed("a&b c/d"),
             },
-            PathBinding {
+            Capture {
                 field_path: &variables[1].field_path,
                 value: Cow::Borrowed("x y/z%2Fq"),
             },
@@ -198,7 +205,7 @@ mod tests {
 
     #[test]
     fn unknown_variables_and_bad_paths_are_refused() {
-        let route = PathTemplate::parse("/v1/users/{id}").unwrap();
+        let route = http(PathTemplate::parse("/v1/users/{id}").unwrap());
         assert_eq!(
             TargetPath::compile("/api/{uid}", &route).unwrap_err(),
             "path '/api/{uid}': {uid} is not a variable of the route's path /v1/users/{id} (its variables: id)"

@@ -10,7 +10,7 @@ use serde::de::{MapAccess, Visitor};
 use serde::Deserializer as _;
 use serde_json::value::RawValue;
 
-use crate::mapping::matcher::PathBinding;
+use crate::mapping::matcher::Capture;
 use crate::mapping::options::{BodyFieldCollision, UnknownQueryParameters};
 use crate::model::Status;
 
@@ -86,7 +86,7 @@ impl Extras {
 /// Gathers path variables (dotted field paths) and, when `query_members`, the query parameters.
 pub(crate) fn gather(
     variables: &[Vec<String>],
-    path: &[PathBinding<'_, '_>],
+    path: &[Capture<'_, '_>],
     query: Option<&str>,
     query_members: bool,
     unknown_query: UnknownQueryParameters,

@@ -7,73 +7,37 @@ use std::path::Path;
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
+use super::entry::{route_entry, PatternSpec, PATTERN_KEYS};
+use super::RuleOrigin;
 use crate::codec::xml::{XmlMapping, XmlMappingConfig};
-use crate::config::units::ConfigDuration;
-use crate::mapping::options::{BodyFieldCollision, RouteOptionsConfig, UnknownQueryParameters};
-use crate::mapping::rules::{patterns, CustomPattern, RuleOrigin};
+use crate::mapping::options::RouteOptionsConfig;
 
-/// One entry of `routes:`: an HTTP pattern, a backend, and exactly one target block.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RouteEntry {
-    /// `GET` path template.
-    #[serde(default)]
-    pub get: Option<Spanned<String>>,
-    /// `PUT` path template.
-    #[serde(default)]
-    pub put: Option<Spanned<String>>,
-    /// `POST` path template.
-    #[serde(default)]
-    pub post: Option<Spanned<String>>,
-    /// `DELETE` path template.
-    #[serde(default)]
-    pub delete: Option<Spanned<String>>,
-    /// `PATCH` path template.
-    #[serde(default)]
-    pub patch: Option<Spanned<String>>,
-    /// Any other HTTP method.
-    #[serde(default)]
-    pub custom: Option<Spanned<CustomPattern>>,
-    /// The backend (a `soap`, `xml` or `rest` backend of the config).
-    #[serde(default)]
-    pub backend: Option<Spanned<String>>,
-    /// Where the client's JSON body goes: empty or absent for no body, `*` for the whole
-    /// request (SOAP/XML: the members of the request element; REST: forwarded as is), or a
-    /// member name the body becomes the value of (SOAP/XML only).
-    #[serde(default)]
-    pub body: Option<String>,
-    /// Slash-separated path of the one value of the JSON answer to return (`AddResult`,
-    /// `data/user`); default: the whole answer.
-    #[serde(default)]
-    pub response_body: Option<String>,
-    /// Output key → slash-separated path: the answer becomes an object of these values (keys
-    /// in name order; missing values are left out). Excludes `response_body`.
-    #[serde(default)]
-    pub response_fields: Option<BTreeMap<String, String>>,
-    /// Request headers to add (name → value) and remove (names) before calling the backend.
-    #[serde(default)]
-    pub headers: Option<HeaderEditsConfig>,
-    /// How long the backend may take for this route.
-    #[serde(default)]
-    pub timeout: Option<ConfigDuration>,
-    /// What an unknown query parameter does on this route (SOAP and XML bodies).
-    #[serde(default)]
-    pub unknown_query_parameters: Option<UnknownQueryParameters>,
-    /// What a body member that a path variable also sets does on this route.
-    #[serde(default)]
-    pub body_field_collision: Option<BodyFieldCollision>,
-    /// A SOAP operation of a `soap` backend.
-    #[serde(default)]
-    pub soap: Option<SoapTargetConfig>,
-    /// A request to a plain-XML `xml` backend.
-    #[serde(default)]
-    pub xml: Option<XmlTargetConfig>,
-    /// A request to a REST/JSON `rest` backend.
-    #[serde(default)]
-    pub rest: Option<RestTargetConfig>,
-    /// The JSON ⇄ XML mapping for this route, replacing the file's `xml_mapping`.
-    #[serde(default)]
-    pub xml_mapping: Option<Spanned<XmlMappingConfig>>,
+route_entry! {
+    /// One entry of `routes:`: the shared route keys (one pattern, a backend), and exactly one
+    /// target block.
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct RouteEntry {
+        /// Output key → slash-separated path: the answer becomes an object of these values (keys
+        /// in name order; missing values are left out). Excludes `response_body`.
+        #[serde(default)]
+        pub response_fields: Option<BTreeMap<String, String>>,
+        /// Request headers to add (name → value) and remove (names) before calling the backend.
+        #[serde(default)]
+        pub headers: Option<HeaderEditsConfig>,
+        /// A SOAP operation of a `soap` backend.
+        #[serde(default)]
+        pub soap: Option<SoapTargetConfig>,
+        /// A request to a plain-XML `xml` backend.
+        #[serde(default)]
+        pub xml: Option<XmlTargetConfig>,
+        /// A request to a REST/JSON `rest` backend.
+        #[serde(default)]
+        pub rest: Option<RestTargetConfig>,
+        /// The JSON ⇄ XML mapping for this route, replacing the file's `xml_mapping`.
+        #[serde(default)]
+        pub xml_mapping: Option<Spanned<XmlMappingConfig>>,
+    }
 }
 
 /// Request header edits.
@@ -143,7 +107,7 @@ pub struct RestTargetConfig {
 
 /// Which kind of backend a route targets, with its settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LegacyTarget {
+pub enum RouteTarget {
     /// `soap:`.
     Soap(SoapTargetConfig),
     /// `xml:`.
@@ -154,15 +118,13 @@ pub enum LegacyTarget {
 
 /// A route of `routes:`, read and checked as far as the file alone allows.
 #[derive(Debug, Clone)]
-pub struct LegacyRouteSpec {
-    /// The HTTP method.
-    pub http_method: String,
-    /// The path template.
-    pub path: String,
+pub struct RouteSpec {
+    /// What the route listens on.
+    pub pattern: PatternSpec,
     /// The backend's name.
     pub backend: String,
     /// The target block.
-    pub target: LegacyTarget,
+    pub target: RouteTarget,
     /// `body`.
     pub body: String,
     /// `response_body`.
@@ -184,7 +146,7 @@ pub(crate) fn read_routes(
     entries: Vec<RouteEntry>,
     file_mapping: Option<Spanned<XmlMappingConfig>>,
     path: &Path,
-) -> Result<Vec<LegacyRouteSpec>, (u64, String)> {
+) -> Result<Vec<RouteSpec>, (u64, String)> {
     let file_mapping = match file_mapping {
         Some(config) => compile_mapping(&config)?,
         None => XmlMapping::default(),
@@ -206,77 +168,59 @@ fn read_route(
     index: usize,
     file_mapping: &XmlMapping,
     path: &Path,
-) -> Result<LegacyRouteSpec, (u64, String)> {
-    let patterns = patterns(
-        [
-            &entry.get,
-            &entry.put,
-            &entry.post,
-            &entry.delete,
-            &entry.patch,
-        ],
-        &entry.custom,
-    );
+) -> Result<RouteSpec, (u64, String)> {
+    let shared = entry.shared();
+    let patterns = shared.patterns();
     let backend_line = entry.backend.as_ref().map_or(0, |b| b.referenced.line());
-    let (http_method, template, line) = match patterns.as_slice() {
+    let (pattern, line) = match patterns.as_slice() {
         [one] => one.clone(),
         [] => {
             return Err((
                 backend_line,
-                format!("routes[{index}] has no get, put, post, delete, patch or custom pattern"),
+                format!("routes[{index}] has no {PATTERN_KEYS} pattern"),
             ))
         }
-        [_, (second, _, line), ..] => {
-            return Err((
-                *line,
-                format!("routes[{index}] has more than one pattern ({second} too); write one route per pattern"),
-            ))
-        }
+        [_, (second, line), ..] => return Err((
+            *line,
+            format!(
+                "routes[{index}] has more than one pattern ({} too); write one route per pattern",
+                second.key()
+            ),
+        )),
     };
-    let Some(backend) = entry.backend else {
-        return Err((
-            line,
-            format!("the route {http_method} {template} names no backend"),
-        ));
+    let Some(backend) = &entry.backend else {
+        return Err((line, format!("the route {pattern} names no backend")));
     };
-    let target = match (entry.soap, entry.xml, entry.rest) {
-        (Some(soap), None, None) => LegacyTarget::Soap(soap),
-        (None, Some(xml), None) => LegacyTarget::Xml(xml),
-        (None, None, Some(rest)) => LegacyTarget::Rest(rest),
+    let target = match (&entry.soap, &entry.xml, &entry.rest) {
+        (Some(soap), None, None) => RouteTarget::Soap(soap.clone()),
+        (None, Some(xml), None) => RouteTarget::Xml(xml.clone()),
+        (None, None, Some(rest)) => RouteTarget::Rest(rest.clone()),
         _ => {
             return Err((
                 line,
-                format!(
-                    "the route {http_method} {template} needs exactly one of soap:, xml: or rest:"
-                ),
+                format!("the route {pattern} needs exactly one of soap:, xml: or rest:"),
             ))
         }
     };
     if entry.response_body.is_some() && entry.response_fields.is_some() {
         return Err((
             line,
-            format!("the route {http_method} {template} sets both response_body and response_fields; choose one"),
+            format!("the route {pattern} sets both response_body and response_fields; choose one"),
         ));
     }
     let xml_mapping = match &entry.xml_mapping {
         Some(config) => compile_mapping(config)?,
         None => file_mapping.clone(),
     };
-    Ok(LegacyRouteSpec {
-        http_method,
-        path: template,
-        backend: backend.value,
+    Ok(RouteSpec {
+        body: shared.body_for(&pattern),
+        pattern,
+        backend: backend.value.clone(),
         target,
-        body: entry.body.unwrap_or_default(),
-        response_body: entry.response_body.unwrap_or_default(),
-        response_fields: entry.response_fields.unwrap_or_default(),
-        headers: entry.headers.unwrap_or_default(),
-        options: RouteOptionsConfig {
-            timeout: entry.timeout,
-            json: None,
-            unknown_query_parameters: entry.unknown_query_parameters,
-            body_field_collision: entry.body_field_collision,
-        },
+        response_body: entry.response_body.clone().unwrap_or_default(),
+        response_fields: entry.response_fields.clone().unwrap_or_default(),
+        headers: entry.headers.clone().unwrap_or_default(),
+        options: shared.options,
         xml_mapping,
         origin: RuleOrigin::MappingFile {
             path: path.to_path_buf(),
