@@ -47,7 +47,7 @@ async fn main() -> anyhow::Result<()> {
     let base = format!(
         "http://{}",
         running
-            .http_addr
+            .local_addr("http")
             .expect("the demo config has an http listener")
     );
     println!("demo library backend (gRPC) on {}", backend.url());

@@ -5,13 +5,12 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::backends;
 use crate::config::{Config, ConfigError};
 use crate::descriptors::load_schema;
-use crate::frontends::http::{HttpFrontendSettings, HttpServer};
+use crate::frontends::{self, FrontendSettings, Listener, Shutdown, ShutdownTrigger};
 use crate::mapping::legacy::LegacyBackend;
 use crate::mapping::source::{load_mapping, RuleOrigin};
 use crate::mapping::{BackendSchema, RouteError, RouteSources, RouteTable};
@@ -22,20 +21,23 @@ use crate::pipeline::Pipeline;
 pub struct Gateway {
     /// The request path.
     pub pipeline: Arc<Pipeline>,
-    /// The REST/JSON frontend's settings, when configured.
-    pub http: Option<HttpFrontendSettings>,
+    /// The configured frontends' settings.
+    pub frontends: Vec<FrontendSettings>,
 }
 
 /// Builds every part of `config`, collecting every error.
 pub async fn build(config: &Config) -> Result<Gateway, Vec<ConfigError>> {
     let mut errors = Vec::new();
-    let http = match config.http.as_ref().map(|h| h.validate()).transpose() {
-        Ok(http) => http,
-        Err(message) => {
-            errors.push(ConfigError::general(format!("http: {message}")));
-            None
+    let mut frontends = Vec::new();
+    for frontend in config.frontends() {
+        match frontend.validate() {
+            Ok(settings) => frontends.push(settings),
+            Err(message) => errors.push(ConfigError::general(format!(
+                "{}: {message}",
+                frontend.key()
+            ))),
         }
-    };
+    }
 
     let mut schemas = Vec::new();
     let mut legacy_backends = Vec::new();
@@ -107,7 +109,7 @@ pub async fn build(config: &Config) -> Result<Gateway, Vec<ConfigError>> {
     match RouteTable::build(sources) {
         Ok(table) => Ok(Gateway {
             pipeline: Arc::new(Pipeline::new(table)),
-            http,
+            frontends,
         }),
         Err(route_errors) => Err(route_errors.into_iter().map(route_error).collect()),
     }
@@ -120,49 +122,79 @@ fn route_error(error: RouteError) -> ConfigError {
     }
 }
 
+/// A frontend serving in the background.
+#[derive(Debug, Clone)]
+pub struct BoundFrontend {
+    /// The config key it was written under (`http`).
+    pub key: &'static str,
+    /// What clients speak to it (`REST/JSON`).
+    pub protocol: &'static str,
+    /// Where clients reach it (`http://127.0.0.1:8080`).
+    pub url: String,
+    /// The bound socket address.
+    pub addr: SocketAddr,
+}
+
 /// A gateway serving in the background.
 pub struct Running {
-    /// Where the REST/JSON frontend listens.
-    pub http_addr: Option<SocketAddr>,
+    /// Every frontend, in config order.
+    pub frontends: Vec<BoundFrontend>,
     /// The request path (for swapping routes).
     pub pipeline: Arc<Pipeline>,
-    stop: Option<oneshot::Sender<()>>,
-    task: JoinHandle<()>,
+    trigger: ShutdownTrigger,
+    tasks: Vec<JoinHandle<()>>,
 }
 
 impl Running {
+    /// Where the frontend written under `key` listens.
+    pub fn local_addr(&self, key: &str) -> Option<SocketAddr> {
+        self.frontends.iter().find(|f| f.key == key).map(|f| f.addr)
+    }
+
     /// Stops accepting, lets requests under way finish, and waits until done.
-    pub async fn shutdown(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
+    pub async fn shutdown(self) {
+        self.trigger.fire();
+        for task in self.tasks {
+            let _ = task.await;
         }
-        let _ = (&mut self.task).await;
     }
 }
 
 /// Binds the listeners of `gateway` and serves in the background.
 pub async fn start(gateway: Gateway) -> std::io::Result<Running> {
-    let (stop, stopped) = oneshot::channel::<()>();
-    let mut http_addr = None;
-    let pipeline = gateway.pipeline.clone();
-    let task = match gateway.http {
-        Some(settings) => {
-            let server = HttpServer::bind(settings).await?;
-            http_addr = Some(server.local_addr()?);
-            let pipeline = gateway.pipeline.clone();
-            tokio::spawn(server.serve(pipeline, async move {
-                let _ = stopped.await;
-            }))
-        }
-        None => tokio::spawn(async move {
-            let _ = stopped.await;
-        }),
-    };
+    let mut listeners: Vec<(&'static str, Box<dyn Listener>)> = Vec::new();
+    for settings in gateway.frontends {
+        let key = settings.key();
+        listeners.push((key, frontends::bind(settings).await?));
+    }
+    start_listeners(gateway.pipeline, listeners)
+}
+
+/// Serves already bound listeners through `pipeline`: the one place every frontend, configured
+/// or not, is started and stopped.
+pub fn start_listeners(
+    pipeline: Arc<Pipeline>,
+    listeners: Vec<(&'static str, Box<dyn Listener>)>,
+) -> std::io::Result<Running> {
+    let (trigger, shutdown) = Shutdown::new();
+    let mut bound = Vec::with_capacity(listeners.len());
+    let mut tasks = Vec::with_capacity(listeners.len());
+    for (key, listener) in listeners {
+        bound.push(BoundFrontend {
+            key,
+            protocol: listener.protocol(),
+            url: listener.url(),
+            addr: listener.local_addr(),
+        });
+        tasks.push(tokio::spawn(
+            listener.serve(pipeline.clone(), shutdown.clone()),
+        ));
+    }
     Ok(Running {
-        http_addr,
+        frontends: bound,
         pipeline,
-        stop: Some(stop),
-        task,
+        trigger,
+        tasks,
     })
 }
 
@@ -176,8 +208,14 @@ pub async fn run(
     let running = start(gateway)
         .await
         .map_err(|e| vec![ConfigError::general(format!("cannot listen: {e}"))])?;
-    if let Some(addr) = running.http_addr {
-        tracing::info!(%addr, routes, "polygate is serving REST/JSON on http://{addr}");
+    for frontend in &running.frontends {
+        tracing::info!(
+            addr = %frontend.addr,
+            routes,
+            "polygate is serving {} on {}",
+            frontend.protocol,
+            frontend.url
+        );
     }
     shutdown.await;
     tracing::info!("shutting down");

@@ -11,6 +11,7 @@ use serde::Deserialize;
 
 use crate::backends::BackendConfig;
 use crate::frontends::http::HttpFrontendConfig;
+use crate::frontends::FrontendConfig;
 use crate::mapping::options::{
     BodyFieldCollision, JsonOptionsConfig, RouteOptionsConfig, UnknownQueryParameters,
 };
@@ -115,6 +116,15 @@ impl fmt::Display for ConfigError {
 impl std::error::Error for ConfigError {}
 
 impl Config {
+    /// Every frontend the file configures, in a fixed order.
+    pub fn frontends(&self) -> Vec<FrontendConfig> {
+        let mut frontends = Vec::new();
+        if let Some(http) = &self.http {
+            frontends.push(FrontendConfig::Http(http.clone()));
+        }
+        frontends
+    }
+
     /// Reads and parses a config file.
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path)

@@ -1,4 +1,114 @@
 //! Frontends: listeners that decode what clients send into `GatewayRequest`s, hand them to the
 //! pipeline, and encode answers and `Status`es back into their protocol.
+//!
+//! Register a new protocol as backends are registered: one variant of [`FrontendConfig`] and
+//! [`FrontendSettings`], and one arm in [`bind`]. Everything else (`app`, `polygate check`,
+//! shutdown) works on the [`Listener`] trait.
 
 pub mod http;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use tokio::sync::watch;
+
+use crate::pipeline::Pipeline;
+
+/// One frontend as written in the config file, under its own top-level key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FrontendConfig {
+    /// `http:` — REST/JSON over HTTP/1.1 and h2c.
+    Http(http::HttpFrontendConfig),
+}
+
+/// One frontend's validated settings.
+#[derive(Debug, Clone)]
+pub enum FrontendSettings {
+    /// The REST/JSON frontend.
+    Http(http::HttpFrontendSettings),
+}
+
+impl FrontendConfig {
+    /// The config key the frontend is written under.
+    pub fn key(&self) -> &'static str {
+        match self {
+            FrontendConfig::Http(_) => "http",
+        }
+    }
+
+    /// Checks the settings once, at load.
+    pub fn validate(&self) -> Result<FrontendSettings, String> {
+        match self {
+            FrontendConfig::Http(http) => http.validate().map(FrontendSettings::Http),
+        }
+    }
+}
+
+impl FrontendSettings {
+    /// The config key the frontend is written under.
+    pub fn key(&self) -> &'static str {
+        match self {
+            FrontendSettings::Http(_) => "http",
+        }
+    }
+}
+
+/// The future a listener serves on.
+pub type ServeFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// A frontend bound to its address, ready to serve.
+pub trait Listener: Send {
+    /// What clients speak to it, as logs and `polygate serve` say it (`REST/JSON`).
+    fn protocol(&self) -> &'static str;
+
+    /// Where it listens, as a URL clients can use (`http://127.0.0.1:8080`).
+    fn url(&self) -> String;
+
+    /// The bound socket address (useful with port 0).
+    fn local_addr(&self) -> SocketAddr;
+
+    /// Serves through `pipeline` until `shutdown` fires, then lets work under way finish.
+    fn serve(self: Box<Self>, pipeline: Arc<Pipeline>, shutdown: Shutdown) -> ServeFuture;
+}
+
+/// Binds the listener of one frontend.
+pub async fn bind(settings: FrontendSettings) -> std::io::Result<Box<dyn Listener>> {
+    match settings {
+        FrontendSettings::Http(http) => Ok(Box::new(http::HttpServer::bind(http).await?)),
+    }
+}
+
+/// The signal that tells every listener to stop accepting and drain.
+#[derive(Debug, Clone)]
+pub struct Shutdown(watch::Receiver<bool>);
+
+/// The side that fires a [`Shutdown`].
+#[derive(Debug)]
+pub struct ShutdownTrigger(watch::Sender<bool>);
+
+impl Shutdown {
+    /// A signal and its trigger.
+    pub fn new() -> (ShutdownTrigger, Shutdown) {
+        let (sender, receiver) = watch::channel(false);
+        (ShutdownTrigger(sender), Shutdown(receiver))
+    }
+
+    /// Resolves once shutdown was triggered (or its trigger dropped).
+    pub async fn fired(mut self) {
+        let _ = self.0.wait_for(|fired| *fired).await;
+    }
+
+    /// Whether shutdown was triggered.
+    pub fn is_fired(&self) -> bool {
+        *self.0.borrow()
+    }
+}
+
+impl ShutdownTrigger {
+    /// Tells every listener to stop.
+    pub fn fire(&self) {
+        let _ = self.0.send(true);
+    }
+}

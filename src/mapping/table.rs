@@ -191,22 +191,24 @@ impl RouteTable {
         }
     }
 
-    /// The route for `key`, or the canonical 404/405/400.
+    /// The route for `key`, or the canonical 404/405/400: a key with a verb is matched against
+    /// the path templates, one without against the topic templates.
     pub fn find<'t, 'k>(&'t self, key: &'k RequestKey) -> Result<Matched<'t, 'k>, Status> {
-        match key {
-            RequestKey::Http { method, uri } => {
-                let found = self.find_http(method, uri.path())?;
+        let target = key.target();
+        match key.verb() {
+            Some(method) => {
+                let found = self.find_path(method, target)?;
                 Ok(Matched {
                     route: found.value,
                     captures: found.bindings,
-                    query: uri.query(),
+                    query: key.query(),
                 })
             }
-            RequestKey::Topic { topic } => {
+            None => {
                 let found = self
                     .topics
-                    .find(topic)
-                    .ok_or_else(|| Status::not_found(format!("no route for topic {topic}")))?;
+                    .find(target)
+                    .ok_or_else(|| Status::not_found(format!("no route for topic {target}")))?;
                 Ok(Matched {
                     route: found.value,
                     captures: found.captures,
@@ -216,7 +218,7 @@ impl RouteTable {
         }
     }
 
-    fn find_http<'t, 'p>(
+    fn find_path<'t, 'p>(
         &'t self,
         method: &Method,
         path: &'p str,

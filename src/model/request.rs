@@ -23,6 +23,32 @@ pub enum RequestKey {
     },
 }
 
+impl RequestKey {
+    /// The operation the client named with the address (an HTTP method); none for a topic.
+    pub fn verb(&self) -> Option<&Method> {
+        match self {
+            Self::Http { method, .. } => Some(method),
+            Self::Topic { .. } => None,
+        }
+    }
+
+    /// What the client addressed: a raw path (still percent-encoded) or a topic name.
+    pub fn target(&self) -> &str {
+        match self {
+            Self::Http { uri, .. } => uri.path(),
+            Self::Topic { topic } => topic,
+        }
+    }
+
+    /// The raw query string that came with the address, if any.
+    pub fn query(&self) -> Option<&str> {
+        match self {
+            Self::Http { uri, .. } => uri.query(),
+            Self::Topic { .. } => None,
+        }
+    }
+}
+
 /// The messages a client sent.
 pub enum RequestBody {
     /// No body at all (or an empty one).

@@ -1,7 +1,7 @@
 //! The single request path every frontend uses: route → bind → dispatch → encode.
 //!
 //! Frontends hand over a [`GatewayRequest`] and get back a [`GatewayResponse`] in the client's
-//! form (JSON or raw bytes) or a [`Status`] with its details rendered. The route table is an
+//! form or a [`Status`] with its details rendered. The route table is an
 //! immutable snapshot, swapped whole on reload; a request keeps the snapshot it started with.
 
 use std::sync::Arc;

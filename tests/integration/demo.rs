@@ -22,7 +22,7 @@ async fn the_demo_config_serves_the_library_and_its_mapping_file() {
     let running = polygate::app::start(polygate::app::build(&config).await.unwrap())
         .await
         .unwrap();
-    let client = Client::new(format!("http://{}", running.http_addr.unwrap()));
+    let client = Client::new(format!("http://{}", running.local_addr("http").unwrap()));
 
     let shelf = client.get("/v1/shelves/1").await;
     assert_eq!(shelf.status, 200);

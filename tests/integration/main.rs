@@ -10,6 +10,7 @@ mod connections;
 mod demo;
 mod descriptors;
 mod errors;
+mod frontends;
 mod json;
 mod layering;
 mod legacy_config;

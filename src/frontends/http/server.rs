@@ -20,6 +20,7 @@ use super::body::ResponseBody;
 use super::config::HttpFrontendSettings;
 use super::decode::{decode, Peer};
 use super::encode::{error_response, success_response};
+use crate::frontends::{Listener, ServeFuture, Shutdown};
 use crate::pipeline::Pipeline;
 
 /// How long shutdown waits for requests under way.
@@ -28,6 +29,7 @@ const DRAIN_TIME: Duration = Duration::from_secs(10);
 /// A bound REST/JSON listener, not yet serving.
 pub struct HttpServer {
     listener: TcpListener,
+    listener_addr: SocketAddr,
     settings: Arc<HttpFrontendSettings>,
 }
 
@@ -36,19 +38,33 @@ impl HttpServer {
     pub async fn bind(settings: HttpFrontendSettings) -> std::io::Result<Self> {
         let listener = TcpListener::bind(settings.listen).await?;
         Ok(Self {
+            listener_addr: listener.local_addr()?,
             listener,
             settings: Arc::new(settings),
         })
     }
 
-    /// The bound address (useful with port 0).
-    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
-        self.listener.local_addr()
-    }
-
     /// Serves until `shutdown` completes, then drains connections.
     pub async fn serve(self, pipeline: Arc<Pipeline>, shutdown: impl Future<Output = ()>) {
         serve(self, pipeline, shutdown).await
+    }
+}
+
+impl Listener for HttpServer {
+    fn protocol(&self) -> &'static str {
+        "REST/JSON"
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}", self.listener_addr)
+    }
+
+    fn local_addr(&self) -> SocketAddr {
+        self.listener_addr
+    }
+
+    fn serve(self: Box<Self>, pipeline: Arc<Pipeline>, shutdown: Shutdown) -> ServeFuture {
+        Box::pin(serve(*self, pipeline, shutdown.fired()))
     }
 }
 

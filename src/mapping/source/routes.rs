@@ -180,13 +180,15 @@ fn read_route(
                 format!("routes[{index}] has no {PATTERN_KEYS} pattern"),
             ))
         }
-        [_, (second, line), ..] => return Err((
-            *line,
-            format!(
+        [_, (second, line), ..] => {
+            return Err((
+                *line,
+                format!(
                 "routes[{index}] has more than one pattern ({} too); write one route per pattern",
                 second.key()
             ),
-        )),
+            ))
+        }
     };
     let Some(backend) = &entry.backend else {
         return Err((line, format!("the route {pattern} names no backend")));

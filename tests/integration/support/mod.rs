@@ -99,7 +99,7 @@ impl Gateway {
             .expect("the gateway listens");
         let client = Client::new(format!(
             "http://{}",
-            running.http_addr.expect("an http listener")
+            running.local_addr("http").expect("an http listener")
         ));
         Self {
             client,
