@@ -1,4 +1,5 @@
-//! `Route`: what a route listens on (an HTTP path template or a topic template) and how it
+//! `Route`: what a route listens on (an HTTP path template, a topic template or a WebSocket
+//! path template) and how it
 //! reaches its backend, compiled and checked once at load.
 
 use std::sync::Arc;
@@ -82,6 +83,8 @@ pub enum RoutePattern {
     },
     /// Messages published to topics matching this template.
     Topic(TopicTemplate),
+    /// WebSockets opened on paths matching this template: one socket is one call.
+    WebSocket(PathTemplate),
 }
 
 /// A variable of a route's pattern.
@@ -94,18 +97,22 @@ pub struct PatternVariable<'a> {
 }
 
 impl RoutePattern {
-    /// What the client does: the HTTP method, or `PUBLISH` for a topic.
+    /// What the client does: the HTTP method, `PUBLISH` for a topic, `WEBSOCKET` for a
+    /// WebSocket path.
     pub fn verb(&self) -> &str {
         match self {
             RoutePattern::Http { method, .. } => method.as_str(),
             RoutePattern::Topic(_) => "PUBLISH",
+            RoutePattern::WebSocket(_) => "WEBSOCKET",
         }
     }
 
     /// Where the client addresses it: the path template or the topic template.
     pub fn address(&self) -> &str {
         match self {
-            RoutePattern::Http { template, .. } => template.as_str(),
+            RoutePattern::Http { template, .. } | RoutePattern::WebSocket(template) => {
+                template.as_str()
+            }
             RoutePattern::Topic(template) => template.as_str(),
         }
     }
@@ -113,7 +120,7 @@ impl RoutePattern {
     /// The variables, in the order they appear.
     pub fn variables(&self) -> Vec<PatternVariable<'_>> {
         match self {
-            RoutePattern::Http { template, .. } => template
+            RoutePattern::Http { template, .. } | RoutePattern::WebSocket(template) => template
                 .variables()
                 .iter()
                 .map(|v| PatternVariable {

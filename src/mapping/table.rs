@@ -1,7 +1,8 @@
-//! `RouteTable`: every route compiled from the rules, HTTP routes in a path trie and topic
-//! routes in a topic trie; immutable once built. One `find` serves every frontend.
+//! `RouteTable`: every route compiled from the rules, HTTP routes in a path trie, topic routes
+//! in a topic trie, WebSocket paths in a trie of their own, and gRPC methods by full name;
+//! immutable once built. One `find` serves every frontend.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use http::Method;
@@ -62,6 +63,11 @@ pub struct RouteSources<'a> {
 pub struct RouteTable {
     http: Router<Arc<Route>>,
     topics: TopicRouter<Arc<Route>>,
+    /// WebSocket paths (the direct binding), all under one method.
+    websockets: Router<Arc<Route>>,
+    /// Every gRPC method that some rule exposes, by `pkg.Service/Method`, taking and returning
+    /// whole messages.
+    methods: HashMap<Box<str>, Arc<Route>>,
     /// Every route in the order the rules were read.
     order: Vec<Arc<Route>>,
 }
@@ -83,6 +89,7 @@ impl RouteTable {
         let mut errors = Vec::new();
         let mut http = Router::new();
         let mut topics = TopicRouter::new();
+        let mut websockets = Router::new();
         let mut order = Vec::new();
         let remapped: BTreeSet<&str> = sources
             .mapping_rules
@@ -145,6 +152,9 @@ impl RouteTable {
                     RoutePattern::Topic(template) => {
                         topics.insert(template.clone(), route.clone()).is_ok()
                     }
+                    RoutePattern::WebSocket(template) => websockets
+                        .insert(Method::GET, template.clone(), route.clone())
+                        .is_ok(),
                 };
                 let key = pattern_key(&route.pattern);
                 if inserted {
@@ -162,13 +172,26 @@ impl RouteTable {
                     });
                 }
             };
+        let mut methods = HashMap::new();
         for (rule, index) in placed {
             let schema = &sources.backends[index];
-            place(
-                compile(&rule, schema, &sources.defaults),
-                &rule.origin,
-                &rule.pattern,
-            );
+            let compiled = compile(&rule, schema, &sources.defaults);
+            if let Ok(route) = &compiled {
+                if let RoutePlan::Grpc(plan) = &route.plan {
+                    let name = route.operation.trim_start_matches('/');
+                    if !methods.contains_key(name) {
+                        // Called by name, a method takes and returns whole messages, with the
+                        // options of the first rule that exposes it.
+                        let mut whole = unannotated_rule(&plan.method);
+                        whole.options = rule.options.clone();
+                        whole.origin = rule.origin.clone();
+                        if let Ok(by_name) = compile(&whole, schema, &sources.defaults) {
+                            methods.insert(Box::from(name), Arc::new(by_name));
+                        }
+                    }
+                }
+            }
+            place(compiled, &rule.origin, &rule.pattern);
         }
         let grpc_names: Vec<&str> = sources.backends.iter().map(|b| &*b.name).collect();
         for spec in &sources.legacy_routes {
@@ -184,6 +207,8 @@ impl RouteTable {
             Ok(Self {
                 http,
                 topics,
+                websockets,
+                methods,
                 order,
             })
         } else {
@@ -191,20 +216,13 @@ impl RouteTable {
         }
     }
 
-    /// The route for `key`, or the canonical 404/405/400: a key with a verb is matched against
-    /// the path templates, one without against the topic templates.
+    /// The route for `key`, or the canonical 404/405/400: an HTTP key is matched against the
+    /// path templates, a topic against the topic templates, a WebSocket against the WebSocket
+    /// paths, and a method name against the exposed gRPC methods.
     pub fn find<'t, 'k>(&'t self, key: &'k RequestKey) -> Result<Matched<'t, 'k>, Status> {
         let target = key.target();
-        match key.verb() {
-            Some(method) => {
-                let found = self.find_path(method, target)?;
-                Ok(Matched {
-                    route: found.value,
-                    captures: found.bindings,
-                    query: key.query(),
-                })
-            }
-            None => {
+        match key {
+            RequestKey::Topic { .. } => {
                 let found = self
                     .topics
                     .find(target)
@@ -215,7 +233,44 @@ impl RouteTable {
                     query: None,
                 })
             }
+            RequestKey::WebSocket { .. } => match self.websockets.find(&Method::GET, target) {
+                Ok(found) => Ok(Matched {
+                    route: found.value,
+                    captures: found.bindings,
+                    query: key.query(),
+                }),
+                Err(MatchError::InvalidPath(reason)) => Err(Status::invalid_argument(reason)),
+                Err(_) => Err(Status::not_found(format!(
+                    "no WebSocket route for {target}"
+                ))),
+            },
+            RequestKey::Method { name } => {
+                let route = self.methods.get(&**name).ok_or_else(|| {
+                    Status::not_found(format!("no exposed gRPC method {name}"))
+                })?;
+                Ok(Matched {
+                    route,
+                    captures: Captures::new(),
+                    query: None,
+                })
+            }
+            _ => {
+                let method = key
+                    .verb()
+                    .ok_or_else(|| Status::internal("a request key without a verb"))?;
+                let found = self.find_path(method, target)?;
+                Ok(Matched {
+                    route: found.value,
+                    captures: found.bindings,
+                    query: key.query(),
+                })
+            }
         }
+    }
+
+    /// Whether some route binds a WebSocket path.
+    pub fn has_websocket_routes(&self) -> bool {
+        !self.websockets.is_empty()
     }
 
     fn find_path<'t, 'p>(
@@ -266,6 +321,7 @@ fn pattern_key(pattern: &RoutePattern) -> (String, String) {
     match pattern {
         RoutePattern::Http { method, template } => (method.to_string(), template.to_string()),
         RoutePattern::Topic(template) => (pattern.verb().to_owned(), template.filter()),
+        RoutePattern::WebSocket(template) => (pattern.verb().to_owned(), template.to_string()),
     }
 }
 

@@ -21,30 +21,43 @@ pub enum RequestKey {
         /// The topic name, exactly as published.
         topic: Box<str>,
     },
+    /// A WebSocket opened on a path (the direct binding of a route to a WebSocket path).
+    WebSocket {
+        /// The upgrade request's target; only path and query are used.
+        uri: Uri,
+    },
+    /// A backend method named by its full name, `pkg.Service/Method`; the request is the whole
+    /// request message and the answer the whole response message.
+    Method {
+        /// `pkg.Service/Method`.
+        name: Box<str>,
+    },
 }
 
 impl RequestKey {
-    /// The operation the client named with the address (an HTTP method); none for a topic.
+    /// The operation the client named with the address (an HTTP method); none for the others.
     pub fn verb(&self) -> Option<&Method> {
         match self {
             Self::Http { method, .. } => Some(method),
-            Self::Topic { .. } => None,
+            Self::Topic { .. } | Self::WebSocket { .. } | Self::Method { .. } => None,
         }
     }
 
-    /// What the client addressed: a raw path (still percent-encoded) or a topic name.
+    /// What the client addressed: a raw path (still percent-encoded), a topic name or a
+    /// method name.
     pub fn target(&self) -> &str {
         match self {
-            Self::Http { uri, .. } => uri.path(),
+            Self::Http { uri, .. } | Self::WebSocket { uri } => uri.path(),
             Self::Topic { topic } => topic,
+            Self::Method { name } => name,
         }
     }
 
     /// The raw query string that came with the address, if any.
     pub fn query(&self) -> Option<&str> {
         match self {
-            Self::Http { uri, .. } => uri.query(),
-            Self::Topic { .. } => None,
+            Self::Http { uri, .. } | Self::WebSocket { uri } => uri.query(),
+            Self::Topic { .. } | Self::Method { .. } => None,
         }
     }
 }

@@ -44,10 +44,11 @@ pub(crate) fn compile(
         None => return Err(format!("no backend is named '{}'", spec.backend)),
     };
     let pattern = spec.pattern.compile()?;
-    // A message published to a topic becomes a POST unless the target names a method.
+    // A message published to a topic (or sent on a WebSocket) becomes a POST unless the
+    // target names a method.
     let default_method = match &pattern {
         RoutePattern::Http { method, .. } => method.clone(),
-        RoutePattern::Topic(_) => Method::POST,
+        RoutePattern::Topic(_) | RoutePattern::WebSocket(_) => Method::POST,
     };
     let wanted = match &spec.target {
         RouteTarget::Soap(_) => BackendKind::Soap,

@@ -1,5 +1,5 @@
 //! The keys every mapping-file route entry shares, whichever format it is written in: what the
-//! route listens on (`get` … `patch`, `custom`, `topic`), where the body goes and what of the
+//! route listens on (`get` … `patch`, `custom`, `topic`, `websocket`), where the body goes and what of the
 //! answer is returned, the backend, and the per-route options.
 //!
 //! They are declared once, in [`route_entry!`], and spliced into the `http: rules:` and `routes:`
@@ -49,6 +49,10 @@ macro_rules! route_entry {
             /// A topic template: the route takes messages published to matching topics.
             #[serde(default)]
             pub topic: Option<serde_saphyr::Spanned<String>>,
+            /// A path template: a WebSocket opened on a matching path is one call of the route
+            /// (the WebSocket frontend's direct binding), one text frame per message.
+            #[serde(default)]
+            pub websocket: Option<serde_saphyr::Spanned<String>>,
             /// Where the request body (or message payload) goes: empty for none, `*` for the
             /// whole request, or a field. Default: none for HTTP patterns, `*` for topics.
             #[serde(default)]
@@ -81,6 +85,7 @@ macro_rules! route_entry {
                     verbs: [&self.get, &self.put, &self.post, &self.delete, &self.patch],
                     custom: &self.custom,
                     topic: &self.topic,
+                    websocket: &self.websocket,
                     body: &self.body,
                     response_body: &self.response_body,
                     backend: &self.backend,
@@ -116,6 +121,8 @@ pub struct SharedKeys<'a> {
     pub custom: &'a Option<serde_saphyr::Spanned<CustomPattern>>,
     /// `topic`.
     pub topic: &'a Option<serde_saphyr::Spanned<String>>,
+    /// `websocket`.
+    pub websocket: &'a Option<serde_saphyr::Spanned<String>>,
     /// `body`.
     pub body: &'a Option<String>,
     /// `response_body`.
@@ -160,22 +167,28 @@ impl SharedKeys<'_> {
                 topic.referenced.line(),
             ));
         }
+        if let Some(path) = self.websocket {
+            found.push((
+                PatternSpec::WebSocket(path.value.clone()),
+                path.referenced.line(),
+            ));
+        }
         found
     }
 
-    /// The body setting for `pattern`: as written, or `*` for a topic that names none (a
-    /// message's payload is the request).
+    /// The body setting for `pattern`: as written, or `*` for a topic or WebSocket path that
+    /// names none (a message's payload, or a text frame, is the request).
     pub fn body_for(&self, pattern: &PatternSpec) -> String {
         match (self.body, pattern) {
             (Some(body), _) => body.clone(),
-            (None, PatternSpec::Topic(_)) => "*".to_owned(),
+            (None, PatternSpec::Topic(_) | PatternSpec::WebSocket(_)) => "*".to_owned(),
             (None, PatternSpec::Http { .. }) => String::new(),
         }
     }
 }
 
 /// The keys that may set a pattern, as error messages list them.
-pub const PATTERN_KEYS: &str = "get, put, post, delete, patch, custom or topic";
+pub const PATTERN_KEYS: &str = "get, put, post, delete, patch, custom, topic or websocket";
 
 /// A pattern as written, before it is parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -189,6 +202,8 @@ pub enum PatternSpec {
     },
     /// A topic template.
     Topic(String),
+    /// A path template for WebSockets (the direct binding).
+    WebSocket(String),
 }
 
 impl PatternSpec {
@@ -197,6 +212,7 @@ impl PatternSpec {
         match self {
             PatternSpec::Http { method, .. } => method,
             PatternSpec::Topic(_) => "topic",
+            PatternSpec::WebSocket(_) => "websocket",
         }
     }
 
@@ -204,7 +220,7 @@ impl PatternSpec {
     pub fn address(&self) -> &str {
         match self {
             PatternSpec::Http { path, .. } => path,
-            PatternSpec::Topic(topic) => topic,
+            PatternSpec::Topic(topic) | PatternSpec::WebSocket(topic) => topic,
         }
     }
 
@@ -217,6 +233,9 @@ impl PatternSpec {
                 template: PathTemplate::parse(path).map_err(|e| e.to_string())?,
             }),
             PatternSpec::Topic(topic) => Ok(RoutePattern::Topic(TopicTemplate::parse(topic)?)),
+            PatternSpec::WebSocket(path) => Ok(RoutePattern::WebSocket(
+                PathTemplate::parse(path).map_err(|e| e.to_string())?,
+            )),
         }
     }
 }
@@ -226,6 +245,7 @@ impl fmt::Display for PatternSpec {
         match self {
             PatternSpec::Http { method, path } => write!(f, "{method} {path}"),
             PatternSpec::Topic(topic) => write!(f, "PUBLISH {topic}"),
+            PatternSpec::WebSocket(path) => write!(f, "WEBSOCKET {path}"),
         }
     }
 }
