@@ -38,6 +38,9 @@ pub async fn build(config: &Config) -> Result<Gateway, Vec<ConfigError>> {
             ))),
         }
     }
+    if let Err(message) = frontends::check(&frontends) {
+        errors.push(ConfigError::general(message));
+    }
 
     let mut schemas = Vec::new();
     let mut legacy_backends = Vec::new();
@@ -107,6 +110,16 @@ pub async fn build(config: &Config) -> Result<Gateway, Vec<ConfigError>> {
         legacy_routes,
     };
     match RouteTable::build(sources) {
+        Ok(table)
+            if table.has_websocket_routes()
+                && !frontends
+                    .iter()
+                    .any(|f| matches!(f, FrontendSettings::WebSocket(_))) =>
+        {
+            Err(vec![ConfigError::general(
+                "routes bind WebSocket paths (websocket:), but the WebSocket frontend is off; add a websocket: section (websocket: {} takes the defaults)",
+            )])
+        }
         Ok(table) => Ok(Gateway {
             pipeline: Arc::new(Pipeline::new(table)),
             frontends,
@@ -162,11 +175,7 @@ impl Running {
 
 /// Binds the listeners of `gateway` and serves in the background.
 pub async fn start(gateway: Gateway) -> std::io::Result<Running> {
-    let mut listeners: Vec<(&'static str, Box<dyn Listener>)> = Vec::new();
-    for settings in gateway.frontends {
-        let key = settings.key();
-        listeners.push((key, frontends::bind(settings).await?));
-    }
+    let listeners = frontends::bind(gateway.frontends).await?;
     start_listeners(gateway.pipeline, listeners)
 }
 

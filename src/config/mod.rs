@@ -11,6 +11,7 @@ use serde::Deserialize;
 
 use crate::backends::BackendConfig;
 use crate::frontends::http::HttpFrontendConfig;
+use crate::frontends::websocket::WebSocketFrontendConfig;
 use crate::frontends::FrontendConfig;
 use crate::mapping::options::{
     BodyFieldCollision, JsonOptionsConfig, RouteOptionsConfig, UnknownQueryParameters,
@@ -24,6 +25,9 @@ pub struct Config {
     /// The REST/JSON frontend.
     #[serde(default)]
     pub http: Option<HttpFrontendConfig>,
+    /// The WebSocket frontend: upgrades on the `http:` listener (or a listener of its own).
+    #[serde(default)]
+    pub websocket: Option<WebSocketFrontendConfig>,
     /// Backends by name.
     #[serde(default)]
     pub backends: BTreeMap<String, BackendConfig>,
@@ -121,6 +125,9 @@ impl Config {
         let mut frontends = Vec::new();
         if let Some(http) = &self.http {
             frontends.push(FrontendConfig::Http(http.clone()));
+        }
+        if let Some(websocket) = &self.websocket {
+            frontends.push(FrontendConfig::WebSocket(websocket.clone()));
         }
         frontends
     }

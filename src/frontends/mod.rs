@@ -3,9 +3,11 @@
 //!
 //! Register a new protocol as backends are registered: one variant of [`FrontendConfig`] and
 //! [`FrontendSettings`], and one arm in [`bind`]. Everything else (`app`, `polygate check`,
-//! shutdown) works on the [`Listener`] trait.
+//! shutdown) works on the [`Listener`] trait. A protocol reached by HTTP upgrade (WebSocket)
+//! rides on the HTTP listener unless it has a listener of its own.
 
 pub mod http;
+pub mod websocket;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -21,6 +23,8 @@ use crate::pipeline::Pipeline;
 pub enum FrontendConfig {
     /// `http:` — REST/JSON over HTTP/1.1 and h2c.
     Http(http::HttpFrontendConfig),
+    /// `websocket:` — the WebSocket frontend.
+    WebSocket(websocket::WebSocketFrontendConfig),
 }
 
 /// One frontend's validated settings.
@@ -28,6 +32,8 @@ pub enum FrontendConfig {
 pub enum FrontendSettings {
     /// The REST/JSON frontend.
     Http(http::HttpFrontendSettings),
+    /// The WebSocket frontend.
+    WebSocket(websocket::WebSocketSettings),
 }
 
 impl FrontendConfig {
@@ -35,6 +41,7 @@ impl FrontendConfig {
     pub fn key(&self) -> &'static str {
         match self {
             FrontendConfig::Http(_) => "http",
+            FrontendConfig::WebSocket(_) => "websocket",
         }
     }
 
@@ -42,6 +49,9 @@ impl FrontendConfig {
     pub fn validate(&self) -> Result<FrontendSettings, String> {
         match self {
             FrontendConfig::Http(http) => http.validate().map(FrontendSettings::Http),
+            FrontendConfig::WebSocket(websocket) => {
+                websocket.validate().map(FrontendSettings::WebSocket)
+            }
         }
     }
 }
@@ -51,8 +61,27 @@ impl FrontendSettings {
     pub fn key(&self) -> &'static str {
         match self {
             FrontendSettings::Http(_) => "http",
+            FrontendSettings::WebSocket(_) => "websocket",
         }
     }
+}
+
+/// Checks that the frontends fit together: a WebSocket frontend without a listener of its own
+/// needs the HTTP listener it upgrades on.
+pub fn check(frontends: &[FrontendSettings]) -> Result<(), String> {
+    let http = frontends
+        .iter()
+        .any(|f| matches!(f, FrontendSettings::Http(_)));
+    let upgrades_on_http = frontends
+        .iter()
+        .any(|f| matches!(f, FrontendSettings::WebSocket(ws) if ws.listen.is_none()));
+    if upgrades_on_http && !http {
+        return Err(
+            "websocket: without `listen`, WebSockets are upgrades on the http: listener; configure http: or websocket.listen"
+                .into(),
+        );
+    }
+    Ok(())
 }
 
 /// The future a listener serves on.
@@ -73,11 +102,39 @@ pub trait Listener: Send {
     fn serve(self: Box<Self>, pipeline: Arc<Pipeline>, shutdown: Shutdown) -> ServeFuture;
 }
 
-/// Binds the listener of one frontend.
-pub async fn bind(settings: FrontendSettings) -> std::io::Result<Box<dyn Listener>> {
-    match settings {
-        FrontendSettings::Http(http) => Ok(Box::new(http::HttpServer::bind(http).await?)),
+/// Binds the listener of every frontend, each under its config key; a WebSocket frontend
+/// without a listener of its own is attached to the HTTP listener.
+pub async fn bind(
+    settings: Vec<FrontendSettings>,
+) -> std::io::Result<Vec<(&'static str, Box<dyn Listener>)>> {
+    let upgrade = settings.iter().find_map(|f| match f {
+        FrontendSettings::WebSocket(ws) if ws.listen.is_none() => {
+            Some(Arc::new(websocket::WebSocketEndpoint::new(ws.clone())) as Arc<dyn http::Upgrade>)
+        }
+        _ => None,
+    });
+    let mut listeners: Vec<(&'static str, Box<dyn Listener>)> = Vec::new();
+    for frontend in settings {
+        let key = frontend.key();
+        let listener: Box<dyn Listener> = match frontend {
+            FrontendSettings::Http(settings) => {
+                let server = http::HttpServer::bind(settings).await?;
+                Box::new(match &upgrade {
+                    Some(upgrade) => server.with_upgrade(upgrade.clone()),
+                    None => server,
+                })
+            }
+            FrontendSettings::WebSocket(ws) => match ws.listen {
+                Some(listen) => {
+                    let endpoint = Arc::new(websocket::WebSocketEndpoint::new(ws));
+                    Box::new(websocket::WebSocketServer::bind(listen, endpoint).await?)
+                }
+                None => continue,
+            },
+        };
+        listeners.push((key, listener));
     }
+    Ok(listeners)
 }
 
 /// The signal that tells every listener to stop accepting and drain.

@@ -245,9 +245,10 @@ impl RouteTable {
                 ))),
             },
             RequestKey::Method { name } => {
-                let route = self.methods.get(&**name).ok_or_else(|| {
-                    Status::not_found(format!("no exposed gRPC method {name}"))
-                })?;
+                let route = self
+                    .methods
+                    .get(&**name)
+                    .ok_or_else(|| Status::not_found(format!("no exposed gRPC method {name}")))?;
                 Ok(Matched {
                     route,
                     captures: Captures::new(),

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 
 use crate::mapping::RouteTable;
-use crate::model::{GatewayRequest, GatewayResponse, Status};
+use crate::model::{CallShape, GatewayRequest, GatewayResponse, RequestKey, Status};
 
 /// The request path shared by every frontend.
 pub struct Pipeline {
@@ -32,6 +32,14 @@ impl Pipeline {
     /// Serves `table` from the next request on; requests under way finish on the old one.
     pub fn replace_routes(&self, table: RouteTable) {
         self.table.store(Arc::new(table));
+    }
+
+    /// The call shape of the route `key` finds, so a frontend that learns the shape from the
+    /// route (not from the request) can hand over one message or a stream of them.
+    pub fn call_shape(&self, key: &RequestKey) -> Result<CallShape, Status> {
+        let table = self.table.load();
+        let shape = table.find(key)?.route.shape;
+        Ok(shape)
     }
 
     /// Routes, binds and dispatches one request, and encodes the answer for the client.

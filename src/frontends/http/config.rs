@@ -47,24 +47,25 @@ impl HttpFrontendConfig {
                 self.listen
             )
         })?;
-        let names: Vec<String> = match &self.forward_headers {
-            Some(names) => names.clone(),
-            None => DEFAULT_FORWARD_HEADERS
-                .iter()
-                .map(|s| (*s).to_owned())
-                .collect(),
-        };
-        let forward_headers = names
-            .iter()
-            .map(|name| {
-                HeaderName::from_bytes(name.to_ascii_lowercase().as_bytes())
-                    .map_err(|_| format!("forward_headers: '{name}' is not a valid header name"))
-            })
-            .collect::<Result<_, _>>()?;
         Ok(HttpFrontendSettings {
             listen,
             max_body_size: self.max_body_size.map_or(4 << 20, |s| s.0 as usize),
-            forward_headers,
+            forward_headers: forward_header_names(self.forward_headers.as_deref())?,
         })
+    }
+}
+
+/// The header names of a `forward_headers` setting, checked; the default list when unset.
+pub fn forward_header_names(names: Option<&[String]>) -> Result<Vec<HeaderName>, String> {
+    let check = |name: &str| {
+        HeaderName::from_bytes(name.to_ascii_lowercase().as_bytes())
+            .map_err(|_| format!("forward_headers: '{name}' is not a valid header name"))
+    };
+    match names {
+        Some(names) => names.iter().map(|name| check(name)).collect(),
+        None => DEFAULT_FORWARD_HEADERS
+            .iter()
+            .map(|name| check(name))
+            .collect(),
     }
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use bytes::{Buf, Bytes, BytesMut};
 use futures_util::Stream;
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HOST};
-use http::{HeaderMap, HeaderName, HeaderValue, Request};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Uri};
 use http_body::Body;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
@@ -24,12 +24,14 @@ const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host")
 const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 
 /// The client at the other end of a connection, worked out once per connection.
-pub(crate) struct Peer {
+#[derive(Debug, Clone)]
+pub struct Peer {
     ip: HeaderValue,
 }
 
 impl Peer {
-    pub(crate) fn new(address: SocketAddr) -> Self {
+    /// The peer at `address`.
+    pub fn new(address: SocketAddr) -> Self {
         let ip = HeaderValue::from_str(&address.ip().to_string())
             .unwrap_or(HeaderValue::from_static("unknown"));
         Self { ip }
@@ -61,17 +63,20 @@ pub(crate) async fn decode(
                 })?,
         ),
     };
-    let metadata = metadata(&parts.headers, &parts.uri, peer, settings)?;
+    let metadata = forwarded_metadata(&parts.headers, &parts.uri, peer, &settings.forward_headers)?;
     let body = read_body(&parts.headers, body, settings.max_body_size).await?;
     Ok(GatewayRequest {
-        key: RequestKey::Http {
-            method: parts.method,
-            uri: parts.uri,
-        },
+        key: request_key(parts.method, parts.uri),
         body,
         metadata,
         timeout,
     })
+}
+
+/// The route key of an HTTP method and target: how REST clients, and WebSocket calls naming a
+/// route the way REST clients do, address a route.
+pub fn request_key(method: Method, uri: Uri) -> RequestKey {
+    RequestKey::Http { method, uri }
 }
 
 /// Parses a `Grpc-Timeout` value: at most 8 digits and a unit (`H`, `M`, `S`, `m`, `u`, `n`).
@@ -94,11 +99,11 @@ pub fn parse_grpc_timeout(value: &str) -> Option<Duration> {
 
 /// Forwarded metadata: allowlisted headers, every `Grpc-Metadata-*` header under its own name,
 /// and `X-Forwarded-For/-Host/-Proto`. Values gRPC cannot carry are skipped.
-fn metadata(
+pub fn forwarded_metadata(
     headers: &HeaderMap,
-    uri: &http::Uri,
+    uri: &Uri,
     peer: &Peer,
-    settings: &HttpFrontendSettings,
+    forward_headers: &[HeaderName],
 ) -> Result<HeaderMap, Status> {
     let mut metadata = HeaderMap::with_capacity(8);
     for (name, value) in headers {
@@ -119,7 +124,7 @@ fn metadata(
                 continue;
             }
             metadata.append(key, value.clone());
-        } else if settings.forward_headers.contains(name) && is_printable_ascii(value) {
+        } else if forward_headers.contains(name) && is_printable_ascii(value) {
             metadata.append(name.clone(), value.clone());
         }
     }
@@ -146,7 +151,7 @@ fn metadata(
 }
 
 /// gRPC metadata keys: lowercase letters, digits, `-`, `_` and `.`; not reserved for gRPC.
-fn is_metadata_key(key: &str) -> bool {
+pub fn is_metadata_key(key: &str) -> bool {
     !key.is_empty()
         && !key.starts_with("grpc-")
         && key.bytes().all(|b| {
@@ -154,11 +159,13 @@ fn is_metadata_key(key: &str) -> bool {
         })
 }
 
-fn is_printable_ascii(value: &HeaderValue) -> bool {
+/// Whether a metadata value is printable ASCII, as gRPC requires of values without `-bin`.
+pub fn is_printable_ascii(value: &HeaderValue) -> bool {
     value.as_bytes().iter().all(|b| (0x20..0x7f).contains(b))
 }
 
-fn is_base64(value: &[u8]) -> bool {
+/// Whether a `-bin` metadata value is base64 (padded or not).
+pub fn is_base64(value: &[u8]) -> bool {
     use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
     use base64::Engine as _;
     STANDARD.decode(value).is_ok() || STANDARD_NO_PAD.decode(value).is_ok()

@@ -6,7 +6,14 @@ mod config;
 mod decode;
 mod encode;
 mod server;
+mod upgrade;
 
-pub use config::{HttpFrontendConfig, HttpFrontendSettings, DEFAULT_FORWARD_HEADERS};
-pub use decode::parse_grpc_timeout;
+pub use config::{
+    forward_header_names, HttpFrontendConfig, HttpFrontendSettings, DEFAULT_FORWARD_HEADERS,
+};
+pub use decode::{
+    forwarded_metadata, is_base64, is_metadata_key, is_printable_ascii, parse_grpc_timeout,
+    request_key, Peer,
+};
 pub use server::{serve, HttpServer};
+pub use upgrade::{Upgrade, UpgradeContext};

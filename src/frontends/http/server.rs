@@ -1,8 +1,8 @@
-//! The listener: accepts connections, serves HTTP/1.1 and h2c on each, and shuts down
+//! The listener: accepts connections, serves HTTP/1.1 and h2c on each, hands `Upgrade`
+//! requests to the protocol that takes them (the WebSocket frontend), and shuts down
 //! gracefully, letting requests under way finish.
 
 use std::convert::Infallible;
-use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,7 +20,9 @@ use super::body::ResponseBody;
 use super::config::HttpFrontendSettings;
 use super::decode::{decode, Peer};
 use super::encode::{error_response, success_response};
+use super::upgrade::{Upgrade, UpgradeContext};
 use crate::frontends::{Listener, ServeFuture, Shutdown};
+use crate::model::Status;
 use crate::pipeline::Pipeline;
 
 /// How long shutdown waits for requests under way.
@@ -31,6 +33,9 @@ pub struct HttpServer {
     listener: TcpListener,
     listener_addr: SocketAddr,
     settings: Arc<HttpFrontendSettings>,
+    upgrade: Option<Arc<dyn Upgrade>>,
+    /// Serves upgrades only: every other request is 404 (a protocol's own listener).
+    upgrades_only: bool,
 }
 
 impl HttpServer {
@@ -41,11 +46,35 @@ impl HttpServer {
             listener_addr: listener.local_addr()?,
             listener,
             settings: Arc::new(settings),
+            upgrade: None,
+            upgrades_only: false,
         })
     }
 
-    /// Serves until `shutdown` completes, then drains connections.
-    pub async fn serve(self, pipeline: Arc<Pipeline>, shutdown: impl Future<Output = ()>) {
+    /// Binds `listen` for `upgrade` alone: a protocol reached by upgrade on a port of its own.
+    pub async fn bind_upgrades(
+        listen: SocketAddr,
+        upgrade: Arc<dyn Upgrade>,
+    ) -> std::io::Result<Self> {
+        let settings = HttpFrontendSettings {
+            listen,
+            max_body_size: 0,
+            forward_headers: Vec::new(),
+        };
+        let mut server = Self::bind(settings).await?;
+        server.upgrade = Some(upgrade);
+        server.upgrades_only = true;
+        Ok(server)
+    }
+
+    /// Hands the requests `upgrade` wants to it.
+    pub fn with_upgrade(mut self, upgrade: Arc<dyn Upgrade>) -> Self {
+        self.upgrade = Some(upgrade);
+        self
+    }
+
+    /// Serves until `shutdown` fires, then drains connections.
+    pub async fn serve(self, pipeline: Arc<Pipeline>, shutdown: Shutdown) {
         serve(self, pipeline, shutdown).await
     }
 }
@@ -64,16 +93,21 @@ impl Listener for HttpServer {
     }
 
     fn serve(self: Box<Self>, pipeline: Arc<Pipeline>, shutdown: Shutdown) -> ServeFuture {
-        Box::pin(serve(*self, pipeline, shutdown.fired()))
+        Box::pin(serve(*self, pipeline, shutdown))
     }
 }
 
-/// Serves `server` until `shutdown` completes, then drains connections.
-pub async fn serve(
-    server: HttpServer,
+/// What every request of the listener shares.
+struct Shared {
     pipeline: Arc<Pipeline>,
-    shutdown: impl Future<Output = ()>,
-) {
+    settings: Arc<HttpFrontendSettings>,
+    upgrade: Option<Arc<dyn Upgrade>>,
+    upgrades_only: bool,
+    shutdown: Shutdown,
+}
+
+/// Serves `server` until `shutdown` fires, then drains connections (upgraded ones included).
+pub async fn serve(server: HttpServer, pipeline: Arc<Pipeline>, shutdown: Shutdown) {
     let mut builder = Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -81,6 +115,14 @@ pub async fn serve(
         .header_read_timeout(Duration::from_secs(30));
     builder.http2().timer(TokioTimer::new());
     let graceful = GracefulShutdown::new();
+    let shared = Arc::new(Shared {
+        pipeline,
+        settings: server.settings.clone(),
+        upgrade: server.upgrade.clone(),
+        upgrades_only: server.upgrades_only,
+        shutdown: shutdown.clone(),
+    });
+    let shutdown = shutdown.fired();
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -96,14 +138,12 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let pipeline = pipeline.clone();
-        let settings = server.settings.clone();
+        let shared = shared.clone();
         let client = Arc::new(Peer::new(peer));
         let service = service_fn(move |request: Request<Incoming>| {
-            let pipeline = pipeline.clone();
-            let settings = settings.clone();
+            let shared = shared.clone();
             let client = client.clone();
-            async move { Ok::<_, Infallible>(handle(request, &client, &pipeline, &settings).await) }
+            async move { Ok::<_, Infallible>(handle(request, peer, &client, &shared).await) }
         });
         let connection = builder
             .serve_connection_with_upgrades(TokioIo::new(stream), service)
@@ -116,20 +156,46 @@ pub async fn serve(
         });
     }
     drop(server.listener);
-    if tokio::time::timeout(DRAIN_TIME, graceful.shutdown())
-        .await
-        .is_err()
-    {
-        tracing::warn!("connections still open after {DRAIN_TIME:?}; closing them");
-    }
+    // Upgraded connections keep their own grace period and end themselves.
+    let upgraded = async {
+        if let Some(upgrade) = &server.upgrade {
+            upgrade.drained().await;
+        }
+    };
+    let http = async {
+        if tokio::time::timeout(DRAIN_TIME, graceful.shutdown())
+            .await
+            .is_err()
+        {
+            tracing::warn!("connections still open after {DRAIN_TIME:?}; closing them");
+        }
+    };
+    futures_util::future::join(http, upgraded).await;
 }
 
 async fn handle(
     request: Request<Incoming>,
+    address: SocketAddr,
     peer: &Peer,
-    pipeline: &Pipeline,
-    settings: &HttpFrontendSettings,
+    shared: &Shared,
 ) -> Response<ResponseBody> {
+    if let Some(upgrade) = shared.upgrade.as_ref().filter(|u| u.wants(&request)) {
+        let context = UpgradeContext {
+            peer: address,
+            pipeline: shared.pipeline.clone(),
+            shutdown: shared.shutdown.clone(),
+        };
+        return match upgrade.upgrade(request, context) {
+            Ok(switching) => switching.map(|()| ResponseBody::full(bytes::Bytes::new())),
+            Err(status) => error_response(&status),
+        };
+    }
+    if shared.upgrades_only {
+        return error_response(&Status::not_found(
+            "this listener serves WebSocket upgrades only",
+        ));
+    }
+    let (pipeline, settings) = (&shared.pipeline, &shared.settings);
     let event_stream = accepts_event_stream(request.headers());
     let request = match decode(request, peer, settings).await {
         Ok(request) => request,
