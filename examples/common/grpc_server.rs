@@ -78,6 +78,24 @@ pub type HandlerFuture = Pin<Box<dyn Future<Output = Result<Reply, Status>> + Se
 /// A method implementation.
 pub type Handler = Arc<dyn Fn(Call) -> HandlerFuture + Send + Sync>;
 
+/// A stream of messages, in or out of a live call.
+pub type MessageStream = futures_util::stream::BoxStream<'static, Result<DynamicMessage, Status>>;
+
+/// A call served live: the request messages as they arrive, so that answers can interleave
+/// with them (a chat) and the call can run until the client cancels it.
+pub struct LiveCall {
+    /// The method called.
+    pub method: MethodDescriptor,
+    /// The request metadata.
+    pub metadata: MetadataMap,
+    /// The request messages, as they arrive.
+    pub messages: MessageStream,
+}
+
+/// A live method implementation: answers with a stream; dropping it is how a cancelled call
+/// is seen.
+pub type LiveHandler = Arc<dyn Fn(LiveCall) -> MessageStream + Send + Sync>;
+
 /// A running server.
 pub struct GrpcServer {
     pub addr: SocketAddr,
@@ -131,6 +149,7 @@ impl GrpcServer {
 pub struct GrpcServerBuilder {
     pool: DescriptorPool,
     handlers: HashMap<String, Handler>,
+    live: HashMap<String, LiveHandler>,
     reflection: Option<Vec<u8>>,
     reflection_v1: bool,
     tls: Option<Arc<rustls::ServerConfig>>,
@@ -143,6 +162,7 @@ impl GrpcServerBuilder {
         Self {
             pool,
             handlers: HashMap::new(),
+            live: HashMap::new(),
             reflection: None,
             reflection_v1: true,
             tls: None,
@@ -158,6 +178,17 @@ impl GrpcServerBuilder {
         let key = method.replace('/', ".");
         self.handlers
             .insert(key, Arc::new(move |call| Box::pin(handler(call))));
+        self
+    }
+
+    /// Implements `method` live: the handler gets the request messages as they arrive and
+    /// answers with a stream (the call is recorded with its metadata, and no messages).
+    pub fn handle_live<F>(mut self, method: &str, handler: F) -> Self
+    where
+        F: Fn(LiveCall) -> MessageStream + Send + Sync + 'static,
+    {
+        self.live
+            .insert(method.replace('/', "."), Arc::new(handler));
         self
     }
 
@@ -228,6 +259,7 @@ impl GrpcServerBuilder {
         let state = Arc::new(State {
             methods,
             handlers: self.handlers,
+            live: self.live,
             calls: calls.clone(),
             reflection,
             reflection_v1: self.reflection_v1,
@@ -297,6 +329,7 @@ type ReflectionService = tower::util::BoxCloneSyncService<
 struct State {
     methods: HashMap<String, MethodDescriptor>,
     handlers: HashMap<String, Handler>,
+    live: HashMap<String, LiveHandler>,
     calls: Arc<Mutex<Vec<Call>>>,
     reflection: Option<(ReflectionService, ReflectionService)>,
     reflection_v1: bool,
@@ -350,6 +383,19 @@ impl State {
         Status,
     > {
         let metadata = request.metadata().clone();
+        if let Some(live) = self.live.get(method.full_name()) {
+            self.calls.lock().unwrap().push(Call {
+                method: method.clone(),
+                metadata: metadata.clone(),
+                messages: Vec::new(),
+            });
+            let messages = request.into_inner().boxed();
+            return Ok(Response::new(live(LiveCall {
+                method,
+                metadata,
+                messages,
+            })));
+        }
         let mut incoming = request.into_inner();
         let mut messages = Vec::new();
         while let Some(message) = incoming.next().await {

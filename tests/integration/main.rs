@@ -23,5 +23,8 @@ mod soap;
 mod soap_faults;
 mod soap_security;
 mod streaming;
+mod websocket;
+mod websocket_direct;
+mod websocket_limits;
 mod wsdl_import;
 mod xml_hostile;

@@ -16,7 +16,7 @@ use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit, Semaphore};
 use super::encode;
 use super::protocol::{self, IdTag};
 use super::session::CallSeq;
-use crate::model::{GatewayRequest, GatewayResponse, ResponseBody, Status};
+use crate::model::{GatewayRequest, GatewayResponse, Payload, ResponseBody, Status};
 use crate::pipeline::Pipeline;
 
 /// What the driver and a call's task share: the client's grants and the backend's takings.
@@ -243,7 +243,7 @@ impl Call {
         Ok(())
     }
 
-    async fn next(&mut self, message: &crate::model::Payload) -> Result<(), Gone> {
+    async fn next(&mut self, message: &Payload) -> Result<(), Gone> {
         self.credit().await?;
         let json = protocol::next(&self.tag, &encode::message_json(message));
         self.outbox.send(self.seq, FrameKind::Message, json).await?;
@@ -251,6 +251,9 @@ impl Call {
         Ok(())
     }
 
+    /// Sends the answer within the client's credit. One message is read ahead while the
+    /// credit is spent, so that the end of the stream (or its failure) is told without
+    /// waiting for more credit; nothing more is read until the client grants more.
     async fn stream(mut self, response: GatewayResponse) -> Result<Ending, Gone> {
         if !response.metadata.is_empty() {
             let headers = protocol::headers(&self.tag, &response.metadata);
@@ -258,22 +261,29 @@ impl Call {
                 .send(self.seq, FrameKind::Message, headers)
                 .await?;
         }
-        match response.body {
+        let mut messages = match response.body {
             ResponseBody::Unary { message, trailers } => {
                 self.next(&message).await?;
-                Ok(Ending::Ok(trailers))
+                return Ok(Ending::Ok(trailers));
             }
-            ResponseBody::Stream(mut messages) => loop {
-                self.credit().await?;
-                tokio::select! {
-                    item = messages.next() => match item {
-                        Some(Ok(message)) => self.next(&message).await?,
-                        Some(Err(status)) => return Ok(Ending::Failed(status)),
-                        None => return Ok(Ending::Ok(HeaderMap::new())),
-                    },
-                    () = self.control.wake.notified() => self.give_back().await?,
+            ResponseBody::Stream(messages) => messages,
+        };
+        let mut held: Option<Payload> = None;
+        loop {
+            if self.has_credit() {
+                if let Some(message) = held.take() {
+                    self.next(&message).await?;
+                    continue;
                 }
-            },
+            }
+            tokio::select! {
+                item = messages.next(), if held.is_none() => match item {
+                    Some(Ok(message)) => held = Some(message),
+                    Some(Err(status)) => return Ok(Ending::Failed(status)),
+                    None => return Ok(Ending::Ok(HeaderMap::new())),
+                },
+                () = self.control.wake.notified() => self.give_back().await?,
+            }
         }
     }
 }

@@ -13,6 +13,7 @@ pub mod legacy;
 pub mod library;
 #[path = "../../../examples/common/warehouse.rs"]
 pub mod warehouse;
+pub mod ws_client;
 #[path = "../../../examples/common/xml_tree.rs"]
 pub mod xml_tree;
 
@@ -112,6 +113,13 @@ impl Gateway {
     /// config (e.g. a `routes:` section).
     pub async fn for_test_backend(backend: &GrpcServer, extra: &str) -> Self {
         Self::start(&test_config(&backend.url(), extra), &[]).await
+    }
+
+    /// Where the frontend written under `key` listens.
+    pub fn addr(&self, key: &str) -> std::net::SocketAddr {
+        self.running
+            .local_addr(key)
+            .unwrap_or_else(|| panic!("no {key} listener"))
     }
 
     /// Stops the gateway.

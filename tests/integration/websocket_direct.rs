@@ -1,0 +1,219 @@
+//! Issue 12, item 1b: the direct binding — a route bound to a WebSocket path, one call per
+//! socket, each text frame a request message, `{"result":…}` / `{"error":…}` frames, an empty
+//! frame ending the client stream, and the close code from the status.
+
+use futures_util::StreamExt;
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::Error as WsError;
+use tonic::{Code, Status};
+
+use crate::support::grpc_server::{LiveCall, MessageStream};
+use crate::support::ws_client::{Closed, WsClient};
+use crate::support::{message, test_backend, test_config, to_json, Gateway, GrpcServer, Reply};
+
+const BINDINGS: &str = "http:
+  rules:
+    - selector: polygate.test.v1.Testing.Echo
+      websocket: /ws/echo
+    - selector: polygate.test.v1.Testing.List
+      websocket: /ws/list/{name}
+      body: ''
+    - selector: polygate.test.v1.Testing.Collect
+      websocket: /ws/collect/{parent}
+    - selector: polygate.test.v1.Testing.Chat
+      websocket: /ws/chat/{parent}
+";
+
+async fn gateway(backend: &GrpcServer) -> Gateway {
+    let config = test_config(&backend.url(), "websocket: {}\nmappings: [bindings.yaml]\n");
+    Gateway::start(&config, &[("bindings.yaml", BINDINGS)]).await
+}
+
+fn shouting(call: LiveCall) -> MessageStream {
+    let output = call.method.output();
+    call.messages
+        .map(move |item| {
+            item.map(|request| {
+                let json = to_json(&request);
+                let mut answer = prost_reflect::DynamicMessage::new(output.clone());
+                let name = json["name"].as_str().unwrap_or("").to_uppercase();
+                answer.set_field_by_name("name", prost_reflect::Value::String(name));
+                let parent = json["parent"].as_str().unwrap_or("").to_owned();
+                answer.set_field_by_name("parent", prost_reflect::Value::String(parent));
+                answer
+            })
+        })
+        .boxed()
+}
+
+async fn results(ws: &mut WsClient) -> (Vec<Value>, Closed) {
+    let mut frames = Vec::new();
+    loop {
+        match ws.text().await {
+            Ok(text) => frames.push(serde_json::from_str(&text).unwrap()),
+            Err(closed) => return (frames, closed),
+        }
+    }
+}
+
+#[tokio::test]
+async fn unary_and_server_streaming_take_the_first_frame_as_the_request() {
+    let backend = test_backend()
+        .handle("polygate.test.v1.Testing/List", |call| async move {
+            let name = to_json(call.message())["name"]
+                .as_str()
+                .unwrap_or("")
+                .to_owned();
+            Ok(Reply::stream(
+                (1..=2)
+                    .map(|i| {
+                        message(
+                            "polygate.test.v1.Everything",
+                            json!({"name": format!("{name}-{i}")}),
+                        )
+                    })
+                    .collect(),
+                None,
+            ))
+        })
+        .start()
+        .await;
+    let gateway = gateway(&backend).await;
+    let addr = gateway.addr("http");
+
+    let mut ws = WsClient::open(addr, "/ws/echo", &[]).await.unwrap();
+    ws.send(json!({"name": "one", "int32Value": 1})).await;
+    assert_eq!(
+        results(&mut ws).await,
+        (
+            vec![json!({"result": {"name": "one", "int32Value": 1}})],
+            Closed {
+                code: 1000,
+                reason: String::new()
+            }
+        )
+    );
+
+    let mut ws = WsClient::open(addr, "/ws/list/shelf?int32Value=3", &[])
+        .await
+        .unwrap();
+    ws.send_text("").await;
+    assert_eq!(
+        results(&mut ws).await.0,
+        vec![
+            json!({"result": {"name": "shelf-1"}}),
+            json!({"result": {"name": "shelf-2"}})
+        ]
+    );
+    assert_eq!(
+        to_json(backend.last_call().message()),
+        json!({"name": "shelf", "int32Value": 3})
+    );
+    gateway.stop().await;
+}
+
+#[tokio::test]
+async fn client_and_bidi_streams_take_a_frame_per_message_and_an_empty_frame_ends_them() {
+    let backend = test_backend()
+        .handle("polygate.test.v1.Testing/Collect", |call| async move {
+            let names: Vec<String> = call
+                .messages
+                .iter()
+                .map(|m| to_json(m)["name"].as_str().unwrap_or("").to_owned())
+                .collect();
+            Ok(Reply::one(message(
+                "polygate.test.v1.Everything",
+                json!({"name": names.join("+")}),
+            )))
+        })
+        .handle_live("polygate.test.v1.Testing/Chat", shouting)
+        .start()
+        .await;
+    let gateway = gateway(&backend).await;
+    let addr = gateway.addr("http");
+
+    let mut ws = WsClient::open(addr, "/ws/collect/p", &[]).await.unwrap();
+    for name in ["a", "b", "c"] {
+        ws.send(json!({"name": name})).await;
+    }
+    ws.send_text("").await;
+    assert_eq!(
+        results(&mut ws).await,
+        (
+            vec![json!({"result": {"name": "a+b+c"}})],
+            Closed {
+                code: 1000,
+                reason: String::new()
+            }
+        )
+    );
+    let parents: Vec<Value> = backend
+        .last_call()
+        .messages
+        .iter()
+        .map(|m| to_json(m)["parent"].clone())
+        .collect();
+    assert_eq!(parents, vec![json!("p"), json!("p"), json!("p")]);
+
+    let mut ws = WsClient::open(addr, "/ws/chat/room-1", &[]).await.unwrap();
+    for word in ["hello", "world"] {
+        ws.send(json!({"name": word})).await;
+        let answer: Value = serde_json::from_str(&ws.text().await.unwrap()).unwrap();
+        assert_eq!(
+            answer,
+            json!({"result": {"name": word.to_uppercase(), "parent": "room-1"}})
+        );
+    }
+    ws.send_text("").await;
+    assert_eq!(
+        results(&mut ws).await,
+        (
+            vec![],
+            Closed {
+                code: 1000,
+                reason: String::new()
+            }
+        )
+    );
+    gateway.stop().await;
+}
+
+#[tokio::test]
+async fn a_failed_call_ends_with_an_error_frame_and_4000_plus_its_code() {
+    let backend = test_backend()
+        .handle("polygate.test.v1.Testing/List", |_| async move {
+            Err(Status::new(Code::NotFound, "no such list"))
+        })
+        .start()
+        .await;
+    let gateway = gateway(&backend).await;
+    let addr = gateway.addr("http");
+    let mut ws = WsClient::open(addr, "/ws/list/none", &[]).await.unwrap();
+    ws.send_text("").await;
+    assert_eq!(
+        results(&mut ws).await,
+        (
+            vec![json!({"error": {"code": 5, "message": "no such list", "details": []}})],
+            Closed {
+                code: 4005,
+                reason: "no such list".into()
+            }
+        )
+    );
+
+    let mut ws = WsClient::open(addr, "/ws/echo", &[]).await.unwrap();
+    ws.send_text("{\"int32Value\": \"lots\"}").await;
+    let (frames, closed) = results(&mut ws).await;
+    assert_eq!(frames[0]["error"]["code"], 3);
+    assert_eq!(closed.code, 4003);
+
+    let refused = WsClient::open(addr, "/ws/nowhere", &[])
+        .await
+        .err()
+        .unwrap();
+    let WsError::Http(response) = refused else {
+        panic!("an HTTP answer, not {refused:?}")
+    };
+    assert_eq!(response.status(), 404);
+    gateway.stop().await;
+}
