@@ -416,8 +416,6 @@ async fn a_backend_killed_mid_stream_fails_the_calls_and_the_connection_stays() 
     for id in ["a", "b"] {
         ws.send(json!({"type": "request", "id": id, "n": 1000000}))
             .await;
-    }
-    for id in ["a", "b"] {
         let mut last = ws.next_for(id).await;
         while last["type"] == "next" {
             last = ws.next_for(id).await;
