@@ -1,8 +1,10 @@
 //! The quickstart: the demo library backend (gRPC on 127.0.0.1:50051), the demo Warehouse (a
-//! legacy SOAP 1.1 service on 127.0.0.1:50052) and polygate in front of both (REST/JSON on
-//! 127.0.0.1:8080, from `examples/demo.yaml` and `mappings/`), in one process.
+//! legacy SOAP 1.1 service on 127.0.0.1:50052), the WebSocket demo page's server
+//! (127.0.0.1:50053) and polygate in front of them (REST/JSON and WebSocket on 127.0.0.1:8080,
+//! from `examples/demo.yaml`, `mappings/` and `examples/web/routes.yaml`), in one process.
 //!
-//! Run with `cargo run --release --example demo`, then try the curl lines it prints.
+//! Run with `cargo run --release --example demo`, then try the curl lines it prints, or open
+//! http://127.0.0.1:8080/demo in a browser.
 
 #[path = "common/grpc_server.rs"]
 mod grpc_server;
@@ -12,6 +14,8 @@ mod http_server;
 mod library;
 #[path = "common/warehouse.rs"]
 mod warehouse;
+#[path = "common/web.rs"]
+mod web;
 #[path = "common/xml_tree.rs"]
 mod xml_tree;
 
@@ -31,6 +35,7 @@ async fn main() -> anyhow::Result<()> {
         .start_on("127.0.0.1:50051")
         .await?;
     let warehouse = warehouse::start_warehouse("127.0.0.1:50052").await?;
+    let page = web::start_page_server("127.0.0.1:50053").await?;
     let config = polygate::config::Config::from_file(&root.join("examples/demo.yaml"))?;
     let gateway = match polygate::app::build(&config).await {
         Ok(gateway) => gateway,
@@ -52,7 +57,9 @@ async fn main() -> anyhow::Result<()> {
     );
     println!("demo library backend (gRPC) on {}", backend.url());
     println!("demo Warehouse (SOAP 1.1) on {}/warehouse", warehouse.url());
-    println!("polygate (REST/JSON) on {base}\n\nTry:");
+    println!("demo page server on {}", page.url());
+    println!("polygate (REST/JSON and WebSocket) on {base}\n");
+    println!("Open {base}/demo in a browser: one WebSocket (ws://{}/ws) carrying a server stream, a bidirectional call and unary calls.\n\nOr try:", base.trim_start_matches("http://"));
     for line in [
         format!("curl -s {base}/v1/shelves"),
         format!("curl -s {base}/v1/shelves/1"),
@@ -79,5 +86,6 @@ async fn main() -> anyhow::Result<()> {
     running.shutdown().await;
     backend.stop().await;
     warehouse.stop().await;
+    page.stop().await;
     Ok(())
 }

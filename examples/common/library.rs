@@ -11,7 +11,13 @@ use prost::Message;
 use prost_reflect::{DescriptorPool, DynamicMessage, MessageDescriptor, ReflectMessage, Value};
 use tonic::{Code, Status};
 
-use super::grpc_server::{status_with_details, Call, GrpcServerBuilder, Reply};
+use futures_util::StreamExt;
+use tokio::sync::broadcast;
+use tokio_stream::wrappers::BroadcastStream;
+
+use super::grpc_server::{
+    status_with_details, Call, GrpcServerBuilder, LiveCall, MessageStream, Reply,
+};
 
 const PACKAGE: &str = "polygate.demo.v1";
 
@@ -38,6 +44,7 @@ pub fn library_backend(pool: DescriptorPool) -> GrpcServerBuilder {
     let library = Arc::new(Library {
         pool: pool.clone(),
         store: Mutex::new(Store::default()),
+        added: broadcast::channel(64).0,
     });
     library.seed();
     let mut builder = GrpcServerBuilder::new(pool);
@@ -61,6 +68,14 @@ pub fn library_backend(pool: DescriptorPool) -> GrpcServerBuilder {
             async move { library.dispatch(method, call) }
         });
     }
+    let following = library.clone();
+    builder = builder.handle_live(&format!("{PACKAGE}.Library.FollowBooks"), move |call| {
+        following.follow_books(call)
+    });
+    let librarian = library.clone();
+    builder = builder.handle_live(&format!("{PACKAGE}.Library.AskLibrarian"), move |call| {
+        librarian.ask(call)
+    });
     let admin = library.clone();
     builder.handle(&format!("{PACKAGE}.Admin.GetStats"), move |_| {
         let admin = admin.clone();
@@ -71,6 +86,8 @@ pub fn library_backend(pool: DescriptorPool) -> GrpcServerBuilder {
 struct Library {
     pool: DescriptorPool,
     store: Mutex<Store>,
+    /// Every book created, for the streams that follow a shelf.
+    added: broadcast::Sender<DynamicMessage>,
 }
 
 fn text(message: &DynamicMessage, field: &str) -> String {
@@ -341,7 +358,94 @@ impl Library {
         let name = format!("{parent}/books/{}", store.next_book);
         book.set_field_by_name("name", Value::String(name.clone()));
         store.books.insert(name, book.clone());
+        // Nobody following is no error.
+        let _ = self.added.send(book.clone());
         Ok(book)
+    }
+
+    /// The books of a shelf, then each book added to it as it is added.
+    fn follow_books(self: &Arc<Self>, call: LiveCall) -> MessageStream {
+        let library = self.clone();
+        // Subscribed before the shelf is read, so no book added meanwhile is missed.
+        let added = BroadcastStream::new(self.added.subscribe());
+        let mut messages = call.messages;
+        futures_util::stream::once(async move {
+            let request = match messages.next().await {
+                Some(Ok(request)) => request,
+                Some(Err(status)) => return futures_util::stream::iter([Err(status)]).boxed(),
+                None => {
+                    return futures_util::stream::iter([Err(Status::invalid_argument(
+                        "FollowBooks takes one request message",
+                    ))])
+                    .boxed()
+                }
+            };
+            let parent = text(&request, "parent");
+            if let Err(status) = library.shelf(&parent) {
+                return futures_util::stream::iter([Err(status)]).boxed();
+            }
+            let existing = library.matching_books(&request);
+            let prefix = format!("{parent}/");
+            let later = added.filter_map(move |book| {
+                let keep = book
+                    .ok()
+                    .filter(|book| text(book, "name").starts_with(&prefix))
+                    .map(Ok);
+                std::future::ready(keep)
+            });
+            futures_util::stream::iter(existing.into_iter().map(Ok))
+                .chain(later)
+                .boxed()
+        })
+        .flatten()
+        .boxed()
+    }
+
+    /// Answers every question as it arrives: the books whose title or author shares a word of
+    /// four letters or more with it, or what the library holds.
+    fn ask(self: &Arc<Self>, call: LiveCall) -> MessageStream {
+        let library = self.clone();
+        call.messages
+            .enumerate()
+            .map(move |(i, question)| {
+                let question = question?;
+                let asked = text(&question, "text").to_lowercase();
+                let words: Vec<&str> = asked
+                    .split(|c: char| !c.is_alphanumeric())
+                    .filter(|w| w.len() >= 4)
+                    .collect();
+                let store = library.store.lock().unwrap();
+                let books: Vec<DynamicMessage> = store
+                    .books
+                    .values()
+                    .filter(|book| {
+                        let about = format!("{} {}", text(book, "title"), text(book, "author"))
+                            .to_lowercase();
+                        words.iter().any(|w| about.contains(w))
+                    })
+                    .cloned()
+                    .collect();
+                let reply = match books.len() {
+                    0 => format!(
+                        "No book matches \"{}\". The library holds {} books on {} shelves; ask me about an author or a title.",
+                        text(&question, "text"),
+                        store.books.len(),
+                        store.shelves.len()
+                    ),
+                    1 => format!("I have one book for that: {}.", text(&books[0], "title")),
+                    n => format!("I have {n} books for that."),
+                };
+                drop(store);
+                let mut answer = library.message("Answer");
+                answer.set_field_by_name("number", Value::I32(i as i32 + 1));
+                answer.set_field_by_name("text", Value::String(reply));
+                answer.set_field_by_name(
+                    "books",
+                    Value::List(books.into_iter().map(Value::Message).collect()),
+                );
+                Ok(answer)
+            })
+            .boxed()
     }
 
     fn update_book(&self, request: &DynamicMessage) -> Result<Reply, Status> {

@@ -24,6 +24,7 @@ mod soap_faults;
 mod soap_security;
 mod streaming;
 mod websocket;
+mod websocket_browser;
 mod websocket_direct;
 mod websocket_limits;
 mod wsdl_import;

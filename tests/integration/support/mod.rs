@@ -13,6 +13,8 @@ pub mod legacy;
 pub mod library;
 #[path = "../../../examples/common/warehouse.rs"]
 pub mod warehouse;
+#[path = "../../../examples/common/web.rs"]
+pub mod web;
 pub mod ws_client;
 #[path = "../../../examples/common/xml_tree.rs"]
 pub mod xml_tree;
