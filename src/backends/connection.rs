@@ -3,7 +3,7 @@
 //! client's settings (request timeout, answer size, pool, HTTP/2) for SOAP, plain-XML and REST
 //! backends. Defaults are identical by construction, and TLS is set up in one place (ring).
 //!
-//! The fields are spliced into each backend's config type by [`backend_config!`] rather than
+//! The fields are spliced into each backend's config type by `backend_config!` rather than
 //! with serde's `flatten`, which would lose the line numbers config errors report and the
 //! refusal of unknown keys.
 
