@@ -116,11 +116,8 @@ impl Source {
         }
         let backend = GrpcBackendConfig {
             url: url.clone(),
-            ca_file: None,
-            tls_server_name: None,
-            connect_timeout: None,
-            max_message_size: None,
             schema,
+            ..GrpcBackendConfig::default()
         };
         Ok(Config {
             http: Some(HttpFrontendConfig {

@@ -8,17 +8,41 @@ use futures_util::StreamExt;
 use h2::SendStream;
 
 use super::framing::frame;
+use super::stall::PumpSignal;
 use crate::model::{MessageStream, Payload, Status};
 
 /// Sends every message of `messages`, then ends the stream. A failing message stream (a bad
 /// NDJSON line) resets the call and leaves its status in `failure`, because it, not the reset
 /// it causes, is the call's outcome.
+///
+/// When the answer streams, `answer` says when it ended or its reader stalled: a stalled
+/// answer's call is reset here, where its stream is, even after the request ended.
 pub(crate) async fn pump(
     mut messages: MessageStream,
     mut stream: SendStream<Bytes>,
     failure: Arc<OnceLock<Status>>,
+    answer: Option<Arc<PumpSignal>>,
 ) {
-    while let Some(item) = messages.next().await {
+    let ended = async {
+        match &answer {
+            Some(signal) => signal.ended().await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(ended);
+    loop {
+        let item = tokio::select! {
+            item = messages.next() => match item {
+                Some(item) => item,
+                None => break,
+            },
+            stalled = &mut ended => {
+                if stalled {
+                    stream.send_reset(h2::Reason::CANCEL);
+                }
+                return;
+            }
+        };
         let message = match item {
             Ok(Payload::Protobuf(message)) => message,
             Ok(other) => {
@@ -43,6 +67,10 @@ pub(crate) async fn pump(
         }
     }
     let _ = stream.send_data(Bytes::new(), true);
+    // The request is sent; a streamed answer may still stall, and only this stream can say so.
+    if answer.is_some() && ended.await {
+        stream.send_reset(h2::Reason::CANCEL);
+    }
 }
 
 /// Sends `data` in pieces no larger than the capacity the peer has granted.

@@ -1,36 +1,50 @@
 //! Configuration of a gRPC backend, and its validated form.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use http::uri::{Authority, Scheme};
 use serde::Deserialize;
 
+use crate::backends::connection::backend_config;
 use crate::config::units::{ByteSize, ConfigDuration};
 use crate::descriptors::SchemaConfig;
 
-/// A gRPC backend as written in the config file.
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct GrpcBackendConfig {
-    /// `http://host:port` for plaintext HTTP/2 (h2c), `https://host:port` for TLS.
-    pub url: String,
-    /// A PEM file of CA certificates to trust instead of the system roots (`https` only).
-    #[serde(default)]
-    pub ca_file: Option<PathBuf>,
-    /// The name to verify in the server's certificate; default: the URL's host.
-    #[serde(default)]
-    pub tls_server_name: Option<String>,
-    /// How long connecting (TCP, TLS and HTTP/2 handshakes) may take. Default `5s`.
-    #[serde(default)]
-    pub connect_timeout: Option<ConfigDuration>,
-    /// The largest message accepted from the backend. Default `4MiB`.
-    #[serde(default)]
-    pub max_message_size: Option<ByteSize>,
-    /// Where the backend's service definitions come from.
-    #[serde(default)]
-    pub schema: SchemaConfig,
+backend_config! {
+    connection;
+    /// A gRPC backend as written in the config file: `url` is `http://host:port` for plaintext
+    /// HTTP/2 (h2c) or `https://host:port` for TLS; the shared connection keys, then gRPC's own.
+    #[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+    #[serde(deny_unknown_fields)]
+    pub struct GrpcBackendConfig {
+        /// The largest message accepted from the backend. Default `4MiB`.
+        #[serde(default)]
+        pub max_message_size: Option<ByteSize>,
+        /// The largest request metadata (header list, counted as HTTP/2 does) sent to the
+        /// backend; a larger request is refused with 431 before it can reset the shared
+        /// connection. The backend's own advertised limit applies when smaller. Default `16KiB`.
+        #[serde(default)]
+        pub max_metadata_size: Option<ByteSize>,
+        /// HTTP/2 connections kept to the backend; calls are spread over them. Default 1.
+        #[serde(default)]
+        pub connections: Option<usize>,
+        /// The HTTP/2 flow-control window of each call: how much of an answer may wait in
+        /// polygate for a client that reads slowly. Default `256KiB`.
+        #[serde(default)]
+        pub stream_window: Option<ByteSize>,
+        /// The HTTP/2 flow-control window of each connection, shared by its calls. Default
+        /// `16MiB`.
+        #[serde(default)]
+        pub connection_window: Option<ByteSize>,
+        /// A streamed answer whose client takes nothing of what waits for it for this long is
+        /// cancelled, so it cannot hold the connection's window. Default `30s`.
+        #[serde(default)]
+        pub stalled_reader_timeout: Option<ConfigDuration>,
+        /// Where the backend's service definitions come from.
+        #[serde(default)]
+        pub schema: SchemaConfig,
+    }
 }
 
 /// A validated gRPC endpoint.
@@ -43,6 +57,11 @@ pub struct GrpcEndpoint {
     pub(crate) tls: Option<TlsSettings>,
     pub(crate) connect_timeout: Duration,
     pub(crate) max_message_size: usize,
+    pub(crate) max_metadata_size: usize,
+    pub(crate) connections: usize,
+    pub(crate) stream_window: u32,
+    pub(crate) connection_window: u32,
+    pub(crate) stalled_reader_timeout: Duration,
 }
 
 impl std::fmt::Debug for GrpcEndpoint {
@@ -61,96 +80,50 @@ pub(crate) struct TlsSettings {
 impl GrpcBackendConfig {
     /// Checks the URL and TLS files; `base_dir` resolves a relative `ca_file`.
     pub fn validate(&self, base_dir: &Path) -> Result<GrpcEndpoint, String> {
-        let uri: http::Uri = self
-            .url
-            .parse()
-            .map_err(|e| format!("url '{}' is not a valid URL: {e}", self.url))?;
-        let scheme = uri
-            .scheme()
-            .cloned()
-            .ok_or_else(|| format!("url '{}' needs http:// or https://", self.url))?;
-        let authority = uri
-            .authority()
-            .cloned()
-            .ok_or_else(|| format!("url '{}' has no host", self.url))?;
-        if !matches!(uri.path(), "" | "/") {
+        let connection = self.connection().validate(base_dir, &[b"h2"])?;
+        if !matches!(connection.uri.path(), "" | "/") {
             return Err(format!("url '{}' must not have a path", self.url));
         }
-        let tls = scheme == Scheme::HTTPS;
-        if !tls && scheme != Scheme::HTTP {
-            return Err(format!("url '{}' needs http:// or https://", self.url));
+        let connections = self.connections.unwrap_or(1);
+        if !(1..=64).contains(&connections) {
+            return Err(format!("connections must be 1 to 64, not {connections}"));
         }
-        if !tls && (self.ca_file.is_some() || self.tls_server_name.is_some()) {
-            return Err(format!(
-                "ca_file and tls_server_name need an https:// url, not '{}'",
-                self.url
-            ));
+        let window = |size: Option<ByteSize>, default: u64, key: &str| {
+            let size = size.map_or(default, |s| s.0);
+            if (65_535..=(1 << 31) - 1).contains(&size) {
+                Ok(size as u32)
+            } else {
+                Err(format!(
+                    "{key} must be between 65535 bytes and 2GiB (HTTP/2's bounds), not {size} bytes"
+                ))
+            }
+        };
+        let stream_window = window(self.stream_window, 256 << 10, "stream_window")?;
+        let connection_window = window(self.connection_window, 16 << 20, "connection_window")?;
+        if connection_window < stream_window {
+            return Err("connection_window must be at least stream_window".into());
         }
-        let port = authority.port_u16().unwrap_or(if tls { 443 } else { 80 });
-        let host = authority
-            .host()
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_owned();
-        let socket_address = if host.contains(':') {
-            format!("[{host}]:{port}")
-        } else {
-            format!("{host}:{port}")
-        };
-        let tls = if tls {
-            let server_name = self.tls_server_name.clone().unwrap_or_else(|| host.clone());
-            let ca_file = self.ca_file.as_ref().map(|f| base_dir.join(f));
-            Some(TlsSettings {
-                client_config: Arc::new(client_config(ca_file.as_deref())?),
-                server_name,
-            })
-        } else {
-            None
-        };
         Ok(GrpcEndpoint {
-            scheme,
-            authority,
-            socket_address,
-            tls,
-            connect_timeout: self.connect_timeout.map_or(Duration::from_secs(5), |d| d.0),
+            max_metadata_size: self.max_metadata_size.map_or(16 << 10, |s| s.0 as usize),
+            connections,
+            stream_window,
+            connection_window,
+            stalled_reader_timeout: self
+                .stalled_reader_timeout
+                .map_or(Duration::from_secs(30), |d| d.0),
+            socket_address: connection.socket_address(),
+            tls: connection
+                .tls
+                .map(|(client_config, server_name)| TlsSettings {
+                    client_config,
+                    server_name,
+                }),
+            scheme: connection.scheme,
+            authority: connection.authority,
+            connect_timeout: connection.connect_timeout,
             max_message_size: self.max_message_size.map_or(4 << 20, |s| s.0 as usize),
         })
     }
-}
-
-fn client_config(ca_file: Option<&Path>) -> Result<rustls::ClientConfig, String> {
-    use rustls::pki_types::pem::PemObject as _;
-    use rustls::pki_types::CertificateDer;
-    let mut roots = rustls::RootCertStore::empty();
-    match ca_file {
-        Some(path) => {
-            let certs = CertificateDer::pem_file_iter(path)
-                .map_err(|e| format!("ca_file {}: {e}", path.display()))?;
-            for cert in certs {
-                let cert = cert.map_err(|e| format!("ca_file {}: {e}", path.display()))?;
-                roots
-                    .add(cert)
-                    .map_err(|e| format!("ca_file {}: {e}", path.display()))?;
-            }
-            if roots.is_empty() {
-                return Err(format!("ca_file {} holds no certificate", path.display()));
-            }
-        }
-        None => {
-            let native = rustls_native_certs::load_native_certs();
-            for cert in native.certs {
-                let _ = roots.add(cert);
-            }
-        }
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| format!("TLS setup failed: {e}"))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    config.alpn_protocols = vec![b"h2".to_vec()];
-    Ok(config)
 }
 
 #[cfg(test)]
@@ -164,6 +137,11 @@ mod tests {
             tls_server_name: None,
             connect_timeout: None,
             max_message_size: None,
+            max_metadata_size: None,
+            connections: None,
+            stream_window: None,
+            connection_window: None,
+            stalled_reader_timeout: None,
             schema: SchemaConfig::default(),
         }
     }
