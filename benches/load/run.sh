@@ -44,11 +44,12 @@ build_peers() {
 }
 
 build_polygate() {
-  say "building polygate and the bench backend (cargo build --release)"
-  (cd "$REPO" && cargo build --release --bin polygate --example bench_backend >&2)
+  say "building polygate, the bench backend and the WebSocket load client (cargo build --release)"
+  (cd "$REPO" && cargo build --release --bin polygate --example bench_backend --example ws_load >&2)
   local target="${CARGO_TARGET_DIR:-$REPO/target}"
   export POLYGATE_BIN="${POLYGATE_BIN:-$target/release/polygate}"
   export BENCH_BACKEND_BIN="${BENCH_BACKEND_BIN:-$target/release/examples/bench_backend}"
+  export WS_LOAD_BIN="${WS_LOAD_BIN:-$target/release/examples/ws_load}"
 }
 
 if [[ "${BENCH_SKIP_BUILD:-0}" == 0 ]]; then

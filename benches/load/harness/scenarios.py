@@ -150,7 +150,12 @@ class Pending:
 
 PENDING = [
     Pending("mqtt", "MQTT QoS 1 → gRPC (messages/s end to end, acknowledged)", MQTT_FRONTEND, "mqtt"),
-    Pending("ws-stream", "WebSocket server stream (messages/s)", WEBSOCKET_FRONTEND, "ws_stream"),
+    Pending(
+        "ws-stream",
+        "WebSocket server stream (messages/s) and unary latency against REST",
+        WEBSOCKET_FRONTEND,
+        "ws_stream",
+    ),
     Pending("ws-idle", "10,000 idle WebSocket connections (memory)", WEBSOCKET_FRONTEND, "ws_idle"),
 ]
 
