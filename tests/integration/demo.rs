@@ -3,7 +3,7 @@
 use serde_json::json;
 
 use crate::support::library::{library_backend, library_pool};
-use crate::support::{root, Client};
+use crate::support::{demo_config, root, Client};
 
 #[tokio::test]
 async fn the_demo_config_serves_the_library_and_its_mapping_file() {
@@ -11,14 +11,7 @@ async fn the_demo_config_serves_the_library_and_its_mapping_file() {
     let backend = library_backend(library_pool(&root().join("protos")))
         .start()
         .await;
-    let mut config =
-        polygate::config::Config::from_file(&root().join("examples/demo.yaml")).unwrap();
-    config.http.as_mut().unwrap().listen = "127.0.0.1:0".into();
-    let Some(polygate::backends::BackendConfig::Grpc(grpc)) = config.backends.get_mut("library")
-    else {
-        panic!("the demo config has a gRPC backend named library");
-    };
-    grpc.url = backend.url();
+    let config = demo_config(backend.url());
     let running = polygate::app::start(polygate::app::build(&config).await.unwrap())
         .await
         .unwrap();

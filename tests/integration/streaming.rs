@@ -4,18 +4,7 @@
 use serde_json::json;
 use tonic::{Code, Status};
 
-use crate::support::{message, test_backend, to_json, Gateway, Reply};
-
-fn numbered(count: usize) -> Vec<prost_reflect::DynamicMessage> {
-    (1..=count)
-        .map(|i| {
-            message(
-                "polygate.test.v1.Everything",
-                json!({"name": format!("m{i}"), "int32Value": i}),
-            )
-        })
-        .collect()
-}
+use crate::support::{message, numbered, request_names, test_backend, to_json, Gateway, Reply};
 
 #[tokio::test]
 async fn a_server_stream_is_ndjson_by_default() {
@@ -144,11 +133,7 @@ async fn an_empty_stream_is_an_empty_ndjson_body() {
 async fn a_client_stream_takes_an_ndjson_body_with_the_path_bound_into_every_message() {
     let backend = test_backend()
         .handle("polygate.test.v1.Testing/Collect", |call| async move {
-            let names: Vec<String> = call
-                .messages
-                .iter()
-                .map(|m| to_json(m)["name"].as_str().unwrap_or("").to_owned())
-                .collect();
+            let names = request_names(&call);
             Ok(Reply::one(message(
                 "polygate.test.v1.Everything",
                 json!({"tags": names, "int32Value": call.messages.len()}),

@@ -4,15 +4,16 @@
 
 use std::sync::Arc;
 
-use futures_util::StreamExt;
 use serde_json::{json, Value};
 use tokio::sync::{mpsc, Notify};
 use tonic::{Code, Status};
 
-use crate::support::grpc_server::{LiveCall, MessageStream};
 use crate::support::http_server::{Answer, HttpServer, Recorded};
+use crate::support::live::{endless, shouting};
 use crate::support::ws_client::WsClient;
-use crate::support::{message, test_backend, to_json, Gateway, Reply};
+use crate::support::{
+    message, numbered, request_names, test_backend, to_json, Gateway, GrpcServer, Reply,
+};
 
 /// The test backend's config plus the WebSocket frontend with `settings` (YAML lines under
 /// `websocket:`, indented by two; empty for the defaults).
@@ -24,15 +25,19 @@ fn with_websocket(settings: &str) -> String {
     }
 }
 
-fn numbered(count: usize) -> Vec<prost_reflect::DynamicMessage> {
-    (1..=count)
-        .map(|i| {
-            message(
-                "polygate.test.v1.Everything",
-                json!({"name": format!("m{i}"), "int32Value": i}),
-            )
+/// A backend whose `List` never ends (telling `dropped` when the gateway lets a call go), and
+/// polygate in front of it with the WebSocket frontend's `settings`.
+async fn endless_gateway(settings: &str) -> (GrpcServer, Gateway, Arc<Notify>) {
+    let dropped = Arc::new(Notify::new());
+    let seen = dropped.clone();
+    let backend = test_backend()
+        .handle_live("polygate.test.v1.Testing/List", move |call| {
+            endless(call, seen.clone())
         })
-        .collect()
+        .start()
+        .await;
+    let gateway = Gateway::for_test_backend(&backend, &with_websocket(settings)).await;
+    (backend, gateway, dropped)
 }
 
 fn next(id: &str, message: Value) -> Value {
@@ -43,45 +48,6 @@ fn complete(id: &str) -> Value {
     json!({"type": "complete", "id": id})
 }
 
-/// A live handler answering every request message at once with its name in upper case.
-fn shouting(call: LiveCall) -> MessageStream {
-    let output = call.method.output();
-    call.messages
-        .map(move |item| {
-            item.map(|request| {
-                let name = request
-                    .get_field_by_name("name")
-                    .and_then(|v| v.as_str().map(str::to_uppercase))
-                    .unwrap_or_default();
-                let mut answer = prost_reflect::DynamicMessage::new(output.clone());
-                answer.set_field_by_name("name", prost_reflect::Value::String(name));
-                answer
-            })
-        })
-        .boxed()
-}
-
-/// An endless live stream (`m1`, `m2`, …) that tells `dropped` when the gateway lets it go.
-fn endless(call: LiveCall, dropped: Arc<Notify>) -> MessageStream {
-    struct Guard(Arc<Notify>);
-    impl Drop for Guard {
-        fn drop(&mut self) {
-            self.0.notify_one();
-        }
-    }
-    let output = call.method.output();
-    let guard = Guard(dropped);
-    futures_util::stream::iter(1..)
-        .map(move |i: i32| {
-            let _ = &guard;
-            let mut answer = prost_reflect::DynamicMessage::new(output.clone());
-            answer.set_field_by_name("name", prost_reflect::Value::String(format!("m{i}")));
-            answer.set_field_by_name("int32_value", prost_reflect::Value::I32(i));
-            Ok(answer)
-        })
-        .boxed()
-}
-
 #[tokio::test]
 async fn every_call_shape_reaches_the_grpc_backend_over_one_socket() {
     let backend = test_backend()
@@ -89,11 +55,7 @@ async fn every_call_shape_reaches_the_grpc_backend_over_one_socket() {
             Ok(Reply::stream(numbered(3), None))
         })
         .handle("polygate.test.v1.Testing/Collect", |call| async move {
-            let names: Vec<String> = call
-                .messages
-                .iter()
-                .map(|m| to_json(m)["name"].as_str().unwrap_or("").to_owned())
-                .collect();
+            let names = request_names(&call);
             Ok(Reply::one(message(
                 "polygate.test.v1.Everything",
                 json!({"name": names.join("+"), "parent": to_json(call.message())["parent"]}),
@@ -253,15 +215,7 @@ async fn credit_is_respected_and_more_is_sent_when_granted() {
 
 #[tokio::test]
 async fn cancel_ends_the_backend_call_mid_stream() {
-    let dropped = Arc::new(Notify::new());
-    let seen = dropped.clone();
-    let backend = test_backend()
-        .handle_live("polygate.test.v1.Testing/List", move |call| {
-            endless(call, seen.clone())
-        })
-        .start()
-        .await;
-    let gateway = Gateway::for_test_backend(&backend, &with_websocket("")).await;
+    let (_backend, gateway, dropped) = endless_gateway("").await;
     let mut ws = WsClient::envelope(gateway.addr("http")).await;
     ws.send(json!({"type": "call", "id": "e", "method": "GET", "path": "/v1/list/x", "credit": 2}))
         .await;
@@ -281,15 +235,7 @@ async fn cancel_ends_the_backend_call_mid_stream() {
 
 #[tokio::test]
 async fn bad_input_gets_an_error_and_leaves_the_other_calls_running() {
-    let dropped = Arc::new(Notify::new());
-    let seen = dropped.clone();
-    let backend = test_backend()
-        .handle_live("polygate.test.v1.Testing/List", move |call| {
-            endless(call, seen.clone())
-        })
-        .start()
-        .await;
-    let gateway = Gateway::for_test_backend(&backend, &with_websocket("")).await;
+    let (_backend, gateway, _dropped) = endless_gateway("").await;
     let mut ws = WsClient::envelope(gateway.addr("http")).await;
     ws.send(
         json!({"type": "call", "id": "live", "method": "GET", "path": "/v1/list/x", "credit": 1}),
@@ -359,15 +305,7 @@ async fn bad_input_gets_an_error_and_leaves_the_other_calls_running() {
 
 #[tokio::test]
 async fn the_call_limit_refuses_a_call_not_the_connection() {
-    let dropped = Arc::new(Notify::new());
-    let seen = dropped.clone();
-    let backend = test_backend()
-        .handle_live("polygate.test.v1.Testing/List", move |call| {
-            endless(call, seen.clone())
-        })
-        .start()
-        .await;
-    let gateway = Gateway::for_test_backend(&backend, &with_websocket("  max_calls: 2\n")).await;
+    let (_backend, gateway, _dropped) = endless_gateway("  max_calls: 2\n").await;
     let mut ws = WsClient::envelope(gateway.addr("http")).await;
     for id in ["a", "b"] {
         ws.send(
@@ -393,16 +331,8 @@ async fn the_call_limit_refuses_a_call_not_the_connection() {
 
 #[tokio::test]
 async fn a_backend_killed_mid_stream_fails_the_calls_and_the_connection_stays() {
-    let dropped = Arc::new(Notify::new());
-    let seen = dropped.clone();
-    let backend = test_backend()
-        .handle_live("polygate.test.v1.Testing/List", move |call| {
-            endless(call, seen.clone())
-        })
-        .start()
-        .await;
+    let (backend, gateway, _dropped) = endless_gateway("").await;
     let addr = backend.addr;
-    let gateway = Gateway::for_test_backend(&backend, &with_websocket("")).await;
     let mut ws = WsClient::envelope(gateway.addr("http")).await;
     for id in ["a", "b"] {
         ws.send(

@@ -16,7 +16,7 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::support::library::{library_backend, library_pool};
 use crate::support::web::start_page_server;
-use crate::support::{root, scratch_dir};
+use crate::support::{demo_config, root, scratch_dir};
 
 /// Headless Chromium with a fresh profile; killed when dropped.
 struct Browser {
@@ -159,13 +159,7 @@ async fn the_demo_page_shows_streams_arriving_live_in_headless_chromium() {
         .start()
         .await;
     let page_server = start_page_server("127.0.0.1:0").await.unwrap();
-    let mut config =
-        polygate::config::Config::from_file(&root().join("examples/demo.yaml")).unwrap();
-    config.http.as_mut().unwrap().listen = "127.0.0.1:0".into();
-    match config.backends.get_mut("library") {
-        Some(polygate::backends::BackendConfig::Grpc(grpc)) => grpc.url = backend.url(),
-        _ => panic!("the demo config has a gRPC backend named library"),
-    }
+    let mut config = demo_config(backend.url());
     match config.backends.get_mut("web") {
         Some(polygate::backends::BackendConfig::Rest(rest)) => rest.url = page_server.url(),
         _ => panic!("the demo config has a REST backend named web"),

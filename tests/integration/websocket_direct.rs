@@ -2,14 +2,15 @@
 //! socket, each text frame a request message, `{"result":…}` / `{"error":…}` frames, an empty
 //! frame ending the client stream, and the close code from the status.
 
-use futures_util::StreamExt;
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Error as WsError;
 use tonic::{Code, Status};
 
-use crate::support::grpc_server::{LiveCall, MessageStream};
+use crate::support::live::shouting;
 use crate::support::ws_client::{Closed, WsClient};
-use crate::support::{message, test_backend, test_config, to_json, Gateway, GrpcServer, Reply};
+use crate::support::{
+    message, request_names, test_backend, test_config, to_json, Gateway, GrpcServer, Reply,
+};
 
 const BINDINGS: &str = "http:
   rules:
@@ -27,23 +28,6 @@ const BINDINGS: &str = "http:
 async fn gateway(backend: &GrpcServer) -> Gateway {
     let config = test_config(&backend.url(), "websocket: {}\nmappings: [bindings.yaml]\n");
     Gateway::start(&config, &[("bindings.yaml", BINDINGS)]).await
-}
-
-fn shouting(call: LiveCall) -> MessageStream {
-    let output = call.method.output();
-    call.messages
-        .map(move |item| {
-            item.map(|request| {
-                let json = to_json(&request);
-                let mut answer = prost_reflect::DynamicMessage::new(output.clone());
-                let name = json["name"].as_str().unwrap_or("").to_uppercase();
-                answer.set_field_by_name("name", prost_reflect::Value::String(name));
-                let parent = json["parent"].as_str().unwrap_or("").to_owned();
-                answer.set_field_by_name("parent", prost_reflect::Value::String(parent));
-                answer
-            })
-        })
-        .boxed()
 }
 
 async fn results(ws: &mut WsClient) -> (Vec<Value>, Closed) {
@@ -116,11 +100,7 @@ async fn unary_and_server_streaming_take_the_first_frame_as_the_request() {
 async fn client_and_bidi_streams_take_a_frame_per_message_and_an_empty_frame_ends_them() {
     let backend = test_backend()
         .handle("polygate.test.v1.Testing/Collect", |call| async move {
-            let names: Vec<String> = call
-                .messages
-                .iter()
-                .map(|m| to_json(m)["name"].as_str().unwrap_or("").to_owned())
-                .collect();
+            let names = request_names(&call);
             Ok(Reply::one(message(
                 "polygate.test.v1.Everything",
                 json!({"name": names.join("+")}),

@@ -2,24 +2,15 @@
 //! Origin allow-list (403 before the upgrade), subprotocol (4406), the graphql-ws lifecycle
 //! codes, the idle timeout, shutdown (1001 after the grace period) and its own listener.
 
-use futures_util::StreamExt;
+use std::sync::Arc;
+
 use serde_json::json;
+use tokio::sync::Notify;
 use tokio_tungstenite::tungstenite::Error as WsError;
 
-use crate::support::grpc_server::{LiveCall, MessageStream};
+use crate::support::live::endless;
 use crate::support::ws_client::{Closed, WsClient};
 use crate::support::{test_backend, Gateway};
-
-fn ticking(call: LiveCall) -> MessageStream {
-    let output = call.method.output();
-    futures_util::stream::iter(1..)
-        .map(move |i: i32| {
-            let mut answer = prost_reflect::DynamicMessage::new(output.clone());
-            answer.set_field_by_name("int32_value", prost_reflect::Value::I32(i));
-            Ok(answer)
-        })
-        .boxed()
-}
 
 #[tokio::test]
 async fn an_oversized_message_closes_the_socket_with_1009() {
@@ -147,7 +138,9 @@ async fn an_idle_connection_is_closed_with_1001() {
 #[tokio::test]
 async fn shutdown_closes_idle_sockets_and_ends_calls_after_the_grace_period() {
     let backend = test_backend()
-        .handle_live("polygate.test.v1.Testing/List", ticking)
+        .handle_live("polygate.test.v1.Testing/List", |call| {
+            endless(call, Arc::new(Notify::new()))
+        })
         .start()
         .await;
     let gateway =
@@ -159,7 +152,7 @@ async fn shutdown_closes_idle_sockets_and_ends_calls_after_the_grace_period() {
         json!({"type": "call", "id": "s", "method": "GET", "path": "/v1/list/x", "credit": 1}),
     )
     .await;
-    assert_eq!(busy.next_for("s").await["message"]["int32Value"], 1);
+    assert_eq!(busy.next_for("s").await["message"]["name"], "m1");
     let stopping = tokio::spawn(gateway.stop());
     assert_eq!(
         idle.closed().await,

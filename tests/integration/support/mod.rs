@@ -11,6 +11,7 @@ pub mod http_server;
 pub mod legacy;
 #[path = "../../../examples/common/library.rs"]
 pub mod library;
+pub mod live;
 #[path = "../../../examples/common/warehouse.rs"]
 pub mod warehouse;
 #[path = "../../../examples/common/web.rs"]
@@ -157,4 +158,37 @@ pub fn message(type_name: &str, json: serde_json::Value) -> DynamicMessage {
         .get_message_by_name(type_name)
         .expect("message type in the test pool");
     DynamicMessage::deserialize(descriptor, json).expect("valid proto3 JSON")
+}
+
+/// `count` test messages named `m1`, `m2`, … with `int32Value` 1, 2, ….
+pub fn numbered(count: usize) -> Vec<DynamicMessage> {
+    (1..=count)
+        .map(|i| {
+            message(
+                "polygate.test.v1.Everything",
+                serde_json::json!({"name": format!("m{i}"), "int32Value": i}),
+            )
+        })
+        .collect()
+}
+
+/// The names of the request messages a call received.
+pub fn request_names(call: &grpc_server::Call) -> Vec<String> {
+    call.messages
+        .iter()
+        .map(|m| to_json(m)["name"].as_str().unwrap_or("").to_owned())
+        .collect()
+}
+
+/// The demo's config (examples/demo.yaml) on an ephemeral port, its library backend at
+/// `library_url`.
+pub fn demo_config(library_url: String) -> polygate::config::Config {
+    let mut config =
+        polygate::config::Config::from_file(&root().join("examples/demo.yaml")).unwrap();
+    config.http.as_mut().unwrap().listen = "127.0.0.1:0".into();
+    match config.backends.get_mut("library") {
+        Some(polygate::backends::BackendConfig::Grpc(grpc)) => grpc.url = library_url,
+        _ => panic!("the demo config has a gRPC backend named library"),
+    }
+    config
 }
