@@ -40,6 +40,16 @@ async fn endless_gateway(settings: &str) -> (GrpcServer, Gateway, Arc<Notify>) {
     (backend, gateway, dropped)
 }
 
+/// Reads the `next` messages of call `id` holding the numbered messages `range`.
+async fn expect_numbered(ws: &mut WsClient, id: &str, range: std::ops::RangeInclusive<usize>) {
+    for i in range {
+        assert_eq!(
+            ws.next_for(id).await,
+            next(id, json!({"name": format!("m{i}"), "int32Value": i}))
+        );
+    }
+}
+
 fn next(id: &str, message: Value) -> Value {
     json!({"type": "next", "id": id, "message": message})
 }
@@ -186,22 +196,12 @@ async fn credit_is_respected_and_more_is_sent_when_granted() {
     let mut ws = WsClient::envelope(gateway.addr("http")).await;
     ws.send(json!({"type": "call", "id": "l", "method": "GET", "path": "/v1/list/x", "credit": 3}))
         .await;
-    for i in 1..=3 {
-        assert_eq!(
-            ws.next_for("l").await,
-            next("l", json!({"name": format!("m{i}"), "int32Value": i}))
-        );
-    }
+    expect_numbered(&mut ws, "l", 1..=3).await;
     // Whatever the server had written before the pong has been read: no fourth message.
     ws.round_trip(1).await;
     assert!(ws.unread().is_empty(), "{:?}", ws.unread());
     ws.send(json!({"type": "request", "id": "l", "n": 2})).await;
-    for i in 4..=5 {
-        assert_eq!(
-            ws.next_for("l").await,
-            next("l", json!({"name": format!("m{i}"), "int32Value": i}))
-        );
-    }
+    expect_numbered(&mut ws, "l", 4..=5).await;
     ws.round_trip(2).await;
     assert!(ws.unread().is_empty(), "{:?}", ws.unread());
     // Exactly the credit the rest needs: the end comes without asking for more.

@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
@@ -25,6 +26,9 @@ use crate::model::{Code, ErrorSource, GatewayRequest, Payload, RequestBody, Stat
 
 /// Frames written before a flush, at most, when many are queued.
 const WRITE_BATCH: usize = 64;
+
+/// How long the close frame may take to be written.
+pub(crate) const CLOSE_TIME: Duration = Duration::from_secs(5);
 
 /// A call under way, as the driver holds it.
 struct CallHandle {
@@ -71,7 +75,8 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     if !accepted {
-        let _ = socket.close(Some(encode::close(&Close::Subprotocol))).await;
+        let refusal = socket.close(Some(encode::close(&Close::Subprotocol)));
+        let _ = tokio::time::timeout(CLOSE_TIME, refusal).await;
         return;
     }
     let settings = connection.settings.clone();
@@ -97,8 +102,8 @@ where
     tokio::pin!(timer);
     let mut draining = false;
     let close = loop {
+        // Unbiased: a busy stream never starves the client's messages (credit, cancel).
         tokio::select! {
-            biased;
             Some(frame) = queued.recv() => {
                 if let Err(close) = driver.write(&mut socket, frame, &mut queued).await {
                     break close;
@@ -170,7 +175,8 @@ where
         call.task.abort();
     }
     if let Some(close) = close {
-        let _ = socket.close(Some(encode::close(&close))).await;
+        // A client that reads nothing more cannot hold the task: the close gets a few seconds.
+        let _ = tokio::time::timeout(CLOSE_TIME, socket.close(Some(encode::close(&close)))).await;
     }
 }
 

@@ -15,6 +15,7 @@ use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::WebSocketStream;
 
+use super::connection::CLOSE_TIME;
 use super::encode;
 use super::session::Close;
 use super::Connection;
@@ -54,8 +55,7 @@ pub(crate) async fn serve<S>(
             encode::status_close(Some(&status))
         }
     };
-    let _ =
-        tokio::time::timeout(std::time::Duration::from_secs(5), socket.close(Some(frame))).await;
+    let _ = tokio::time::timeout(CLOSE_TIME, socket.close(Some(frame))).await;
 }
 
 async fn run<S>(
