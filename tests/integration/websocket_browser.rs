@@ -31,17 +31,10 @@ impl Drop for Browser {
 }
 
 fn chromium() -> PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
     ["chromium", "chromium-browser"]
         .iter()
-        .flat_map(|name| {
-            std::env::var_os("PATH")
-                .map(|path| {
-                    std::env::split_paths(&path)
-                        .map(|dir| dir.join(name))
-                        .collect()
-                })
-                .unwrap_or_else(Vec::new)
-        })
+        .flat_map(|name| std::env::split_paths(&path).map(move |dir| dir.join(name)))
         .find(|candidate| candidate.is_file())
         .unwrap_or_else(|| {
             panic!(
