@@ -425,3 +425,29 @@ async fn backend_errors_end_the_call_in_the_canonical_shape() {
     assert_eq!(ws.next_for("y").await["error"]["code"], 12);
     gateway.stop().await;
 }
+
+#[tokio::test]
+async fn response_metadata_and_trailers_reach_the_client() {
+    let backend = test_backend()
+        .handle("polygate.test.v1.Testing/Echo", |call| async move {
+            let mut reply = Reply::one(call.message().clone());
+            reply.metadata.insert("x-served-by", "b1".parse().unwrap());
+            reply.trailers.insert("x-cost", "3".parse().unwrap());
+            Ok(reply)
+        })
+        .start()
+        .await;
+    let gateway = Gateway::for_test_backend(&backend, &with_websocket("")).await;
+    let mut ws = WsClient::envelope(gateway.addr("http")).await;
+    ws.send(json!({"type": "call", "id": "m", "method": "GET", "path": "/v1/echo/meta"}))
+        .await;
+    assert_eq!(
+        ws.until_end("m").await,
+        vec![
+            json!({"type": "headers", "id": "m", "metadata": {"x-served-by": "b1"}}),
+            next("m", json!({"name": "meta"})),
+            json!({"type": "complete", "id": "m", "trailers": {"x-cost": "3"}}),
+        ]
+    );
+    gateway.stop().await;
+}

@@ -197,3 +197,38 @@ async fn a_failed_call_ends_with_an_error_frame_and_4000_plus_its_code() {
     assert_eq!(response.status(), 404);
     gateway.stop().await;
 }
+
+#[tokio::test]
+async fn websocket_routes_need_the_websocket_frontend() {
+    polygate::install_crypto_provider();
+    let backend = test_backend().start().await;
+    let dir = crate::support::scratch_dir();
+    std::fs::write(dir.join("bindings.yaml"), BINDINGS).unwrap();
+    let path = dir.join("polygate.yaml");
+    std::fs::write(
+        &path,
+        test_config(&backend.url(), "mappings: [bindings.yaml]\n"),
+    )
+    .unwrap();
+    let config = polygate::config::Config::from_file(&path).unwrap();
+    let errors = match polygate::app::build(&config).await {
+        Ok(_) => panic!("a websocket: route without the WebSocket frontend is refused"),
+        Err(errors) => errors,
+    };
+    assert_eq!(
+        errors.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        vec!["routes bind WebSocket paths (websocket:), but the WebSocket frontend is off; add a websocket: section (websocket: {} takes the defaults)"]
+    );
+    let config = polygate::config::Config {
+        websocket: Some(Default::default()),
+        ..Default::default()
+    };
+    let errors = match polygate::app::build(&config).await {
+        Ok(_) => panic!("WebSockets without a listener are refused"),
+        Err(errors) => errors,
+    };
+    assert_eq!(
+        errors.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        vec!["websocket: without `listen`, WebSockets are upgrades on the http: listener; configure http: or websocket.listen"]
+    );
+}
