@@ -43,7 +43,10 @@ struct Driver {
     connection: Connection,
     session: Session,
     calls: HashMap<CallSeq, CallHandle>,
-    outbox: Outbox,
+    /// The queue call tasks write to, made with the first call (idle connections have none),
+    /// and the writer's end of it.
+    outbox: Option<Outbox>,
+    queued: Option<mpsc::Receiver<OutFrame>>,
     /// Bytes of client messages queued for backends.
     inbound_bytes: Arc<Semaphore>,
     /// Metadata of every call: the upgrade's forwarded headers and `init`'s metadata.
@@ -79,15 +82,16 @@ where
         let _ = tokio::time::timeout(CLOSE_TIME, refusal).await;
         return;
     }
+    let mut connection = connection;
     let settings = connection.settings.clone();
-    let (outbox, mut queued) = Outbox::new(settings.max_queued_bytes);
     let now = Instant::now();
     let mut driver = Driver {
         session: Session::new(settings.max_calls, settings.max_queued_messages),
         calls: HashMap::new(),
-        outbox,
+        outbox: None,
+        queued: None,
         inbound_bytes: Arc::new(Semaphore::new(settings.max_queued_bytes)),
-        metadata: connection.metadata.clone(),
+        metadata: std::mem::take(&mut connection.metadata),
         replies: Vec::new(),
         started: now,
         last_received: now,
@@ -104,8 +108,8 @@ where
     let close = loop {
         // Unbiased: a busy stream never starves the client's messages (credit, cancel).
         tokio::select! {
-            Some(frame) = queued.recv() => {
-                if let Err(close) = driver.write(&mut socket, frame, &mut queued).await {
+            Some(frame) = next_frame(&mut driver.queued) => {
+                if let Err(close) = driver.write(&mut socket, frame).await {
                     break close;
                 }
                 if draining && driver.session.calls() == 0 {
@@ -231,7 +235,6 @@ impl Driver {
         &mut self,
         socket: &mut WebSocketStream<S>,
         first: OutFrame,
-        queued: &mut mpsc::Receiver<OutFrame>,
     ) -> Result<(), Option<Close>>
     where
         S: AsyncRead + AsyncWrite + Unpin,
@@ -256,7 +259,7 @@ impl Driver {
                 written += 1;
             }
             if written < WRITE_BATCH {
-                next = queued.try_recv().ok();
+                next = self.queued.as_mut().and_then(|q| q.try_recv().ok());
             }
         }
         socket.flush().await.map_err(write_failed)
@@ -374,12 +377,20 @@ impl Driver {
                 return;
             }
         };
+        let outbox = match &self.outbox {
+            Some(outbox) => outbox.clone(),
+            None => {
+                let (outbox, queued) = Outbox::new(self.connection.settings.max_queued_bytes);
+                self.queued = Some(queued);
+                self.outbox.insert(outbox).clone()
+            }
+        };
         let task = CallTask {
             pipeline: self.connection.pipeline.clone(),
             request,
             seq,
             tag: tag.clone(),
-            outbox: self.outbox.clone(),
+            outbox,
             control: control.clone(),
         };
         let task = tokio::spawn(task.run());
@@ -503,6 +514,14 @@ impl Driver {
             )));
         }
         let _ = self.flush_replies(socket).await;
+    }
+}
+
+/// The next frame a call queued; never, while no call was made.
+async fn next_frame(queued: &mut Option<mpsc::Receiver<OutFrame>>) -> Option<OutFrame> {
+    match queued {
+        Some(queued) => queued.recv().await,
+        None => std::future::pending().await,
     }
 }
 

@@ -35,7 +35,7 @@ use crate::pipeline::Pipeline;
 pub(crate) struct Connection {
     settings: Arc<WebSocketSettings>,
     pipeline: Arc<Pipeline>,
-    /// The upgrade request's forwarded headers, metadata of every call.
+    /// The upgrade request's forwarded headers, metadata of every call (the driver takes them).
     metadata: HeaderMap,
     shutdown: Shutdown,
 }

@@ -90,12 +90,12 @@ impl Upgrade for WebSocketEndpoint {
             let shape = context.pipeline.call_shape(&key)?;
             Way::Direct { key, shape }
         };
-        let metadata = forwarded_metadata(
+        let metadata = detached(forwarded_metadata(
             headers,
             request.uri(),
             &Peer::new(context.peer),
             &self.settings.forward_headers,
-        )?;
+        )?);
         let mut response = Response::new(());
         *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
         let response_headers = response.headers_mut();
@@ -180,6 +180,18 @@ fn handshake(request: &Request<Incoming>) -> Result<HeaderValue, Status> {
         .ok_or_else(|| Status::invalid_argument("a WebSocket upgrade needs Sec-WebSocket-Key"))?;
     HeaderValue::from_str(&derive_accept_key(key.as_bytes()))
         .map_err(|_| Status::internal("the Sec-WebSocket-Accept value is not a header value"))
+}
+
+/// The metadata with every value copied out of the upgrade request's read buffer: hyper's
+/// header values are slices of that buffer (16 KiB), which a value kept for the socket's whole
+/// life would keep alive.
+fn detached(metadata: HeaderMap) -> HeaderMap {
+    let mut owned = HeaderMap::with_capacity(metadata.len());
+    for (name, value) in &metadata {
+        let copy = HeaderValue::from_bytes(value.as_bytes()).unwrap_or_else(|_| value.clone());
+        owned.append(name.clone(), copy);
+    }
+    owned
 }
 
 /// Whether a comma-separated header holds `token` (case-insensitive).
@@ -313,6 +325,20 @@ mod tests {
             &[AllowedOrigin::Any]
         )
         .is_ok());
+    }
+
+    #[test]
+    fn kept_metadata_owns_its_bytes() {
+        let buffer = bytes::Bytes::from_static(b"Bearer abc, and more");
+        let shared = HeaderValue::from_maybe_shared(buffer.slice(0..10)).unwrap();
+        let mut metadata = HeaderMap::new();
+        metadata.append("authorization", shared.clone());
+        let owned = detached(metadata);
+        assert_eq!(owned["authorization"], "Bearer abc");
+        assert_ne!(
+            owned["authorization"].as_bytes().as_ptr(),
+            shared.as_bytes().as_ptr()
+        );
     }
 
     #[test]

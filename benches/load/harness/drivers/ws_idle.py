@@ -78,7 +78,7 @@ def run(settings: Settings) -> list[str]:
     return [
         title,
         "",
-        f"polygate {ws_common.repo_commit()} with `websocket: {{}}` (4 KiB read and write buffers, "
+        f"polygate {ws_common.repo_commit()} with `websocket: {{}}` (2 KiB read and 4 KiB write buffers, "
         f"pings after 30 s of silence), {pin}; the load client (`examples/ws_load.rs idle`) in its own "
         f"process opens the connections 256 at a time, each sending `init` and waiting for `init_ack`.",
         "",
