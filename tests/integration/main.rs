@@ -11,6 +11,7 @@ mod demo;
 mod descriptors;
 mod errors;
 mod frontends;
+mod isolation;
 mod json;
 mod layering;
 mod legacy_config;
