@@ -24,5 +24,6 @@ mod soap;
 mod soap_faults;
 mod soap_security;
 mod streaming;
+mod uploads;
 mod wsdl_import;
 mod xml_hostile;
