@@ -68,3 +68,46 @@ async fn large_ndjson_imports_succeed_repeatedly_on_one_warmed_connection() {
     }
     assert_eq!(backend.connections_accepted(), 1);
 }
+
+#[tokio::test]
+async fn a_client_stream_over_its_message_or_byte_cap_is_413() {
+    let backend = counting_backend().await;
+    let config = crate::support::test_config(&backend.url(), "").replace(
+        "http:\n  listen: 127.0.0.1:0\n",
+        "http:\n  listen: 127.0.0.1:0\n  max_stream_messages: 100\n  max_stream_size: 64KiB\n",
+    );
+    let gateway = Gateway::start(&config, &[]).await;
+    let over = |lines| {
+        gateway.client.send(
+            "POST",
+            "/v1/collect/import",
+            &[("content-type", "application/x-ndjson")],
+            ndjson(lines),
+        )
+    };
+    let response = over(101).await;
+    assert_eq!(response.status, 413);
+    assert_eq!(
+        response.json(),
+        json!({"code": 8, "message": "the request stream exceeds the limit of 100 messages", "details": []})
+    );
+    let large = "x".repeat(1000);
+    let body: String = (0..70)
+        .map(|i| format!("{{\"name\":\"{large}\",\"int64Value\":\"{i}\"}}\n"))
+        .collect();
+    let response = gateway
+        .client
+        .send(
+            "POST",
+            "/v1/collect/import",
+            &[("content-type", "application/x-ndjson")],
+            body,
+        )
+        .await;
+    assert_eq!(response.status, 413);
+    assert_eq!(
+        response.json(),
+        json!({"code": 8, "message": "the request stream exceeds the limit of 65536 bytes", "details": []})
+    );
+    import(&gateway, 100).await;
+}
