@@ -10,6 +10,7 @@ mod connections;
 mod demo;
 mod descriptors;
 mod errors;
+mod faults;
 mod frontends;
 mod isolation;
 mod json;
