@@ -122,8 +122,7 @@ impl Source {
         Ok(Config {
             http: Some(HttpFrontendConfig {
                 listen: self.listen.clone(),
-                max_body_size: None,
-                forward_headers: None,
+                ..HttpFrontendConfig::default()
             }),
             backends: [("default".to_owned(), BackendConfig::Grpc(backend))]
                 .into_iter()

@@ -3,11 +3,11 @@
 
 use std::sync::{Arc, OnceLock};
 
-use bytes::Bytes;
-use futures_util::StreamExt;
+use bytes::{Bytes, BytesMut};
+use futures_util::{FutureExt, StreamExt};
 use h2::SendStream;
 
-use super::framing::frame;
+use super::framing::append_frame;
 use super::stall::PumpSignal;
 use crate::model::{MessageStream, Payload, Status};
 
@@ -30,12 +30,11 @@ pub(crate) async fn pump(
         }
     };
     tokio::pin!(ended);
-    loop {
-        let item = tokio::select! {
-            item = messages.next() => match item {
-                Some(item) => item,
-                None => break,
-            },
+    let mut batch = BytesMut::new();
+    let mut finished = false;
+    while !finished {
+        let first = tokio::select! {
+            item = messages.next() => item,
             stalled = &mut ended => {
                 if stalled {
                     stream.send_reset(h2::Reason::CANCEL);
@@ -43,25 +42,40 @@ pub(crate) async fn pump(
                 return;
             }
         };
-        let message = match item {
-            Ok(Payload::Protobuf(message)) => message,
-            Ok(other) => {
-                let _ = failure.set(Status::internal(format!(
-                    "gRPC backend received a {} message instead of protobuf",
-                    payload_kind(&other)
-                )));
-                stream.send_reset(h2::Reason::INTERNAL_ERROR);
-                return;
+        let mut next = first;
+        // Messages already waiting go out together: one DATA frame per tiny message would
+        // spend the backend's budget for small frames (h2 answers with GOAWAY
+        // ENHANCE_YOUR_CALM, failing every call on the connection).
+        loop {
+            match next {
+                None => {
+                    finished = true;
+                    break;
+                }
+                Some(item) => {
+                    let message = match protobuf(item) {
+                        Ok(message) => message,
+                        Err((status, reason)) => {
+                            let _ = failure.set(status);
+                            stream.send_reset(reason);
+                            return;
+                        }
+                    };
+                    append_frame(&mut batch, &message);
+                }
             }
-            Err(status) => {
-                let _ = failure.set(status);
-                stream.send_reset(h2::Reason::CANCEL);
-                return;
+            if batch.len() >= BATCH_BYTES {
+                break;
             }
-        };
-        if send_within_window(&mut stream, frame(&message))
-            .await
-            .is_err()
+            match messages.next().now_or_never() {
+                Some(item) => next = item,
+                None => break,
+            }
+        }
+        if !batch.is_empty()
+            && send_within_window(&mut stream, batch.split().freeze())
+                .await
+                .is_err()
         {
             return;
         }
@@ -70,6 +84,24 @@ pub(crate) async fn pump(
     // The request is sent; a streamed answer may still stall, and only this stream can say so.
     if answer.is_some() && ended.await {
         stream.send_reset(h2::Reason::CANCEL);
+    }
+}
+
+/// How many bytes of waiting messages are gathered into one DATA frame at most.
+const BATCH_BYTES: usize = 16 << 10;
+
+/// The protobuf bytes of a request message, or why the call must be reset.
+fn protobuf(item: Result<Payload, Status>) -> Result<Bytes, (Status, h2::Reason)> {
+    match item {
+        Ok(Payload::Protobuf(message)) => Ok(message),
+        Ok(other) => Err((
+            Status::internal(format!(
+                "gRPC backend received a {} message instead of protobuf",
+                payload_kind(&other)
+            )),
+            h2::Reason::INTERNAL_ERROR,
+        )),
+        Err(status) => Err((status, h2::Reason::CANCEL)),
     }
 }
 

@@ -38,6 +38,7 @@ pub(crate) fn error_response(status: &Status) -> Response<ResponseBody> {
     let (code, body) = match status.rejection() {
         Some(Rejection::WrongMethod { .. }) => (StatusCode::METHOD_NOT_ALLOWED, status.to_json()),
         Some(Rejection::TooLarge) => (StatusCode::PAYLOAD_TOO_LARGE, status.to_json()),
+        Some(Rejection::RequestTimeout) => (StatusCode::REQUEST_TIMEOUT, status.to_json()),
         Some(Rejection::MetadataTooLarge) => (
             StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             status.to_json(),
@@ -100,6 +101,7 @@ pub(crate) async fn success_response(
                 messages,
                 framing,
                 finished: false,
+                cut: None,
             });
             if framing == Framing::ServerSentEvents {
                 response.headers_mut().insert(CACHE_CONTROL, NO_CACHE);
@@ -170,6 +172,10 @@ mod tests {
         assert_eq!(
             error_response(&Status::metadata_too_large("headers")).status(),
             StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
+        );
+        assert_eq!(
+            error_response(&Status::request_timeout("slow")).status(),
+            StatusCode::REQUEST_TIMEOUT
         );
         assert_eq!(
             error_response(&Status::upstream_fault(Code::Unknown, "fault")).status(),

@@ -7,26 +7,25 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::header::ACCEPT;
-use http::{HeaderMap, Request, Response};
+use http::header::{ACCEPT, CONNECTION};
+use http::{HeaderMap, HeaderValue, Request, Response, Version};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
-use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinSet;
 
 use super::body::ResponseBody;
 use super::config::HttpFrontendSettings;
+use super::connection::{self, reached, watched, Activity, CountedBody, Phase};
 use super::decode::{decode, Peer};
 use super::encode::{error_response, success_response};
 use super::upgrade::{Upgrade, UpgradeContext};
 use crate::frontends::{Listener, ServeFuture, Shutdown};
 use crate::model::Status;
 use crate::pipeline::Pipeline;
-
-/// How long shutdown waits for requests under way.
-const DRAIN_TIME: Duration = Duration::from_secs(10);
 
 /// A bound REST/JSON listener, not yet serving.
 pub struct HttpServer {
@@ -56,11 +55,11 @@ impl HttpServer {
         listen: SocketAddr,
         upgrade: Arc<dyn Upgrade>,
     ) -> std::io::Result<Self> {
-        let settings = HttpFrontendSettings {
-            listen,
-            max_body_size: 0,
-            forward_headers: Vec::new(),
+        let config = super::HttpFrontendConfig {
+            listen: listen.to_string(),
+            ..Default::default()
         };
+        let settings = config.validate().map_err(std::io::Error::other)?;
         let mut server = Self::bind(settings).await?;
         server.upgrade = Some(upgrade);
         server.upgrades_only = true;
@@ -97,105 +96,259 @@ impl Listener for HttpServer {
     }
 }
 
-/// What every request of the listener shares.
-struct Shared {
-    pipeline: Arc<Pipeline>,
-    settings: Arc<HttpFrontendSettings>,
+/// How the listener treats `Upgrade` requests.
+struct Upgrades {
+    /// The protocol that takes them, if any.
     upgrade: Option<Arc<dyn Upgrade>>,
-    upgrades_only: bool,
+    /// Serves upgrades only: every other request is 404 (a protocol's own listener).
+    only: bool,
+    /// Fires when the gateway shuts down (upgraded connections drain themselves).
     shutdown: Shutdown,
 }
 
-/// Serves `server` until `shutdown` fires, then drains connections (upgraded ones included).
+/// Serves `server` until `shutdown` fires, then drains connections: no new connections, idle
+/// ones closed at once, requests under way given `drain_timeout`, then cut with 503; upgraded
+/// connections (WebSockets) keep their own grace period and end themselves.
 pub async fn serve(server: HttpServer, pipeline: Arc<Pipeline>, shutdown: Shutdown) {
-    let mut builder = Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(Duration::from_secs(30));
-    builder.http2().timer(TokioTimer::new());
-    let graceful = GracefulShutdown::new();
-    let shared = Arc::new(Shared {
-        pipeline,
-        settings: server.settings.clone(),
+    let settings = server.settings.clone();
+    let builder = builder(&settings);
+    let (phase, phases) = watch::channel(Phase::Serving);
+    let slots = Arc::new(Semaphore::new(settings.max_connections));
+    let mut connections = JoinSet::new();
+    let mut backoff = AcceptBackoff::default();
+    let upgrades = Arc::new(Upgrades {
         upgrade: server.upgrade.clone(),
-        upgrades_only: server.upgrades_only,
+        only: server.upgrades_only,
         shutdown: shutdown.clone(),
     });
     let shutdown = shutdown.fired();
     tokio::pin!(shutdown);
     loop {
+        let slot = tokio::select! {
+            slot = slots.clone().acquire_owned() => match slot {
+                Ok(slot) => slot,
+                Err(_) => break,
+            },
+            () = &mut shutdown => break,
+        };
         let (stream, peer) = tokio::select! {
             accepted = server.listener.accept() => match accepted {
                 Ok(accepted) => accepted,
                 Err(error) => {
-                    // Out of file descriptors and the like: pause instead of spinning.
-                    tracing::warn!(%error, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    backoff.failed(&error).await;
                     continue;
                 }
             },
             () = &mut shutdown => break,
         };
+        backoff.succeeded();
+        while connections.try_join_next().is_some() {}
         let _ = stream.set_nodelay(true);
-        let shared = shared.clone();
-        let client = Arc::new(Peer::new(peer));
-        let service = service_fn(move |request: Request<Incoming>| {
-            let shared = shared.clone();
-            let client = client.clone();
-            async move { Ok::<_, Infallible>(handle(request, peer, &client, &shared).await) }
-        });
-        let connection = builder
-            .serve_connection_with_upgrades(TokioIo::new(stream), service)
-            .into_owned();
-        let connection = graceful.watch(connection);
-        tokio::spawn(async move {
-            if let Err(error) = connection.await {
-                tracing::debug!(%error, %peer, "connection ended with an error");
-            }
-        });
+        connections.spawn(serve_connection(
+            stream,
+            peer,
+            builder.clone(),
+            pipeline.clone(),
+            settings.clone(),
+            upgrades.clone(),
+            phases.clone(),
+            slot,
+        ));
     }
     drop(server.listener);
-    // Upgraded connections keep their own grace period and end themselves.
+    let _ = phase.send(Phase::Draining);
     let upgraded = async {
         if let Some(upgrade) = &server.upgrade {
             upgrade.drained().await;
         }
     };
     let http = async {
-        if tokio::time::timeout(DRAIN_TIME, graceful.shutdown())
+        let drained = async { while connections.join_next().await.is_some() {} };
+        if tokio::time::timeout(settings.drain_timeout, drained)
             .await
             .is_err()
         {
-            tracing::warn!("connections still open after {DRAIN_TIME:?}; closing them");
+            tracing::warn!(
+                open = connections.len(),
+                "requests still under way after {:?}; answering them 503",
+                settings.drain_timeout
+            );
+            let _ = phase.send(Phase::Cut);
+            let flushed = async { while connections.join_next().await.is_some() {} };
+            if tokio::time::timeout(CUT_FLUSH_TIME, flushed).await.is_err() {
+                connections.abort_all();
+            }
         }
     };
     futures_util::future::join(http, upgraded).await;
 }
 
+/// How long cut requests get to send their 503 before their connections are closed.
+const CUT_FLUSH_TIME: Duration = Duration::from_secs(1);
+
+/// The HTTP/1.1 and HTTP/2 settings of every connection.
+fn builder(settings: &HttpFrontendSettings) -> Builder<TokioExecutor> {
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .max_buf_size(settings.max_header_size.max(8192))
+        .max_headers(settings.max_headers);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(settings.max_header_size as u32)
+        .max_concurrent_streams(settings.http2_max_concurrent_streams)
+        // Rapid reset (CVE-2023-44487): a client resetting streams it opened gets GOAWAY.
+        .max_pending_accept_reset_streams(20)
+        .max_local_error_reset_streams(1024);
+    builder
+}
+
+/// Serves one client connection until it ends, times out or is drained.
+#[allow(clippy::too_many_arguments)]
+async fn serve_connection(
+    stream: TcpStream,
+    address: SocketAddr,
+    builder: Builder<TokioExecutor>,
+    pipeline: Arc<Pipeline>,
+    settings: Arc<HttpFrontendSettings>,
+    upgrades: Arc<Upgrades>,
+    phases: watch::Receiver<Phase>,
+    _slot: OwnedSemaphorePermit,
+) {
+    let peer = Arc::new(Peer::new(address));
+    let activity = Activity::new();
+    let io = TokioIo::new(watched(stream, activity.clone()));
+    let service = {
+        let (activity, settings, phases) = (activity.clone(), settings.clone(), phases.clone());
+        service_fn(move |request: Request<Incoming>| {
+            let request_guard = activity.begin();
+            let (pipeline, settings, peer, phases, upgrades) = (
+                pipeline.clone(),
+                settings.clone(),
+                peer.clone(),
+                phases.clone(),
+                upgrades.clone(),
+            );
+            async move {
+                let http1 = request.version() < Version::HTTP_2;
+                let client = Client {
+                    address,
+                    peer: &peer,
+                };
+                let response = tokio::select! {
+                    response = handle(request, client, &pipeline, &settings, &upgrades) => response,
+                    () = reached(phases.clone(), Phase::Cut) => cut_response(http1),
+                };
+                let (parts, mut body) = response.into_parts();
+                body.cut_by(|| Box::pin(reached(phases, Phase::Cut)));
+                Ok::<_, Infallible>(Response::from_parts(
+                    parts,
+                    CountedBody::new(body, request_guard),
+                ))
+            }
+        })
+    };
+    let connection = builder.serve_connection_with_upgrades(io, service);
+    connection::watch(
+        connection,
+        |connection| connection.graceful_shutdown(),
+        activity,
+        phases,
+        settings.header_read_timeout,
+        settings.idle_timeout,
+    )
+    .await;
+}
+
+/// A request cut by shutdown before its answer began: 503, and the connection closes.
+fn cut_response(http1: bool) -> Response<ResponseBody> {
+    let mut response = error_response(&Status::unavailable("polygate is shutting down"));
+    if http1 {
+        response
+            .headers_mut()
+            .insert(CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
+}
+
+/// Failed accepts back off (10 ms doubling to 1 s) and are logged at most once per
+/// [`ACCEPT_LOG_INTERVAL`]: out of file descriptors, the listener must neither spin nor flood
+/// the log.
+#[derive(Default)]
+struct AcceptBackoff {
+    delay: Option<Duration>,
+    unlogged: u64,
+    logged_at: Option<tokio::time::Instant>,
+}
+
+const ACCEPT_LOG_INTERVAL: Duration = Duration::from_secs(10);
+
+impl AcceptBackoff {
+    async fn failed(&mut self, error: &std::io::Error) {
+        // ECONNABORTED and the like concern one client only: take the next one.
+        let exhausted = matches!(error.raw_os_error(), Some(23 | 24 | 12 | 105));
+        if !exhausted {
+            tracing::debug!(%error, "a connection failed before it was accepted");
+            return;
+        }
+        self.unlogged += 1;
+        let due = self
+            .logged_at
+            .is_none_or(|at| at.elapsed() >= ACCEPT_LOG_INTERVAL);
+        if due {
+            tracing::warn!(
+                %error,
+                failures = self.unlogged,
+                "accepting connections fails; backing off (logged at most every {ACCEPT_LOG_INTERVAL:?})"
+            );
+            self.unlogged = 0;
+            self.logged_at = Some(tokio::time::Instant::now());
+        }
+        let delay = self.delay.map_or(Duration::from_millis(10), |d| {
+            (d * 2).min(Duration::from_secs(1))
+        });
+        self.delay = Some(delay);
+        tokio::time::sleep(delay).await;
+    }
+
+    fn succeeded(&mut self) {
+        self.delay = None;
+    }
+}
+
+/// The client at the other end of a connection.
+#[derive(Clone, Copy)]
+struct Client<'a> {
+    address: SocketAddr,
+    peer: &'a Peer,
+}
+
 async fn handle(
     request: Request<Incoming>,
-    address: SocketAddr,
-    peer: &Peer,
-    shared: &Shared,
+    client: Client<'_>,
+    pipeline: &Arc<Pipeline>,
+    settings: &HttpFrontendSettings,
+    upgrades: &Upgrades,
 ) -> Response<ResponseBody> {
-    if let Some(upgrade) = shared.upgrade.as_ref().filter(|u| u.wants(&request)) {
+    if let Some(upgrade) = upgrades.upgrade.as_ref().filter(|u| u.wants(&request)) {
         let context = UpgradeContext {
-            peer: address,
-            pipeline: shared.pipeline.clone(),
-            shutdown: shared.shutdown.clone(),
+            peer: client.address,
+            pipeline: pipeline.clone(),
+            shutdown: upgrades.shutdown.clone(),
         };
         return match upgrade.upgrade(request, context) {
             Ok(switching) => switching.map(|()| ResponseBody::full(bytes::Bytes::new())),
             Err(status) => error_response(&status),
         };
     }
-    if shared.upgrades_only {
+    if upgrades.only {
         return error_response(&Status::not_found(
             "this listener serves WebSocket upgrades only",
         ));
     }
-    let (pipeline, settings) = (&shared.pipeline, &shared.settings);
+    let peer = client.peer;
     let event_stream = accepts_event_stream(request.headers());
     let request = match decode(request, peer, settings).await {
         Ok(request) => request,
