@@ -25,10 +25,10 @@ def missing(settings: Settings) -> str | None:
 
 
 def start_gateway(
-    settings: Settings, name: str, http_extra: str, grpc_extra: str = ""
+    settings: Settings, name: str, http_extra: str, grpc_extra: str = "", extra: str = ""
 ) -> tuple[targets.Backend, procs.Started]:
-    """The bench backend and polygate, its `http:` section extended with `http_extra` and the
-    backend's `grpc:` section with `grpc_extra`."""
+    """The bench backend and polygate, its `http:` section extended with `http_extra`, the
+    backend's `grpc:` section with `grpc_extra`, and top-level sections `extra` appended."""
     backend = targets.start_backends(settings, {"stream"})["stream"]
     run = settings.out_dir / "run"
     config = targets.polygate_config("stream", backend, run / f"polygate-{name}.yaml")
@@ -36,7 +36,7 @@ def start_gateway(
     listen = f"  listen: {targets.POLYGATE_ADDR}\n"
     text = text.replace(listen, listen + http_extra, 1)
     text = text.replace("    grpc:\n", "    grpc:\n" + grpc_extra, 1)
-    config.write_text(text)
+    config.write_text(text + extra)
     process = procs.start(
         "polygate",
         [str(settings.polygate_bin), "serve", "--config", str(config)],

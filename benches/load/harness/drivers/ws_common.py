@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import subprocess
 from pathlib import Path
 
 from .. import procs, targets
 from ..settings import REPO, Settings
+from . import http_common
+from .http_common import raise_fd_limit, rss_kib  # noqa: F401  (the WebSocket drivers use them)
 
 WS_URL = f"ws://{targets.POLYGATE_ADDR}/ws"
 HTTP_URL = f"http://{targets.POLYGATE_ADDR}"
@@ -30,28 +31,9 @@ def missing(settings: Settings) -> str | None:
     return None
 
 
-def raise_fd_limit(wanted: int) -> None:
-    """Lets this process and its children (gateway, load client) hold `wanted` sockets."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    target = min(max(soft, wanted), hard)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-
-
 def start_gateway(settings: Settings, name: str) -> tuple[targets.Backend, procs.Started]:
     """The bench backend and polygate (REST and WebSocket on one port, default settings)."""
-    backend = targets.start_backends(settings, {"stream"})["stream"]
-    run = settings.out_dir / "run"
-    config = targets.polygate_config("stream", backend, run / f"polygate-{name}.yaml")
-    config.write_text(config.read_text() + "websocket: {}\n")
-    process = procs.start(
-        "polygate",
-        [str(settings.polygate_bin), "serve", "--config", str(config)],
-        run / f"polygate-{name}.log",
-        settings.gateway_cpus,
-        env={"RUST_LOG": os.environ.get("RUST_LOG", "warn")},
-    )
-    procs.wait_port(*targets.host_port(targets.POLYGATE_ADDR), process)
-    return backend, process
+    return http_common.start_gateway(settings, name, "", extra="websocket: {}\n")
 
 
 def run_client(settings: Settings, args: list[str], timeout: float) -> dict:
@@ -67,14 +49,6 @@ def run_client(settings: Settings, args: list[str], timeout: float) -> dict:
     if done.returncode != 0 or not lines:
         raise RuntimeError(f"ws_load {' '.join(args)} failed ({done.returncode}): {done.stderr[-2000:]}")
     return json.loads(lines[-1])
-
-
-def rss_kib(pid: int) -> int | None:
-    """The current resident set of a process (VmRSS)."""
-    try:
-        return procs.parse_status_kib(Path(f"/proc/{pid}/status").read_text(), "VmRSS")
-    except OSError:
-        return None
 
 
 def repo_commit() -> str:
