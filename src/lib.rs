@@ -24,6 +24,7 @@ pub mod descriptors;
 pub mod frontends;
 pub mod import;
 pub mod mapping;
+pub mod mqtt_client;
 pub mod model;
 pub mod pipeline;
 

@@ -54,6 +54,10 @@ pub struct RoutesConfig {
     /// `path_wins` (default) or `reject` (400) when the body sets a field a path variable sets.
     #[serde(default)]
     pub body_field_collision: Option<BodyFieldCollision>,
+    /// Metadata added to every backend call of every route (name → value; `${NAME}` reads the
+    /// environment variable `NAME` at load). A route's own `metadata` replaces it.
+    #[serde(default)]
+    pub metadata: Option<BTreeMap<String, String>>,
     /// Also expose methods that have no HTTP rule, as `POST /pkg.Service/Method` with the whole
     /// message as body. Default false.
     #[serde(default)]
@@ -68,6 +72,8 @@ impl RoutesConfig {
             json: self.json.clone(),
             unknown_query_parameters: self.unknown_query_parameters,
             body_field_collision: self.body_field_collision,
+            metadata: self.metadata.clone(),
+            messages: Default::default(),
         }
     }
 }

@@ -12,10 +12,11 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use http::HeaderMap;
+use prost_reflect::Kind;
 
 use super::matcher::Capture;
 use super::options::{BodyFieldCollision, UnknownQueryParameters};
-use super::route::{resolve_chain, BodyPlan, FieldChain, GrpcPlan, Route, RoutePlan};
+use super::route::{resolve_chain, BodyPlan, FieldChain, GrpcPlan, RequestPlan, Route, RoutePlan};
 use super::wire::{contains, write_bytes_field, write_nested};
 use crate::codec::protojson::{json_to_field, json_to_proto, settable_from_text, text_to_field};
 use crate::model::{BackendCall, MessageStream, Payload, RequestBody, RequestMessages, Status};
@@ -89,8 +90,12 @@ impl Route {
         let plan = &plan.request;
         let (content_type, data) = match payload {
             Payload::Json(data) => (None, data),
+            Payload::Protobuf(data) => return self.protobuf_body(plan, &data, extra),
+            Payload::Raw { data, .. } if !plan.raw_body => {
+                return self.raw_field_body(plan, &data, extra)
+            }
             Payload::Raw { content_type, data } => (Some(content_type), data),
-            Payload::Protobuf(data) | Payload::Xml(data) => (Some(String::new()), data),
+            Payload::Xml(data) => (Some(String::new()), data),
         };
         if data.is_empty() {
             return Ok(Vec::with_capacity(extra));
@@ -155,6 +160,47 @@ impl Route {
                 }
             }
         }
+        Ok(message)
+    }
+
+    /// A body already in protobuf: the whole request message, or the body field's message.
+    fn protobuf_body(
+        &self,
+        plan: &RequestPlan,
+        data: &[u8],
+        extra: usize,
+    ) -> Result<Vec<u8>, Status> {
+        let mut message = Vec::with_capacity(data.len() + extra + 8);
+        match &plan.body {
+            BodyPlan::Whole => message.extend_from_slice(data),
+            BodyPlan::Field(chain) => wrap_bytes(chain, data, &mut message)?,
+            BodyPlan::None => return Err(no_body(self)),
+        }
+        Ok(message)
+    }
+
+    /// Raw bytes into the body field (a `bytes` or `string` field); a `string` field takes
+    /// UTF-8 only.
+    fn raw_field_body(
+        &self,
+        plan: &RequestPlan,
+        data: &[u8],
+        extra: usize,
+    ) -> Result<Vec<u8>, Status> {
+        let BodyPlan::Field(chain) = &plan.body else {
+            return Err(Status::internal(format!(
+                "{} takes raw bytes only into a body field",
+                self.pattern
+            )));
+        };
+        if chain.last().is_some_and(|f| f.kind() == Kind::String) && std::str::from_utf8(data).is_err() {
+            return Err(Status::invalid_argument(format!(
+                "{} takes UTF-8 text into its body field, and the payload is not UTF-8",
+                self.pattern
+            )));
+        }
+        let mut message = Vec::with_capacity(data.len() + extra + 8);
+        wrap_bytes(chain, data, &mut message)?;
         Ok(message)
     }
 
@@ -277,6 +323,25 @@ impl Route {
         }
         Ok(())
     }
+}
+
+/// Writes `data` as the length-delimited field at the end of `chain`, wrapped in its parents.
+fn wrap_bytes(chain: &FieldChain, data: &[u8], out: &mut Vec<u8>) -> Result<(), Status> {
+    let (leaf, parents) = chain
+        .split_last()
+        .ok_or_else(|| Status::internal("empty body field"))?;
+    if parents.is_empty() {
+        write_bytes_field(leaf.number(), data, out);
+    } else {
+        let mut wrapped = Vec::with_capacity(data.len() + 8);
+        write_bytes_field(leaf.number(), data, &mut wrapped);
+        write_nested(parents, &wrapped, out);
+    }
+    Ok(())
+}
+
+fn no_body(route: &Route) -> Status {
+    Status::invalid_argument(format!("{} takes no request body", route.pattern))
 }
 
 /// Encodes a URL value into the field at the end of `chain`, wrapped in its parents.

@@ -5,6 +5,7 @@ mod bind;
 mod captures;
 pub mod legacy;
 pub mod matcher;
+pub mod messages;
 pub mod options;
 mod respond;
 pub mod route;

@@ -10,6 +10,7 @@ use prost_reflect::{DescriptorPool, Kind, MethodDescriptor};
 use super::captures::Captures;
 use super::legacy::LegacyBackend;
 use super::matcher::{MatchError, RouteMatch, Router};
+use super::messages::PayloadFormat;
 use super::options::RouteOptionsConfig;
 use super::route::RoutePattern;
 use super::route::{
@@ -405,7 +406,10 @@ fn compile(
         None => output.full_name() == HTTP_BODY,
     };
 
-    let options = rule.options.or(defaults).resolve();
+    let options = rule.options.or(defaults).resolve(&pattern)?;
+    if let Some(messages) = &options.messages {
+        check_payload(messages.payload, &body, raw_body)?;
+    }
     Ok(Route {
         pattern,
         backend_name: schema.name.clone(),
@@ -444,5 +448,26 @@ fn describe_kind(field: &prost_reflect::FieldDescriptor) -> String {
         format!("a message ({})", m.full_name())
     } else {
         format!("{:?}", field.kind())
+    }
+}
+
+/// Whether a topic route's payload format fits where its body goes.
+fn check_payload(format: PayloadFormat, body: &BodyPlan, raw_body: bool) -> Result<(), String> {
+    let leaf = match body {
+        BodyPlan::Field(chain) => chain.last().filter(|f| !f.is_list()),
+        _ => None,
+    };
+    match format {
+        PayloadFormat::Json => Ok(()),
+        PayloadFormat::Protobuf => match (body, leaf.map(|f| f.kind())) {
+            (BodyPlan::Whole, _) if !raw_body => Ok(()),
+            (_, Some(Kind::Message(_))) if !raw_body => Ok(()),
+            _ => Err("payload: protobuf needs body \"*\" or a body field holding a message".into()),
+        },
+        PayloadFormat::Raw => match leaf.map(|f| f.kind()) {
+            _ if raw_body => Ok(()),
+            Some(Kind::Bytes | Kind::String) => Ok(()),
+            _ => Err("payload: raw needs a body field of type bytes, string or google.api.HttpBody".into()),
+        },
     }
 }

@@ -11,6 +11,7 @@ use super::target::TargetPath;
 use super::template::XmlTemplate;
 use super::values::BodyTarget;
 use crate::codec::xml::XmlMapping;
+use crate::mapping::messages::PayloadFormat;
 use crate::mapping::options::RouteOptionsConfig;
 use crate::mapping::route::{Route, RoutePattern, RoutePlan};
 use crate::mapping::source::{HeaderEditsConfig, RouteSpec, RouteTarget};
@@ -164,13 +165,24 @@ pub(crate) fn compile(
             (RoutePlan::Rest(plan), operation)
         }
     };
+    let options = spec.options.or(defaults).resolve(&pattern)?;
+    match options.messages.as_ref().map(|m| m.payload) {
+        None | Some(PayloadFormat::Json) => {}
+        Some(PayloadFormat::Raw) if matches!(plan, RoutePlan::Rest(_)) => {}
+        Some(format) => {
+            return Err(format!(
+                "payload: {} is for gRPC routes (REST routes also take raw); this route takes JSON",
+                if format == PayloadFormat::Raw { "raw" } else { "protobuf" }
+            ))
+        }
+    }
     Ok(Route {
         pattern,
         backend_name: backend.name.clone(),
         backend: backend.backend.clone(),
         operation: Arc::from(operation),
         shape: CallShape::Unary,
-        options: spec.options.or(defaults).resolve(),
+        options,
         origin: spec.origin.clone(),
         plan,
     })
