@@ -11,6 +11,7 @@ use serde::Deserialize;
 
 use crate::backends::BackendConfig;
 use crate::frontends::http::HttpFrontendConfig;
+use crate::frontends::mqtt::MqttFrontendConfig;
 use crate::frontends::FrontendConfig;
 use crate::mapping::options::{
     BodyFieldCollision, JsonOptionsConfig, RouteOptionsConfig, UnknownQueryParameters,
@@ -24,6 +25,9 @@ pub struct Config {
     /// The REST/JSON frontend.
     #[serde(default)]
     pub http: Option<HttpFrontendConfig>,
+    /// The MQTT frontend (embedded broker or bridge to an external one).
+    #[serde(default)]
+    pub mqtt: Option<MqttFrontendConfig>,
     /// Backends by name.
     #[serde(default)]
     pub backends: BTreeMap<String, BackendConfig>,
@@ -127,6 +131,9 @@ impl Config {
         let mut frontends = Vec::new();
         if let Some(http) = &self.http {
             frontends.push(FrontendConfig::Http(http.clone()));
+        }
+        if let Some(mqtt) = &self.mqtt {
+            frontends.push(FrontendConfig::Mqtt(mqtt.clone()));
         }
         frontends
     }

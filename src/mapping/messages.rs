@@ -59,6 +59,8 @@ pub struct MessageOptionsConfig {
     pub reply_topic: Option<String>,
     /// `shared_group`.
     pub shared_group: Option<String>,
+    /// `stream_to`.
+    pub stream_to: Option<String>,
 }
 
 impl MessageOptionsConfig {
@@ -84,6 +86,10 @@ impl MessageOptionsConfig {
                 .shared_group
                 .clone()
                 .or_else(|| fallback.shared_group.clone()),
+            stream_to: self
+                .stream_to
+                .clone()
+                .or_else(|| fallback.stream_to.clone()),
         }
     }
 
@@ -119,6 +125,11 @@ impl MessageOptionsConfig {
             dead_letter_topic: output("dead_letter_topic", &self.dead_letter_topic)?,
             reply_topic: output("reply_topic", &self.reply_topic)?,
             shared_group: self.shared_group.clone(),
+            stream_to: self
+                .stream_to
+                .as_deref()
+                .map(|t| OutputTopic::parse_any(t).map_err(|e| format!("stream_to: {e}")))
+                .transpose()?,
         })
     }
 }
@@ -235,6 +246,10 @@ pub struct MessageOptions {
     pub reply_topic: Option<OutputTopic>,
     /// The shared-subscription group (`$share/<group>/<filter>`).
     pub shared_group: Option<String>,
+    /// A downlink: the route's server-streaming method is opened by the frontend and every
+    /// message it streams is published to this topic, its variables filled from the
+    /// message's fields. The route's own topic only names the downlink; nothing subscribes.
+    pub stream_to: Option<OutputTopic>,
 }
 
 /// A topic to publish to, with `{variable}` levels filled from named values (the matched

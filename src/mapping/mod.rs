@@ -7,6 +7,7 @@ pub mod legacy;
 pub mod matcher;
 pub mod messages;
 pub mod options;
+pub mod publish;
 mod respond;
 pub mod route;
 pub mod source;

@@ -130,7 +130,7 @@ impl RouteOptionsConfig {
             }
             RoutePattern::Http { .. } if self.messages.is_set() => {
                 return Err(
-                    "qos, payload, retry, error_topic, dead_letter_topic, reply_topic and shared_group apply to topic routes only".into(),
+                    "qos, payload, retry, error_topic, dead_letter_topic, reply_topic, shared_group and stream_to apply to topic routes only".into(),
                 )
             }
             RoutePattern::Http { .. } => None,

@@ -59,6 +59,8 @@ pub enum RoutePlan {
     PlainXml(XmlPlan),
     /// A request to a REST/JSON backend (`routes:` entry with `rest:`).
     Rest(RestPlan),
+    /// A publish to an MQTT backend (`routes:` entry with `publish:`).
+    Publish(super::publish::PublishPlan),
 }
 
 /// A gRPC method and how its messages are assembled and returned.

@@ -409,6 +409,9 @@ fn compile(
     let options = rule.options.or(defaults).resolve(&pattern)?;
     if let Some(messages) = &options.messages {
         check_payload(messages.payload, &body, raw_body)?;
+        if messages.stream_to.is_some() {
+            check_downlink(&pattern, shape)?;
+        }
     }
     Ok(Route {
         pattern,
@@ -470,4 +473,19 @@ fn check_payload(format: PayloadFormat, body: &BodyPlan, raw_body: bool) -> Resu
             _ => Err("payload: raw needs a body field of type bytes, string or google.api.HttpBody".into()),
         },
     }
+}
+
+/// A downlink needs a server-streaming method, and a topic without variables or wildcards
+/// to name it.
+fn check_downlink(pattern: &RoutePattern, shape: CallShape) -> Result<(), String> {
+    if shape != CallShape::ServerStreaming {
+        return Err("stream_to needs a server-streaming method".into());
+    }
+    let address = pattern.address();
+    if address.split('/').any(|level| matches!(level, "+" | "#") || level.starts_with('{')) {
+        return Err(format!(
+            "stream_to: the route's topic '{address}' names the downlink and takes no variables or wildcards"
+        ));
+    }
+    Ok(())
 }

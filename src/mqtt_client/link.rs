@@ -76,7 +76,11 @@ pub enum LinkEvent {
     Refused(u16, String),
     /// The broker answered a subscription: the granted QoS per filter, or why not.
     Subscribed(Vec<Result<u8, String>>),
-    /// Anything else (pings, PUBREL, our own acks).
+    /// The broker released a QoS 2 message it delivered (PUBREL): its packet id is free.
+    Released(u16),
+    /// Our DISCONNECT was written.
+    DisconnectSent,
+    /// Anything else (pings, our own acks).
     Other,
 }
 
@@ -254,7 +258,9 @@ fn event_v311(event: rumqttc::Event) -> LinkEvent {
                 })
                 .collect(),
         ),
+        Event::Incoming(Packet::PubRel(release)) => LinkEvent::Released(release.pkid),
         Event::Outgoing(Outgoing::Publish(pkid)) => LinkEvent::Published(pkid),
+        Event::Outgoing(Outgoing::Disconnect) => LinkEvent::DisconnectSent,
         _ => LinkEvent::Other,
     }
 }
@@ -311,7 +317,9 @@ fn event_v5(event: v5::Event) -> LinkEvent {
                 })
                 .collect(),
         ),
+        v5::Event::Incoming(Packet::PubRel(release)) => LinkEvent::Released(release.pkid),
         v5::Event::Outgoing(Outgoing::Publish(pkid)) => LinkEvent::Published(pkid),
+        v5::Event::Outgoing(Outgoing::Disconnect) => LinkEvent::DisconnectSent,
         _ => LinkEvent::Other,
     }
 }

@@ -9,11 +9,10 @@
 //! so they may publish again; callers are refused while the connection is down.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot, Mutex, Semaphore};
+use tokio::sync::{mpsc, oneshot, watch, Mutex, Semaphore};
 use tokio::task::JoinHandle;
 
 use super::config::{ClientSettings, SessionSettings};
@@ -50,7 +49,7 @@ struct Shared {
     /// Held while a waiter and its request are queued, so both queues keep one order.
     order: Mutex<mpsc::Sender<Waiter>>,
     permits: Semaphore,
-    connected: AtomicBool,
+    connected: watch::Sender<bool>,
     last_error: std::sync::Mutex<String>,
 }
 
@@ -89,7 +88,7 @@ impl Publisher {
             handle: link.handle(),
             order: Mutex::new(waiters_in),
             permits: Semaphore::new(usize::from(inflight)),
-            connected: AtomicBool::new(false),
+            connected: watch::channel(false).0,
             last_error: std::sync::Mutex::new("not connected yet".to_owned()),
         });
         let task = tokio::spawn(run(link, waiters, shared.clone(), settings.describe()));
@@ -101,7 +100,15 @@ impl Publisher {
 
     /// Whether the connection is up.
     pub fn is_connected(&self) -> bool {
-        self.shared.connected.load(Ordering::Acquire)
+        *self.shared.connected.borrow()
+    }
+
+    /// Waits up to `timeout` for the connection to be up; whether it is.
+    pub async fn wait_connected(&self, timeout: Duration) -> bool {
+        let mut connected = self.shared.connected.subscribe();
+        tokio::time::timeout(timeout, connected.wait_for(|up| *up))
+            .await
+            .is_ok_and(|up| up.is_ok())
     }
 
     /// Publishes `message` and waits until the broker took it over, at most `timeout`.
@@ -178,7 +185,7 @@ async fn run(
     loop {
         match link.poll().await {
             Ok(LinkEvent::Connected { .. }) => {
-                shared.connected.store(true, Ordering::Release);
+                shared.connected.send_replace(true);
                 delay = Duration::from_millis(100);
                 tracing::debug!(%broker, "publisher connected");
             }
@@ -205,7 +212,7 @@ async fn run(
             }
             Ok(_) => {}
             Err(error) => {
-                let was_connected = shared.connected.swap(false, Ordering::AcqRel);
+                let was_connected = shared.connected.send_replace(false);
                 if let Ok(mut last) = shared.last_error.lock() {
                     *last = error.to_string();
                 }

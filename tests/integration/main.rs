@@ -16,6 +16,7 @@ mod layering;
 mod legacy_config;
 mod legacy_demo;
 mod metadata;
+mod mqtt;
 mod plain_xml;
 mod rest_backend;
 mod routing;

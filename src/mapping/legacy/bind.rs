@@ -91,6 +91,9 @@ impl Route {
                     message,
                 )
             }
+            RoutePlan::Publish(plan) => {
+                return self.bind_publish(plan, path, body, metadata, timeout)
+            }
             RoutePlan::Grpc(_) => {
                 return Err(Status::internal("a gRPC route was bound as a legacy route"))
             }

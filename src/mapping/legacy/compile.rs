@@ -13,6 +13,7 @@ use super::values::BodyTarget;
 use crate::codec::xml::XmlMapping;
 use crate::mapping::messages::PayloadFormat;
 use crate::mapping::options::RouteOptionsConfig;
+use crate::mapping::publish::PublishPlan;
 use crate::mapping::route::{Route, RoutePattern, RoutePlan};
 use crate::mapping::source::{HeaderEditsConfig, RouteSpec, RouteTarget};
 use crate::model::{Backend, BackendKind, CallShape};
@@ -54,6 +55,7 @@ pub(crate) fn compile(
         RouteTarget::Soap(_) => BackendKind::Soap,
         RouteTarget::Xml(_) => BackendKind::Xml,
         RouteTarget::Rest(_) => BackendKind::Rest,
+        RouteTarget::Publish(_) => BackendKind::Mqtt,
     };
     if wanted != backend.kind {
         return Err(format!(
@@ -164,8 +166,22 @@ pub(crate) fn compile(
             };
             (RoutePlan::Rest(plan), operation)
         }
+        RouteTarget::Publish(publish) => {
+            if !matches!(body_target, BodyTarget::Whole) {
+                return Err("publish: routes publish the whole body; body must be \"*\"".into());
+            }
+            if !spec.response_fields.is_empty() || !spec.response_body.is_empty() {
+                return Err("publish: routes answer with the topic and QoS; response_body and response_fields do not apply".into());
+            }
+            let plan = PublishPlan::compile(&publish.topic, &pattern)?;
+            let operation = format!("PUBLISH {}", plan.as_str());
+            (RoutePlan::Publish(plan), operation)
+        }
     };
     let options = spec.options.or(defaults).resolve(&pattern)?;
+    if options.messages.as_ref().is_some_and(|m| m.stream_to.is_some()) {
+        return Err("stream_to needs a server-streaming gRPC method".into());
+    }
     match options.messages.as_ref().map(|m| m.payload) {
         None | Some(PayloadFormat::Json) => {}
         Some(PayloadFormat::Raw) if matches!(plan, RoutePlan::Rest(_)) => {}

@@ -22,6 +22,7 @@ impl Route {
                 (xml_answer_to_json(&document, &plan.mapping, backend)?, &plan.common)
             }
             (RoutePlan::Rest(plan), Payload::Json(json)) => (json, &plan.common),
+            (RoutePlan::Publish(_), answer) => return Ok(answer),
             (RoutePlan::Rest(plan), raw @ Payload::Raw { .. }) if plan.common.selection.is_whole() => {
                 return Ok(raw)
             }

@@ -94,6 +94,10 @@ macro_rules! route_entry {
             /// Topic routes: subscribe through `$share/<group>/…` so instances split the load.
             #[serde(default)]
             pub shared_group: Option<String>,
+            /// Topic routes of server-streaming methods: a downlink publishing every streamed
+            /// message to this topic template (variables from the message's fields).
+            #[serde(default)]
+            pub stream_to: Option<String>,
             $(
                 $(#[$field_meta])*
                 pub $field: $type,
@@ -124,6 +128,7 @@ macro_rules! route_entry {
                             dead_letter_topic: self.dead_letter_topic.clone(),
                             reply_topic: self.reply_topic.clone(),
                             shared_group: self.shared_group.clone(),
+                            stream_to: self.stream_to.clone(),
                         },
                     },
                 }

@@ -18,7 +18,7 @@ pub use annotations::rules_from_annotations;
 pub use entry::{CustomPattern, PatternSpec, SharedKeys, PATTERN_KEYS};
 pub use http_rules::{HttpRuleConfig, HttpSection, RuleSpec};
 pub use routes::{
-    HeaderEditsConfig, RestTargetConfig, RouteEntry, RouteSpec, RouteTarget, SoapTargetConfig,
+    HeaderEditsConfig, PublishTargetConfig, RestTargetConfig, RouteEntry, RouteSpec, RouteTarget, SoapTargetConfig,
     XmlTargetConfig,
 };
 

@@ -9,6 +9,7 @@ pub mod http_client;
 #[path = "../../../examples/common/http_server.rs"]
 pub mod http_server;
 pub mod legacy;
+pub mod mqtt;
 #[path = "../../../examples/common/library.rs"]
 pub mod library;
 #[path = "../../../examples/common/warehouse.rs"]

@@ -1,0 +1,456 @@
+//! MQTT test peers: devices (real rumqttc clients, MQTT 3.1.1 or 5), a real Mosquitto started
+//! on a free loopback port with a generated config, and polygate's MQTT frontend started
+//! through the library's serve path, ready once every subscription is acknowledged.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use rumqttc::v5::mqttbytes::v5::{Packet, PublishProperties};
+use rumqttc::v5::mqttbytes::QoS;
+use rumqttc::v5::{AsyncClient, Event, EventLoop, MqttOptions};
+use tokio::sync::mpsc;
+
+use super::scratch_dir;
+
+/// How long any wait in an MQTT test may take before it fails.
+pub const DEADLINE: Duration = Duration::from_secs(30);
+
+/// A message a device received.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub topic: String,
+    pub payload: Bytes,
+    pub properties: Option<PublishProperties>,
+}
+
+impl Received {
+    /// The payload as JSON.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.payload).expect("a JSON payload")
+    }
+}
+
+/// A device: one MQTT client with its event loop polled in the background.
+pub struct Device {
+    client: DeviceClient,
+    received: mpsc::Receiver<Received>,
+    acked: Arc<AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+enum DeviceClient {
+    V5(AsyncClient),
+    V311(rumqttc::AsyncClient),
+}
+
+fn qos_v311(qos: u8) -> rumqttc::QoS {
+    match qos {
+        0 => rumqttc::QoS::AtMostOnce,
+        1 => rumqttc::QoS::AtLeastOnce,
+        _ => rumqttc::QoS::ExactlyOnce,
+    }
+}
+
+fn qos_v5(qos: u8) -> QoS {
+    match qos {
+        0 => QoS::AtMostOnce,
+        1 => QoS::AtLeastOnce,
+        _ => QoS::ExactlyOnce,
+    }
+}
+
+impl Device {
+    /// An MQTT 5 device connected (clean start) to `addr`, anonymous.
+    pub async fn v5(addr: SocketAddr, id: &str) -> Self {
+        Self::v5_with(addr, id, None).await
+    }
+
+    /// An MQTT 5 device logging in with `credentials`.
+    pub async fn v5_with(addr: SocketAddr, id: &str, credentials: Option<(&str, &str)>) -> Self {
+        let mut options = MqttOptions::new(id, addr.ip().to_string(), addr.port());
+        options.set_keep_alive(Duration::from_secs(30));
+        options.set_max_packet_size(Some(1 << 20));
+        if let Some((user, password)) = credentials {
+            options.set_credentials(user, password);
+        }
+        let (client, events) = AsyncClient::new(options, 1024);
+        let (sink, received) = mpsc::channel(100_000);
+        let acked = Arc::new(AtomicUsize::new(0));
+        let (connected_in, connected) = tokio::sync::oneshot::channel();
+        let task = tokio::spawn(poll_v5(events, sink, acked.clone(), connected_in));
+        let device = Self {
+            client: DeviceClient::V5(client),
+            received,
+            acked,
+            task,
+        };
+        tokio::time::timeout(DEADLINE, connected)
+            .await
+            .expect("the device connects in time")
+            .expect("the device connects");
+        device
+    }
+
+    /// An MQTT 3.1.1 device connected (clean session) to `addr`, anonymous.
+    pub async fn v311(addr: SocketAddr, id: &str) -> Self {
+        let mut options = rumqttc::MqttOptions::new(id, addr.ip().to_string(), addr.port());
+        options.set_keep_alive(Duration::from_secs(30));
+        options.set_max_packet_size(1 << 20, 1 << 20);
+        let (client, events) = rumqttc::AsyncClient::new(options, 1024);
+        let (sink, received) = mpsc::channel(100_000);
+        let acked = Arc::new(AtomicUsize::new(0));
+        let (connected_in, connected) = tokio::sync::oneshot::channel();
+        let task = tokio::spawn(poll_v311(events, sink, acked.clone(), connected_in));
+        let device = Self {
+            client: DeviceClient::V311(client),
+            received,
+            acked,
+            task,
+        };
+        tokio::time::timeout(DEADLINE, connected)
+            .await
+            .expect("the device connects in time")
+            .expect("the device connects");
+        device
+    }
+
+    /// Publishes `payload` to `topic` (queued; see [`Device::wait_acked`]).
+    pub async fn publish(&self, topic: &str, payload: impl Into<Bytes>, qos: u8) {
+        let payload: Bytes = payload.into();
+        match &self.client {
+            DeviceClient::V5(client) => client
+                .publish_bytes(topic, qos_v5(qos), false, payload)
+                .await
+                .expect("the publish is queued"),
+            DeviceClient::V311(client) => client
+                .publish_bytes(topic, qos_v311(qos), false, payload)
+                .await
+                .expect("the publish is queued"),
+        }
+    }
+
+    /// Publishes with MQTT 5 properties.
+    pub async fn publish_with(
+        &self,
+        topic: &str,
+        payload: impl Into<Bytes>,
+        qos: u8,
+        properties: PublishProperties,
+    ) {
+        let DeviceClient::V5(client) = &self.client else {
+            panic!("properties need an MQTT 5 device");
+        };
+        client
+            .publish_bytes_with_properties(topic, qos_v5(qos), false, payload.into(), properties)
+            .await
+            .expect("the publish is queued");
+    }
+
+    /// Subscribes and waits for the SUBACK.
+    pub async fn subscribe(&mut self, filter: &str, qos: u8) {
+        match &self.client {
+            DeviceClient::V5(client) => client
+                .subscribe(filter, qos_v5(qos))
+                .await
+                .expect("the subscribe is queued"),
+            DeviceClient::V311(client) => client
+                .subscribe(filter, qos_v311(qos))
+                .await
+                .expect("the subscribe is queued"),
+        }
+        // The poller turns the SUBACK into an empty marker message on the `$suback` topic.
+        let marker = self.next().await;
+        assert_eq!(marker.topic, "$suback", "expected the SUBACK first");
+    }
+
+    /// The next message received, within the deadline.
+    pub async fn next(&mut self) -> Received {
+        tokio::time::timeout(DEADLINE, self.received.recv())
+            .await
+            .expect("a message arrives in time")
+            .expect("the device is connected")
+    }
+
+    /// How many of its QoS 1/2 publishes the broker acknowledged.
+    pub fn acked(&self) -> usize {
+        self.acked.load(Ordering::SeqCst)
+    }
+
+    /// Waits until the broker acknowledged `count` publishes.
+    pub async fn wait_acked(&self, count: usize) {
+        eventually(|| self.acked() >= count, "the broker acknowledges the publishes").await;
+    }
+
+    /// Disconnects.
+    pub async fn disconnect(self) {
+        match &self.client {
+            DeviceClient::V5(client) => {
+                let _ = client.disconnect().await;
+            }
+            DeviceClient::V311(client) => {
+                let _ = client.disconnect().await;
+            }
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(2), self.task).await;
+    }
+}
+
+async fn poll_v5(
+    mut events: EventLoop,
+    sink: mpsc::Sender<Received>,
+    acked: Arc<AtomicUsize>,
+    connected: tokio::sync::oneshot::Sender<()>,
+) {
+    let mut connected = Some(connected);
+    loop {
+        match events.poll().await {
+            Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                if let Some(connected) = connected.take() {
+                    let _ = connected.send(());
+                }
+            }
+            Ok(Event::Incoming(Packet::Publish(publish))) => {
+                let received = Received {
+                    topic: String::from_utf8_lossy(&publish.topic).into_owned(),
+                    payload: publish.payload,
+                    properties: publish.properties,
+                };
+                if sink.send(received).await.is_err() {
+                    return;
+                }
+            }
+            Ok(Event::Incoming(Packet::SubAck(_))) => {
+                let marker = Received {
+                    topic: "$suback".into(),
+                    payload: Bytes::new(),
+                    properties: None,
+                };
+                if sink.send(marker).await.is_err() {
+                    return;
+                }
+            }
+            Ok(Event::Incoming(Packet::PubAck(_) | Packet::PubComp(_))) => {
+                acked.fetch_add(1, Ordering::SeqCst);
+            }
+            Ok(Event::Outgoing(rumqttc::Outgoing::Disconnect)) => return,
+            Ok(_) => {}
+            Err(_) => {
+                if connected.is_none() && sink.is_closed() {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+async fn poll_v311(
+    mut events: rumqttc::EventLoop,
+    sink: mpsc::Sender<Received>,
+    acked: Arc<AtomicUsize>,
+    connected: tokio::sync::oneshot::Sender<()>,
+) {
+    use rumqttc::{Event as E, Packet as P};
+    let mut connected = Some(connected);
+    loop {
+        match events.poll().await {
+            Ok(E::Incoming(P::ConnAck(_))) => {
+                if let Some(connected) = connected.take() {
+                    let _ = connected.send(());
+                }
+            }
+            Ok(E::Incoming(P::Publish(publish))) => {
+                let received = Received {
+                    topic: publish.topic,
+                    payload: publish.payload,
+                    properties: None,
+                };
+                if sink.send(received).await.is_err() {
+                    return;
+                }
+            }
+            Ok(E::Incoming(P::SubAck(_))) => {
+                let marker = Received {
+                    topic: "$suback".into(),
+                    payload: Bytes::new(),
+                    properties: None,
+                };
+                if sink.send(marker).await.is_err() {
+                    return;
+                }
+            }
+            Ok(E::Incoming(P::PubAck(_) | P::PubComp(_))) => {
+                acked.fetch_add(1, Ordering::SeqCst);
+            }
+            Ok(E::Outgoing(rumqttc::Outgoing::Disconnect)) => return,
+            Ok(_) => {}
+            Err(_) => {
+                if connected.is_none() && sink.is_closed() {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+/// Polls `condition` every 10 ms until it holds; fails the test after [`DEADLINE`].
+pub async fn eventually(mut condition: impl FnMut() -> bool, what: &str) {
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    while !condition() {
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting until {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// A free loopback port (bound, then released for a server that needs an explicit port).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// A real Mosquitto on a free loopback port, anonymous, persistence in a scratch directory.
+pub struct Mosquitto {
+    pub addr: SocketAddr,
+    child: Child,
+    pub dir: PathBuf,
+}
+
+impl Mosquitto {
+    /// Starts Mosquitto and waits until it accepts connections.
+    pub async fn start() -> Self {
+        for _ in 0..5 {
+            let port = free_port();
+            let dir = scratch_dir();
+            let config = dir.join("mosquitto.conf");
+            std::fs::write(
+                &config,
+                format!(
+                    "listener {port} 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location {}/\nmax_inflight_messages 20\nmax_queued_messages 100000\n",
+                    dir.display()
+                ),
+            )
+            .expect("the mosquitto config is written");
+            let child = Command::new(mosquitto_binary())
+                .arg("-c")
+                .arg(&config)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("mosquitto starts (installed by .ci/run)");
+            let addr = SocketAddr::from(([127, 0, 0, 1], port));
+            let mut mosquitto = Self { addr, child, dir };
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+            while tokio::time::Instant::now() < deadline {
+                if tokio::net::TcpStream::connect(addr).await.is_ok() {
+                    return mosquitto;
+                }
+                if let Ok(Some(_)) = mosquitto.child.try_wait() {
+                    break; // the port was taken meanwhile: try another
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            let _ = mosquitto.child.kill();
+        }
+        panic!("mosquitto did not start");
+    }
+}
+
+impl Drop for Mosquitto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn mosquitto_binary() -> PathBuf {
+    for candidate in ["/usr/sbin/mosquitto", "/usr/bin/mosquitto"] {
+        if std::path::Path::new(candidate).exists() {
+            return candidate.into();
+        }
+    }
+    "mosquitto".into()
+}
+
+/// A config for the test protos' backend `test` with an MQTT frontend on an embedded broker
+/// (anonymous, port 0, storage in `dir`), then `extra`.
+pub fn embedded_config(backend_url: &str, dir: &std::path::Path, extra: &str) -> String {
+    let protos = super::root().join("tests/protos");
+    format!(
+        "mqtt:\n  embedded:\n    listen: 127.0.0.1:0\n    storage_dir: {}\n    allow_anonymous: true\nbackends:\n  test:\n    grpc:\n      url: {backend_url}\n      schema:\n        protos: [polygate/test/v1/testing.proto]\n        proto_paths: [{}]\n{extra}",
+        dir.join("broker").display(),
+        protos.display()
+    )
+}
+
+/// A config for the test protos' backend `test` with an MQTT frontend bridging the broker at
+/// `broker` (`mqtt://…`), client id `client_id`, then `extra`.
+pub fn external_config(backend_url: &str, broker: &str, client_id: &str, extra: &str) -> String {
+    let protos = super::root().join("tests/protos");
+    format!(
+        "mqtt:\n  broker:\n    url: {broker}\n  client_id: {client_id}\nbackends:\n  test:\n    grpc:\n      url: {backend_url}\n      schema:\n        protos: [polygate/test/v1/testing.proto]\n        proto_paths: [{}]\n{extra}",
+        protos.display()
+    )
+}
+
+/// polygate serving `config` (written with `files` into `dir`) in this process, its MQTT
+/// bridge ready.
+pub struct MqttGateway {
+    pub running: polygate::app::Running,
+    pub dir: PathBuf,
+}
+
+impl MqttGateway {
+    /// Starts polygate in `dir` and waits until the MQTT frontend is ready.
+    pub async fn start_in(dir: PathBuf, config: &str, files: &[(&str, &str)]) -> Self {
+        polygate::install_crypto_provider();
+        for (name, contents) in files {
+            std::fs::write(dir.join(name), contents).expect("file written");
+        }
+        let path = dir.join("polygate.yaml");
+        std::fs::write(&path, config).expect("config written");
+        let config = polygate::config::Config::from_file(&path).expect("the test config parses");
+        let gateway = match polygate::app::build(&config).await {
+            Ok(gateway) => gateway,
+            Err(errors) => panic!(
+                "gateway config rejected: {}",
+                errors
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
+        };
+        let running = polygate::app::start(gateway).await.expect("the gateway starts");
+        let ready = tokio::time::timeout(DEADLINE, running.wait_ready("mqtt"))
+            .await
+            .expect("the MQTT bridge is ready in time");
+        assert!(ready, "the MQTT bridge became ready");
+        Self { running, dir }
+    }
+
+    /// Starts polygate in a fresh scratch directory.
+    pub async fn start(config: impl FnOnce(&std::path::Path) -> String, files: &[(&str, &str)]) -> Self {
+        let dir = scratch_dir();
+        let text = config(&dir);
+        Self::start_in(dir, &text, files).await
+    }
+
+    /// Where devices connect (the embedded broker).
+    pub fn broker(&self) -> SocketAddr {
+        self.running.local_addr("mqtt").expect("an MQTT frontend")
+    }
+
+    /// Stops polygate gracefully.
+    pub async fn stop(self) -> PathBuf {
+        self.running.shutdown().await;
+        self.dir
+    }
+}
