@@ -167,8 +167,10 @@ pub(crate) fn compile(
             (RoutePlan::Rest(plan), operation)
         }
         RouteTarget::Publish(publish) => {
-            if !matches!(body_target, BodyTarget::Whole) {
-                return Err("publish: routes publish the whole body; body must be \"*\"".into());
+            if let BodyTarget::Member(name) = &body_target {
+                return Err(format!(
+                    "publish: routes publish the whole body; body must be \"*\" or unset, not '{name}'"
+                ));
             }
             if !spec.response_fields.is_empty() || !spec.response_body.is_empty() {
                 return Err("publish: routes answer with the topic and QoS; response_body and response_fields do not apply".into());
