@@ -20,7 +20,7 @@ use crate::mqtt_client::{
 /// How long a call waits when it names no deadline.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long the first call waits for the connection to come up.
-const FIRST_CONNECT: Duration = Duration::from_secs(5);
+const FIRST_CONNECT: Duration = Duration::from_secs(3);
 
 /// An MQTT backend: one publisher connection, opened by the first call.
 pub struct MqttBackend {
