@@ -17,6 +17,8 @@ mod legacy_config;
 mod legacy_demo;
 mod metadata;
 mod mqtt;
+mod mqtt_delivery;
+mod mqtt_mosquitto;
 mod plain_xml;
 mod rest_backend;
 mod routing;

@@ -454,3 +454,191 @@ impl MqttGateway {
         self.dir
     }
 }
+
+/// A gRPC backend whose `Echo` records the `int32Value` of every call (a sequence number),
+/// so no-loss tests count arrivals without copying whole calls.
+pub struct SequenceBackend {
+    pub server: super::GrpcServer,
+    seen: Arc<std::sync::Mutex<Vec<i64>>>,
+}
+
+impl SequenceBackend {
+    /// Starts on an ephemeral port.
+    pub async fn start() -> Self {
+        Self::start_on("127.0.0.1:0", Arc::default()).await
+    }
+
+    /// Starts on `addr`, recording into `seen` (kept across restarts).
+    pub async fn start_on(addr: &str, seen: Arc<std::sync::Mutex<Vec<i64>>>) -> Self {
+        Self::start_slow(addr, seen, Duration::ZERO, Arc::default()).await
+    }
+
+    /// Starts on `addr`; every call takes `delay`, and `load` tracks (calls now, most at once).
+    pub async fn start_slow(
+        addr: &str,
+        seen: Arc<std::sync::Mutex<Vec<i64>>>,
+        delay: Duration,
+        load: Arc<(AtomicUsize, AtomicUsize)>,
+    ) -> Self {
+        let record = seen.clone();
+        let server = super::test_backend()
+            .handle("polygate.test.v1.Testing/Echo", move |call| {
+                let record = record.clone();
+                let load = load.clone();
+                async move {
+                    let now = load.0.fetch_add(1, Ordering::SeqCst) + 1;
+                    load.1.fetch_max(now, Ordering::SeqCst);
+                    if !delay.is_zero() {
+                        tokio::time::sleep(delay).await;
+                    }
+                    load.0.fetch_sub(1, Ordering::SeqCst);
+                    let seq = call
+                        .message()
+                        .get_field_by_name("int32_value")
+                        .and_then(|v| v.as_i32())
+                        .unwrap_or(-1);
+                    record.lock().unwrap().push(i64::from(seq));
+                    Ok(super::Reply::one(call.message().clone()))
+                }
+            })
+            .start_on(addr)
+            .await
+            .expect("the backend binds");
+        Self { server, seen }
+    }
+
+    /// Stops it; `restart` brings it back on the same port with the same record.
+    pub async fn stop(self) -> (SocketAddr, Arc<std::sync::Mutex<Vec<i64>>>) {
+        let addr = self.server.addr;
+        self.server.stop().await;
+        (addr, self.seen)
+    }
+
+    /// Every sequence number received, in arrival order.
+    pub fn seen(&self) -> Vec<i64> {
+        self.seen.lock().unwrap().clone()
+    }
+
+    /// How many distinct numbers arrived.
+    pub fn distinct(&self) -> usize {
+        let mut seen = self.seen();
+        seen.sort_unstable();
+        seen.dedup();
+        seen.len()
+    }
+
+    /// The backend's URL.
+    pub fn url(&self) -> String {
+        self.server.url()
+    }
+}
+
+/// Loss and duplicates of the numbers `1..=count` in `seen`.
+pub fn tally(seen: &[i64], count: i64) -> (Vec<i64>, usize) {
+    let mut sorted = seen.to_vec();
+    sorted.sort_unstable();
+    let total = sorted.len();
+    sorted.dedup();
+    let missing = (1..=count).filter(|n| sorted.binary_search(n).is_err()).collect();
+    (missing, total - sorted.len())
+}
+
+/// Publishes `{"int32Value": n}` for every `n` in `numbers` to `topic` at QoS 1.
+pub async fn publish_sequence(device: &Device, topic: &str, numbers: std::ops::RangeInclusive<i64>) {
+    for n in numbers {
+        device.publish(topic, format!("{{\"int32Value\": {n}}}"), 1).await;
+    }
+}
+
+/// polygate as a separate process (the real binary), serving `config`.
+pub struct GatewayProcess {
+    child: Option<Child>,
+    ready: std::sync::mpsc::Receiver<()>,
+}
+
+impl GatewayProcess {
+    /// Starts the binary with `config` (a file path) and waits for the bridge's ready line.
+    pub fn start(config: &std::path::Path) -> Self {
+        use std::io::BufRead as _;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_polygate"))
+            .arg("serve")
+            .arg("--config")
+            .arg(config)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("polygate starts");
+        let stderr = child.stderr.take().expect("stderr");
+        let (tell, ready) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr).lines() {
+                let Ok(line) = line else { return };
+                if line.contains("MQTT bridge ready") {
+                    let _ = tell.send(());
+                }
+            }
+        });
+        Self {
+            child: Some(child),
+            ready,
+        }
+    }
+
+    /// Waits (off the async runtime) until the bridge said it is ready.
+    pub async fn wait_ready(&mut self) {
+        let ready = std::mem::replace(&mut self.ready, std::sync::mpsc::channel().1);
+        let ready = tokio::task::spawn_blocking(move || {
+            let result = ready.recv_timeout(DEADLINE);
+            (ready, result)
+        })
+        .await
+        .expect("the wait runs");
+        self.ready = ready.0;
+        ready.1.expect("polygate's MQTT bridge becomes ready");
+    }
+
+    /// The process id.
+    pub fn id(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
+    }
+
+    /// A line of `/proc/PID/status` in KiB (`VmRSS`, `VmHWM`).
+    pub fn memory_kib(&self, key: &str) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.id())).unwrap_or_default();
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(key)?.trim_start_matches(':').trim().strip_suffix("kB")?.trim().parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// Sends SIGTERM and waits for the process to exit.
+    pub async fn terminate(mut self) {
+        let mut child = self.child.take().expect("running");
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status();
+        let status = tokio::task::spawn_blocking(move || child.wait())
+            .await
+            .expect("the wait runs")
+            .expect("polygate exits");
+        assert!(status.success(), "polygate exits cleanly on SIGTERM: {status}");
+    }
+
+    /// Sends SIGKILL.
+    pub async fn kill(mut self) {
+        let mut child = self.child.take().expect("running");
+        let _ = child.kill();
+        let _ = tokio::task::spawn_blocking(move || child.wait()).await;
+    }
+}
+
+impl Drop for GatewayProcess {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.child {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
