@@ -11,9 +11,8 @@ use crate::backends;
 use crate::config::{Config, ConfigError};
 use crate::descriptors::load_schema;
 use crate::frontends::{self, FrontendSettings, Listener, Shutdown, ShutdownTrigger};
-use crate::mapping::legacy::LegacyBackend;
 use crate::mapping::source::{load_mapping, RuleOrigin};
-use crate::mapping::{BackendSchema, RouteError, RouteSources, RouteTable};
+use crate::mapping::{BackendSchema, RouteError, RouteSources, RouteTable, TargetBackend};
 use crate::model::BackendKind;
 use crate::mqtt_client::EmbeddedEndpoint;
 use crate::pipeline::Pipeline;
@@ -42,7 +41,7 @@ pub async fn build(config: &Config) -> Result<Gateway, Vec<ConfigError>> {
     }
 
     let mut schemas = Vec::new();
-    let mut legacy_backends = Vec::new();
+    let mut target_backends = Vec::new();
     for (name, backend_config) in &config.backends {
         let backend = match backends::build(name, backend_config, &config.base_dir, &embedded) {
             Ok(backend) => backend,
@@ -53,7 +52,7 @@ pub async fn build(config: &Config) -> Result<Gateway, Vec<ConfigError>> {
         };
         let kind = backend_config.kind();
         if kind != BackendKind::Grpc {
-            legacy_backends.push(LegacyBackend {
+            target_backends.push(TargetBackend {
                 name: Arc::from(name.as_str()),
                 backend: backend.clone(),
                 kind,
@@ -79,14 +78,14 @@ pub async fn build(config: &Config) -> Result<Gateway, Vec<ConfigError>> {
     }
 
     let mut mapping_rules = Vec::new();
-    let mut legacy_routes = Vec::new();
+    let mut target_routes = Vec::new();
     match config.mapping_files() {
         Ok(files) => {
             for file in files {
                 match load_mapping(&file) {
                     Ok(contents) => {
                         mapping_rules.extend(contents.rules);
-                        legacy_routes.extend(contents.routes);
+                        target_routes.extend(contents.routes);
                     }
                     Err(error) => {
                         errors.push(ConfigError::at(&file, Some(error.line), error.message))
@@ -105,8 +104,8 @@ pub async fn build(config: &Config) -> Result<Gateway, Vec<ConfigError>> {
         mapping_rules,
         defaults: config.routes.defaults(),
         expose_unannotated: config.routes.expose_unannotated_methods,
-        legacy_backends: &legacy_backends,
-        legacy_routes,
+        target_backends: &target_backends,
+        target_routes,
     };
     match RouteTable::build(sources) {
         Ok(table) => Ok(Gateway {

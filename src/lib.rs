@@ -2,18 +2,24 @@
 //!
 //! The pipeline in five sentences:
 //!
-//! 1. A **frontend** (REST/JSON over HTTP) decodes what a client sends into one
-//!    [`model::GatewayRequest`].
-//! 2. The **mapping layer** holds an immutable route table built from `google.api.http`
-//!    annotations and mapping files, and binds the request to a [`model::BackendCall`].
-//! 3. A **backend** (gRPC) turns the call into its protocol over pooled connections and answers
-//!    with a [`model::GatewayResponse`] or a [`model::Status`].
-//! 4. The mapping layer turns the answer back into the client's form (JSON, or raw `HttpBody`
-//!    bytes), and the frontend frames it (a JSON body, NDJSON, Server-Sent Events) or encodes the
-//!    `Status` as the canonical JSON error.
-//! 5. gRPC status codes are the error vocabulary of the whole gateway.
+//! 1. A **frontend** ([`frontends`]: REST/JSON over HTTP/1.1 and h2c, and every protocol
+//!    registered beside it) decodes what a client sends into one [`model::GatewayRequest`],
+//!    keyed by what the client addressed in its protocol's words ([`model::RequestKey`]).
+//! 2. The **mapping layer** ([`mapping`]) holds an immutable route table built from
+//!    `google.api.http` annotations and mapping files; a route listens on a pattern (a path
+//!    template with a method, or a topic template) and its plan binds the request to a
+//!    [`model::BackendCall`].
+//! 3. A **backend** ([`backends`]: gRPC, SOAP, plain XML, REST) turns the call into its protocol
+//!    over pooled connections and answers with a [`model::GatewayResponse`] or a
+//!    [`model::Status`]; wire formats are converted by the [`codec`] layer (proto3 JSON ⇄
+//!    protobuf, JSON ⇄ XML, SOAP envelopes), never by hand.
+//! 4. The route's plan turns the answer back into the client's form, and the frontend frames it
+//!    (a JSON body, NDJSON, Server-Sent Events, …) or encodes the `Status` in its one encoder.
+//! 5. gRPC status codes, with a protocol-neutral [`model::Rejection`] where they say too little,
+//!    are the error vocabulary of the whole gateway.
 //!
-//! See `docs/DESIGN.md` for the module map and the direction of dependencies.
+//! [`pipeline::Pipeline::handle`] is that path, the same for every frontend. See
+//! `docs/DESIGN.md` for the module map, the direction of dependencies and how to add a protocol.
 
 pub mod app;
 pub mod backends;

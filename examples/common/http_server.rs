@@ -183,6 +183,10 @@ impl HttpServer {
                         let recorded = recorded.clone();
                         async move {
                             let (parts, body) = request.into_parts();
+                            #[allow(
+                                clippy::disallowed_methods,
+                                reason = "a test server reads whole what its test sends"
+                            )]
                             let body = body
                                 .collect()
                                 .await

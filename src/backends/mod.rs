@@ -2,6 +2,7 @@
 //! `GatewayResponse` or a `Status`. Register a new protocol with one variant of
 //! [`BackendConfig`] and one arm in [`build`].
 
+pub mod connection;
 mod deadline;
 pub mod grpc;
 pub mod http_client;

@@ -2,57 +2,26 @@
 //! reaches its backend, compiled and checked once at load.
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use http::Method;
-use prost_reflect::{FieldDescriptor, Kind, MessageDescriptor, MethodDescriptor};
+use futures_util::StreamExt;
+use http::{HeaderMap, Method};
 
-use super::legacy::{RestPlan, SoapPlan, XmlPlan};
+use super::captures::Capture;
 use super::options::RouteOptions;
+use super::plans::{GrpcPlan, RestPlan, SoapPlan, XmlPlan};
 use super::source::RuleOrigin;
 use super::template::{FieldPath, PathTemplate};
 use super::topic::TopicTemplate;
-use crate::model::{Backend, CallShape};
-
-/// A chain of fields from a message down to the field a value is bound to (`book.shelf.id`).
-pub type FieldChain = Vec<FieldDescriptor>;
-
-/// Where the request body goes.
-#[derive(Debug, Clone)]
-pub(crate) enum BodyPlan {
-    /// The route takes no body (`body` unset).
-    None,
-    /// The body is the whole request message (`body: "*"`).
-    Whole,
-    /// The body is one field of the request message (`body: "book"`).
-    Field(FieldChain),
-}
-
-/// How the request message is assembled.
-#[derive(Debug, Clone)]
-pub(crate) struct RequestPlan {
-    pub(crate) input: MessageDescriptor,
-    pub(crate) body: BodyPlan,
-    /// The body target is a `google.api.HttpBody`: raw bytes with their content type.
-    pub(crate) raw_body: bool,
-    /// One chain per path-template variable, in template order.
-    pub(crate) path_fields: Vec<FieldChain>,
-}
-
-/// How the answer is turned into the client's form.
-#[derive(Debug, Clone)]
-pub(crate) struct ResponsePlan {
-    pub(crate) output: MessageDescriptor,
-    /// `response_body`: only this field is returned.
-    pub(crate) field: Option<FieldDescriptor>,
-    /// The returned message is a `google.api.HttpBody`: raw bytes with their content type.
-    pub(crate) raw_body: bool,
-}
+use crate::model::{
+    Backend, BackendCall, CallShape, GatewayResponse, Payload, RequestBody, ResponseBody, Status,
+};
 
 /// How a route reaches its backend: one plan per kind of backend schema.
 #[derive(Debug, Clone)]
 pub enum RoutePlan {
     /// A gRPC method described by protobuf descriptors.
-    Grpc(GrpcPlan),
+    Grpc(Arc<GrpcPlan>),
     /// A SOAP operation (`routes:` entry with `soap:`).
     Soap(SoapPlan),
     /// A request to a plain-XML backend (`routes:` entry with `xml:`).
@@ -60,16 +29,7 @@ pub enum RoutePlan {
     /// A request to a REST/JSON backend (`routes:` entry with `rest:`).
     Rest(RestPlan),
     /// A publish to an MQTT backend (`routes:` entry with `publish:`).
-    Publish(super::publish::PublishPlan),
-}
-
-/// A gRPC method and how its messages are assembled and returned.
-#[derive(Debug, Clone)]
-pub struct GrpcPlan {
-    /// The method.
-    pub method: MethodDescriptor,
-    pub(crate) request: RequestPlan,
-    pub(crate) response: ResponsePlan,
+    Publish(super::plans::PublishPlan),
 }
 
 /// What a route listens on.
@@ -101,6 +61,14 @@ impl RoutePattern {
         match self {
             RoutePattern::Http { method, .. } => method.as_str(),
             RoutePattern::Topic(_) => "PUBLISH",
+        }
+    }
+
+    /// What its variables are called in error messages: `path variable` or `topic variable`.
+    pub fn variable_noun(&self) -> &'static str {
+        match self {
+            RoutePattern::Http { .. } => "path variable",
+            RoutePattern::Topic(_) => "topic variable",
         }
     }
 
@@ -172,42 +140,88 @@ impl std::fmt::Debug for Route {
     }
 }
 
-/// The full name of `google.api.HttpBody`.
-pub(crate) const HTTP_BODY: &str = "google.api.HttpBody";
-
-/// Resolves a dotted field path (`book.shelf.id`) in `message`, each segment by proto name or
-/// JSON name. Every field but the last must be a singular message.
-pub(crate) fn resolve_chain(
-    message: &MessageDescriptor,
-    path: &[impl AsRef<str>],
-) -> Result<FieldChain, String> {
-    let mut chain = Vec::with_capacity(path.len());
-    let mut current = message.clone();
-    for (i, segment) in path.iter().enumerate() {
-        let segment = segment.as_ref();
-        let field = current
-            .get_field_by_name(segment)
-            .or_else(|| current.get_field_by_json_name(segment))
-            .ok_or_else(|| format!("message {} has no field '{segment}'", current.full_name()))?;
-        if i + 1 < path.len() {
-            match field.kind() {
-                Kind::Message(next) if !field.is_list() && !field.is_map() => current = next,
-                _ => {
-                    return Err(format!(
-                        "field '{}' of {} is not a singular message, so '{}' cannot go inside it",
-                        field.name(),
-                        current.full_name(),
-                        path.iter().map(AsRef::as_ref).collect::<Vec<_>>().join(".")
-                    ))
-                }
-            }
-        }
-        chain.push(field);
-    }
-    Ok(chain)
+/// A matched request, ready for its route's plan to bind.
+pub struct BindRequest<'a> {
+    /// What the pattern's variables captured, in pattern order.
+    pub captures: &'a [Capture<'a, 'a>],
+    /// The query string of an HTTP request, still encoded.
+    pub query: Option<&'a str>,
+    /// The client's messages.
+    pub body: RequestBody,
+    /// Metadata to forward.
+    pub metadata: HeaderMap,
+    /// How long the backend may take: the route's timeout, or the client's when shorter.
+    pub timeout: Duration,
 }
 
-/// Whether `field` holds a `google.api.HttpBody`.
-pub(crate) fn is_http_body_field(field: &FieldDescriptor) -> bool {
-    matches!(field.kind(), Kind::Message(m) if m.full_name() == HTTP_BODY) && !field.is_list()
+impl Route {
+    /// Binds a matched request to a call of this route's backend operation.
+    pub fn bind(
+        self: &Arc<Self>,
+        captures: &[Capture<'_, '_>],
+        query: Option<&str>,
+        body: RequestBody,
+        metadata: HeaderMap,
+        timeout: Option<Duration>,
+    ) -> Result<BackendCall, Status> {
+        let request = BindRequest {
+            captures,
+            query,
+            body,
+            metadata,
+            timeout: timeout.map_or(self.options.timeout, |t| t.min(self.options.timeout)),
+        };
+        match &self.plan {
+            RoutePlan::Grpc(plan) => plan.bind(self, request),
+            RoutePlan::Soap(plan) => plan.bind(self, request),
+            RoutePlan::PlainXml(plan) => plan.bind(self, request),
+            RoutePlan::Rest(plan) => plan.bind(self, request),
+            RoutePlan::Publish(plan) => plan.bind(self, request),
+        }
+    }
+
+    /// Turns the backend's answer into the client's form, message by message for streams.
+    pub fn encode_response(
+        self: &Arc<Self>,
+        response: GatewayResponse,
+    ) -> Result<GatewayResponse, Status> {
+        let body = match response.body {
+            ResponseBody::Unary { message, trailers } => ResponseBody::Unary {
+                message: self.encode_message(message)?,
+                trailers,
+            },
+            ResponseBody::Stream(stream) => {
+                let route = self.clone();
+                ResponseBody::Stream(Box::pin(stream.map(move |item| match item {
+                    Ok(message) => route.encode_message(message),
+                    Err(mut status) => {
+                        route.render_details(&mut status);
+                        Err(status)
+                    }
+                })))
+            }
+        };
+        Ok(GatewayResponse {
+            metadata: response.metadata,
+            body,
+        })
+    }
+
+    fn encode_message(&self, message: Payload) -> Result<Payload, Status> {
+        match &self.plan {
+            RoutePlan::Grpc(plan) => plan.encode(self, message),
+            RoutePlan::Soap(plan) => plan.encode(self, message),
+            RoutePlan::PlainXml(plan) => plan.encode(self, message),
+            RoutePlan::Rest(plan) => plan.encode(self, message),
+            RoutePlan::Publish(plan) => plan.encode(self, message),
+        }
+    }
+
+    /// Renders the backend's `google.rpc.Status` details as JSON objects, each with its
+    /// `@type`, when the backend's descriptors can say what they are.
+    pub fn render_details(&self, status: &mut Status) {
+        if let RoutePlan::Grpc(plan) = &self.plan {
+            plan.render_details(self, status);
+        }
+    }
 }

@@ -5,23 +5,19 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use http::Method;
-use prost_reflect::{DescriptorPool, Kind, MethodDescriptor};
+use prost_reflect::{DescriptorPool, MethodDescriptor};
 
 use super::captures::Captures;
-use super::legacy::LegacyBackend;
 use super::matcher::{MatchError, RouteMatch, Router};
-use super::messages::PayloadFormat;
 use super::options::RouteOptionsConfig;
+use super::plans::grpc::{compile, find_method};
+use super::plans::TargetBackend;
+use super::route::Route;
 use super::route::RoutePattern;
-use super::route::{
-    is_http_body_field, resolve_chain, BodyPlan, GrpcPlan, RequestPlan, ResponsePlan, Route,
-    RoutePlan, HTTP_BODY,
-};
 use super::source::{rules_from_annotations, PatternSpec, RouteSpec, RuleOrigin, RuleSpec};
 use super::template::PathTemplate;
 use super::topic::TopicRouter;
-use crate::codec::protojson::settable_from_text;
-use crate::model::{Backend, CallShape, RequestKey, Status};
+use crate::model::{Backend, RequestKey, Status};
 
 /// A backend and the descriptors of the services it offers.
 pub struct BackendSchema {
@@ -54,9 +50,9 @@ pub struct RouteSources<'a> {
     /// Expose methods without any rule as `POST /pkg.Service/Method` with `body: "*"`.
     pub expose_unannotated: bool,
     /// The SOAP, plain-XML and REST backends.
-    pub legacy_backends: &'a [LegacyBackend],
+    pub target_backends: &'a [TargetBackend],
     /// `routes:` entries from mapping files.
-    pub legacy_routes: Vec<RouteSpec>,
+    pub target_routes: Vec<RouteSpec>,
 }
 
 /// Every route, matched per request.
@@ -172,10 +168,10 @@ impl RouteTable {
             );
         }
         let grpc_names: Vec<&str> = sources.backends.iter().map(|b| &*b.name).collect();
-        for spec in &sources.legacy_routes {
-            let compiled = super::legacy::compile(
+        for spec in &sources.target_routes {
+            let compiled = super::plans::compile_target(
                 spec,
-                sources.legacy_backends,
+                sources.target_backends,
                 &grpc_names,
                 &sources.defaults,
             );
@@ -306,14 +302,6 @@ fn find_backend(backends: &[BackendSchema], rule: &RuleSpec) -> Result<usize, St
     }
 }
 
-/// `pkg.Service.Method` in `pool`.
-fn find_method(pool: &DescriptorPool, selector: &str) -> Option<MethodDescriptor> {
-    let (service, method) = selector.rsplit_once('.')?;
-    pool.get_service_by_name(service)?
-        .methods()
-        .find(|m| m.name() == method)
-}
-
 fn unannotated_rule(method: &MethodDescriptor) -> RuleSpec {
     RuleSpec {
         selector: method.full_name().to_owned(),
@@ -329,163 +317,4 @@ fn unannotated_rule(method: &MethodDescriptor) -> RuleSpec {
             method: method.full_name().to_owned(),
         },
     }
-}
-
-fn compile(
-    rule: &RuleSpec,
-    schema: &BackendSchema,
-    defaults: &RouteOptionsConfig,
-) -> Result<Route, String> {
-    let method = find_method(&schema.pool, &rule.selector)
-        .ok_or_else(|| format!("backend '{}' has no method {}", schema.name, rule.selector))?;
-    let pattern = rule.pattern.compile()?;
-    let input = method.input();
-    let output = method.output();
-
-    let mut path_fields = Vec::new();
-    for variable in pattern.variables() {
-        let chain = resolve_chain(&input, variable.field_path.segments())
-            .map_err(|e| format!("path variable {{{}}}: {e}", variable.field_path))?;
-        let leaf = chain.last().ok_or("empty path variable")?;
-        if leaf.is_list() || !settable_from_text(leaf) {
-            return Err(format!(
-                "path variable {{{}}} names field '{}', which is {}; a path variable must be a singular scalar, enum or well-known type",
-                variable.field_path,
-                leaf.name(),
-                describe_kind(leaf)
-            ));
-        }
-        path_fields.push(chain);
-    }
-
-    let (body, raw_body) = match rule.body.as_str() {
-        "" => (BodyPlan::None, false),
-        "*" => (BodyPlan::Whole, input.full_name() == HTTP_BODY),
-        field_path => {
-            let segments: Vec<&str> = field_path.split('.').collect();
-            let chain = resolve_chain(&input, &segments)
-                .map_err(|e| format!("body \"{field_path}\": {e}"))?;
-            let raw = chain.last().is_some_and(is_http_body_field);
-            (BodyPlan::Field(chain), raw)
-        }
-    };
-    let shape = match (method.is_client_streaming(), method.is_server_streaming()) {
-        (false, false) => CallShape::Unary,
-        (false, true) => CallShape::ServerStreaming,
-        (true, false) => CallShape::ClientStreaming,
-        (true, true) => CallShape::Bidirectional,
-    };
-    if shape.client_streams() && matches!(body, BodyPlan::None) {
-        return Err(format!(
-            "{} streams requests, so its rule needs a body",
-            method.full_name()
-        ));
-    }
-    if shape.client_streams() && raw_body {
-        return Err(
-            "client-streaming methods with google.api.HttpBody requests are not supported".into(),
-        );
-    }
-
-    let response_field = match rule.response_body.as_str() {
-        "" => None,
-        name => Some(
-            output
-                .get_field_by_name(name)
-                .or_else(|| output.get_field_by_json_name(name))
-                .ok_or_else(|| {
-                    format!(
-                        "response_body \"{name}\": message {} has no such field",
-                        output.full_name()
-                    )
-                })?,
-        ),
-    };
-    let response_raw = match &response_field {
-        Some(field) => is_http_body_field(field),
-        None => output.full_name() == HTTP_BODY,
-    };
-
-    let options = rule.options.or(defaults).resolve(&pattern)?;
-    if let Some(messages) = &options.messages {
-        check_payload(messages.payload, &body, raw_body)?;
-        if messages.stream_to.is_some() {
-            check_downlink(&pattern, shape)?;
-        }
-    }
-    Ok(Route {
-        pattern,
-        backend_name: schema.name.clone(),
-        backend: schema.backend.clone(),
-        operation: Arc::from(format!(
-            "/{}/{}",
-            method.parent_service().full_name(),
-            method.name()
-        )),
-        shape,
-        options,
-        origin: rule.origin.clone(),
-        plan: RoutePlan::Grpc(GrpcPlan {
-            method,
-            request: RequestPlan {
-                input,
-                body,
-                raw_body,
-                path_fields,
-            },
-            response: ResponsePlan {
-                output,
-                field: response_field,
-                raw_body: response_raw,
-            },
-        }),
-    })
-}
-
-fn describe_kind(field: &prost_reflect::FieldDescriptor) -> String {
-    if field.is_map() {
-        "a map".into()
-    } else if field.is_list() {
-        "repeated".into()
-    } else if let Kind::Message(m) = field.kind() {
-        format!("a message ({})", m.full_name())
-    } else {
-        format!("{:?}", field.kind())
-    }
-}
-
-/// Whether a topic route's payload format fits where its body goes.
-fn check_payload(format: PayloadFormat, body: &BodyPlan, raw_body: bool) -> Result<(), String> {
-    let leaf = match body {
-        BodyPlan::Field(chain) => chain.last().filter(|f| !f.is_list()),
-        _ => None,
-    };
-    match format {
-        PayloadFormat::Json => Ok(()),
-        PayloadFormat::Protobuf => match (body, leaf.map(|f| f.kind())) {
-            (BodyPlan::Whole, _) if !raw_body => Ok(()),
-            (_, Some(Kind::Message(_))) if !raw_body => Ok(()),
-            _ => Err("payload: protobuf needs body \"*\" or a body field holding a message".into()),
-        },
-        PayloadFormat::Raw => match leaf.map(|f| f.kind()) {
-            _ if raw_body => Ok(()),
-            Some(Kind::Bytes | Kind::String) => Ok(()),
-            _ => Err("payload: raw needs a body field of type bytes, string or google.api.HttpBody".into()),
-        },
-    }
-}
-
-/// A downlink needs a server-streaming method, and a topic without variables or wildcards
-/// to name it.
-fn check_downlink(pattern: &RoutePattern, shape: CallShape) -> Result<(), String> {
-    if shape != CallShape::ServerStreaming {
-        return Err("stream_to needs a server-streaming method".into());
-    }
-    let address = pattern.address();
-    if address.split('/').any(|level| matches!(level, "+" | "#") || level.starts_with('{')) {
-        return Err(format!(
-            "stream_to: the route's topic '{address}' names the downlink and takes no variables or wildcards"
-        ));
-    }
-    Ok(())
 }

@@ -204,6 +204,10 @@ impl HttpClient {
                 size: Some(size),
             });
         }
+        #[allow(
+            clippy::disallowed_methods,
+            reason = "bounded: Limited to max_response_size"
+        )]
         let body = Limited::new(body, limit).collect().await.map_err(|e| {
             if e.is::<http_body_util::LengthLimitError>() {
                 UpstreamError::TooLarge { limit, size: None }

@@ -8,6 +8,5 @@ mod config;
 mod error;
 
 pub(crate) use client::HttpClient;
-pub(crate) use config::ClientFields;
 pub use config::{ClientSettings, HttpBackendConfig};
 pub(crate) use error::UpstreamError;

@@ -9,58 +9,36 @@ use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 
 use super::security::UsernameToken;
-use crate::backends::http_client::{ClientFields, ClientSettings};
+use crate::backends::connection::backend_config;
+use crate::backends::http_client::ClientSettings;
 use crate::codec::soap::SoapVersion;
-use crate::config::units::{ByteSize, ConfigDuration};
 use crate::model::Code;
 
-/// A SOAP backend as written in the config file.
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct SoapBackendConfig {
-    /// The service endpoint, `http://host:port/path` or `https://…`.
-    pub url: String,
-    /// `"1.1"` (default: `text/xml` and `SOAPAction`) or `"1.2"` (`application/soap+xml`).
-    #[serde(default)]
-    pub version: SoapVersion,
-    /// A WS-Security UsernameToken sent in the header of every call.
-    #[serde(default)]
-    pub ws_security: Option<WsSecurityConfig>,
-    /// Fault code → canonical code, e.g. `Server.Busy: UNAVAILABLE` or `InvalidZip: NOT_FOUND`.
-    /// A key matches a SOAP 1.1 faultcode's local name (`Server.Busy`, or its part before a dot,
-    /// `Server`) or a SOAP 1.2 Subcode or Code value's local name; the most specific wins.
-    /// Unmapped Client/Sender faults are `INVALID_ARGUMENT` (400); the others `UNKNOWN` (502).
-    #[serde(default)]
-    pub fault_codes: BTreeMap<String, CodeName>,
-    /// Copy the fault's reason, actor, role and detail into error answers (default true). Turn
-    /// it off for services whose faults carry stack traces.
-    #[serde(default)]
-    pub expose_faults: Option<bool>,
-    /// A PEM file of CA certificates to trust instead of the system roots (`https` only).
-    #[serde(default)]
-    pub ca_file: Option<PathBuf>,
-    /// The name to verify in the server's certificate; default: the URL's host.
-    #[serde(default)]
-    pub tls_server_name: Option<String>,
-    /// How long connecting (TCP and TLS) may take. Default `5s`.
-    #[serde(default)]
-    pub connect_timeout: Option<ConfigDuration>,
-    /// Longest time for one call, capping the route's timeout. Default: the route's timeout.
-    #[serde(default)]
-    pub request_timeout: Option<ConfigDuration>,
-    /// Largest answer accepted. Default `4MiB`.
-    #[serde(default)]
-    pub max_response_size: Option<ByteSize>,
-    /// How long an idle pooled connection is kept. Default `90s`.
-    #[serde(default)]
-    pub pool_idle_timeout: Option<ConfigDuration>,
-    /// Most idle connections kept. Default 32.
-    #[serde(default)]
-    pub pool_max_idle_per_host: Option<usize>,
-    /// Speak HTTP/2 without negotiation (h2c prior knowledge); over `https` ALPN decides
-    /// otherwise. Default false.
-    #[serde(default)]
-    pub http2: bool,
+backend_config! {
+    http_client;
+    /// A SOAP backend as written in the config file: the service endpoint (its `url`), the
+    /// shared connection and HTTP client keys, and SOAP's own.
+    #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+    #[serde(deny_unknown_fields)]
+    pub struct SoapBackendConfig {
+        /// `"1.1"` (default: `text/xml` and `SOAPAction`) or `"1.2"` (`application/soap+xml`).
+        #[serde(default)]
+        pub version: SoapVersion,
+        /// A WS-Security UsernameToken sent in the header of every call.
+        #[serde(default)]
+        pub ws_security: Option<WsSecurityConfig>,
+        /// Fault code → canonical code, e.g. `Server.Busy: UNAVAILABLE` or `InvalidZip: NOT_FOUND`.
+        /// A key matches a SOAP 1.1 faultcode's local name (`Server.Busy`, or its part before a
+        /// dot, `Server`) or a SOAP 1.2 Subcode or Code value's local name; the most specific
+        /// wins. Unmapped Client/Sender faults are `INVALID_ARGUMENT` (400); the others
+        /// `UNKNOWN` (502).
+        #[serde(default)]
+        pub fault_codes: BTreeMap<String, CodeName>,
+        /// Copy the fault's reason, actor, role and detail into error answers (default true).
+        /// Turn it off for services whose faults carry stack traces.
+        #[serde(default)]
+        pub expose_faults: Option<bool>,
+    }
 }
 
 /// WS-Security UsernameToken settings. The password comes from the environment or a file,
@@ -156,18 +134,7 @@ impl SoapBackendConfig {
     /// Checks the URL, TLS files and the WS-Security password source; `base_dir` resolves
     /// relative paths.
     pub fn validate(&self, base_dir: &Path) -> Result<SoapSettings, String> {
-        let client = ClientFields {
-            url: &self.url,
-            ca_file: self.ca_file.as_deref(),
-            tls_server_name: self.tls_server_name.as_deref(),
-            connect_timeout: self.connect_timeout,
-            request_timeout: self.request_timeout,
-            max_response_size: self.max_response_size,
-            pool_idle_timeout: self.pool_idle_timeout,
-            pool_max_idle_per_host: self.pool_max_idle_per_host,
-            http2: self.http2,
-        }
-        .validate(base_dir)?;
+        let client = ClientSettings::new(self.connection(), self.http_client(), base_dir)?;
         let security = match &self.ws_security {
             Some(config) => Some(config.validate(base_dir)?),
             None => None,

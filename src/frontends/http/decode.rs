@@ -214,6 +214,10 @@ async fn read_body(
     if declared == Some(0) || body.is_end_stream() {
         return Ok(RequestBody::Empty);
     }
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "bounded: Limited to max_body_size"
+    )]
     let data = Limited::new(body, limit).collect().await.map_err(|e| {
         if e.is::<http_body_util::LengthLimitError>() {
             too_large(limit)

@@ -69,7 +69,7 @@ fn metadata(message: &InboundMessage) -> HeaderMap {
     let mut metadata = HeaderMap::with_capacity(properties.user_properties.len() + 2);
     for (key, value) in &properties.user_properties {
         let key = key.to_ascii_lowercase();
-        if !is_metadata_key(&key) {
+        if !is_metadata_key(&key) || !value.bytes().all(|b| (0x20..0x7f).contains(&b)) {
             continue;
         }
         if let (Ok(name), Ok(value)) = (HeaderName::from_bytes(key.as_bytes()), HeaderValue::from_str(value)) {

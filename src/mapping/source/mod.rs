@@ -1,6 +1,6 @@
 //! Where routes come from: the `google.api.http` annotations in the descriptors, and mapping
 //! files, whose `http: rules:` (the form of a google.api.Service YAML that grpc-gateway, ESP and
-//! Envoy users have) and `routes:` entries share one set of route keys ([`entry`]).
+//! Envoy users have) and `routes:` entries share one set of route keys (`entry.rs`).
 
 mod annotations;
 mod entry;

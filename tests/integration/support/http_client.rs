@@ -95,6 +95,10 @@ impl Client {
             .await
             .expect("the gateway answers");
         let (parts, body) = response.into_parts();
+        #[allow(
+            clippy::disallowed_methods,
+            reason = "a test client reads whole what the gateway under test answers"
+        )]
         let collected = body.collect().await.expect("the body arrives");
         let trailers = collected.trailers().cloned();
         TestResponse {

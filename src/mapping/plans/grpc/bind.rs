@@ -5,56 +5,52 @@
 //! query and path fields are appended. Protobuf's merge rules make later fields win, so the
 //! path's value wins over the body's and nested fields merge into the body's messages.
 
-use std::borrow::Cow;
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
-use http::HeaderMap;
 use prost_reflect::Kind;
 
-use super::matcher::Capture;
-use super::options::{BodyFieldCollision, UnknownQueryParameters};
-use super::route::{resolve_chain, BodyPlan, FieldChain, GrpcPlan, RequestPlan, Route, RoutePlan};
 use super::wire::{contains, write_bytes_field, write_nested};
+use super::{resolve_chain, BodyPlan, FieldChain, GrpcPlan, RequestPlan};
 use crate::codec::protojson::{json_to_field, json_to_proto, settable_from_text, text_to_field};
+use crate::mapping::messages::PayloadFormat;
+use crate::mapping::options::{BodyFieldCollision, UnknownQueryParameters};
+use crate::mapping::plans::query::form_decode;
+use crate::mapping::route::{BindRequest, Route};
 use crate::model::{BackendCall, MessageStream, Payload, RequestBody, RequestMessages, Status};
 
 /// The media types binding errors name.
 const JSON: &str = "application/json";
 const NDJSON: &str = "application/x-ndjson";
 
-impl Route {
-    /// Binds a matched request to a call of this route's backend method.
-    pub fn bind(
+impl GrpcPlan {
+    /// Binds a matched request to a call of the route's method.
+    pub(crate) fn bind(
         self: &Arc<Self>,
-        path: &[Capture<'_, '_>],
-        query: Option<&str>,
-        body: RequestBody,
-        metadata: HeaderMap,
-        timeout: Option<Duration>,
+        route: &Arc<Route>,
+        request: BindRequest<'_>,
     ) -> Result<BackendCall, Status> {
-        let RoutePlan::Grpc(plan) = &self.plan else {
-            return self.bind_legacy(path, query, body, metadata, timeout);
-        };
         let mut fields = Vec::new();
-        if let Some(query) = query.filter(|q| !q.is_empty()) {
-            self.bind_query(plan, query, &mut fields)?;
+        if let Some(query) = request.query.filter(|q| !q.is_empty()) {
+            self.bind_query(route, query, &mut fields)?;
         }
-        for (binding, chain) in path.iter().zip(&plan.request.path_fields) {
-            bind_text(chain, &binding.value, &mut fields).map_err(|e| {
-                Status::invalid_argument(format!("path variable {{{}}}: {e}", binding.field_path))
+        for (capture, chain) in request.captures.iter().zip(&self.request.path_fields) {
+            bind_text(chain, &capture.value, &mut fields).map_err(|e| {
+                Status::invalid_argument(format!(
+                    "{} {{{}}}: {e}",
+                    route.pattern.variable_noun(),
+                    capture.field_path
+                ))
             })?;
         }
-        let timeout = Some(timeout.map_or(self.options.timeout, |t| t.min(self.options.timeout)));
-        let messages = if self.shape.client_streams() {
-            RequestMessages::Stream(self.bind_stream(body, Bytes::from(fields))?)
+        let messages = if route.shape.client_streams() {
+            RequestMessages::Stream(self.bind_stream(route, request.body, Bytes::from(fields))?)
         } else {
-            let message = match body {
+            let message = match request.body {
                 RequestBody::Empty => fields,
                 RequestBody::Unary(payload) => {
-                    let mut message = self.encode_body(plan, payload, fields.len())?;
+                    let mut message = self.encode_body(route, payload, fields.len())?;
                     message.extend_from_slice(&fields);
                     message
                 }
@@ -62,7 +58,7 @@ impl Route {
                     return Err(Status::unsupported_media_type(
                         format!(
                             "{} takes one message, not a stream of them",
-                            plan.method.full_name()
+                            self.method.full_name()
                         ),
                         JSON,
                     ))
@@ -71,28 +67,36 @@ impl Route {
             RequestMessages::Unary(Payload::Protobuf(Bytes::from(message)))
         };
         Ok(BackendCall {
-            operation: self.operation.clone(),
+            operation: route.operation.clone(),
             method: http::Method::POST,
-            shape: self.shape,
+            shape: route.shape,
             messages,
-            metadata,
-            timeout,
+            metadata: request.metadata,
+            timeout: Some(request.timeout),
         })
     }
 
     /// Transcodes one body message; `extra` is room for the fields appended after it.
     fn encode_body(
         &self,
-        plan: &GrpcPlan,
+        route: &Route,
         payload: Payload,
         extra: usize,
     ) -> Result<Vec<u8>, Status> {
-        let plan = &plan.request;
+        let plan = &self.request;
         let (content_type, data) = match payload {
             Payload::Json(data) => (None, data),
-            Payload::Protobuf(data) => return self.protobuf_body(plan, &data, extra),
-            Payload::Raw { data, .. } if !plan.raw_body => {
-                return self.raw_field_body(plan, &data, extra)
+            Payload::Protobuf(data) => return protobuf_body(route, plan, &data, extra),
+            // Only a topic route declared `payload: raw` takes bytes into a plain field.
+            Payload::Raw { data, .. }
+                if !plan.raw_body
+                    && route
+                        .options
+                        .messages
+                        .as_ref()
+                        .is_some_and(|m| m.payload == PayloadFormat::Raw) =>
+            {
+                return raw_field_body(route, plan, &data, extra)
             }
             Payload::Raw { content_type, data } => (Some(content_type), data),
             Payload::Xml(data) => (Some(String::new()), data),
@@ -105,7 +109,7 @@ impl Route {
             BodyPlan::None => {
                 return Err(Status::invalid_argument(format!(
                     "{} takes no request body",
-                    self.pattern
+                    route.pattern
                 )))
             }
             _ if plan.raw_body => {
@@ -128,29 +132,29 @@ impl Route {
             }
             _ if content_type.is_some() => {
                 return Err(Status::unsupported_media_type(
-                    format!("{} takes a JSON body", self.pattern),
+                    format!("{} takes a JSON body", route.pattern),
                     JSON,
                 ))
             }
-            BodyPlan::Whole => json_to_proto(&plan.input, &data, &self.options.json, &mut message)
+            BodyPlan::Whole => json_to_proto(&plan.input, &data, &route.options.json, &mut message)
                 .map_err(|e| Status::invalid_argument(format!("invalid JSON body: {e}")))?,
             BodyPlan::Field(chain) => {
                 let (leaf, parents) = chain
                     .split_last()
                     .ok_or_else(|| Status::internal("empty body field"))?;
                 if parents.is_empty() {
-                    json_to_field(leaf, &data, &self.options.json, &mut message)
+                    json_to_field(leaf, &data, &route.options.json, &mut message)
                 } else {
                     let mut inner = Vec::with_capacity(data.len());
-                    json_to_field(leaf, &data, &self.options.json, &mut inner)
+                    json_to_field(leaf, &data, &route.options.json, &mut inner)
                         .map(|()| write_nested(parents, &inner, &mut message))
                 }
                 // The transcoder's message already names the field (`shelf.createTime`).
                 .map_err(|e| Status::invalid_argument(format!("invalid JSON body: {e}")))?
             }
         }
-        if self.options.body_field_collision == BodyFieldCollision::Reject {
-            for (chain, variable) in plan.path_fields.iter().zip(self.pattern.variables()) {
+        if route.options.body_field_collision == BodyFieldCollision::Reject {
+            for (chain, variable) in plan.path_fields.iter().zip(route.pattern.variables()) {
                 let numbers: Vec<u32> = chain.iter().map(|f| f.number()).collect();
                 if contains(&message, &numbers) {
                     return Err(Status::invalid_argument(format!(
@@ -163,60 +167,18 @@ impl Route {
         Ok(message)
     }
 
-    /// A body already in protobuf: the whole request message, or the body field's message.
-    fn protobuf_body(
-        &self,
-        plan: &RequestPlan,
-        data: &[u8],
-        extra: usize,
-    ) -> Result<Vec<u8>, Status> {
-        let mut message = Vec::with_capacity(data.len() + extra + 8);
-        match &plan.body {
-            BodyPlan::Whole => message.extend_from_slice(data),
-            BodyPlan::Field(chain) => wrap_bytes(chain, data, &mut message)?,
-            BodyPlan::None => return Err(no_body(self)),
-        }
-        Ok(message)
-    }
-
-    /// Raw bytes into the body field (a `bytes` or `string` field); a `string` field takes
-    /// UTF-8 only.
-    fn raw_field_body(
-        &self,
-        plan: &RequestPlan,
-        data: &[u8],
-        extra: usize,
-    ) -> Result<Vec<u8>, Status> {
-        let BodyPlan::Field(chain) = &plan.body else {
-            return Err(Status::internal(format!(
-                "{} takes raw bytes only into a body field",
-                self.pattern
-            )));
-        };
-        if chain.last().is_some_and(|f| f.kind() == Kind::String) && std::str::from_utf8(data).is_err() {
-            return Err(Status::invalid_argument(format!(
-                "{} takes UTF-8 text into its body field, and the payload is not UTF-8",
-                self.pattern
-            )));
-        }
-        let mut message = Vec::with_capacity(data.len() + extra + 8);
-        wrap_bytes(chain, data, &mut message)?;
-        Ok(message)
-    }
-
     /// The request stream of a client-streaming call: every message gets the same query and
     /// path fields appended.
     fn bind_stream(
         self: &Arc<Self>,
+        route: &Arc<Route>,
         body: RequestBody,
         fields: Bytes,
     ) -> Result<MessageStream, Status> {
-        let route = self.clone();
+        let (plan, route) = (self.clone(), route.clone());
+        let operation = route.operation.clone();
         let encode = move |payload: Payload| -> Result<Payload, Status> {
-            let RoutePlan::Grpc(plan) = &route.plan else {
-                return Err(Status::internal("only gRPC routes stream requests"));
-            };
-            let mut message = route.encode_body(plan, payload, fields.len())?;
+            let mut message = plan.encode_body(&route, payload, fields.len())?;
             message.extend_from_slice(&fields);
             Ok(Payload::Protobuf(Bytes::from(message)))
         };
@@ -234,7 +196,7 @@ impl Route {
                 return Err(Status::unsupported_media_type(
                     format!(
                         "{} takes a stream of JSON messages, or a JSON array of them",
-                        self.operation
+                        operation
                     ),
                     NDJSON,
                 ))
@@ -242,8 +204,8 @@ impl Route {
         })
     }
 
-    fn bind_query(&self, plan: &GrpcPlan, query: &str, out: &mut Vec<u8>) -> Result<(), Status> {
-        let plan = &plan.request;
+    fn bind_query(&self, route: &Route, query: &str, out: &mut Vec<u8>) -> Result<(), Status> {
+        let plan = &self.request;
         let mut seen_singular: Vec<Vec<u32>> = Vec::new();
         let mut seen_oneof: Vec<(Vec<u32>, String, String)> = Vec::new();
         for pair in query.split('&').filter(|p| !p.is_empty()) {
@@ -251,7 +213,7 @@ impl Route {
             let key = form_decode(raw_key)?;
             let value = form_decode(raw_value)?;
             let unknown = |reason: String| -> Result<(), Status> {
-                match self.options.unknown_query_parameters {
+                match route.options.unknown_query_parameters {
                     UnknownQueryParameters::Ignore => Ok(()),
                     UnknownQueryParameters::Reject => Err(Status::invalid_argument(reason)),
                 }
@@ -259,7 +221,7 @@ impl Route {
             if matches!(plan.body, BodyPlan::Whole) {
                 unknown(format!(
                     "unknown query parameter '{key}': {} takes the whole message from the body",
-                    self.pattern
+                    route.pattern
                 ))?;
                 continue;
             }
@@ -325,6 +287,53 @@ impl Route {
     }
 }
 
+/// A body already in protobuf (an MQTT payload): the whole request message, or the body
+/// field's message.
+fn protobuf_body(
+    route: &Route,
+    plan: &RequestPlan,
+    data: &[u8],
+    extra: usize,
+) -> Result<Vec<u8>, Status> {
+    let mut message = Vec::with_capacity(data.len() + extra + 8);
+    match &plan.body {
+        BodyPlan::Whole => message.extend_from_slice(data),
+        BodyPlan::Field(chain) => wrap_bytes(chain, data, &mut message)?,
+        BodyPlan::None => {
+            return Err(Status::invalid_argument(format!(
+                "{} takes no request body",
+                route.pattern
+            )))
+        }
+    }
+    Ok(message)
+}
+
+/// Raw bytes (an MQTT payload) into the body field, a `bytes` or `string` field; a `string`
+/// field takes UTF-8 only.
+fn raw_field_body(
+    route: &Route,
+    plan: &RequestPlan,
+    data: &[u8],
+    extra: usize,
+) -> Result<Vec<u8>, Status> {
+    let BodyPlan::Field(chain) = &plan.body else {
+        return Err(Status::internal(format!(
+            "{} takes raw bytes only into a body field",
+            route.pattern
+        )));
+    };
+    if chain.last().is_some_and(|f| f.kind() == Kind::String) && std::str::from_utf8(data).is_err() {
+        return Err(Status::invalid_argument(format!(
+            "{} takes UTF-8 text into its body field, and the payload is not UTF-8",
+            route.pattern
+        )));
+    }
+    let mut message = Vec::with_capacity(data.len() + extra + 8);
+    wrap_bytes(chain, data, &mut message)?;
+    Ok(message)
+}
+
 /// Writes `data` as the length-delimited field at the end of `chain`, wrapped in its parents.
 fn wrap_bytes(chain: &FieldChain, data: &[u8], out: &mut Vec<u8>) -> Result<(), Status> {
     let (leaf, parents) = chain
@@ -340,10 +349,6 @@ fn wrap_bytes(chain: &FieldChain, data: &[u8], out: &mut Vec<u8>) -> Result<(), 
     Ok(())
 }
 
-fn no_body(route: &Route) -> Status {
-    Status::invalid_argument(format!("{} takes no request body", route.pattern))
-}
-
 /// Encodes a URL value into the field at the end of `chain`, wrapped in its parents.
 fn bind_text(chain: &FieldChain, text: &str, out: &mut Vec<u8>) -> Result<(), String> {
     let (leaf, parents) = chain.split_last().ok_or("empty field path")?;
@@ -354,22 +359,6 @@ fn bind_text(chain: &FieldChain, text: &str, out: &mut Vec<u8>) -> Result<(), St
     text_to_field(leaf, text, &mut encoded).map_err(|e| e.to_string())?;
     write_nested(parents, &encoded, out);
     Ok(())
-}
-
-/// Decodes one `application/x-www-form-urlencoded` component: `+` is a space, `%XX` a byte.
-pub(super) fn form_decode(raw: &str) -> Result<Cow<'_, str>, Status> {
-    if !raw.bytes().any(|b| b == b'+' || b == b'%') {
-        return Ok(Cow::Borrowed(raw));
-    }
-    let spaced = raw.replace('+', " ");
-    let decoded = percent_encoding::percent_decode_str(&spaced)
-        .decode_utf8()
-        .map_err(|_| {
-            Status::invalid_argument(format!(
-                "query component '{raw}' is not valid UTF-8 once decoded"
-            ))
-        })?;
-    Ok(Cow::Owned(decoded.into_owned()))
 }
 
 /// The messages of a buffered client-streaming body: a JSON array, or NDJSON lines.
@@ -396,14 +385,6 @@ fn split_messages(data: &Bytes) -> Result<Vec<Bytes>, Status> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn form_components_decode_plus_and_percent_once() {
-        assert_eq!(form_decode("a+b%20c").unwrap(), "a b c");
-        assert_eq!(form_decode("%252F").unwrap(), "%2F");
-        assert_eq!(form_decode("plain").unwrap(), "plain");
-        assert!(form_decode("%FF").is_err());
-    }
 
     #[test]
     fn buffered_streams_split_into_lines_or_array_items() {

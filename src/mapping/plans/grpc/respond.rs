@@ -1,54 +1,23 @@
 //! The way back: a backend's protobuf answer becomes JSON (or raw `HttpBody` bytes), and the
 //! `google.rpc.Status` details of an error become JSON objects.
 
-use std::sync::Arc;
-
 use base64::Engine as _;
 use bytes::Bytes;
-use futures_util::StreamExt;
 use serde_json::value::RawValue;
 
-use super::route::{Route, RoutePlan};
 use super::wire::{fields, last_bytes, WireValue};
+use super::GrpcPlan;
 use crate::codec::protojson::{field_to_json, is_well_known, proto_to_json, JsonOptions};
-use crate::model::{Code, ErrorSource, GatewayResponse, Payload, ResponseBody, Status};
+use crate::mapping::route::Route;
+use crate::model::{Code, ErrorSource, Payload, Status};
 
-impl Route {
-    /// Turns the backend's answer into the client's form, message by message for streams.
-    pub fn encode_response(
-        self: &Arc<Self>,
-        response: GatewayResponse,
-    ) -> Result<GatewayResponse, Status> {
-        let body = match response.body {
-            ResponseBody::Unary { message, trailers } => ResponseBody::Unary {
-                message: self.encode_message(message)?,
-                trailers,
-            },
-            ResponseBody::Stream(stream) => {
-                let route = self.clone();
-                ResponseBody::Stream(Box::pin(stream.map(move |item| match item {
-                    Ok(message) => route.encode_message(message),
-                    Err(mut status) => {
-                        route.render_details(&mut status);
-                        Err(status)
-                    }
-                })))
-            }
-        };
-        Ok(GatewayResponse {
-            metadata: response.metadata,
-            body,
-        })
-    }
-
-    fn encode_message(&self, message: Payload) -> Result<Payload, Status> {
-        let RoutePlan::Grpc(plan) = &self.plan else {
-            return self.encode_legacy_message(message);
-        };
+impl GrpcPlan {
+    /// Turns one protobuf answer into the client's form: JSON, or raw `HttpBody` bytes.
+    pub(crate) fn encode(&self, route: &Route, message: Payload) -> Result<Payload, Status> {
         let Payload::Protobuf(wire) = message else {
             return Ok(message);
         };
-        let plan = &plan.response;
+        let plan = &self.response;
         let untranscodable = |e: String| {
             Status::new(
                 Code::Internal,
@@ -67,8 +36,8 @@ impl Route {
         }
         let mut json = Vec::with_capacity(wire.len() * 2 + 16);
         match &plan.field {
-            None => proto_to_json(&plan.output, &wire, &self.options.json, &mut json),
-            Some(field) => field_to_json(field, &wire, &self.options.json, &mut json),
+            None => proto_to_json(&plan.output, &wire, &route.options.json, &mut json),
+            Some(field) => field_to_json(field, &wire, &route.options.json, &mut json),
         }
         .map_err(|e| untranscodable(e.to_string()))?;
         Ok(Payload::Json(Bytes::from(json)))
@@ -76,19 +45,16 @@ impl Route {
 
     /// Renders the backend's `google.rpc.Status` details as JSON objects, each with its `@type`.
     /// A detail whose type the descriptors do not know keeps its bytes, base64-encoded.
-    pub fn render_details(&self, status: &mut Status) {
+    pub(crate) fn render_details(&self, route: &Route, status: &mut Status) {
         let Some(encoded) = status.take_encoded_details() else {
             return;
         };
-        let RoutePlan::Grpc(plan) = &self.plan else {
-            return;
-        };
-        let pool = plan.method.parent_pool();
+        let pool = self.method.parent_pool();
         let mut details = Vec::new();
         for field in fields(&encoded) {
             let Ok(field) = field else { break };
             if let (3, WireValue::Bytes(any)) = (field.number, field.value) {
-                if let Some(json) = any_to_json(pool, any, &self.options.json) {
+                if let Some(json) = any_to_json(pool, any, &route.options.json) {
                     details.push(json);
                 }
             }

@@ -10,7 +10,7 @@ use serde::de::{MapAccess, Visitor};
 use serde::Deserializer as _;
 use serde_json::value::RawValue;
 
-use crate::mapping::matcher::Capture;
+use crate::mapping::captures::Capture;
 use crate::mapping::options::{BodyFieldCollision, UnknownQueryParameters};
 use crate::model::Status;
 
@@ -26,6 +26,17 @@ pub(crate) enum BodyTarget {
     Whole,
     /// The body is the value of this member.
     Member(String),
+}
+
+impl BodyTarget {
+    /// The target a route's `body` setting names: empty, `*`, or a member.
+    pub(crate) fn from_setting(body: &str) -> Self {
+        match body {
+            "" => BodyTarget::None,
+            "*" => BodyTarget::Whole,
+            name => BodyTarget::Member(name.to_owned()),
+        }
+    }
 }
 
 /// Values from the URL, as a small tree of members in the order they were given.
@@ -105,7 +116,7 @@ pub(crate) fn gather(
         .filter(|p| !p.is_empty())
     {
         let (raw_key, raw_value) = pair.split_once('=').unwrap_or((pair, ""));
-        let key = crate::mapping::bind::form_decode(raw_key)?;
+        let key = crate::mapping::plans::query::form_decode(raw_key)?;
         if !query_members {
             if unknown_query == UnknownQueryParameters::Reject {
                 return Err(Status::invalid_argument(format!(
@@ -114,7 +125,7 @@ pub(crate) fn gather(
             }
             continue;
         }
-        let value = crate::mapping::bind::form_decode(raw_value)?;
+        let value = crate::mapping::plans::query::form_decode(raw_value)?;
         let names: Vec<&str> = key.split('.').collect();
         if names.len() > MAX_NAME_SEGMENTS {
             return Err(Status::invalid_argument(format!(

@@ -4,7 +4,10 @@
 
 use std::collections::BTreeMap;
 
+use bytes::Bytes;
 use serde_json::value::RawValue;
+
+use crate::model::{Code, Payload, Status};
 
 /// What of the JSON answer a route returns.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,6 +42,19 @@ impl Selection {
     /// Whether the whole answer is returned.
     pub(crate) fn is_whole(&self) -> bool {
         *self == Selection::Whole
+    }
+
+    /// The client's answer: `json` from `backend`, with the selection applied.
+    pub(crate) fn answer(&self, json: Bytes, backend: &str) -> Result<Payload, Status> {
+        match self.apply(&json) {
+            Ok(None) => Ok(Payload::Json(json)),
+            Ok(Some(selected)) => Ok(Payload::Json(Bytes::from(selected))),
+            Err(e) => Err(Status::upstream_fault(
+                Code::Internal,
+                format!("backend '{backend}': {e}"),
+            )
+            .with_reason("UPSTREAM_NOT_JSON")),
+        }
     }
 
     /// Applies the selection to a JSON answer; `None` means the answer is kept as it is.

@@ -1,0 +1,100 @@
+//! The REST plan: a route bound to a request to a REST/JSON backend, its path rewritten and its
+//! JSON body forwarded as it is; the answer passes through, or the route's selection of it.
+
+use bytes::Bytes;
+use http::Method;
+
+use super::document::{json_only, no_body, HeaderEdits};
+use super::selection::Selection;
+use super::upstream_path::TargetPath;
+use super::values::BodyTarget;
+use crate::mapping::route::{BindRequest, Route, RoutePattern};
+use crate::mapping::source::{RestTargetConfig, RouteSpec};
+use crate::model::{BackendCall, CallShape, Code, Payload, RequestBody, RequestMessages, Status};
+
+/// A request to a REST/JSON backend.
+#[derive(Debug, Clone)]
+pub struct RestPlan {
+    takes_body: bool,
+    method: Method,
+    target: TargetPath,
+    forward_query: bool,
+    edits: HeaderEdits,
+    selection: Selection,
+}
+
+impl RestPlan {
+    /// The plan of a `rest:` target, and the operation `polygate check` shows for it.
+    pub(crate) fn compile(
+        spec: &RouteSpec,
+        rest: &RestTargetConfig,
+        pattern: &RoutePattern,
+        edits: HeaderEdits,
+        selection: Selection,
+    ) -> Result<(Self, String), String> {
+        let method = super::upstream_method(rest.method.as_deref(), pattern)?;
+        let target = TargetPath::compile(&rest.path, pattern)?;
+        let takes_body = match BodyTarget::from_setting(&spec.body) {
+            BodyTarget::None => false,
+            BodyTarget::Whole => true,
+            BodyTarget::Member(name) => {
+                return Err(format!(
+                "rest: routes forward the body as it is; body must be \"*\" or empty, not '{name}'"
+            ))
+            }
+        };
+        let operation = format!("{method} {}", target.as_str());
+        let plan = Self {
+            takes_body,
+            method,
+            target,
+            forward_query: rest.forward_query.unwrap_or(true),
+            edits,
+            selection,
+        };
+        Ok((plan, operation))
+    }
+
+    /// The call: the rewritten method and path, the client's body as it is.
+    pub(crate) fn bind(
+        &self,
+        route: &Route,
+        request: BindRequest<'_>,
+    ) -> Result<BackendCall, Status> {
+        let mut metadata = request.metadata;
+        self.edits.apply(&mut metadata);
+        let message = match request.body {
+            RequestBody::Empty => Payload::Json(Bytes::new()),
+            RequestBody::Unary(_) if !self.takes_body => return Err(no_body(route)),
+            RequestBody::Unary(payload @ (Payload::Json(_) | Payload::Raw { .. })) => payload,
+            RequestBody::Unary(_) | RequestBody::Stream(_) => return Err(json_only(route)),
+        };
+        let forwarded_query = request.query.filter(|_| self.forward_query);
+        Ok(BackendCall {
+            operation: self.target.render(request.captures, forwarded_query).into(),
+            method: self.method.clone(),
+            shape: CallShape::Unary,
+            // An empty message means no request body.
+            messages: RequestMessages::Unary(message),
+            metadata,
+            timeout: Some(request.timeout),
+        })
+    }
+
+    /// The answer as the backend sent it, or the route's selection of its JSON.
+    pub(crate) fn encode(&self, route: &Route, message: Payload) -> Result<Payload, Status> {
+        let backend = &*route.backend_name;
+        match message {
+            Payload::Json(json) => self.selection.answer(json, backend),
+            raw @ Payload::Raw { .. } if self.selection.is_whole() => Ok(raw),
+            Payload::Raw { content_type, .. } => Err(Status::upstream_fault(
+                Code::Internal,
+                format!("backend '{backend}' answered {content_type}, not JSON, so the route's response selection cannot apply"),
+            )
+            .with_reason("UPSTREAM_NOT_JSON")),
+            Payload::Protobuf(_) | Payload::Xml(_) => Err(Status::internal(format!(
+                "backend '{backend}' answered in a form its REST route cannot encode"
+            ))),
+        }
+    }
+}
