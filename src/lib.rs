@@ -30,8 +30,8 @@ pub mod descriptors;
 pub mod frontends;
 pub mod import;
 pub mod mapping;
-pub mod mqtt_client;
 pub mod model;
+pub mod mqtt_client;
 pub mod pipeline;
 
 use std::process::ExitCode;

@@ -25,7 +25,7 @@ pub enum FrontendConfig {
     /// `http:` — REST/JSON over HTTP/1.1 and h2c.
     Http(http::HttpFrontendConfig),
     /// `mqtt:` — MQTT, through an embedded or an external broker.
-    Mqtt(mqtt::MqttFrontendConfig),
+    Mqtt(Box<mqtt::MqttFrontendConfig>),
 }
 
 /// One frontend's validated settings.

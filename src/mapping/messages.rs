@@ -286,7 +286,9 @@ impl OutputTopic {
             return Err("a topic is empty".into());
         }
         if text.starts_with('$') {
-            return Err(format!("topic '{text}': topics starting with '$' are reserved"));
+            return Err(format!(
+                "topic '{text}': topics starting with '$' are reserved"
+            ));
         }
         let mut levels = Vec::new();
         for level in text.split('/') {
@@ -333,9 +335,9 @@ impl OutputTopic {
             match level {
                 OutputLevel::Literal(text) => topic.push_str(text),
                 OutputLevel::Variable(name) => {
-                    let text = value(name)
-                        .filter(|t| !t.is_empty())
-                        .ok_or_else(|| format!("topic '{}': {{{name}}} has no value", self.source))?;
+                    let text = value(name).filter(|t| !t.is_empty()).ok_or_else(|| {
+                        format!("topic '{}': {{{name}}} has no value", self.source)
+                    })?;
                     if text.contains(['/', '+', '#', '\0']) {
                         return Err(format!(
                             "topic '{}': the value of {{{name}}} holds '/', '+', '#' or NUL",
@@ -434,7 +436,8 @@ mod tests {
 
     #[test]
     fn output_topics_fill_whole_levels_and_refuse_values_that_change_the_shape() {
-        let topic = OutputTopic::parse("devices/{id}/replies/{req}", &names(&["id", "req"])).unwrap();
+        let topic =
+            OutputTopic::parse("devices/{id}/replies/{req}", &names(&["id", "req"])).unwrap();
         let values = |name: &str| match name {
             "id" => Some("d-1"),
             "req" => Some("42"),

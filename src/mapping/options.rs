@@ -217,7 +217,10 @@ mod tests {
                     HeaderName::from_static("x-gateway-instance"),
                     HeaderValue::from_static("a")
                 ),
-                (HeaderName::from_static("x-static"), HeaderValue::from_static("v")),
+                (
+                    HeaderName::from_static("x-static"),
+                    HeaderValue::from_static("v")
+                ),
             ]
         );
         let missing: BTreeMap<String, String> = [("x-k".to_owned(), "${NOPE}".to_owned())].into();

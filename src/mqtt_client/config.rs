@@ -33,9 +33,7 @@ impl<'de> Deserialize<'de> for ProtocolVersion {
             fn visit_u64<E: de::Error>(self, value: u64) -> Result<ProtocolVersion, E> {
                 match value {
                     5 => Ok(ProtocolVersion::V5),
-                    _ => Err(E::custom(format!(
-                        "protocol {value}: write \"3.1.1\" or 5"
-                    ))),
+                    _ => Err(E::custom(format!("protocol {value}: write \"3.1.1\" or 5"))),
                 }
             }
             fn visit_f64<E: de::Error>(self, value: f64) -> Result<ProtocolVersion, E> {
@@ -273,9 +271,13 @@ mod tests {
 
     #[test]
     fn urls_give_host_port_and_transport() {
-        let settings = config("mqtt://broker.local").validate(Path::new(".")).unwrap();
+        let settings = config("mqtt://broker.local")
+            .validate(Path::new("."))
+            .unwrap();
         assert_eq!(settings.describe(), "mqtt://broker.local:1883");
-        let settings = config("mqtt://127.0.0.1:1884").validate(Path::new(".")).unwrap();
+        let settings = config("mqtt://127.0.0.1:1884")
+            .validate(Path::new("."))
+            .unwrap();
         assert_eq!(settings.describe(), "mqtt://127.0.0.1:1884");
         assert_eq!(settings.protocol, ProtocolVersion::V5);
         let settings = config("embedded").validate(Path::new(".")).unwrap();
@@ -285,7 +287,9 @@ mod tests {
             "url 'tcp://x' must be mqtt://HOST:PORT, mqtts://HOST:PORT or embedded"
         );
         assert_eq!(
-            config("mqtt://x:port").validate(Path::new(".")).unwrap_err(),
+            config("mqtt://x:port")
+                .validate(Path::new("."))
+                .unwrap_err(),
             "url 'mqtt://x:port': 'port' is not a port"
         );
     }

@@ -90,7 +90,7 @@ pub enum LinkEvent {
 pub struct LinkError(String);
 
 enum Loop {
-    V311(rumqttc::EventLoop),
+    V311(Box<rumqttc::EventLoop>),
     V5(Box<v5::EventLoop>),
 }
 
@@ -167,7 +167,7 @@ impl Link {
                 }
                 let (client, events) = rumqttc::AsyncClient::new(options, capacity);
                 Self {
-                    events: Loop::V311(events),
+                    events: Loop::V311(Box::new(events)),
                     handle: LinkHandle::V311(client),
                 }
             }
@@ -182,7 +182,8 @@ impl Link {
                     .set_outgoing_inflight_upper_limit(session.outgoing_inflight.max(1))
                     .set_transport(transport);
                 if session.persistent {
-                    let expiry = u32::try_from(session.session_expiry.as_secs()).unwrap_or(u32::MAX);
+                    let expiry =
+                        u32::try_from(session.session_expiry.as_secs()).unwrap_or(u32::MAX);
                     options.set_session_expiry_interval(Some(expiry));
                 }
                 if let Some((user, password)) = credentials {
@@ -266,9 +267,7 @@ fn event_v311(event: rumqttc::Event) -> LinkEvent {
 }
 
 fn event_v5(event: v5::Event) -> LinkEvent {
-    use v5_packets::{
-        Packet, PubAckReason, PubCompReason, PubRecReason, SubscribeReasonCode,
-    };
+    use v5_packets::{Packet, PubAckReason, PubCompReason, PubRecReason, SubscribeReasonCode};
     match event {
         v5::Event::Incoming(Packet::ConnAck(ack)) => LinkEvent::Connected {
             session_present: ack.session_present,

@@ -12,10 +12,11 @@ mod publisher;
 
 mod tls;
 
-pub use config::{BrokerAddress, BrokerClientConfig, ClientSettings, ProtocolVersion, SessionSettings};
+pub use config::{
+    BrokerAddress, BrokerClientConfig, ClientSettings, ProtocolVersion, SessionSettings,
+};
 pub use endpoint::{EmbeddedAccess, EmbeddedEndpoint};
 pub use link::{
     InboundMessage, Link, LinkError, LinkEvent, LinkHandle, MessageProperties, OutboundMessage,
 };
 pub use publisher::{PublishError, Publisher};
-

@@ -138,7 +138,9 @@ impl Publisher {
             {
                 let waiters = self.shared.order.lock().await;
                 if !self.is_connected() {
-                    return Err(PublishError::NotConnected("the connection broke".to_owned()));
+                    return Err(PublishError::NotConnected(
+                        "the connection broke".to_owned(),
+                    ));
                 }
                 waiters
                     .send(Waiter {
@@ -167,7 +169,10 @@ impl Publisher {
         let task = self.task.lock().ok().and_then(|mut t| t.take());
         if let Some(task) = task {
             // Give the disconnect a moment to be written, then stop polling.
-            if tokio::time::timeout(Duration::from_secs(2), task).await.is_err() {
+            if tokio::time::timeout(Duration::from_secs(2), task)
+                .await
+                .is_err()
+            {
                 tracing::debug!("the publisher did not stop within 2s");
             }
         }

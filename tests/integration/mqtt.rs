@@ -27,7 +27,11 @@ async fn telemetry_from_mqtt_5_and_3_1_1_devices_reaches_the_backend_with_topic_
     )
     .await;
     v5.wait_acked(1).await;
-    eventually(|| backend.calls().len() == 1, "the backend gets the MQTT 5 message").await;
+    eventually(
+        || backend.calls().len() == 1,
+        "the backend gets the MQTT 5 message",
+    )
+    .await;
     assert_eq!(
         to_json(backend.last_call().message()),
         json!({"name": "d-7", "int32Value": 21, "nested": {"label": "boiler"}})
@@ -42,7 +46,11 @@ async fn telemetry_from_mqtt_5_and_3_1_1_devices_reaches_the_backend_with_topic_
     v311.publish("devices/d-8/telemetry/pump", r#"{"int32Value": 3}"#, 1)
         .await;
     v311.wait_acked(1).await;
-    eventually(|| backend.calls().len() == 2, "the backend gets the 3.1.1 message").await;
+    eventually(
+        || backend.calls().len() == 2,
+        "the backend gets the 3.1.1 message",
+    )
+    .await;
     assert_eq!(
         to_json(backend.last_call().message()),
         json!({"name": "d-8", "int32Value": 3, "nested": {"label": "pump"}})
@@ -82,17 +90,24 @@ async fn mqtt_5_request_response_keeps_the_correlation_bytes_and_templates_serve
     .await;
     let reply = v5.next().await;
     assert_eq!(reply.topic, "inbox/requester");
-    assert_eq!(reply.json(), json!({"name": "d-1", "id": "7", "int32Value": 5}));
+    assert_eq!(
+        reply.json(),
+        json!({"name": "d-1", "id": "7", "int32Value": 5})
+    );
     let properties = reply.properties.expect("MQTT 5 properties");
     assert_eq!(properties.correlation_data, Some(correlation));
     assert_eq!(properties.content_type.as_deref(), Some("application/json"));
 
     let mut v311 = Device::v311(gateway.broker(), "old-device").await;
     v311.subscribe("rpc/d-2/replies/+", 1).await;
-    v311.publish("rpc/d-2/requests/42", r#"{"int32Value": 6}"#, 1).await;
+    v311.publish("rpc/d-2/requests/42", r#"{"int32Value": 6}"#, 1)
+        .await;
     let reply = v311.next().await;
     assert_eq!(reply.topic, "rpc/d-2/replies/42");
-    assert_eq!(reply.json(), json!({"name": "d-2", "id": "42", "int32Value": 6}));
+    assert_eq!(
+        reply.json(),
+        json!({"name": "d-2", "id": "42", "int32Value": 6})
+    );
 
     v5.disconnect().await;
     v311.disconnect().await;
@@ -131,7 +146,9 @@ async fn malformed_and_mistyped_payloads_get_code_3_on_the_error_topic_and_the_n
         ]
     );
 
-    device.publish("sensors/s-1/data", r#"{"int32Value": "many"}"#, 1).await;
+    device
+        .publish("sensors/s-1/data", r#"{"int32Value": "many"}"#, 1)
+        .await;
     let error = device.next().await;
     assert_eq!(error.json()["code"], 3);
     assert_eq!(
@@ -139,7 +156,9 @@ async fn malformed_and_mistyped_payloads_get_code_3_on_the_error_topic_and_the_n
         "invalid JSON body: invalid value for field 'int32Value': the string \"many\" is not a valid int32"
     );
 
-    device.publish("sensors/s-1/data", r#"{"extra": 1}"#, 1).await;
+    device
+        .publish("sensors/s-1/data", r#"{"extra": 1}"#, 1)
+        .await;
     let error = device.next().await;
     assert_eq!(error.json()["code"], 3, "{:?}", error.json());
 
@@ -151,8 +170,14 @@ async fn malformed_and_mistyped_payloads_get_code_3_on_the_error_topic_and_the_n
         json!({"code": 3, "message": format!("the payload of {} bytes exceeds the limit of 262144 bytes", (300 << 10) + 11), "details": []})
     );
 
-    device.publish("sensors/s-1/data", r#"{"int32Value": 9}"#, 1).await;
-    eventually(|| backend.calls().len() == 1, "the good message reaches the backend").await;
+    device
+        .publish("sensors/s-1/data", r#"{"int32Value": 9}"#, 1)
+        .await;
+    eventually(
+        || backend.calls().len() == 1,
+        "the good message reaches the backend",
+    )
+    .await;
     assert_eq!(
         to_json(backend.last_call().message()),
         json!({"name": "s-1", "int32Value": 9})
@@ -166,11 +191,18 @@ async fn malformed_and_mistyped_payloads_get_code_3_on_the_error_topic_and_the_n
 const JOBS: &str = "http:\n  rules:\n    - selector: polygate.test.v1.Testing.Fail\n      topic: jobs/{name}\n      retry: {max_attempts: 3, initial_backoff: 10ms, max_backoff: 20ms}\n      dead_letter_topic: dead/{name}\n      error_topic: failed/{name}\n";
 
 #[tokio::test]
-async fn retryable_errors_are_retried_then_dead_lettered_and_others_go_to_the_error_topic_at_once() {
+async fn retryable_errors_are_retried_then_dead_lettered_and_others_go_to_the_error_topic_at_once()
+{
     let backend = test_backend()
         .handle("polygate.test.v1.Testing/Fail", |call| async move {
-            let code = call.message().get_field_by_name("int32_value").map_or(0, |v| v.as_i32().unwrap_or(0));
-            Err(tonic::Status::new(tonic::Code::from(code), "backend says no"))
+            let code = call
+                .message()
+                .get_field_by_name("int32_value")
+                .map_or(0, |v| v.as_i32().unwrap_or(0));
+            Err(tonic::Status::new(
+                tonic::Code::from(code),
+                "backend says no",
+            ))
         })
         .start()
         .await;
@@ -188,7 +220,10 @@ async fn retryable_errors_are_retried_then_dead_lettered_and_others_go_to_the_er
     let letter = device.next().await;
     assert_eq!(letter.topic, "dead/j-1");
     let mut envelope = letter.json();
-    assert_eq!(envelope["clientId"], "worker", "the embedded broker names the device");
+    assert_eq!(
+        envelope["clientId"], "worker",
+        "the embedded broker names the device"
+    );
     envelope["clientId"] = serde_json::Value::Null;
     assert_eq!(
         envelope,
@@ -207,8 +242,15 @@ async fn retryable_errors_are_retried_then_dead_lettered_and_others_go_to_the_er
     device.publish("jobs/j-2", r#"{"int32Value": 5}"#, 1).await;
     let error = device.next().await;
     assert_eq!(error.topic, "failed/j-2");
-    assert_eq!(error.json(), json!({"code": 5, "message": "backend says no", "details": []}));
-    assert_eq!(backend.calls().len(), 4, "a non-retryable error is not retried");
+    assert_eq!(
+        error.json(),
+        json!({"code": 5, "message": "backend says no", "details": []})
+    );
+    assert_eq!(
+        backend.calls().len(),
+        4,
+        "a non-retryable error is not retried"
+    );
 
     device.disconnect().await;
     gateway.stop().await;
@@ -229,11 +271,19 @@ async fn qos_2_messages_reach_the_backend_exactly_once() {
     let device = Device::v5(gateway.broker(), "meter").await;
     for seq in 0..50 {
         device
-            .publish("meters/m-1/reading", format!("{{\"int32Value\": {seq}}}"), 2)
+            .publish(
+                "meters/m-1/reading",
+                format!("{{\"int32Value\": {seq}}}"),
+                2,
+            )
             .await;
     }
     device.wait_acked(50).await;
-    eventually(|| backend.calls().len() >= 50, "every reading reaches the backend").await;
+    eventually(
+        || backend.calls().len() >= 50,
+        "every reading reaches the backend",
+    )
+    .await;
     let mut seen: Vec<i64> = backend
         .calls()
         .iter()
@@ -293,8 +343,14 @@ async fn a_streaming_method_publishes_each_message_to_its_device_topic() {
         round,
         vec![
             ("devices/d-1/commands".to_owned(), json!({"name": "d-1"})),
-            ("devices/d-2/commands".to_owned(), json!({"name": "d-2", "int32Value": 1})),
-            ("devices/d-1/commands".to_owned(), json!({"name": "d-1", "int32Value": 2})),
+            (
+                "devices/d-2/commands".to_owned(),
+                json!({"name": "d-2", "int32Value": 1})
+            ),
+            (
+                "devices/d-1/commands".to_owned(),
+                json!({"name": "d-1", "int32Value": 2})
+            ),
         ]
     );
     device.disconnect().await;
@@ -323,10 +379,17 @@ async fn a_rest_route_publishes_to_a_device_and_answers_once_the_broker_took_it(
         gateway.running.local_addr("http").unwrap()
     ));
     let answer = client
-        .json("POST", "/v1/sites/s-1/devices/d-9/commands", json!({"action": "reboot"}))
+        .json(
+            "POST",
+            "/v1/sites/s-1/devices/d-9/commands",
+            json!({"action": "reboot"}),
+        )
         .await;
     assert_eq!(answer.status, 200, "{}", answer.text());
-    assert_eq!(answer.json(), json!({"topic": "sites/s-1/devices/d-9/commands", "qos": 1}));
+    assert_eq!(
+        answer.json(),
+        json!({"topic": "sites/s-1/devices/d-9/commands", "qos": 1})
+    );
     let command = device.next().await;
     assert_eq!(command.topic, "sites/s-1/devices/d-9/commands");
     assert_eq!(command.json(), json!({"action": "reboot"}));

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::support::mqtt::{
-    embedded_config, eventually, external_config, publish_sequence, tally, Device,
-    GatewayProcess, Mosquitto, MqttGateway, SequenceBackend,
+    embedded_config, eventually, external_config, publish_sequence, tally, Device, GatewayProcess,
+    Mosquitto, MqttGateway, SequenceBackend,
 };
 use crate::support::scratch_dir;
 
@@ -25,9 +25,16 @@ async fn a_graceful_restart_with_the_embedded_broker_loses_nothing() {
     )
     .await;
     let dir = scratch_dir();
-    let config = embedded_config(&backend.url(), &dir, "mappings: [seq.yaml]\nmqtt_placeholder: 0\n")
-        .replace("mqtt_placeholder: 0\n", "")
-        .replace("    allow_anonymous: true\n", "    allow_anonymous: true\n  max_in_flight: 4\n");
+    let config = embedded_config(
+        &backend.url(),
+        &dir,
+        "mappings: [seq.yaml]\nmqtt_placeholder: 0\n",
+    )
+    .replace("mqtt_placeholder: 0\n", "")
+    .replace(
+        "    allow_anonymous: true\n",
+        "    allow_anonymous: true\n  max_in_flight: 4\n",
+    );
     let gateway = MqttGateway::start_in(dir.clone(), &config, &[("seq.yaml", SEQUENCE)]).await;
     let device = Device::v5(gateway.broker(), "streamer").await;
     publish_sequence(&device, "seq/s-1", 1..=500).await;
@@ -36,13 +43,20 @@ async fn a_graceful_restart_with_the_embedded_broker_loses_nothing() {
     device.disconnect().await;
     let dir = gateway.stop().await;
     let arrived_before = backend.distinct();
-    assert!(arrived_before < 500, "messages were still queued at the stop: {arrived_before}");
+    assert!(
+        arrived_before < 500,
+        "messages were still queued at the stop: {arrived_before}"
+    );
 
     let gateway = MqttGateway::start_in(dir, &config, &[]).await;
     let device = Device::v5(gateway.broker(), "streamer").await;
     publish_sequence(&device, "seq/s-1", 501..=1000).await;
     device.wait_acked(500).await;
-    eventually(|| backend.distinct() == 1000, "every number arrives after the restart").await;
+    eventually(
+        || backend.distinct() == 1000,
+        "every number arrives after the restart",
+    )
+    .await;
     let (missing, duplicates) = tally(&backend.seen(), 1000);
     assert_eq!(missing, Vec::<i64>::new());
     eprintln!("duplicates across the graceful restart: {duplicates}");
@@ -54,7 +68,10 @@ async fn a_graceful_restart_with_the_embedded_broker_loses_nothing() {
 #[tokio::test]
 async fn a_flood_against_a_slow_backend_stays_within_the_in_flight_and_memory_bounds() {
     let mosquitto = Mosquitto::start().await;
-    let load: Arc<(std::sync::atomic::AtomicUsize, std::sync::atomic::AtomicUsize)> = Arc::default();
+    let load: Arc<(
+        std::sync::atomic::AtomicUsize,
+        std::sync::atomic::AtomicUsize,
+    )> = Arc::default();
     let backend = SequenceBackend::start_slow(
         "127.0.0.1:0",
         Arc::default(),
@@ -70,7 +87,10 @@ async fn a_flood_against_a_slow_backend_stays_within_the_in_flight_and_memory_bo
         "pg-flood",
         "mappings: [seq.yaml]\n",
     )
-    .replace("  client_id: pg-flood\n", "  client_id: pg-flood\n  max_in_flight: 16\n  receive_maximum: 16\n");
+    .replace(
+        "  client_id: pg-flood\n",
+        "  client_id: pg-flood\n  max_in_flight: 16\n  receive_maximum: 16\n",
+    );
     let path = dir.join("polygate.yaml");
     std::fs::write(&path, config).unwrap();
     let mut gateway = GatewayProcess::start(&path);
@@ -81,7 +101,11 @@ async fn a_flood_against_a_slow_backend_stays_within_the_in_flight_and_memory_bo
     let filler = "x".repeat(4096);
     for n in 1..=10_000 {
         device
-            .publish("seq/f-1", format!("{{\"int32Value\": {n}, \"name\": \"{filler}\"}}"), 1)
+            .publish(
+                "seq/f-1",
+                format!("{{\"int32Value\": {n}, \"name\": \"{filler}\"}}"),
+                1,
+            )
             .await;
     }
     device.wait_acked(10_000).await;
@@ -89,7 +113,11 @@ async fn a_flood_against_a_slow_backend_stays_within_the_in_flight_and_memory_bo
     let peak = gateway.memory_kib("VmHWM");
     let (missing, _) = tally(&backend.seen(), 10_000);
     assert_eq!(missing, Vec::<i64>::new());
-    assert_eq!(load.1.load(Ordering::SeqCst), 16, "at most max_in_flight calls at once, and the bound was reached");
+    assert_eq!(
+        load.1.load(Ordering::SeqCst),
+        16,
+        "at most max_in_flight calls at once, and the bound was reached"
+    );
     // 10,000 × 4 KiB is 40 MiB of payload; the gateway holds at most its in-flight messages
     // and a bounded overflow, so its peak stays far below that.
     assert!(

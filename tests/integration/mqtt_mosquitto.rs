@@ -33,7 +33,11 @@ async fn a_3_1_1_bridge_and_a_5_bridge_both_deliver_through_mosquitto() {
         device
             .publish("devices/d-1/telemetry/tank", r#"{"int32Value": 4}"#, 1)
             .await;
-        eventually(|| backend.calls().len() == before + 1, "the message arrives").await;
+        eventually(
+            || backend.calls().len() == before + 1,
+            "the message arrives",
+        )
+        .await;
         assert_eq!(
             to_json(backend.last_call().message()),
             json!({"name": "d-1", "int32Value": 4, "nested": {"label": "tank"}})
@@ -66,7 +70,10 @@ async fn messages_published_while_the_backend_is_down_all_arrive_once_it_is_back
     eventually(|| backend.distinct() == 1000, "every number arrives").await;
     let (missing, duplicates) = tally(&backend.seen(), 1000);
     assert_eq!(missing, Vec::<i64>::new());
-    assert!(duplicates <= 1000, "duplicates are counted, not lost: {duplicates}");
+    assert!(
+        duplicates <= 1000,
+        "duplicates are counted, not lost: {duplicates}"
+    );
 
     device.disconnect().await;
     gateway.stop().await;
@@ -103,10 +110,17 @@ async fn survives_a_stop(kill: bool) {
 
     let mut gateway = GatewayProcess::start(&path);
     gateway.wait_ready().await;
-    eventually(|| backend.distinct() == 1000, "every number arrives after the restart").await;
+    eventually(
+        || backend.distinct() == 1000,
+        "every number arrives after the restart",
+    )
+    .await;
     let (missing, duplicates) = tally(&backend.seen(), 1000);
     assert_eq!(missing, Vec::<i64>::new());
-    eprintln!("duplicates after {}: {duplicates}", if kill { "SIGKILL" } else { "SIGTERM" });
+    eprintln!(
+        "duplicates after {}: {duplicates}",
+        if kill { "SIGKILL" } else { "SIGTERM" }
+    );
     gateway.terminate().await;
     device.disconnect().await;
     backend.stop().await;
@@ -133,7 +147,16 @@ async fn two_instances_on_a_shared_subscription_split_the_stream_and_lose_nothin
     for id in ["pg-a", "pg-b"] {
         instances.push(
             MqttGateway::start(
-                |_| external_config(&url, &broker, id, "mappings: [shared.yaml]\nroutes:\n  metadata: {x-instance: INSTANCE}\n".replace("INSTANCE", id).as_str()),
+                |_| {
+                    external_config(
+                        &url,
+                        &broker,
+                        id,
+                        "mappings: [shared.yaml]\nroutes:\n  metadata: {x-instance: INSTANCE}\n"
+                            .replace("INSTANCE", id)
+                            .as_str(),
+                    )
+                },
                 &[("shared.yaml", shared)],
             )
             .await,
@@ -144,7 +167,10 @@ async fn two_instances_on_a_shared_subscription_split_the_stream_and_lose_nothin
     eventually(|| backend.distinct() == 1000, "every number arrives").await;
     let (missing, duplicates) = tally(&backend.seen(), 1000);
     assert_eq!(missing, Vec::<i64>::new());
-    assert_eq!(duplicates, 0, "a shared subscription delivers each message once");
+    assert_eq!(
+        duplicates, 0,
+        "a shared subscription delivers each message once"
+    );
     let by_instance = |id: &str| {
         backend
             .server

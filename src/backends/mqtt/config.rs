@@ -59,7 +59,9 @@ impl MqttBackendConfig {
         }
         if let Some(id) = &self.client_id {
             if id.is_empty() || id.starts_with(' ') {
-                return Err(format!("client_id '{id}' must not be empty or start with a space"));
+                return Err(format!(
+                    "client_id '{id}' must not be empty or start with a space"
+                ));
             }
         }
         Ok(MqttBackendSettings {

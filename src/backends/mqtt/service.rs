@@ -81,12 +81,20 @@ impl Inner {
         let (payload, content_type) = match call.messages {
             RequestMessages::Unary(Payload::Json(body)) => (body, "application/json".to_owned()),
             RequestMessages::Unary(Payload::Raw { content_type, data }) => (data, content_type),
-            _ => return Err(MqttError::Request("an MQTT backend takes one JSON or raw message")),
+            _ => {
+                return Err(MqttError::Request(
+                    "an MQTT backend takes one JSON or raw message",
+                ))
+            }
         };
         let user_properties = call
             .metadata
             .iter()
-            .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str().to_owned(), v.to_owned())))
+            .filter_map(|(k, v)| {
+                v.to_str()
+                    .ok()
+                    .map(|v| (k.as_str().to_owned(), v.to_owned()))
+            })
             .collect();
         let qos = self.settings.qos;
         let message = OutboundMessage {
@@ -162,7 +170,10 @@ mod tests {
 
     #[test]
     fn publish_failures_map_to_canonical_codes() {
-        let down = status("devices", MqttError::Publish(PublishError::NotConnected("refused".into())));
+        let down = status(
+            "devices",
+            MqttError::Publish(PublishError::NotConnected("refused".into())),
+        );
         assert_eq!(down.code(), Code::Unavailable);
         assert_eq!(
             down.message(),
@@ -170,10 +181,16 @@ mod tests {
         );
         let lost = status("devices", MqttError::Publish(PublishError::ConnectionLost));
         assert_eq!(lost.code(), Code::Unavailable);
-        let refused = status("devices", MqttError::Publish(PublishError::Refused("NotAuthorized".into())));
+        let refused = status(
+            "devices",
+            MqttError::Publish(PublishError::Refused("NotAuthorized".into())),
+        );
         assert_eq!(refused.code(), Code::FailedPrecondition);
         assert_eq!(refused.rejection(), Some(&Rejection::UpstreamFault));
-        let slow = status("devices", MqttError::Publish(PublishError::TimedOut(Duration::from_secs(1))));
+        let slow = status(
+            "devices",
+            MqttError::Publish(PublishError::TimedOut(Duration::from_secs(1))),
+        );
         assert_eq!(slow.code(), Code::DeadlineExceeded);
     }
 }

@@ -76,7 +76,10 @@ impl AckGate {
 }
 
 enum Control {
-    Connected { generation: u64, session_present: bool },
+    Connected {
+        generation: u64,
+        session_present: bool,
+    },
     Subscribed(Vec<Result<u8, String>>),
     Released(u16),
     Broken(String),
@@ -125,7 +128,8 @@ pub(crate) async fn run(parts: BridgeParts, worker: Arc<Worker>, shutdown: Shutd
         if draining.is_some() && ledger.working() == 0 {
             break;
         }
-        let deadline = draining.unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600));
+        let deadline =
+            draining.unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600));
         tokio::select! {
             biased;
             Some((ticket, outcome)) = finished.recv() => {
@@ -204,7 +208,10 @@ pub(crate) async fn run(parts: BridgeParts, worker: Arc<Worker>, shutdown: Shutd
         }
     }
     handle.disconnect().await;
-    if tokio::time::timeout(Duration::from_secs(2), poller).await.is_err() {
+    if tokio::time::timeout(Duration::from_secs(2), poller)
+        .await
+        .is_err()
+    {
         tracing::debug!("the bridge's poller did not stop within 2s");
     }
     ready.send_replace(false);
@@ -272,7 +279,11 @@ async fn poll(
                 overflow.clear();
                 if connected {
                     connected = false;
-                    if control.send(Control::Broken(error.to_string())).await.is_err() {
+                    if control
+                        .send(Control::Broken(error.to_string()))
+                        .await
+                        .is_err()
+                    {
                         return;
                     }
                 } else {
@@ -303,7 +314,9 @@ async fn poll(
                     .await
                     .is_ok()
             }
-            LinkEvent::Subscribed(results) => control.send(Control::Subscribed(results)).await.is_ok(),
+            LinkEvent::Subscribed(results) => {
+                control.send(Control::Subscribed(results)).await.is_ok()
+            }
             LinkEvent::Released(pkid) => control.send(Control::Released(pkid)).await.is_ok(),
             LinkEvent::DisconnectSent => {
                 let _ = control.send(Control::Closed).await;

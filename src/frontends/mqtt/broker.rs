@@ -255,7 +255,10 @@ mod tests {
         assert!(!auth.check(Some("dev"), None).authenticated);
         assert!(!auth.check(Some("nobody"), Some(b"pw")).authenticated);
         assert!(!auth.check(None, None).authenticated);
-        assert!(auth.check(Some(INTERNAL_USER), Some(b"secret")).authenticated);
+        assert!(
+            auth.check(Some(INTERNAL_USER), Some(b"secret"))
+                .authenticated
+        );
         let anonymous = PasswordAuth {
             allow_anonymous: true,
             ..auth

@@ -180,12 +180,15 @@ impl MqttFrontendConfig {
         endpoint: &EmbeddedEndpoint,
     ) -> Result<MqttFrontendSettings, String> {
         let mode = match (&self.embedded, &self.broker) {
-            (Some(embedded), None) => {
-                BrokerMode::Embedded(Box::new(embedded.validate(base_dir)?))
-            }
+            (Some(embedded), None) => BrokerMode::Embedded(Box::new(embedded.validate(base_dir)?)),
             (None, Some(broker)) => {
-                let settings = broker.validate(base_dir).map_err(|e| format!("broker: {e}"))?;
-                if matches!(settings.address, crate::mqtt_client::BrokerAddress::Embedded) {
+                let settings = broker
+                    .validate(base_dir)
+                    .map_err(|e| format!("broker: {e}"))?;
+                if matches!(
+                    settings.address,
+                    crate::mqtt_client::BrokerAddress::Embedded
+                ) {
                     return Err("broker: url embedded is for backends; here write embedded: instead of broker:".into());
                 }
                 BrokerMode::External(settings)
@@ -195,7 +198,10 @@ impl MqttFrontendConfig {
                 return Err("needs embedded: (run a broker) or broker: (connect to one)".into())
             }
         };
-        let client_id = self.client_id.clone().unwrap_or_else(|| "polygate".to_owned());
+        let client_id = self
+            .client_id
+            .clone()
+            .unwrap_or_else(|| "polygate".to_owned());
         if client_id.is_empty()
             || client_id.len() > 64
             || client_id.starts_with(' ')
@@ -218,7 +224,8 @@ impl MqttFrontendConfig {
         if max_packet_size <= max_payload_size {
             return Err("max_packet_size must exceed max_payload_size (a packet holds the payload and its topic)".into());
         }
-        let duration = |value: Option<ConfigDuration>, default: Duration| value.map_or(default, |d| d.0);
+        let duration =
+            |value: Option<ConfigDuration>, default: Duration| value.map_or(default, |d| d.0);
         let reconnect_initial_backoff =
             duration(self.reconnect_initial_backoff, Duration::from_millis(100));
         let reconnect_max_backoff = duration(self.reconnect_max_backoff, Duration::from_secs(10));
@@ -282,7 +289,10 @@ impl EmbeddedBrokerConfig {
             }
         }
         for (user, password) in &self.users {
-            let password = match password.strip_prefix("${").and_then(|p| p.strip_suffix('}')) {
+            let password = match password
+                .strip_prefix("${")
+                .and_then(|p| p.strip_suffix('}'))
+            {
                 Some(name) => std::env::var(name).map_err(|_| {
                     format!("embedded.users.{user}: the environment variable {name} is not set")
                 })?,

@@ -7,7 +7,9 @@ use std::time::Duration;
 use http::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::mapping::messages::{MessageOptions, PayloadFormat};
-use crate::model::{Code, ErrorSource, GatewayRequest, Payload, Rejection, RequestBody, RequestKey, Status};
+use crate::model::{
+    Code, ErrorSource, GatewayRequest, Payload, Rejection, RequestBody, RequestKey, Status,
+};
 use crate::mqtt_client::InboundMessage;
 
 /// The metadata key carrying the message's MQTT 5 content type.
@@ -72,7 +74,10 @@ fn metadata(message: &InboundMessage) -> HeaderMap {
         if !is_metadata_key(&key) || !value.bytes().all(|b| (0x20..0x7f).contains(&b)) {
             continue;
         }
-        if let (Ok(name), Ok(value)) = (HeaderName::from_bytes(key.as_bytes()), HeaderValue::from_str(value)) {
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(key.as_bytes()),
+            HeaderValue::from_str(value),
+        ) {
             metadata.append(name, value);
         }
     }
@@ -96,9 +101,9 @@ fn is_metadata_key(key: &str) -> bool {
         && !key.starts_with("grpc-")
         && !key.ends_with("-bin")
         && key != "content-type"
-        && key
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'_' | b'.'))
+        && key.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'_' | b'.')
+        })
 }
 
 #[cfg(test)]
@@ -143,7 +148,12 @@ mod tests {
             message_expiry: Some(3),
             ..Default::default()
         };
-        let request = decode(&message(b"{}", properties), &options(PayloadFormat::Json), 16).unwrap();
+        let request = decode(
+            &message(b"{}", properties),
+            &options(PayloadFormat::Json),
+            16,
+        )
+        .unwrap();
         let pairs: Vec<(String, String)> = request
             .metadata
             .iter()
@@ -153,24 +163,57 @@ mod tests {
             pairs,
             vec![
                 ("x-trace".to_owned(), "t-1".to_owned()),
-                ("mqtt-content-type".to_owned(), "application/json".to_owned()),
+                (
+                    "mqtt-content-type".to_owned(),
+                    "application/json".to_owned()
+                ),
                 ("mqtt-topic".to_owned(), "devices/d-1/telemetry".to_owned()),
             ]
         );
         assert_eq!(request.timeout, Some(Duration::from_secs(3)));
-        assert!(matches!(request.key, RequestKey::Topic { ref topic } if &**topic == "devices/d-1/telemetry"));
+        assert!(
+            matches!(request.key, RequestKey::Topic { ref topic } if &**topic == "devices/d-1/telemetry")
+        );
     }
 
     #[test]
     fn the_payload_takes_the_route_format_and_the_size_limit() {
-        let raw = decode(&message(b"\x01\x02", MessageProperties::default()), &options(PayloadFormat::Raw), 16).unwrap();
-        assert!(matches!(raw.body, RequestBody::Unary(Payload::Raw { ref content_type, .. }) if content_type == "application/octet-stream"));
-        let proto = decode(&message(b"\x08\x01", MessageProperties::default()), &options(PayloadFormat::Protobuf), 16).unwrap();
-        assert!(matches!(proto.body, RequestBody::Unary(Payload::Protobuf(_))));
-        let empty = decode(&message(b"", MessageProperties::default()), &options(PayloadFormat::Json), 16).unwrap();
+        let raw = decode(
+            &message(b"\x01\x02", MessageProperties::default()),
+            &options(PayloadFormat::Raw),
+            16,
+        )
+        .unwrap();
+        assert!(
+            matches!(raw.body, RequestBody::Unary(Payload::Raw { ref content_type, .. }) if content_type == "application/octet-stream")
+        );
+        let proto = decode(
+            &message(b"\x08\x01", MessageProperties::default()),
+            &options(PayloadFormat::Protobuf),
+            16,
+        )
+        .unwrap();
+        assert!(matches!(
+            proto.body,
+            RequestBody::Unary(Payload::Protobuf(_))
+        ));
+        let empty = decode(
+            &message(b"", MessageProperties::default()),
+            &options(PayloadFormat::Json),
+            16,
+        )
+        .unwrap();
         assert!(matches!(empty.body, RequestBody::Empty));
-        let big = decode(&message(b"0123456789abcdefg", MessageProperties::default()), &options(PayloadFormat::Json), 16).unwrap_err();
+        let big = decode(
+            &message(b"0123456789abcdefg", MessageProperties::default()),
+            &options(PayloadFormat::Json),
+            16,
+        )
+        .unwrap_err();
         assert_eq!(big.code(), Code::InvalidArgument);
-        assert_eq!(big.message(), "the payload of 17 bytes exceeds the limit of 16 bytes");
+        assert_eq!(
+            big.message(),
+            "the payload of 17 bytes exceeds the limit of 16 bytes"
+        );
     }
 }

@@ -89,7 +89,8 @@ pub(crate) async fn run(
                                     ..MessageProperties::default()
                                 },
                             };
-                            if !publish(&publisher, outbound, publish_timeout, &mut stopping).await {
+                            if !publish(&publisher, outbound, publish_timeout, &mut stopping).await
+                            {
                                 return;
                             }
                         }
@@ -119,7 +120,9 @@ async fn publish(
     loop {
         match publisher.publish(message.clone(), timeout).await {
             Ok(()) => return true,
-            Err(error) => tracing::warn!(topic = %message.topic, %error, "downlink publish failed; trying again"),
+            Err(error) => {
+                tracing::warn!(topic = %message.topic, %error, "downlink publish failed; trying again")
+            }
         }
         tokio::select! {
             () = tokio::time::sleep(wait) => {}
@@ -136,8 +139,8 @@ fn fill(topic: &OutputTopic, message: &[u8]) -> Result<String, String> {
         serde_json::from_slice(message).map_err(|e| format!("the message is not JSON: {e}"))?;
     let mut texts: Vec<(String, String)> = Vec::new();
     for name in topic.variables() {
-        let found = lookup(&value, name)
-            .ok_or_else(|| format!("the message has no field '{name}'"))?;
+        let found =
+            lookup(&value, name).ok_or_else(|| format!("the message has no field '{name}'"))?;
         let text = match found {
             serde_json::Value::String(text) => text.clone(),
             serde_json::Value::Number(number) => number.to_string(),
@@ -187,7 +190,11 @@ mod tests {
     fn streamed_fields_fill_the_topic_by_proto_or_json_name() {
         let topic = OutputTopic::parse_any("sites/{site.id}/devices/{device_id}/commands").unwrap();
         assert_eq!(
-            fill(&topic, br#"{"site":{"id":7},"deviceId":"d-1","command":"reboot"}"#).unwrap(),
+            fill(
+                &topic,
+                br#"{"site":{"id":7},"deviceId":"d-1","command":"reboot"}"#
+            )
+            .unwrap(),
             "sites/7/devices/d-1/commands"
         );
         assert_eq!(

@@ -45,7 +45,10 @@ pub(crate) fn error_message(
         correlation_data: correlation,
         user_properties: vec![
             ("grpc-status".to_owned(), (status.code() as i32).to_string()),
-            ("reason-code".to_owned(), format!("0x{:02x}", reason_code(status))),
+            (
+                "reason-code".to_owned(),
+                format!("0x{:02x}", reason_code(status)),
+            ),
         ],
         content_type: Some("application/json".to_owned()),
         utf8_payload: true,
@@ -146,9 +149,14 @@ mod tests {
         let (payload, properties) = error_message(&status, Some(Bytes::from_static(b"\x00\xff")));
         assert_eq!(
             payload,
-            Bytes::from_static(br#"{"code":3,"message":"invalid JSON body: expected value","details":[]}"#)
+            Bytes::from_static(
+                br#"{"code":3,"message":"invalid JSON body: expected value","details":[]}"#
+            )
         );
-        assert_eq!(properties.correlation_data, Some(Bytes::from_static(b"\x00\xff")));
+        assert_eq!(
+            properties.correlation_data,
+            Some(Bytes::from_static(b"\x00\xff"))
+        );
         assert_eq!(
             properties.user_properties,
             vec![

@@ -222,7 +222,9 @@ impl Worker {
                     })
                     .await;
                 if outcome == Outcome::Done {
-                    self.counters.errors_published.fetch_add(1, Ordering::Relaxed);
+                    self.counters
+                        .errors_published
+                        .fetch_add(1, Ordering::Relaxed);
                 }
                 outcome
             }

@@ -39,8 +39,8 @@ impl PublishPlan {
             .iter()
             .map(|v| v.field_path.to_string())
             .collect();
-        let topic = OutputTopic::parse(&publish.topic, &variables)
-            .map_err(|e| format!("publish: {e}"))?;
+        let topic =
+            OutputTopic::parse(&publish.topic, &variables).map_err(|e| format!("publish: {e}"))?;
         let operation = format!("PUBLISH {}", topic.as_str());
         Ok((Self { topic }, operation))
     }

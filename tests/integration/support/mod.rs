@@ -9,9 +9,9 @@ pub mod http_client;
 #[path = "../../../examples/common/http_server.rs"]
 pub mod http_server;
 pub mod legacy;
-pub mod mqtt;
 #[path = "../../../examples/common/library.rs"]
 pub mod library;
+pub mod mqtt;
 #[path = "../../../examples/common/warehouse.rs"]
 pub mod warehouse;
 #[path = "../../../examples/common/xml_tree.rs"]

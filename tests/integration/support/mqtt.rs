@@ -183,7 +183,11 @@ impl Device {
 
     /// Waits until the broker acknowledged `count` publishes.
     pub async fn wait_acked(&self, count: usize) {
-        eventually(|| self.acked() >= count, "the broker acknowledges the publishes").await;
+        eventually(
+            || self.acked() >= count,
+            "the broker acknowledges the publishes",
+        )
+        .await;
     }
 
     /// Disconnects.
@@ -303,7 +307,10 @@ async fn poll_v311(
 pub async fn eventually(mut condition: impl FnMut() -> bool, what: &str) {
     let deadline = tokio::time::Instant::now() + DEADLINE;
     while !condition() {
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting until {what}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting until {what}"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
@@ -428,7 +435,9 @@ impl MqttGateway {
                     .join("; ")
             ),
         };
-        let running = polygate::app::start(gateway).await.expect("the gateway starts");
+        let running = polygate::app::start(gateway)
+            .await
+            .expect("the gateway starts");
         let ready = tokio::time::timeout(DEADLINE, running.wait_ready("mqtt"))
             .await
             .expect("the MQTT bridge is ready in time");
@@ -437,7 +446,10 @@ impl MqttGateway {
     }
 
     /// Starts polygate in a fresh scratch directory.
-    pub async fn start(config: impl FnOnce(&std::path::Path) -> String, files: &[(&str, &str)]) -> Self {
+    pub async fn start(
+        config: impl FnOnce(&std::path::Path) -> String,
+        files: &[(&str, &str)],
+    ) -> Self {
         let dir = scratch_dir();
         let text = config(&dir);
         Self::start_in(dir, &text, files).await
@@ -539,21 +551,29 @@ pub fn tally(seen: &[i64], count: i64) -> (Vec<i64>, usize) {
     sorted.sort_unstable();
     let total = sorted.len();
     sorted.dedup();
-    let missing = (1..=count).filter(|n| sorted.binary_search(n).is_err()).collect();
+    let missing = (1..=count)
+        .filter(|n| sorted.binary_search(n).is_err())
+        .collect();
     (missing, total - sorted.len())
 }
 
 /// Publishes `{"int32Value": n}` for every `n` in `numbers` to `topic` at QoS 1.
-pub async fn publish_sequence(device: &Device, topic: &str, numbers: std::ops::RangeInclusive<i64>) {
+pub async fn publish_sequence(
+    device: &Device,
+    topic: &str,
+    numbers: std::ops::RangeInclusive<i64>,
+) {
     for n in numbers {
-        device.publish(topic, format!("{{\"int32Value\": {n}}}"), 1).await;
+        device
+            .publish(topic, format!("{{\"int32Value\": {n}}}"), 1)
+            .await;
     }
 }
 
 /// polygate as a separate process (the real binary), serving `config`.
 pub struct GatewayProcess {
     child: Option<Child>,
-    ready: std::sync::mpsc::Receiver<()>,
+    ready: mpsc::Receiver<()>,
 }
 
 impl GatewayProcess {
@@ -570,12 +590,12 @@ impl GatewayProcess {
             .spawn()
             .expect("polygate starts");
         let stderr = child.stderr.take().expect("stderr");
-        let (tell, ready) = std::sync::mpsc::channel();
+        let (tell, ready) = mpsc::channel(4);
         std::thread::spawn(move || {
             for line in std::io::BufReader::new(stderr).lines() {
                 let Ok(line) = line else { return };
                 if line.contains("MQTT bridge ready") {
-                    let _ = tell.send(());
+                    let _ = tell.try_send(());
                 }
             }
         });
@@ -585,17 +605,12 @@ impl GatewayProcess {
         }
     }
 
-    /// Waits (off the async runtime) until the bridge said it is ready.
+    /// Waits until the bridge said it is ready.
     pub async fn wait_ready(&mut self) {
-        let ready = std::mem::replace(&mut self.ready, std::sync::mpsc::channel().1);
-        let ready = tokio::task::spawn_blocking(move || {
-            let result = ready.recv_timeout(DEADLINE);
-            (ready, result)
-        })
-        .await
-        .expect("the wait runs");
-        self.ready = ready.0;
-        ready.1.expect("polygate's MQTT bridge becomes ready");
+        tokio::time::timeout(DEADLINE, self.ready.recv())
+            .await
+            .expect("polygate's MQTT bridge becomes ready in time")
+            .expect("polygate's MQTT bridge becomes ready");
     }
 
     /// The process id.
@@ -605,10 +620,19 @@ impl GatewayProcess {
 
     /// A line of `/proc/PID/status` in KiB (`VmRSS`, `VmHWM`).
     pub fn memory_kib(&self, key: &str) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.id())).unwrap_or_default();
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.id())).unwrap_or_default();
         status
             .lines()
-            .find_map(|line| line.strip_prefix(key)?.trim_start_matches(':').trim().strip_suffix("kB")?.trim().parse().ok())
+            .find_map(|line| {
+                line.strip_prefix(key)?
+                    .trim_start_matches(':')
+                    .trim()
+                    .strip_suffix("kB")?
+                    .trim()
+                    .parse()
+                    .ok()
+            })
             .unwrap_or(0)
     }
 
@@ -623,7 +647,10 @@ impl GatewayProcess {
             .await
             .expect("the wait runs")
             .expect("polygate exits");
-        assert!(status.success(), "polygate exits cleanly on SIGTERM: {status}");
+        assert!(
+            status.success(),
+            "polygate exits cleanly on SIGTERM: {status}"
+        );
     }
 
     /// Sends SIGKILL.

@@ -323,7 +323,8 @@ fn raw_field_body(
             route.pattern
         )));
     };
-    if chain.last().is_some_and(|f| f.kind() == Kind::String) && std::str::from_utf8(data).is_err() {
+    if chain.last().is_some_and(|f| f.kind() == Kind::String) && std::str::from_utf8(data).is_err()
+    {
         return Err(Status::invalid_argument(format!(
             "{} takes UTF-8 text into its body field, and the payload is not UTF-8",
             route.pattern

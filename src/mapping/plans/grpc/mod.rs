@@ -239,7 +239,8 @@ fn check_payload(format: PayloadFormat, body: &BodyPlan, raw_body: bool) -> Resu
             _ if raw_body => Ok(()),
             Some(Kind::Bytes | Kind::String) => Ok(()),
             _ => Err(
-                "payload: raw needs a body field of type bytes, string or google.api.HttpBody".into(),
+                "payload: raw needs a body field of type bytes, string or google.api.HttpBody"
+                    .into(),
             ),
         },
     }
