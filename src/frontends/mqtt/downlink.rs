@@ -1,7 +1,7 @@
 //! Downlinks: a topic route with `stream_to` opens its server-streaming method through the
 //! pipeline and publishes every streamed message to a topic filled from the message's fields
-//! (commands or live data to devices). A broken or finished stream is opened again with
-//! backoff; each message waits for the broker's acknowledgement before the next is read, so
+//! (commands or live data to devices). A stream that ends is opened again after 200 ms, one
+//! that breaks with exponential backoff (up to 30 s); each message waits for the broker's acknowledgement before the next is read, so
 //! a slow broker slows the stream instead of filling memory.
 
 use std::sync::Arc;
@@ -33,6 +33,7 @@ pub(crate) async fn run(
     let name = route.pattern.address().to_owned();
     let mut backoff = BACKOFF.0;
     loop {
+        let mut ended = false;
         let request = GatewayRequest {
             key: RequestKey::Topic {
                 topic: name.as_str().into(),
@@ -53,7 +54,7 @@ pub(crate) async fn run(
                         Box::pin(futures_util::stream::once(async move { Ok(message) }))
                     }
                 };
-                tracing::info!(downlink = %name, to = topic.as_str(), "downlink stream open");
+                tracing::debug!(downlink = %name, to = topic.as_str(), "downlink stream open");
                 loop {
                     let item = tokio::select! {
                         item = messages.next() => item,
@@ -61,7 +62,11 @@ pub(crate) async fn run(
                     };
                     match item {
                         None => {
-                            tracing::info!(downlink = %name, "downlink stream ended; opening it again");
+                            // A stream that ends well is opened again soon; only failures
+                            // back off further.
+                            tracing::debug!(downlink = %name, "downlink stream ended; opening it again");
+                            backoff = BACKOFF.0;
+                            ended = true;
                             break;
                         }
                         Some(Err(status)) => {
@@ -105,7 +110,9 @@ pub(crate) async fn run(
             () = tokio::time::sleep(backoff) => {}
             _ = stopping.wait_for(|stop| *stop) => return,
         }
-        backoff = (backoff * 2).min(BACKOFF.1);
+        if !ended {
+            backoff = (backoff * 2).min(BACKOFF.1);
+        }
     }
 }
 

@@ -149,3 +149,19 @@ pub fn message(type_name: &str, json: serde_json::Value) -> DynamicMessage {
         .expect("message type in the test pool");
     DynamicMessage::deserialize(descriptor, json).expect("valid proto3 JSON")
 }
+
+/// The quickstart's config (`examples/demo.yaml`) with its listeners on ephemeral ports and
+/// the embedded broker's storage in a scratch directory.
+pub fn demo_config() -> polygate::config::Config {
+    let mut config =
+        polygate::config::Config::from_file(&root().join("examples/demo.yaml")).unwrap();
+    config.http.as_mut().expect("an http listener").listen = "127.0.0.1:0".into();
+    let embedded = config
+        .mqtt
+        .as_mut()
+        .and_then(|mqtt| mqtt.embedded.as_mut())
+        .expect("an embedded MQTT broker");
+    embedded.listen = "127.0.0.1:0".into();
+    embedded.storage_dir = Some(scratch_dir().join("mqtt"));
+    config
+}

@@ -176,6 +176,16 @@ impl Device {
             .expect("the device is connected")
     }
 
+    /// The next message received on `topic`, skipping others, within the deadline.
+    pub async fn next_on(&mut self, topic: &str) -> Received {
+        loop {
+            let message = self.next().await;
+            if message.topic == topic {
+                return message;
+            }
+        }
+    }
+
     /// How many of its QoS 1/2 publishes the broker acknowledged.
     pub fn acked(&self) -> usize {
         self.acked.load(Ordering::SeqCst)
