@@ -157,7 +157,9 @@ pub(crate) async fn run(parts: BridgeParts, worker: Arc<Worker>, shutdown: Shutd
                         .collect();
                     if refused.is_empty() && results.len() == filters.len() {
                         ready.send_replace(true);
-                        if !announced {
+                        if announced {
+                            tracing::debug!(%broker, "resubscribed after a reconnect");
+                        } else {
                             announced = true;
                             tracing::info!(%broker, subscriptions = filters.len(), "MQTT bridge ready: every subscription acknowledged");
                         }
