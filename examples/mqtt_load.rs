@@ -17,7 +17,7 @@
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -30,9 +30,17 @@ use tonic::server::Grpc;
 use tonic::{Request, Response, Status};
 use tonic_prost::ProstCodec;
 
+#[path = "common/bench_echo.rs"]
+mod bench_echo;
+
+use bench_echo::{unix_nanos_now, EchoRequest, EchoResponse};
+
 /// Command line of the MQTT load client.
 #[derive(Debug, Parser)]
-#[command(name = "mqtt_load", about = "MQTT load client for polygate's load benchmarks")]
+#[command(
+    name = "mqtt_load",
+    about = "MQTT load client for polygate's load benchmarks"
+)]
 struct Args {
     #[command(subcommand)]
     mode: Mode,
@@ -72,30 +80,8 @@ enum Mode {
     },
 }
 
-/// `bench.v1.EchoRequest`.
-#[derive(Clone, PartialEq, prost::Message)]
-struct EchoRequest {
-    #[prost(string, tag = "1")]
-    message: String,
-    #[prost(int64, tag = "2")]
-    sequence: i64,
-}
-
-/// `bench.v1.EchoResponse`.
-#[derive(Clone, PartialEq, prost::Message)]
-struct EchoResponse {
-    #[prost(string, tag = "1")]
-    message: String,
-    #[prost(int64, tag = "2")]
-    sequence: i64,
-    #[prost(int64, tag = "3")]
-    received_unix_nanos: i64,
-}
-
 fn unix_nanos() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+    u64::try_from(unix_nanos_now()).unwrap_or(0)
 }
 
 /// What the backend saw: per sequence number, how often it arrived, and the latencies.

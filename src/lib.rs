@@ -33,6 +33,7 @@ pub mod mapping;
 pub mod model;
 pub mod mqtt_client;
 pub mod pipeline;
+mod tls;
 
 use std::process::ExitCode;
 

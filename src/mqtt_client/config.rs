@@ -9,8 +9,8 @@ use std::time::Duration;
 use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 
-use super::tls::client_config;
 use crate::config::units::ConfigDuration;
+use crate::tls::{client_config, TrustRoots};
 
 /// The MQTT protocol version a client speaks.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -214,7 +214,8 @@ impl BrokerClientConfig {
         };
         let tls = if tls {
             let ca = self.ca_file.as_ref().map(|f| base_dir.join(f));
-            Some(Arc::new(client_config(ca.as_deref(), client_auth)?))
+            let trust = TrustRoots::from_ca_file(ca.as_deref());
+            Some(Arc::new(client_config(trust, client_auth)?))
         } else {
             None
         };

@@ -10,8 +10,6 @@ mod endpoint;
 mod link;
 mod publisher;
 
-mod tls;
-
 pub use config::{
     BrokerAddress, BrokerClientConfig, ClientSettings, ProtocolVersion, SessionSettings,
 };

@@ -13,6 +13,7 @@ use tokio::sync::watch;
 use super::decode::decode;
 use super::encode::{error_message, DeadLetter};
 use crate::mapping::messages::{MessageOptions, OutputTopic};
+use crate::mapping::RoutePattern;
 use crate::model::{ErrorSource, GatewayResponse, RequestKey, ResponseBody, Status};
 use crate::mqtt_client::{InboundMessage, MessageProperties, OutboundMessage, Publisher};
 use crate::pipeline::Pipeline;
@@ -70,11 +71,21 @@ impl Worker {
         };
         let (route, variables) = match table.find(&key) {
             Ok(found) => {
-                let variables: Vec<(String, String)> = found
-                    .captures
-                    .iter()
-                    .map(|c| (c.field_path.to_string(), c.value.to_string()))
-                    .collect();
+                // Only output topics read the variables: no copies for routes without them.
+                let wanted = found.route.options.messages.as_ref().is_some_and(|m| {
+                    m.error_topic.is_some()
+                        || m.dead_letter_topic.is_some()
+                        || m.reply_topic.is_some()
+                });
+                let variables: Vec<(String, String)> = if wanted {
+                    found
+                        .captures
+                        .iter()
+                        .map(|c| (c.field_path.to_string(), c.value.to_string()))
+                        .collect()
+                } else {
+                    Vec::new()
+                };
                 (found.route.clone(), variables)
             }
             Err(_) => {
@@ -91,7 +102,7 @@ impl Worker {
             options: &options,
             message: &message,
             variables: &variables,
-            route: &route.pattern.to_string(),
+            route: &route.pattern,
         };
         let mut attempt = 1;
         loop {
@@ -180,8 +191,9 @@ impl Worker {
                     .iter()
                     .find(|(k, _)| k == CLIENT_ID_PROPERTY)
                     .map(|(_, v)| v.as_str());
+                let route = target.route.to_string();
                 let letter = DeadLetter {
-                    route: target.route,
+                    route: &route,
                     topic: &message.topic,
                     client_id,
                     gateway: &self.client_id,
@@ -281,7 +293,7 @@ struct Target<'a> {
     options: &'a MessageOptions,
     message: &'a InboundMessage,
     variables: &'a [(String, String)],
-    route: &'a str,
+    route: &'a RoutePattern,
 }
 
 impl Target<'_> {

@@ -83,21 +83,7 @@ impl Gateway {
         }
         let path = dir.join("polygate.yaml");
         std::fs::write(&path, config).unwrap();
-        let config = polygate::config::Config::from_file(&path).expect("the test config parses");
-        let gateway = match polygate::app::build(&config).await {
-            Ok(gateway) => gateway,
-            Err(errors) => panic!(
-                "gateway config rejected: {}",
-                errors
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            ),
-        };
-        let running = polygate::app::start(gateway)
-            .await
-            .expect("the gateway listens");
+        let running = serve(&path).await;
         let client = Client::new(format!(
             "http://{}",
             running.local_addr("http").expect("an http listener")
@@ -119,6 +105,26 @@ impl Gateway {
     pub async fn stop(self) {
         self.running.shutdown().await;
     }
+}
+
+/// polygate serving the config file at `path` in this process; fails the test, naming every
+/// error, when the config is refused.
+pub async fn serve(path: &Path) -> polygate::app::Running {
+    let config = polygate::config::Config::from_file(path).expect("the test config parses");
+    let gateway = match polygate::app::build(&config).await {
+        Ok(gateway) => gateway,
+        Err(errors) => panic!(
+            "gateway config rejected: {}",
+            errors
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; ")
+        ),
+    };
+    polygate::app::start(gateway)
+        .await
+        .expect("the gateway listens")
 }
 
 /// A config for the test protos with one gRPC backend named `test`.

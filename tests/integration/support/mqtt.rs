@@ -79,21 +79,10 @@ impl Device {
             options.set_credentials(user, password);
         }
         let (client, events) = AsyncClient::new(options, 1024);
-        let (sink, received) = mpsc::channel(100_000);
-        let acked = Arc::new(AtomicUsize::new(0));
-        let (connected_in, connected) = tokio::sync::oneshot::channel();
-        let task = tokio::spawn(poll_v5(events, sink, acked.clone(), connected_in));
-        let device = Self {
-            client: DeviceClient::V5(client),
-            received,
-            acked,
-            task,
-        };
-        tokio::time::timeout(DEADLINE, connected)
-            .await
-            .expect("the device connects in time")
-            .expect("the device connects");
-        device
+        Self::connect(DeviceClient::V5(client), |sink, acked, connected| {
+            tokio::spawn(poll_v5(events, sink, acked, connected))
+        })
+        .await
     }
 
     /// An MQTT 3.1.1 device connected (clean session) to `addr`, anonymous.
@@ -102,12 +91,27 @@ impl Device {
         options.set_keep_alive(Duration::from_secs(30));
         options.set_max_packet_size(1 << 20, 1 << 20);
         let (client, events) = rumqttc::AsyncClient::new(options, 1024);
+        Self::connect(DeviceClient::V311(client), |sink, acked, connected| {
+            tokio::spawn(poll_v311(events, sink, acked, connected))
+        })
+        .await
+    }
+
+    /// Starts the device's poller and waits for its CONNACK.
+    async fn connect(
+        client: DeviceClient,
+        poller: impl FnOnce(
+            mpsc::Sender<Received>,
+            Arc<AtomicUsize>,
+            tokio::sync::oneshot::Sender<()>,
+        ) -> tokio::task::JoinHandle<()>,
+    ) -> Self {
         let (sink, received) = mpsc::channel(100_000);
         let acked = Arc::new(AtomicUsize::new(0));
         let (connected_in, connected) = tokio::sync::oneshot::channel();
-        let task = tokio::spawn(poll_v311(events, sink, acked.clone(), connected_in));
+        let task = poller(sink, acked.clone(), connected_in);
         let device = Self {
-            client: DeviceClient::V311(client),
+            client,
             received,
             acked,
             task,
@@ -214,6 +218,54 @@ impl Device {
     }
 }
 
+/// What a device's event loop reported, in either protocol version.
+enum DeviceEvent {
+    Connected,
+    Message(Received),
+    Subscribed,
+    Acked,
+    Closed,
+    Other,
+    Failed,
+}
+
+/// Handles one event; false when the device is done.
+async fn on_event(
+    event: DeviceEvent,
+    sink: &mpsc::Sender<Received>,
+    acked: &AtomicUsize,
+    connected: &mut Option<tokio::sync::oneshot::Sender<()>>,
+) -> bool {
+    let suback = || Received {
+        topic: "$suback".into(),
+        payload: Bytes::new(),
+        properties: None,
+    };
+    match event {
+        DeviceEvent::Connected => {
+            if let Some(connected) = connected.take() {
+                let _ = connected.send(());
+            }
+            true
+        }
+        DeviceEvent::Message(received) => sink.send(received).await.is_ok(),
+        DeviceEvent::Subscribed => sink.send(suback()).await.is_ok(),
+        DeviceEvent::Acked => {
+            acked.fetch_add(1, Ordering::SeqCst);
+            true
+        }
+        DeviceEvent::Closed => false,
+        DeviceEvent::Other => true,
+        DeviceEvent::Failed => {
+            if connected.is_none() && sink.is_closed() {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            true
+        }
+    }
+}
+
 async fn poll_v5(
     mut events: EventLoop,
     sink: mpsc::Sender<Received>,
@@ -222,43 +274,21 @@ async fn poll_v5(
 ) {
     let mut connected = Some(connected);
     loop {
-        match events.poll().await {
-            Ok(Event::Incoming(Packet::ConnAck(_))) => {
-                if let Some(connected) = connected.take() {
-                    let _ = connected.send(());
-                }
-            }
-            Ok(Event::Incoming(Packet::Publish(publish))) => {
-                let received = Received {
-                    topic: String::from_utf8_lossy(&publish.topic).into_owned(),
-                    payload: publish.payload,
-                    properties: publish.properties,
-                };
-                if sink.send(received).await.is_err() {
-                    return;
-                }
-            }
-            Ok(Event::Incoming(Packet::SubAck(_))) => {
-                let marker = Received {
-                    topic: "$suback".into(),
-                    payload: Bytes::new(),
-                    properties: None,
-                };
-                if sink.send(marker).await.is_err() {
-                    return;
-                }
-            }
-            Ok(Event::Incoming(Packet::PubAck(_) | Packet::PubComp(_))) => {
-                acked.fetch_add(1, Ordering::SeqCst);
-            }
-            Ok(Event::Outgoing(rumqttc::Outgoing::Disconnect)) => return,
-            Ok(_) => {}
-            Err(_) => {
-                if connected.is_none() && sink.is_closed() {
-                    return;
-                }
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
+        let event = match events.poll().await {
+            Ok(Event::Incoming(Packet::ConnAck(_))) => DeviceEvent::Connected,
+            Ok(Event::Incoming(Packet::Publish(publish))) => DeviceEvent::Message(Received {
+                topic: String::from_utf8_lossy(&publish.topic).into_owned(),
+                payload: publish.payload,
+                properties: publish.properties,
+            }),
+            Ok(Event::Incoming(Packet::SubAck(_))) => DeviceEvent::Subscribed,
+            Ok(Event::Incoming(Packet::PubAck(_) | Packet::PubComp(_))) => DeviceEvent::Acked,
+            Ok(Event::Outgoing(rumqttc::Outgoing::Disconnect)) => DeviceEvent::Closed,
+            Ok(_) => DeviceEvent::Other,
+            Err(_) => DeviceEvent::Failed,
+        };
+        if !on_event(event, &sink, &acked, &mut connected).await {
+            return;
         }
     }
 }
@@ -272,43 +302,21 @@ async fn poll_v311(
     use rumqttc::{Event as E, Packet as P};
     let mut connected = Some(connected);
     loop {
-        match events.poll().await {
-            Ok(E::Incoming(P::ConnAck(_))) => {
-                if let Some(connected) = connected.take() {
-                    let _ = connected.send(());
-                }
-            }
-            Ok(E::Incoming(P::Publish(publish))) => {
-                let received = Received {
-                    topic: publish.topic,
-                    payload: publish.payload,
-                    properties: None,
-                };
-                if sink.send(received).await.is_err() {
-                    return;
-                }
-            }
-            Ok(E::Incoming(P::SubAck(_))) => {
-                let marker = Received {
-                    topic: "$suback".into(),
-                    payload: Bytes::new(),
-                    properties: None,
-                };
-                if sink.send(marker).await.is_err() {
-                    return;
-                }
-            }
-            Ok(E::Incoming(P::PubAck(_) | P::PubComp(_))) => {
-                acked.fetch_add(1, Ordering::SeqCst);
-            }
-            Ok(E::Outgoing(rumqttc::Outgoing::Disconnect)) => return,
-            Ok(_) => {}
-            Err(_) => {
-                if connected.is_none() && sink.is_closed() {
-                    return;
-                }
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
+        let event = match events.poll().await {
+            Ok(E::Incoming(P::ConnAck(_))) => DeviceEvent::Connected,
+            Ok(E::Incoming(P::Publish(publish))) => DeviceEvent::Message(Received {
+                topic: publish.topic,
+                payload: publish.payload,
+                properties: None,
+            }),
+            Ok(E::Incoming(P::SubAck(_))) => DeviceEvent::Subscribed,
+            Ok(E::Incoming(P::PubAck(_) | P::PubComp(_))) => DeviceEvent::Acked,
+            Ok(E::Outgoing(rumqttc::Outgoing::Disconnect)) => DeviceEvent::Closed,
+            Ok(_) => DeviceEvent::Other,
+            Err(_) => DeviceEvent::Failed,
+        };
+        if !on_event(event, &sink, &acked, &mut connected).await {
+            return;
         }
     }
 }
@@ -433,21 +441,7 @@ impl MqttGateway {
         }
         let path = dir.join("polygate.yaml");
         std::fs::write(&path, config).expect("config written");
-        let config = polygate::config::Config::from_file(&path).expect("the test config parses");
-        let gateway = match polygate::app::build(&config).await {
-            Ok(gateway) => gateway,
-            Err(errors) => panic!(
-                "gateway config rejected: {}",
-                errors
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            ),
-        };
-        let running = polygate::app::start(gateway)
-            .await
-            .expect("the gateway starts");
+        let running = super::serve(&path).await;
         let ready = tokio::time::timeout(DEADLINE, running.wait_ready("mqtt"))
             .await
             .expect("the MQTT bridge is ready in time");
