@@ -236,12 +236,11 @@ impl<T> TopicRouter<T> {
 
     /// The route for `topic`, if any template matches it.
     pub fn find<'r, 'p>(&'r self, topic: &'p str) -> Option<TopicMatch<'r, 'p, T>> {
-        let levels: Vec<&'p str> = topic.split('/').collect();
         let system = topic.starts_with('$');
-        let index = walk(&self.root, &levels, system)?;
+        let index = walk(&self.root, Some(topic), system)?;
         let (template, value) = self.routes.get(index)?;
         let mut captures = Captures::new();
-        for (level, text) in template.levels.iter().zip(&levels) {
+        for (level, text) in template.levels.iter().zip(topic.split('/')) {
             if let Level::Variable(variable) = level {
                 captures.push(Capture {
                     field_path: &template.variables[*variable],
@@ -257,10 +256,15 @@ impl<T> TopicRouter<T> {
     }
 }
 
-/// Depth-first in precedence order: literal, one-level wildcard, then `#`.
-fn walk(node: &Node, levels: &[&str], system: bool) -> Option<usize> {
-    let Some((level, rest)) = levels.split_first() else {
+/// Depth-first in precedence order: literal, one-level wildcard, then `#`; `rest` is what is
+/// left of the topic (`None` once every level was consumed).
+fn walk(node: &Node, rest: Option<&str>, system: bool) -> Option<usize> {
+    let Some(rest) = rest else {
         return node.end.or(node.rest);
+    };
+    let (level, rest) = match rest.split_once('/') {
+        Some((level, rest)) => (level, Some(rest)),
+        None => (rest, None),
     };
     if let Ok(at) = node
         .literals

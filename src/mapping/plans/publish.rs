@@ -11,7 +11,7 @@ use super::values::BodyTarget;
 use crate::mapping::messages::OutputTopic;
 use crate::mapping::route::{BindRequest, Route, RoutePattern};
 use crate::mapping::source::{PublishTargetConfig, RouteSpec};
-use crate::model::{BackendCall, CallShape, Payload, RequestBody, RequestMessages, Status};
+use crate::model::{BackendCall, Payload, RequestBody, Status};
 
 /// A publish to an MQTT backend.
 #[derive(Debug, Clone)]
@@ -66,14 +66,13 @@ impl PublishPlan {
             RequestBody::Unary(payload @ (Payload::Json(_) | Payload::Raw { .. })) => payload,
             RequestBody::Unary(_) | RequestBody::Stream(_) => return Err(json_only(route)),
         };
-        Ok(BackendCall {
-            operation: topic.into(),
-            method: Method::POST,
-            shape: CallShape::Unary,
-            messages: RequestMessages::Unary(message),
-            metadata: request.metadata,
-            timeout: Some(request.timeout),
-        })
+        Ok(BackendCall::unary(
+            topic.into(),
+            Method::POST,
+            message,
+            request.metadata,
+            request.timeout,
+        ))
     }
 
     /// The backend's answer, as it is.

@@ -3,6 +3,7 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+pub mod binary;
 #[path = "../../../examples/common/grpc_server.rs"]
 pub mod grpc_server;
 pub mod http_client;
@@ -25,6 +26,14 @@ use prost_reflect::{DescriptorPool, DynamicMessage, SerializeOptions};
 
 pub use grpc_server::{GrpcServer, GrpcServerBuilder, Reply};
 pub use http_client::Client;
+
+/// Waits for `future`, failing the test (instead of hanging it) when the property it waits for
+/// is broken and it never completes.
+pub async fn bounded<T>(what: &str, future: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(std::time::Duration::from_secs(60), future)
+        .await
+        .unwrap_or_else(|_| panic!("{what} did not happen"))
+}
 
 /// The crate's root directory.
 pub fn root() -> &'static Path {
@@ -99,6 +108,12 @@ impl Gateway {
     /// config (e.g. a `routes:` section).
     pub async fn for_test_backend(backend: &GrpcServer, extra: &str) -> Self {
         Self::start(&test_config(&backend.url(), extra), &[]).await
+    }
+
+    /// polygate in front of a backend at `url` said to serve the test protos (which may not
+    /// be true: for backends that misbehave).
+    pub async fn for_test_backend_url(url: &str, extra: &str) -> Self {
+        Self::start(&test_config(url, extra), &[]).await
     }
 
     /// Stops the gateway.
