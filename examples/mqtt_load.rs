@@ -6,8 +6,10 @@
 //! is ready), then `--devices` MQTT 5 devices publish `--messages` QoS 1 messages in all to
 //! `bench/{device}/echo` with at most `--inflight` unacknowledged each. The backend records
 //! when each arrives; the message carries its send time, so the latency is publish → backend
-//! call. Prints one JSON line: messages, seconds (first publish to last arrival), msg/s,
-//! p50/p99/max latency in µs, missing and duplicates.
+//! call. With `--rate`, messages are sent at that total rate (latency at a constant load);
+//! without, as fast as the in-flight windows allow (throughput). Prints one JSON line:
+//! messages, seconds (first publish to last arrival), msg/s, p50/p99/max latency in µs, missing
+//! and duplicates.
 //!
 //! `idle`: connects `--connections` MQTT 5 devices (keep-alive 60 s), prints
 //! `connected N`, and holds them until stdin closes.
@@ -68,6 +70,10 @@ enum Mode {
         /// Give up waiting for the backend after this many seconds.
         #[arg(long, default_value_t = 120)]
         timeout: u64,
+        /// Publish at this many messages per second in all (0: as fast as the in-flight
+        /// windows allow), for latency at a constant rate.
+        #[arg(long, default_value_t = 0)]
+        rate: u64,
     },
     /// Hold idle MQTT connections.
     Idle {
@@ -157,6 +163,7 @@ fn device_options(broker: &str, id: String, inflight: u16) -> anyhow::Result<Mqt
     Ok(options)
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn run(
     backend_listen: String,
     broker: String,
@@ -164,6 +171,7 @@ async fn run(
     devices: u64,
     inflight: u16,
     timeout: u64,
+    rate: u64,
 ) -> anyhow::Result<()> {
     let backend = Arc::new(Backend {
         arrivals: Mutex::new(Arrivals {
@@ -198,9 +206,16 @@ async fn run(
             }
         });
         let topic = format!("bench/d{device}/echo");
+        // At a constant rate, device d sends message n at start + n / rate.
+        let period = (rate > 0).then(|| Duration::from_secs_f64(1.0 / rate as f64));
+        let start = tokio::time::Instant::now();
         publishers.push(tokio::spawn(async move {
             let mut sequence = device;
             while sequence < messages {
+                if let Some(period) = period {
+                    let at = period.mul_f64(sequence as f64);
+                    tokio::time::sleep_until(start + at).await;
+                }
                 let payload = format!(
                     "{{\"message\":\"{}\",\"sequence\":{sequence}}}",
                     unix_nanos()
@@ -225,36 +240,39 @@ async fn run(
     while backend.count.load(Ordering::Relaxed) < messages && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    let arrivals = backend
-        .arrivals
-        .lock()
-        .map_err(|_| anyhow::anyhow!("poisoned"))?;
-    let seconds = arrivals
-        .last
-        .map_or(0.0, |last| last.duration_since(started).as_secs_f64());
-    let missing = arrivals.seen.iter().filter(|n| **n == 0).count();
-    let duplicates: u64 = arrivals
-        .seen
-        .iter()
-        .map(|n| u64::from(n.saturating_sub(1)))
-        .sum();
-    let mut latencies = arrivals.latencies_us.clone();
-    latencies.sort_unstable();
-    let quantile = |q: f64| -> u32 {
-        if latencies.is_empty() {
-            return 0;
-        }
-        let index = ((latencies.len() as f64 - 1.0) * q).round() as usize;
-        latencies[index.min(latencies.len() - 1)]
-    };
-    let arrived = backend.count.load(Ordering::Relaxed);
-    println!(
-        "{{\"messages\":{arrived},\"seconds\":{seconds:.3},\"rate\":{:.0},\"p50_us\":{},\"p99_us\":{},\"max_us\":{},\"missing\":{missing},\"duplicates\":{duplicates}}}",
-        if seconds > 0.0 { arrived as f64 / seconds } else { 0.0 },
-        quantile(0.5),
-        quantile(0.99),
-        latencies.last().copied().unwrap_or(0)
-    );
+    // The report is written under the lock, which is released before any await.
+    {
+        let arrivals = backend
+            .arrivals
+            .lock()
+            .map_err(|_| anyhow::anyhow!("poisoned"))?;
+        let seconds = arrivals
+            .last
+            .map_or(0.0, |last| last.duration_since(started).as_secs_f64());
+        let missing = arrivals.seen.iter().filter(|n| **n == 0).count();
+        let duplicates: u64 = arrivals
+            .seen
+            .iter()
+            .map(|n| u64::from(n.saturating_sub(1)))
+            .sum();
+        let mut latencies = arrivals.latencies_us.clone();
+        latencies.sort_unstable();
+        let quantile = |q: f64| -> u32 {
+            if latencies.is_empty() {
+                return 0;
+            }
+            let index = ((latencies.len() as f64 - 1.0) * q).round() as usize;
+            latencies[index.min(latencies.len() - 1)]
+        };
+        let arrived = backend.count.load(Ordering::Relaxed);
+        println!(
+            "{{\"messages\":{arrived},\"seconds\":{seconds:.3},\"rate\":{:.0},\"p50_us\":{},\"p99_us\":{},\"max_us\":{},\"missing\":{missing},\"duplicates\":{duplicates}}}",
+            if seconds > 0.0 { arrived as f64 / seconds } else { 0.0 },
+            quantile(0.5),
+            quantile(0.99),
+            latencies.last().copied().unwrap_or(0)
+        );
+    }
     for client in clients {
         let _ = client.disconnect().await;
     }
@@ -311,7 +329,19 @@ async fn main() -> anyhow::Result<()> {
             devices,
             inflight,
             timeout,
-        } => run(backend_listen, broker, messages, devices, inflight, timeout).await,
+            rate,
+        } => {
+            run(
+                backend_listen,
+                broker,
+                messages,
+                devices,
+                inflight,
+                timeout,
+                rate,
+            )
+            .await
+        }
         Mode::Idle {
             broker,
             connections,

@@ -133,7 +133,7 @@ impl Config {
             frontends.push(FrontendConfig::Http(http.clone()));
         }
         if let Some(mqtt) = &self.mqtt {
-            frontends.push(FrontendConfig::Mqtt(Box::new(mqtt.clone())));
+            frontends.push(FrontendConfig::Mqtt(mqtt.clone()));
         }
         frontends
     }

@@ -20,12 +20,16 @@ use crate::mqtt_client::EmbeddedEndpoint;
 use crate::pipeline::Pipeline;
 
 /// One frontend as written in the config file, under its own top-level key.
+#[allow(
+    clippy::large_enum_variant,
+    reason = "read once at load; boxing would only add an indirection"
+)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FrontendConfig {
     /// `http:` — REST/JSON over HTTP/1.1 and h2c.
     Http(http::HttpFrontendConfig),
     /// `mqtt:` — MQTT, through an embedded or an external broker.
-    Mqtt(Box<mqtt::MqttFrontendConfig>),
+    Mqtt(mqtt::MqttFrontendConfig),
 }
 
 /// One frontend's validated settings.

@@ -6,7 +6,8 @@ own process: it serves the benchmark backend's `Echo` and publishes through the 
 gateway's CPU and memory are its own. Each message carries its send time; the backend records when
 it arrives (p50/p99 publish → backend). polygate's CPU per message is its CPU time over the run
 divided by the messages. Settings: `BENCH_MQTT_MESSAGES` (200000), `BENCH_MQTT_DEVICES` (8),
-`BENCH_MQTT_INFLIGHT` (100 per device), `BENCH_MQTT_IDLE` (10000), `MOSQUITTO` (its binary)."""
+`BENCH_MQTT_INFLIGHT` (100 per device), `BENCH_RATE_MQTT` (5000 msg/s for BENCH_RATE_DURATION, the
+latency run), `BENCH_MQTT_IDLE` (10000), `MOSQUITTO` (its binary)."""
 
 from __future__ import annotations
 
@@ -105,11 +106,14 @@ def load_client(settings: Settings) -> Path:
     return Path(os.environ.get("MQTT_LOAD_BIN", str(REPO / "target" / "release" / "examples" / "mqtt_load")))
 
 
-def measure(settings: Settings, mode: str) -> dict:
-    """One run: polygate's CPU over the run, and the load client's result."""
+def measure(settings: Settings, mode: str, rate: int = 0) -> dict:
+    """One run: polygate's CPU over the run, and the load client's result; `rate` > 0 sends at
+    that constant rate for BENCH_RATE_DURATION (latency), else as fast as possible (throughput)."""
     run_dir = settings.out_dir / "run" / f"mqtt-{mode}"
     backend_port, broker_port = free_port(), free_port()
     messages = int(os.environ.get("BENCH_MQTT_MESSAGES", "200000"))
+    if rate:
+        messages = int(rate * settings.rate_duration)
     devices = os.environ.get("BENCH_MQTT_DEVICES", "8")
     inflight = os.environ.get("BENCH_MQTT_INFLIGHT", "100")
     mosquitto = start_mosquitto(run_dir, broker_port) if mode == "mosquitto" else None
@@ -121,6 +125,7 @@ def measure(settings: Settings, mode: str) -> dict:
                 "--backend-listen", f"127.0.0.1:{backend_port}",
                 "--broker", f"127.0.0.1:{broker_port}",
                 "--messages", str(messages), "--devices", devices, "--inflight", inflight,
+                "--rate", str(rate),
             ],
         ),
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
@@ -191,18 +196,21 @@ def rss_kib(pid: int) -> int:
     return procs.parse_status_kib(Path(f"/proc/{pid}/status").read_text(), "VmRSS") or 0
 
 
-def section(results: dict[str, dict], idle: dict | None) -> list[str]:
-    """The scenario's Markdown section."""
+def section(results: dict[str, dict], idle: dict | None, latency: dict[str, dict] | None = None) -> list[str]:
+    """The scenario's Markdown section: throughput (as fast as possible), latency at a constant
+    rate, idle memory."""
     lines = [
         "### MQTT QoS 1 publish → gRPC call → acknowledgement",
         "",
-        "| broker | messages | msg/s | gateway CPU per message | p50 publish → backend | p99 | missing | duplicates |",
-        "|---|---|---|---|---|---|---|---|",
+        "| broker | run | messages | msg/s | gateway CPU per message | p50 publish → backend | p99 | missing | duplicates |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
-    for mode, result in results.items():
+    rows = [(mode, "max", result) for mode, result in results.items()]
+    rows += [(mode, f"{result['rate_asked']:,}/s", result) for mode, result in (latency or {}).items()]
+    for mode, run_kind, result in rows:
         per_message = result["gateway_cpu"] / result["messages"] * 1e6 if result["messages"] else 0
         lines.append(
-            f"| {mode} | {result['messages']:,} | {result['rate']:,.0f} | {per_message:.1f} µs "
+            f"| {mode} | {run_kind} | {result['messages']:,} | {result['rate']:,.0f} | {per_message:.1f} µs "
             f"| {result['p50_us'] / 1000:.2f} ms | {result['p99_us'] / 1000:.2f} ms "
             f"| {result['missing']} | {result['duplicates']} |"
         )
@@ -226,7 +234,10 @@ def run(settings: Settings) -> list[str]:
     """Measures both brokers and the idle fleet; returns the Markdown section."""
     if not load_client(settings).exists():
         return [f"skipped: {load_client(settings)} is missing (cargo build --release --example mqtt_load)", ""]
-    results = {"embedded": measure(settings, "embedded")}
+    modes = ["embedded"]
     if shutil.which("mosquitto") or Path("/usr/sbin/mosquitto").exists() or os.environ.get("MOSQUITTO"):
-        results["mosquitto"] = measure(settings, "mosquitto")
-    return section(results, idle_memory(settings))
+        modes.append("mosquitto")
+    results = {mode: measure(settings, mode) for mode in modes}
+    rate = int(os.environ.get("BENCH_RATE_MQTT", "5000"))
+    latency = {mode: dict(measure(settings, mode, rate), rate_asked=rate) for mode in modes}
+    return section(results, idle_memory(settings), latency)
