@@ -402,3 +402,85 @@ async fn a_rest_route_publishes_to_a_device_and_answers_once_the_broker_took_it(
     gateway.stop().await;
     backend.stop().await;
 }
+
+const FORMATS: &str = "http:\n  rules:\n    - selector: polygate.test.v1.Testing.Echo\n      topic: bin/{name}\n      payload: protobuf\n    - selector: polygate.test.v1.Testing.EchoPath\n      topic: raw/{name}\n      body: bytes_value\n      payload: raw\n";
+
+#[tokio::test]
+async fn protobuf_payloads_and_raw_bytes_bind_with_the_topic_variables() {
+    use prost::Message as _;
+    let backend = test_backend().start().await;
+    let url = backend.url();
+    let gateway = MqttGateway::start(
+        |dir| embedded_config(&url, dir, "mappings: [formats.yaml]\n"),
+        &[("formats.yaml", FORMATS)],
+    )
+    .await;
+    let device = Device::v5(gateway.broker(), "binary").await;
+    let encoded = crate::support::message(
+        "polygate.test.v1.Everything",
+        json!({"int32Value": 7, "name": "from-the-payload"}),
+    )
+    .encode_to_vec();
+    device.publish("bin/b-1", encoded, 1).await;
+    eventually(
+        || backend.calls().len() == 1,
+        "the protobuf message arrives",
+    )
+    .await;
+    assert_eq!(
+        to_json(backend.last_call().message()),
+        json!({"name": "b-1", "int32Value": 7})
+    );
+
+    device
+        .publish("raw/r-1", bytes::Bytes::from_static(b"\x00\xffraw"), 1)
+        .await;
+    eventually(|| backend.calls().len() == 2, "the raw message arrives").await;
+    assert_eq!(
+        to_json(backend.last_call().message()),
+        json!({"name": "r-1", "bytesValue": "AP9yYXc="})
+    );
+    device.disconnect().await;
+    gateway.stop().await;
+    backend.stop().await;
+}
+
+#[tokio::test]
+async fn a_topic_route_reaches_a_rest_backend_with_static_metadata() {
+    use crate::support::http_server::{Answer, HttpServer, Recorded};
+    let upstream =
+        HttpServer::start(
+            |_request: Recorded| async move { Answer::json(json!({"stored": true})) },
+        )
+        .await;
+    let routes = "routes:\n  - topic: meters/{meter}/reading\n    backend: billing\n    body: \"*\"\n    rest: {method: PUT, path: \"/readings/{meter}\"}\n    metadata: {x-source: mqtt-bridge}\n";
+    let extra = format!(
+        "  billing:\n    rest:\n      url: {}/api\nmappings: [meters.yaml]\n",
+        upstream.url()
+    );
+    let gateway = MqttGateway::start(
+        |dir| embedded_config("http://127.0.0.1:1", dir, &extra),
+        &[("meters.yaml", routes)],
+    )
+    .await;
+    let device = Device::v5(gateway.broker(), "meter-7").await;
+    device
+        .publish("meters/m-7/reading", r#"{"kwh": 12.5}"#, 1)
+        .await;
+    eventually(
+        || upstream.requests().len() == 1,
+        "the REST backend gets the reading",
+    )
+    .await;
+    let request = &upstream.requests()[0];
+    assert_eq!(request.method, http::Method::PUT);
+    assert_eq!(request.target, "/api/readings/m-7");
+    assert_eq!(request.header("x-source"), Some("mqtt-bridge"));
+    assert_eq!(request.header("mqtt-topic"), Some("meters/m-7/reading"));
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(request.text()).unwrap(),
+        json!({"kwh": 12.5})
+    );
+    device.disconnect().await;
+    gateway.stop().await;
+}
