@@ -92,6 +92,7 @@ def wait_for_line(path: Path, needle: str, started: procs.Started, timeout: floa
 def start_mosquitto(run_dir: Path, port: int) -> procs.Started:
     """Debian's Mosquitto on a loopback port, in memory, queues large enough for the run."""
     binary = os.environ.get("MOSQUITTO") or shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+    run_dir.mkdir(parents=True, exist_ok=True)
     config = run_dir / "mosquitto.conf"
     config.write_text(
         f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
