@@ -7,22 +7,31 @@
 //! rides on the HTTP listener unless it has a listener of its own.
 
 pub mod http;
+pub mod mqtt;
 pub mod websocket;
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::pin::Pin;
 use std::sync::Arc;
 
 use tokio::sync::watch;
 
+use crate::mqtt_client::EmbeddedEndpoint;
 use crate::pipeline::Pipeline;
 
 /// One frontend as written in the config file, under its own top-level key.
+#[allow(
+    clippy::large_enum_variant,
+    reason = "read once at load; boxing would only add an indirection"
+)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FrontendConfig {
     /// `http:` — REST/JSON over HTTP/1.1 and h2c.
     Http(http::HttpFrontendConfig),
+    /// `mqtt:` — MQTT, through an embedded or an external broker.
+    Mqtt(mqtt::MqttFrontendConfig),
     /// `websocket:` — the WebSocket frontend.
     WebSocket(websocket::WebSocketFrontendConfig),
 }
@@ -32,6 +41,8 @@ pub enum FrontendConfig {
 pub enum FrontendSettings {
     /// The REST/JSON frontend.
     Http(http::HttpFrontendSettings),
+    /// The MQTT frontend.
+    Mqtt(mqtt::MqttFrontendSettings),
     /// The WebSocket frontend.
     WebSocket(websocket::WebSocketSettings),
 }
@@ -41,14 +52,23 @@ impl FrontendConfig {
     pub fn key(&self) -> &'static str {
         match self {
             FrontendConfig::Http(_) => "http",
+            FrontendConfig::Mqtt(_) => "mqtt",
             FrontendConfig::WebSocket(_) => "websocket",
         }
     }
 
-    /// Checks the settings once, at load.
-    pub fn validate(&self) -> Result<FrontendSettings, String> {
+    /// Checks the settings once, at load: relative paths are resolved against `base_dir`,
+    /// and an embedded broker reports where it binds to `embedded`.
+    pub fn validate(
+        &self,
+        base_dir: &Path,
+        embedded: &EmbeddedEndpoint,
+    ) -> Result<FrontendSettings, String> {
         match self {
             FrontendConfig::Http(http) => http.validate().map(FrontendSettings::Http),
+            FrontendConfig::Mqtt(mqtt) => mqtt
+                .validate(base_dir, embedded)
+                .map(FrontendSettings::Mqtt),
             FrontendConfig::WebSocket(websocket) => {
                 websocket.validate().map(FrontendSettings::WebSocket)
             }
@@ -61,6 +81,7 @@ impl FrontendSettings {
     pub fn key(&self) -> &'static str {
         match self {
             FrontendSettings::Http(_) => "http",
+            FrontendSettings::Mqtt(_) => "mqtt",
             FrontendSettings::WebSocket(_) => "websocket",
         }
     }
@@ -98,6 +119,12 @@ pub trait Listener: Send {
     /// The bound socket address (useful with port 0).
     fn local_addr(&self) -> SocketAddr;
 
+    /// Whether it is ready to take traffic (MQTT: every subscription acknowledged), for
+    /// frontends that are not ready as soon as they are bound.
+    fn readiness(&self) -> Option<watch::Receiver<bool>> {
+        None
+    }
+
     /// Serves through `pipeline` until `shutdown` fires, then lets work under way finish.
     fn serve(self: Box<Self>, pipeline: Arc<Pipeline>, shutdown: Shutdown) -> ServeFuture;
 }
@@ -124,6 +151,7 @@ pub async fn bind(
                     None => server,
                 })
             }
+            FrontendSettings::Mqtt(mqtt) => Box::new(mqtt::MqttServer::bind(mqtt).await?),
             FrontendSettings::WebSocket(ws) => match ws.listen {
                 Some(listen) => {
                     let endpoint = Arc::new(websocket::WebSocketEndpoint::new(ws));

@@ -152,7 +152,11 @@ async fn the_demo_page_shows_streams_arriving_live_in_headless_chromium() {
         .start()
         .await;
     let page_server = start_page_server("127.0.0.1:0").await.unwrap();
-    let mut config = demo_config(backend.url());
+    let mut config = demo_config();
+    match config.backends.get_mut("library") {
+        Some(polygate::backends::BackendConfig::Grpc(grpc)) => grpc.url = backend.url(),
+        _ => panic!("the demo config has a gRPC backend named library"),
+    }
     match config.backends.get_mut("web") {
         Some(polygate::backends::BackendConfig::Rest(rest)) => rest.url = page_server.url(),
         _ => panic!("the demo config has a REST backend named web"),

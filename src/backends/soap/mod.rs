@@ -7,5 +7,5 @@ mod fault;
 mod security;
 mod service;
 
-pub use config::{CodeName, PasswordType, SoapBackendConfig, SoapSettings, WsSecurityConfig};
+pub use config::{PasswordType, SoapBackendConfig, SoapSettings, WsSecurityConfig};
 pub use service::SoapBackend;
