@@ -10,7 +10,7 @@
 #
 # Environment: FUZZ_JOBS=N runs N targets at once (default 1); FUZZ_SECONDS for `ci`;
 # FUZZ_TARGETS="a b" limits `ci` and `all` to those targets; FUZZ_LOG_DIR moves the logs.
-# Targets are built with the nightly toolchain and cargo-fuzz, without a sanitizer (the library
+# Targets are built with cargo-fuzz (on nightly when installed), without a sanitizer (the library
 # forbids `unsafe`: the failures looked for are panics, failed assertions, overflows — debug
 # assertions are on — timeouts and memory blow-ups). Each run reads the committed seeds in
 # fuzz/corpus/TARGET and writes what it learns to fuzz/target/corpus/TARGET (not committed);
@@ -35,7 +35,14 @@ TARGETS=(
   mapping_file
 )
 
-TRIPLE="$(rustc +nightly -vV | sed -n 's/^host: //p')"
+# cargo-fuzz is meant for nightly; without a sanitizer it needs no unstable flag, so the
+# default toolchain builds the same coverage-guided targets where nightly is not installed.
+if rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
+  TOOLCHAIN=(+nightly)
+else
+  TOOLCHAIN=()
+fi
+TRIPLE="$(rustc "${TOOLCHAIN[@]}" -vV | sed -n 's/^host: //p')"
 BIN_DIR="$FUZZ_DIR/target/$TRIPLE/release"
 
 dict_of() {
@@ -47,11 +54,11 @@ dict_of() {
 }
 
 build() {
-  if ! cargo +nightly fuzz --version >/dev/null 2>&1; then
+  if ! cargo fuzz --version >/dev/null 2>&1; then
     echo "cargo-fuzz is missing: cargo install cargo-fuzz --locked" >&2
     exit 2
   fi
-  nice -n 10 cargo +nightly fuzz build --sanitizer none
+  nice -n 10 cargo "${TOOLCHAIN[@]}" fuzz build --sanitizer none
 }
 
 # run TARGET SECONDS: one time-bounded run; returns non-zero on a crash.
