@@ -74,8 +74,8 @@ async fn main() -> anyhow::Result<()> {
     ] {
         println!("  {line}");
     }
-    println!("\nCtrl-C stops them all.");
-    tokio::signal::ctrl_c().await?;
+    println!("\nCtrl-C or SIGTERM stops them all (draining requests under way; a second one exits at once).");
+    polygate::shutdown_signal().await;
     running.shutdown().await;
     backend.stop().await;
     warehouse.stop().await;

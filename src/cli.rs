@@ -116,17 +116,13 @@ impl Source {
         }
         let backend = GrpcBackendConfig {
             url: url.clone(),
-            ca_file: None,
-            tls_server_name: None,
-            connect_timeout: None,
-            max_message_size: None,
             schema,
+            ..GrpcBackendConfig::default()
         };
         Ok(Config {
             http: Some(HttpFrontendConfig {
                 listen: self.listen.clone(),
-                max_body_size: None,
-                forward_headers: None,
+                ..HttpFrontendConfig::default()
             }),
             backends: [("default".to_owned(), BackendConfig::Grpc(backend))]
                 .into_iter()

@@ -155,7 +155,20 @@ pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
-async fn shutdown_signal() {
+/// Resolves at the first Ctrl-C or SIGTERM, so the caller can drain; a second one exits the
+/// process at once (status 130), whatever is under way.
+pub async fn shutdown_signal() {
+    termination().await;
+    tracing::info!("draining; a second Ctrl-C or SIGTERM exits at once");
+    tokio::spawn(async {
+        termination().await;
+        tracing::warn!("second termination signal: exiting without draining");
+        std::process::exit(130);
+    });
+}
+
+/// The next Ctrl-C or SIGTERM.
+async fn termination() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

@@ -82,6 +82,7 @@ pub type Handler = Arc<dyn Fn(Call) -> HandlerFuture + Send + Sync>;
 pub struct GrpcServer {
     pub addr: SocketAddr,
     calls: Arc<Mutex<Vec<Call>>>,
+    cancelled: Arc<CancelledStreams>,
     connections: Arc<std::sync::atomic::AtomicUsize>,
     tls: bool,
     stop: Option<oneshot::Sender<()>>,
@@ -102,6 +103,38 @@ impl GrpcServer {
             .last()
             .cloned()
             .expect("the backend received no call")
+    }
+
+    /// Waits until `count` answer streams were dropped before they ended (the client cancelled
+    /// them), and returns how many were.
+    pub async fn streams_cancelled(&self, count: usize) -> usize {
+        loop {
+            let notified = self.cancelled.changed.notified();
+            let now = self
+                .cancelled
+                .count
+                .load(std::sync::atomic::Ordering::SeqCst);
+            if now >= count {
+                return now;
+            }
+            notified.await;
+        }
+    }
+
+    /// Waits until the server's answers handed at least `count` messages to the transport (which
+    /// takes them only as HTTP/2 flow control allows).
+    pub async fn messages_sent(&self, count: usize) -> usize {
+        loop {
+            let notified = self.cancelled.changed.notified();
+            let now = self
+                .cancelled
+                .sent
+                .load(std::sync::atomic::Ordering::SeqCst);
+            if now >= count {
+                return now;
+            }
+            notified.await;
+        }
     }
 
     /// How many connections the server has accepted.
@@ -205,6 +238,7 @@ impl GrpcServerBuilder {
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let calls = Arc::new(Mutex::new(Vec::new()));
+        let cancelled = Arc::new(CancelledStreams::default());
         let mut methods = HashMap::new();
         for service in self.pool.services() {
             for method in service.methods() {
@@ -229,6 +263,7 @@ impl GrpcServerBuilder {
             methods,
             handlers: self.handlers,
             calls: calls.clone(),
+            cancelled: cancelled.clone(),
             reflection,
             reflection_v1: self.reflection_v1,
         });
@@ -280,6 +315,7 @@ impl GrpcServerBuilder {
         Ok(GrpcServer {
             addr,
             calls,
+            cancelled,
             connections,
             tls: serves_tls,
             stop: Some(stop),
@@ -294,10 +330,55 @@ type ReflectionService = tower::util::BoxCloneSyncService<
     Infallible,
 >;
 
+/// Answer streams dropped before their end, answer messages handed to the transport, and a
+/// signal when either changes.
+#[derive(Default)]
+struct CancelledStreams {
+    count: std::sync::atomic::AtomicUsize,
+    sent: std::sync::atomic::AtomicUsize,
+    changed: tokio::sync::Notify,
+}
+
+/// An answer stream that counts itself cancelled when dropped before its end.
+struct Answer {
+    messages: std::vec::IntoIter<Result<DynamicMessage, Status>>,
+    cancelled: Arc<CancelledStreams>,
+}
+
+impl futures_util::Stream for Answer {
+    type Item = Result<DynamicMessage, Status>;
+
+    fn poll_next(
+        mut self: Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        let next = self.messages.next();
+        if next.is_some() {
+            self.cancelled
+                .sent
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            self.cancelled.changed.notify_waiters();
+        }
+        std::task::Poll::Ready(next)
+    }
+}
+
+impl Drop for Answer {
+    fn drop(&mut self) {
+        if self.messages.len() > 0 {
+            self.cancelled
+                .count
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            self.cancelled.changed.notify_waiters();
+        }
+    }
+}
+
 struct State {
     methods: HashMap<String, MethodDescriptor>,
     handlers: HashMap<String, Handler>,
     calls: Arc<Mutex<Vec<Call>>>,
+    cancelled: Arc<CancelledStreams>,
     reflection: Option<(ReflectionService, ReflectionService)>,
     reflection_v1: bool,
 }
@@ -375,7 +456,11 @@ impl State {
             // tonic sends the metadata of the status that ends a stream as trailers, OK included.
             messages.push(Err(Status::with_metadata(Code::Ok, "", reply.trailers)));
         }
-        let mut response = Response::new(futures_util::stream::iter(messages).boxed());
+        let answer = Answer {
+            messages: messages.into_iter(),
+            cancelled: self.cancelled.clone(),
+        };
+        let mut response = Response::new(answer.boxed());
         *response.metadata_mut() = reply.metadata;
         Ok(response)
     }

@@ -34,6 +34,10 @@ pub enum Rejection {
     },
     /// The request, or one of its messages, exceeds a configured size.
     TooLarge,
+    /// The request's metadata (headers) is larger than the gateway or the backend accepts.
+    MetadataTooLarge,
+    /// The client took too long to send its request.
+    RequestTimeout,
     /// The request's media type cannot be transcoded for this route.
     UnsupportedMediaType {
         /// The media type the route takes, e.g. `application/json`.
@@ -115,6 +119,19 @@ impl Status {
     pub fn too_large(message: impl Into<String>) -> Self {
         Self::new(Code::ResourceExhausted, message, ErrorSource::Client)
             .with_rejection(Rejection::TooLarge)
+    }
+
+    /// The request's metadata exceeds what the gateway or the backend accepts; the gRPC code is
+    /// `RESOURCE_EXHAUSTED`.
+    pub fn metadata_too_large(message: impl Into<String>) -> Self {
+        Self::new(Code::ResourceExhausted, message, ErrorSource::Client)
+            .with_rejection(Rejection::MetadataTooLarge)
+    }
+
+    /// The client sent its request too slowly; the gRPC code is `DEADLINE_EXCEEDED`.
+    pub fn request_timeout(message: impl Into<String>) -> Self {
+        Self::new(Code::DeadlineExceeded, message, ErrorSource::Client)
+            .with_rejection(Rejection::RequestTimeout)
     }
 
     /// The request's media type cannot be transcoded; the route takes `expected`. The gRPC

@@ -205,3 +205,18 @@ async fn error_pages_empty_errors_and_mtom_answers_are_502() {
         assert_eq!(response.json(), expected);
     }
 }
+
+#[tokio::test]
+async fn an_empty_200_answer_is_502_but_a_one_way_202_is_accepted() {
+    let (gateway, _service) = faulting(Answer::xml(""), "").await;
+    let response = gateway.client.json("POST", "/v1/zip", json!({})).await;
+    assert_eq!(response.status, 502);
+    assert_eq!(
+        response.json(),
+        json!({"code": 13, "message": "backend 'svc' answered HTTP 200 OK with an empty body instead of a SOAP envelope", "details": [error_info("SOAP_NOT_AN_ENVELOPE")]})
+    );
+    let (gateway, _service) = faulting(Answer::xml("").status(202), "").await;
+    let response = gateway.client.json("POST", "/v1/zip", json!({})).await;
+    assert_eq!(response.status, 200, "{}", response.text());
+    assert_eq!(response.json(), json!({}));
+}

@@ -1,11 +1,18 @@
-//! One shared HTTP/2 connection per gRPC backend: connected lazily, reused by every call, and
-//! replaced when it breaks, so a backend that comes back is used again without a restart.
+//! The HTTP/2 connections of a gRPC backend: a small pool (one by default), each connected
+//! lazily, shared by every call, and replaced when it breaks, so a backend that comes back is
+//! used again without a restart. Calls are spread over the pool round-robin, so no connection's
+//! flow-control window is the whole backend's.
+//!
+//! A connection is established only once the backend's SETTINGS arrived (within
+//! `connect_timeout`), which also tells the largest header list it accepts. Repeated connect
+//! failures back off: while the backoff runs, calls fail at once with the last failure instead
+//! of each waiting for a connect of its own.
 //!
 //! Calls use the h2 crate directly: a call's future sends its request and reads its answer on
 //! the connection's shared stream state itself, with no task spawned per call (hyper's client
 //! spawns one or two per request, and hands each through a channel).
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,35 +22,85 @@ use h2::client::SendRequest;
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
+use tokio::time::Instant;
 
 use super::config::{GrpcEndpoint, TlsSettings};
+use super::settings_probe::{FirstFrame, SettingsProbe};
 use crate::model::Status;
 
 /// How often an idle connection is checked with a PING, and how long the PONG may take.
 const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
 const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// A live connection: the handle calls open streams on, and whether it has ended.
+/// The first wait after the second failed connect in a row; it doubles up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(250);
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// A live connection: the handle calls open streams on, whether it has ended, and the largest
+/// header list it takes.
 struct Connection {
     sender: SendRequest<Bytes>,
     closed: Arc<AtomicBool>,
+    max_header_list_size: usize,
 }
 
-/// A lazily connected, self-healing HTTP/2 connection to one backend.
+/// What a call gets to open its stream with.
+pub(crate) struct Live {
+    /// The handle to open the stream on.
+    pub(crate) sender: SendRequest<Bytes>,
+    /// The largest header list the connection takes (the backend's and polygate's limit).
+    pub(crate) max_header_list_size: usize,
+    /// The pool slot, to discard it when the connection turns out dead.
+    pub(crate) slot: usize,
+}
+
+/// Connect failures in a row, and until when calls fail at once.
+#[derive(Default)]
+struct Backoff {
+    failures: u32,
+    until: Option<(Instant, Status)>,
+}
+
+/// One slot of the pool: a lazily connected, self-healing HTTP/2 connection.
+struct Slot {
+    current: ArcSwapOption<Connection>,
+    connecting: tokio::sync::Mutex<Backoff>,
+}
+
+impl Slot {
+    /// The slot's connection, unless it has none or it has ended.
+    fn live(&self, index: usize) -> Option<Live> {
+        let current = self.current.load();
+        let connection = current.as_deref()?;
+        (!connection.closed.load(Ordering::Acquire)).then(|| Live {
+            sender: connection.sender.clone(),
+            max_header_list_size: connection.max_header_list_size,
+            slot: index,
+        })
+    }
+}
+
+/// The connections to one backend.
 pub(crate) struct Channel {
     backend: Arc<str>,
     endpoint: GrpcEndpoint,
-    current: ArcSwapOption<Connection>,
-    connecting: tokio::sync::Mutex<()>,
+    slots: Box<[Slot]>,
+    next: AtomicUsize,
 }
 
 impl Channel {
     pub(crate) fn new(backend: Arc<str>, endpoint: GrpcEndpoint) -> Self {
+        let slots = (0..endpoint.connections.max(1))
+            .map(|_| Slot {
+                current: ArcSwapOption::empty(),
+                connecting: tokio::sync::Mutex::new(Backoff::default()),
+            })
+            .collect();
         Self {
             backend,
             endpoint,
-            current: ArcSwapOption::empty(),
-            connecting: tokio::sync::Mutex::new(()),
+            slots,
+            next: AtomicUsize::new(0),
         }
     }
 
@@ -57,32 +114,51 @@ impl Channel {
         &self.endpoint.scheme
     }
 
-    /// A handle on a live connection, connecting first when there is none.
-    pub(crate) async fn sender(&self) -> Result<SendRequest<Bytes>, Status> {
-        if let Some(sender) = self.live() {
-            return Ok(sender);
+    /// A handle on a live connection of the next slot, connecting first when it has none.
+    pub(crate) async fn live(&self) -> Result<Live, Status> {
+        let index = self.next.fetch_add(1, Ordering::Relaxed) % self.slots.len();
+        let slot = &self.slots[index];
+        if let Some(live) = slot.live(index) {
+            return Ok(live);
         }
-        let _single_flight = self.connecting.lock().await;
-        if let Some(sender) = self.live() {
-            return Ok(sender);
+        let mut backoff = slot.connecting.lock().await;
+        if let Some(live) = slot.live(index) {
+            return Ok(live);
+        }
+        if let Some((until, failure)) = &backoff.until {
+            if Instant::now() < *until {
+                return Err(failure.clone());
+            }
         }
         // Boxed: connecting (TCP, TLS, HTTP/2 handshakes) is rare but its future is large, and
         // every call's future would otherwise carry its size.
-        let connection = Box::pin(self.connect()).await?;
-        let sender = connection.sender.clone();
-        self.current.store(Some(Arc::new(connection)));
-        Ok(sender)
+        match Box::pin(self.connect()).await {
+            Ok(connection) => {
+                *backoff = Backoff::default();
+                let connection = Arc::new(connection);
+                slot.current.store(Some(connection.clone()));
+                Ok(Live {
+                    sender: connection.sender.clone(),
+                    max_header_list_size: connection.max_header_list_size,
+                    slot: index,
+                })
+            }
+            Err(failure) => {
+                backoff.failures += 1;
+                if backoff.failures >= 2 {
+                    let wait = FIRST_BACKOFF
+                        .saturating_mul(1 << (backoff.failures - 2).min(5))
+                        .min(MAX_BACKOFF);
+                    backoff.until = Some((Instant::now() + wait, failure.clone()));
+                }
+                Err(failure)
+            }
+        }
     }
 
-    fn live(&self) -> Option<SendRequest<Bytes>> {
-        let current = self.current.load();
-        let connection = current.as_deref()?;
-        (!connection.closed.load(Ordering::Acquire)).then(|| connection.sender.clone())
-    }
-
-    /// Forgets the connection, so that the next call connects again.
-    pub(crate) fn discard(&self) {
-        if let Some(connection) = self.current.swap(None) {
+    /// Forgets the connection of `slot`, so that the next call on it connects again.
+    pub(crate) fn discard(&self, slot: usize) {
+        if let Some(connection) = self.slots.get(slot).and_then(|s| s.current.swap(None)) {
             connection.closed.store(true, Ordering::Release);
         }
     }
@@ -133,9 +209,10 @@ impl Channel {
     where
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
+        let (io, first_frame) = SettingsProbe::new(io);
         let (sender, mut connection) = h2::client::Builder::new()
-            .initial_window_size(1 << 20)
-            .initial_connection_window_size(4 << 20)
+            .initial_window_size(self.endpoint.stream_window)
+            .initial_connection_window_size(self.endpoint.connection_window)
             .max_concurrent_reset_streams(1024)
             .handshake::<_, Bytes>(io)
             .await
@@ -144,7 +221,7 @@ impl Channel {
         let ended = closed.clone();
         let backend = self.backend.clone();
         let ping_pong = connection.ping_pong();
-        tokio::spawn(async move {
+        let driver = AbortUnlessKept(Some(tokio::spawn(async move {
             let keepalive = async move {
                 match ping_pong {
                     Some(ping_pong) => keepalive(ping_pong).await,
@@ -152,16 +229,42 @@ impl Channel {
                 }
             };
             tokio::select! {
-                result = &mut connection => {
-                    if let Err(error) = result {
-                        tracing::debug!(%backend, %error, "gRPC backend connection closed");
+                result = &mut connection => match result {
+                    Err(error) if !error.is_go_away() || error.reason() != Some(h2::Reason::NO_ERROR) => {
+                        tracing::warn!(%backend, %error, "gRPC backend connection lost; the calls on it fail with UNAVAILABLE");
                     }
-                }
-                () = keepalive => tracing::debug!(%backend, "gRPC backend stopped answering PINGs"),
+                    _ => tracing::info!(%backend, "gRPC backend closed its connection"),
+                },
+                () = keepalive => tracing::warn!(%backend, "gRPC backend stopped answering PINGs; the connection is dropped"),
             }
             ended.store(true, Ordering::Release);
-        });
-        Ok(Connection { sender, closed })
+        })));
+        // The backend speaks HTTP/2 only once its SETTINGS arrive; until then it is not
+        // reachable, however long it keeps the TCP connection open (`connect_timeout` bounds
+        // this wait with the rest of connecting).
+        let advertised = match first_frame.await {
+            Ok(FirstFrame::Settings {
+                max_header_list_size,
+            }) => max_header_list_size.map_or(usize::MAX, |size| size as usize),
+            Ok(FirstFrame::NotSettings) => {
+                closed.store(true, Ordering::Release);
+                return Err(self.unreachable(
+                    "it does not speak HTTP/2 (its first bytes are not a SETTINGS frame)".into(),
+                ));
+            }
+            Err(_) => {
+                closed.store(true, Ordering::Release);
+                return Err(self.unreachable(
+                    "it closed the connection before the HTTP/2 handshake completed".into(),
+                ));
+            }
+        };
+        driver.keep();
+        Ok(Connection {
+            sender,
+            closed,
+            max_header_list_size: advertised.min(self.endpoint.max_metadata_size),
+        })
     }
 
     pub(crate) fn unreachable(&self, detail: String) -> Status {
@@ -169,6 +272,24 @@ impl Channel {
             "backend '{}' is unreachable: {detail}",
             self.backend
         ))
+    }
+}
+
+/// The task driving a connection, aborted when connecting fails or is given up (a backend
+/// that never sends its SETTINGS would otherwise keep it, and its socket, forever).
+struct AbortUnlessKept(Option<tokio::task::JoinHandle<()>>);
+
+impl AbortUnlessKept {
+    fn keep(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for AbortUnlessKept {
+    fn drop(&mut self) {
+        if let Some(task) = self.0.take() {
+            task.abort();
+        }
     }
 }
 

@@ -8,19 +8,39 @@ use http::uri::{Authority, Scheme};
 use serde::Deserialize;
 
 use crate::backends::connection::backend_config;
-use crate::config::units::ByteSize;
+use crate::config::units::{ByteSize, ConfigDuration};
 use crate::descriptors::SchemaConfig;
 
 backend_config! {
     connection;
     /// A gRPC backend as written in the config file: `url` is `http://host:port` for plaintext
     /// HTTP/2 (h2c) or `https://host:port` for TLS; the shared connection keys, then gRPC's own.
-    #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+    #[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
     #[serde(deny_unknown_fields)]
     pub struct GrpcBackendConfig {
         /// The largest message accepted from the backend. Default `4MiB`.
         #[serde(default)]
         pub max_message_size: Option<ByteSize>,
+        /// The largest request metadata (header list, counted as HTTP/2 does) sent to the
+        /// backend; a larger request is refused with 431 before it can reset the shared
+        /// connection. The backend's own advertised limit applies when smaller. Default `16KiB`.
+        #[serde(default)]
+        pub max_metadata_size: Option<ByteSize>,
+        /// HTTP/2 connections kept to the backend; calls are spread over them. Default 1.
+        #[serde(default)]
+        pub connections: Option<usize>,
+        /// The HTTP/2 flow-control window of each call: how much of an answer may wait in
+        /// polygate for a client that reads slowly. Default `256KiB`.
+        #[serde(default)]
+        pub stream_window: Option<ByteSize>,
+        /// The HTTP/2 flow-control window of each connection, shared by its calls. Default
+        /// `16MiB`.
+        #[serde(default)]
+        pub connection_window: Option<ByteSize>,
+        /// A streamed answer whose client takes nothing of what waits for it for this long is
+        /// cancelled, so it cannot hold the connection's window. Default `30s`.
+        #[serde(default)]
+        pub stalled_reader_timeout: Option<ConfigDuration>,
         /// Where the backend's service definitions come from.
         #[serde(default)]
         pub schema: SchemaConfig,
@@ -37,6 +57,11 @@ pub struct GrpcEndpoint {
     pub(crate) tls: Option<TlsSettings>,
     pub(crate) connect_timeout: Duration,
     pub(crate) max_message_size: usize,
+    pub(crate) max_metadata_size: usize,
+    pub(crate) connections: usize,
+    pub(crate) stream_window: u32,
+    pub(crate) connection_window: u32,
+    pub(crate) stalled_reader_timeout: Duration,
 }
 
 impl std::fmt::Debug for GrpcEndpoint {
@@ -59,7 +84,33 @@ impl GrpcBackendConfig {
         if !matches!(connection.uri.path(), "" | "/") {
             return Err(format!("url '{}' must not have a path", self.url));
         }
+        let connections = self.connections.unwrap_or(1);
+        if !(1..=64).contains(&connections) {
+            return Err(format!("connections must be 1 to 64, not {connections}"));
+        }
+        let window = |size: Option<ByteSize>, default: u64, key: &str| {
+            let size = size.map_or(default, |s| s.0);
+            if (65_535..=(1 << 31) - 1).contains(&size) {
+                Ok(size as u32)
+            } else {
+                Err(format!(
+                    "{key} must be between 65535 bytes and 2GiB (HTTP/2's bounds), not {size} bytes"
+                ))
+            }
+        };
+        let stream_window = window(self.stream_window, 256 << 10, "stream_window")?;
+        let connection_window = window(self.connection_window, 16 << 20, "connection_window")?;
+        if connection_window < stream_window {
+            return Err("connection_window must be at least stream_window".into());
+        }
         Ok(GrpcEndpoint {
+            max_metadata_size: self.max_metadata_size.map_or(16 << 10, |s| s.0 as usize),
+            connections,
+            stream_window,
+            connection_window,
+            stalled_reader_timeout: self
+                .stalled_reader_timeout
+                .map_or(Duration::from_secs(30), |d| d.0),
             socket_address: connection.socket_address(),
             tls: connection
                 .tls
@@ -86,6 +137,11 @@ mod tests {
             tls_server_name: None,
             connect_timeout: None,
             max_message_size: None,
+            max_metadata_size: None,
+            connections: None,
+            stream_window: None,
+            connection_window: None,
+            stalled_reader_timeout: None,
             schema: SchemaConfig::default(),
         }
     }

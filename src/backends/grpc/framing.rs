@@ -22,6 +22,13 @@ pub(crate) fn frame(message: &[u8]) -> Bytes {
     framed.freeze()
 }
 
+/// Appends one message, with its gRPC length prefix, to `batch`.
+pub(crate) fn append_frame(batch: &mut BytesMut, message: &[u8]) {
+    batch.reserve(PREFIX_LEN + message.len());
+    put_prefix(batch, message.len());
+    batch.extend_from_slice(message);
+}
+
 fn put_prefix(buf: &mut BytesMut, len: usize) {
     buf.put_u8(0);
     // Messages are capped far below 4 GiB by the frontends' body limits.

@@ -1,4 +1,4 @@
-//! The gRPC backend: calls any method over one reused HTTP/2 connection (h2c or TLS), with
+//! The gRPC backend: calls any method over reused HTTP/2 connections (h2c or TLS), with
 //! messages as protobuf bytes bound by the mapping layer, and every failure mapped to a `Status`.
 
 mod body;
@@ -7,6 +7,8 @@ mod config;
 mod framing;
 mod response;
 mod service;
+mod settings_probe;
+mod stall;
 
 pub use config::{GrpcBackendConfig, GrpcEndpoint};
 pub use service::GrpcBackend;

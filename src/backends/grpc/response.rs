@@ -1,6 +1,7 @@
 //! Reads a gRPC answer: messages as they arrive, then the status from the trailers.
 
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use futures_util::Stream;
@@ -8,6 +9,7 @@ use h2::RecvStream;
 use http::HeaderMap;
 
 use super::framing::{status_from_trailers, MessageDecoder};
+use super::stall::ReadProgress;
 use crate::model::{Code, ErrorSource, Payload, Status};
 
 /// The messages of one gRPC answer, ended by the status its trailers carry.
@@ -20,11 +22,18 @@ pub(crate) struct ResponseMessages {
     end: Option<Result<(), Status>>,
     finished: bool,
     trailers: HeaderMap,
+    /// What the stall watcher of a streamed answer sees of the reader.
+    progress: Option<Arc<ReadProgress>>,
 }
 
 impl ResponseMessages {
-    pub(crate) fn new(body: RecvStream, max_message_size: usize) -> Self {
+    pub(crate) fn new(
+        body: RecvStream,
+        max_message_size: usize,
+        progress: Option<Arc<ReadProgress>>,
+    ) -> Self {
         Self {
+            progress,
             body,
             data_done: false,
             decoder: MessageDecoder::new(max_message_size),
@@ -41,6 +50,9 @@ impl ResponseMessages {
 
     fn finish(&mut self, result: Result<(), Status>) -> Poll<Option<Result<Payload, Status>>> {
         self.finished = true;
+        if let Some(progress) = &self.progress {
+            progress.finish();
+        }
         match result {
             Ok(()) => Poll::Ready(None),
             Err(status) => Poll::Ready(Some(Err(status))),
@@ -79,6 +91,9 @@ impl Stream for ResponseMessages {
                     Poll::Ready(Some(Ok(data))) => {
                         // The bytes are buffered here now, so the backend may send more.
                         let _ = this.body.flow_control().release_capacity(data.len());
+                        if let Some(progress) = &this.progress {
+                            progress.took(data.len());
+                        }
                         this.decoder.push(data);
                     }
                     Poll::Ready(Some(Err(error))) => this.end = Some(Err(broken_stream(&error))),
@@ -107,6 +122,14 @@ impl Stream for ResponseMessages {
                 }
                 Poll::Ready(Err(error)) => this.end = Some(Err(broken_stream(&error))),
             }
+        }
+    }
+}
+
+impl Drop for ResponseMessages {
+    fn drop(&mut self) {
+        if let Some(progress) = &self.progress {
+            progress.finish();
         }
     }
 }

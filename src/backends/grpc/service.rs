@@ -18,6 +18,7 @@ use super::channel::Channel;
 use super::config::GrpcEndpoint;
 use super::framing::{format_timeout, frame, status_from_trailers};
 use super::response::{broken_stream, ResponseMessages};
+use super::stall::{self, PumpSignal, ReadProgress, Resetter};
 use crate::backends::deadline::within;
 use crate::model::{
     Backend, BackendCall, BackendFuture, Code, ErrorSource, GatewayResponse, Payload,
@@ -40,6 +41,7 @@ struct Inner {
     name: Arc<str>,
     channel: Channel,
     max_message_size: usize,
+    stalled_reader_timeout: Duration,
     /// Method paths already parsed; a backend has a fixed, small set of methods.
     paths: ArcSwap<HashMap<Arc<str>, PathAndQuery>>,
 }
@@ -49,8 +51,10 @@ impl GrpcBackend {
     pub fn new(name: &str, endpoint: GrpcEndpoint) -> Self {
         let name: Arc<str> = Arc::from(name);
         let max_message_size = endpoint.max_message_size;
+        let stalled_reader_timeout = endpoint.stalled_reader_timeout;
         Self {
             inner: Arc::new(Inner {
+                stalled_reader_timeout,
                 channel: Channel::new(name.clone(), endpoint),
                 name,
                 max_message_size,
@@ -76,13 +80,13 @@ impl Inner {
     async fn invoke(&self, call: BackendCall) -> Result<GatewayResponse, Status> {
         let head = self.request_head(&call.operation, call.metadata, call.timeout)?;
         let request_failure = Arc::new(OnceLock::new());
-        let response = match call.messages {
+        let (response, resetter) = match call.messages {
             RequestMessages::Unary(Payload::Protobuf(message)) => {
                 let (response, mut stream) = self.open_stream(head).await?;
                 stream
                     .send_data(frame(&message), true)
                     .map_err(|e| broken_stream(&e))?;
-                response.await
+                (response.await, Resetter::Stream(stream))
             }
             RequestMessages::Unary(other) => {
                 return Err(Status::internal(format!(
@@ -93,14 +97,20 @@ impl Inner {
             }
             RequestMessages::Stream(messages) => {
                 let (response, stream) = self.open_stream(head).await?;
+                let signal = Arc::new(PumpSignal::default());
                 // Streamed requests go on while the answer comes in, so they get a task.
-                tokio::spawn(pump(messages, stream, request_failure.clone()));
-                response.await
+                tokio::spawn(pump(
+                    messages,
+                    stream,
+                    request_failure.clone(),
+                    call.shape.server_streams().then(|| signal.clone()),
+                ));
+                (response.await, Resetter::Pump(signal))
             }
         };
         let outcome = match response {
             Ok(response) => {
-                self.read_response(response, call.shape.server_streams())
+                self.read_response(response, call.shape.server_streams(), resetter)
                     .await
             }
             Err(error) => Err(broken_stream(&error)),
@@ -154,29 +164,38 @@ impl Inner {
         Ok(path)
     }
 
-    /// Opens a stream on the shared connection. A connection found dead before the request
-    /// goes out is replaced once, so a restarted backend costs no failed call.
+    /// Opens a stream on a pooled connection. A connection found dead before the request goes
+    /// out is replaced once, so a restarted backend costs no failed call. Metadata larger than
+    /// the connection takes is refused here, for this call only: sent, it would make the backend
+    /// reset the whole connection.
     async fn open_stream(
         &self,
         head: Request<()>,
     ) -> Result<(ResponseFuture, SendStream<Bytes>), Status> {
+        let size = header_list_size(&head);
         let mut retried = false;
-        let mut sender = loop {
-            let sender = self.channel.sender().await?;
-            match sender.ready().await {
-                Ok(ready) => break ready,
+        let (mut sender, slot) = loop {
+            let live = self.channel.live().await?;
+            if size > live.max_header_list_size {
+                return Err(Status::metadata_too_large(format!(
+                    "the request's metadata ({size} bytes as HTTP/2 counts it) exceeds the {} bytes backend '{}' accepts",
+                    live.max_header_list_size, self.name
+                )));
+            }
+            match live.sender.ready().await {
+                Ok(ready) => break (ready, live.slot),
                 Err(_) if !retried => {
-                    self.channel.discard();
+                    self.channel.discard(live.slot);
                     retried = true;
                 }
                 Err(error) => {
-                    self.channel.discard();
+                    self.channel.discard(live.slot);
                     return Err(self.channel.unreachable(error.to_string()));
                 }
             }
         };
         sender.send_request(head, false).map_err(|error| {
-            self.channel.discard();
+            self.channel.discard(slot);
             self.channel.unreachable(error.to_string())
         })
     }
@@ -185,6 +204,7 @@ impl Inner {
         &self,
         response: Response<RecvStream>,
         server_streams: bool,
+        resetter: Resetter,
     ) -> Result<GatewayResponse, Status> {
         let (parts, body) = response.into_parts();
         if parts.status != StatusCode::OK {
@@ -218,13 +238,23 @@ impl Inner {
             ));
         }
         let metadata = response_metadata(parts.headers);
-        let mut messages = ResponseMessages::new(body, self.max_message_size);
         if server_streams {
+            let mut body = body;
+            let flow = body.flow_control().clone();
+            let progress = Arc::new(ReadProgress::default());
+            tokio::spawn(stall::watch(
+                flow,
+                progress.clone(),
+                resetter,
+                self.stalled_reader_timeout,
+            ));
+            let messages = ResponseMessages::new(body, self.max_message_size, Some(progress));
             return Ok(GatewayResponse {
                 metadata,
                 body: ResponseBody::Stream(Box::pin(messages)),
             });
         }
+        let mut messages = ResponseMessages::new(body, self.max_message_size, None);
         let message = match messages.next().await {
             Some(Ok(message)) => message,
             Some(Err(status)) => {
@@ -256,6 +286,28 @@ impl Inner {
             }
         }
     }
+}
+
+/// The size of a request's header list as HTTP/2 counts it (RFC 9113 §6.5.2): every field's
+/// name and value plus 32 bytes, pseudo-headers included.
+fn header_list_size(request: &Request<()>) -> usize {
+    const PER_FIELD: usize = 32;
+    let uri = request.uri();
+    let pseudo = ":method".len()
+        + request.method().as_str().len()
+        + ":scheme".len()
+        + uri.scheme_str().map_or(0, str::len)
+        + ":authority".len()
+        + uri.authority().map_or(0, |a| a.as_str().len())
+        + ":path".len()
+        + uri.path_and_query().map_or(0, |p| p.as_str().len())
+        + 4 * PER_FIELD;
+    request
+        .headers()
+        .iter()
+        .fold(pseudo, |total, (name, value)| {
+            total + name.as_str().len() + value.len() + PER_FIELD
+        })
 }
 
 fn merge(mut headers: HeaderMap, trailers: HeaderMap) -> HeaderMap {

@@ -56,6 +56,8 @@ pub(crate) enum SoapError {
     Xml(XmlError),
     /// The answer is not an envelope with a Body.
     Envelope(EnvelopeError),
+    /// A success status with no envelope at all.
+    Empty(StatusCode),
     /// The call carried something other than XML (a routing mistake).
     Request(String),
 }
@@ -71,6 +73,11 @@ pub(crate) fn status(backend: &str, error: SoapError, policy: &FaultPolicy<'_>) 
     match error {
         SoapError::Upstream(error) => error.into_status(backend),
         SoapError::Fault(fault) => fault_status(backend, &fault, policy),
+        SoapError::Empty(http_status) => Status::upstream_fault(
+            Code::Internal,
+            format!("backend '{backend}' answered HTTP {http_status} with an empty body instead of a SOAP envelope"),
+        )
+        .with_reason("SOAP_NOT_AN_ENVELOPE"),
         SoapError::Mtom => Status::upstream_fault(
             Code::Unimplemented,
             format!("backend '{backend}' answered with an MTOM/XOP multipart message, which polygate does not read"),

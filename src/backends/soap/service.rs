@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use http::header::{ACCEPT, CONTENT_TYPE};
-use http::{HeaderMap, HeaderName, HeaderValue, Method};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 
 use super::config::SoapSettings;
 use super::fault::{read_fault, status, FaultPolicy, SoapError};
@@ -100,10 +100,11 @@ impl Inner {
             return Err(SoapError::Mtom);
         }
         if response.body.iter().all(u8::is_ascii_whitespace) {
-            return if response.status.is_success() {
-                Ok(answer(Bytes::new()))
-            } else {
-                Err(SoapError::HttpStatus(response.status, String::new()))
+            // Only a one-way operation's acknowledgement may come without an envelope.
+            return match response.status {
+                StatusCode::ACCEPTED | StatusCode::NO_CONTENT => Ok(answer(Bytes::new())),
+                status if status.is_success() => Err(SoapError::Empty(status)),
+                status => Err(SoapError::HttpStatus(status, String::new())),
             };
         }
         let document = decode_document(&response.body, response.charset().as_deref())

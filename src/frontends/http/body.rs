@@ -1,6 +1,7 @@
 //! Response bodies: one buffer, or a stream of messages framed as NDJSON or Server-Sent Events.
 
 use std::convert::Infallible;
+use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -30,12 +31,25 @@ pub(crate) enum ResponseBody {
         messages: MessageStream,
         framing: Framing,
         finished: bool,
+        /// Resolves when the gateway cuts the stream (shutdown past its drain deadline).
+        cut: Option<Cut>,
     },
 }
+
+/// A signal that ends a stream early.
+pub(crate) type Cut = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 impl ResponseBody {
     pub(crate) fn full(bytes: impl Into<Bytes>) -> Self {
         ResponseBody::Full(Some(bytes.into()))
+    }
+
+    /// Ends a streamed body with an in-band `UNAVAILABLE` error once the signal `make` gives
+    /// resolves (made only for streams: a complete body needs none).
+    pub(crate) fn cut_by(&mut self, make: impl FnOnce() -> Cut) {
+        if let ResponseBody::Stream { cut, .. } = self {
+            *cut = Some(make());
+        }
     }
 }
 
@@ -54,9 +68,18 @@ impl Body for ResponseBody {
                 messages,
                 framing,
                 finished,
+                cut,
             } => {
                 if *finished {
                     return Poll::Ready(None);
+                }
+                if cut
+                    .as_mut()
+                    .is_some_and(|cut| cut.as_mut().poll(cx).is_ready())
+                {
+                    *finished = true;
+                    let status = Status::unavailable("polygate is shutting down");
+                    return Poll::Ready(Some(Ok(Frame::data(frame_error(*framing, &status)))));
                 }
                 let item = match first.take() {
                     Some(message) => Ok(message),

@@ -1,6 +1,7 @@
 //! HTTP request → `GatewayRequest`: metadata by allowlist, deadline, and the body as one JSON
 //! message, raw bytes, or a stream of NDJSON messages.
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -62,7 +63,7 @@ pub(crate) async fn decode(
         ),
     };
     let metadata = metadata(&parts.headers, &parts.uri, peer, settings)?;
-    let body = read_body(&parts.headers, body, settings.max_body_size).await?;
+    let body = read_body(&parts.headers, body, settings).await?;
     Ok(GatewayRequest {
         key: RequestKey::Http {
             method: parts.method,
@@ -194,14 +195,15 @@ fn is_ndjson(content_type: Option<&str>) -> bool {
 async fn read_body(
     headers: &HeaderMap,
     body: Incoming,
-    limit: usize,
+    settings: &HttpFrontendSettings,
 ) -> Result<RequestBody, Status> {
+    let limit = settings.max_body_size;
     let content_type = headers
         .get(CONTENT_TYPE)
         .map(|v| v.to_str().unwrap_or("invalid"));
     if is_ndjson(content_type) {
         return Ok(RequestBody::Stream(Box::pin(NdjsonMessages::new(
-            body, limit,
+            body, settings,
         ))));
     }
     let declared = headers
@@ -218,13 +220,17 @@ async fn read_body(
         clippy::disallowed_methods,
         reason = "bounded: Limited to max_body_size"
     )]
-    let data = Limited::new(body, limit).collect().await.map_err(|e| {
-        if e.is::<http_body_util::LengthLimitError>() {
-            too_large(limit)
-        } else {
-            Status::invalid_argument(format!("the request body could not be read: {e}"))
-        }
-    })?;
+    let collect = Limited::new(body, limit).collect();
+    let data = tokio::time::timeout(settings.request_body_timeout, collect)
+        .await
+        .map_err(|_| slow_body(settings.request_body_timeout, "the request body"))?
+        .map_err(|e| {
+            if e.is::<http_body_util::LengthLimitError>() {
+                too_large(limit)
+            } else {
+                Status::invalid_argument(format!("the request body could not be read: {e}"))
+            }
+        })?;
     let data = data.to_bytes();
     if data.is_empty() {
         return Ok(RequestBody::Empty);
@@ -239,28 +245,55 @@ async fn read_body(
     }))
 }
 
+fn slow_body(limit: std::time::Duration, what: &str) -> Status {
+    Status::request_timeout(format!("{what} did not arrive within {limit:?}"))
+}
+
 fn too_large(limit: usize) -> Status {
     Status::too_large(format!(
         "the request body exceeds the limit of {limit} bytes"
     ))
 }
 
-/// The messages of an NDJSON body, one per non-blank line, as the lines arrive.
+/// The messages of an NDJSON body, one per non-blank line, as the lines arrive: each within
+/// `max_body_size` and `request_body_timeout`, all of them within `max_stream_size` and
+/// `max_stream_messages`.
 struct NdjsonMessages {
     body: Incoming,
     buffer: BytesMut,
     limit: usize,
     finished: bool,
+    /// Bytes read so far, and their bound.
+    total: usize,
+    max_total: usize,
+    /// Messages handed on so far, and their bound.
+    messages: usize,
+    max_messages: usize,
+    /// When the next message must have arrived.
+    deadline: Pin<Box<tokio::time::Sleep>>,
+    timeout: std::time::Duration,
 }
 
 impl NdjsonMessages {
-    fn new(body: Incoming, limit: usize) -> Self {
+    fn new(body: Incoming, settings: &HttpFrontendSettings) -> Self {
         Self {
             body,
             buffer: BytesMut::new(),
-            limit,
+            limit: settings.max_body_size,
             finished: false,
+            total: 0,
+            max_total: settings.max_stream_size,
+            messages: 0,
+            max_messages: settings.max_stream_messages,
+            deadline: Box::pin(tokio::time::sleep(settings.request_body_timeout)),
+            timeout: settings.request_body_timeout,
         }
+    }
+
+    fn fail(&mut self, status: Status) -> Option<Result<Payload, Status>> {
+        self.finished = true;
+        self.buffer.clear();
+        Some(Err(status))
     }
 
     fn next_line(&mut self, at_end: bool) -> Option<Result<Payload, Status>> {
@@ -273,15 +306,23 @@ impl NdjsonMessages {
                 }
                 None if at_end && !self.buffer.is_empty() => self.buffer.split().freeze(),
                 None if self.buffer.len() > self.limit => {
-                    self.finished = true;
-                    return Some(Err(Status::too_large(format!(
+                    return self.fail(Status::too_large(format!(
                         "an NDJSON message exceeds the limit of {} bytes",
                         self.limit
-                    ))));
+                    )));
                 }
                 None => return None,
             };
             if line.iter().any(|b| !b.is_ascii_whitespace()) {
+                self.messages += 1;
+                if self.messages > self.max_messages {
+                    return self.fail(Status::too_large(format!(
+                        "the request stream exceeds the limit of {} messages",
+                        self.max_messages
+                    )));
+                }
+                let next = tokio::time::Instant::now() + self.timeout;
+                self.deadline.as_mut().reset(next);
                 return Some(Ok(Payload::Json(trim_end(line))));
             }
         }
@@ -309,10 +350,24 @@ impl Stream for NdjsonMessages {
                 return Poll::Ready(None);
             }
             match Pin::new(&mut this.body).poll_frame(cx) {
-                Poll::Pending => return Poll::Pending,
+                Poll::Pending => {
+                    if this.deadline.as_mut().poll(cx).is_ready() {
+                        let slow = slow_body(this.timeout, "the next NDJSON message");
+                        return Poll::Ready(this.fail(slow));
+                    }
+                    return Poll::Pending;
+                }
                 Poll::Ready(None) => this.finished = true,
                 Poll::Ready(Some(Ok(frame))) => {
                     if let Ok(data) = frame.into_data() {
+                        this.total += data.len();
+                        if this.total > this.max_total {
+                            let large = Status::too_large(format!(
+                                "the request stream exceeds the limit of {} bytes",
+                                this.max_total
+                            ));
+                            return Poll::Ready(this.fail(large));
+                        }
                         this.buffer.extend_from_slice(&data);
                     }
                 }

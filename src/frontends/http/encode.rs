@@ -38,6 +38,11 @@ pub(crate) fn error_response(status: &Status) -> Response<ResponseBody> {
     let (code, body) = match status.rejection() {
         Some(Rejection::WrongMethod { .. }) => (StatusCode::METHOD_NOT_ALLOWED, status.to_json()),
         Some(Rejection::TooLarge) => (StatusCode::PAYLOAD_TOO_LARGE, status.to_json()),
+        Some(Rejection::RequestTimeout) => (StatusCode::REQUEST_TIMEOUT, status.to_json()),
+        Some(Rejection::MetadataTooLarge) => (
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            status.to_json(),
+        ),
         Some(Rejection::UnsupportedMediaType { expected }) => {
             // HTTP clients are told which header to set.
             let message = format!("{} (Content-Type: {expected})", status.message());
@@ -96,6 +101,7 @@ pub(crate) async fn success_response(
                 messages,
                 framing,
                 finished: false,
+                cut: None,
             });
             if framing == Framing::ServerSentEvents {
                 response.headers_mut().insert(CACHE_CONTROL, NO_CACHE);
@@ -162,6 +168,14 @@ mod tests {
         assert_eq!(
             error_response(&Status::too_large("big")).status(),
             StatusCode::PAYLOAD_TOO_LARGE
+        );
+        assert_eq!(
+            error_response(&Status::metadata_too_large("headers")).status(),
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
+        );
+        assert_eq!(
+            error_response(&Status::request_timeout("slow")).status(),
+            StatusCode::REQUEST_TIMEOUT
         );
         assert_eq!(
             error_response(&Status::upstream_fault(Code::Unknown, "fault")).status(),

@@ -3,6 +3,7 @@
 
 mod body;
 mod config;
+mod connection;
 mod decode;
 mod encode;
 mod server;

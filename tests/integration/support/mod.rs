@@ -114,6 +114,12 @@ impl Gateway {
         Self::start(&test_config(&backend.url(), extra), &[]).await
     }
 
+    /// polygate in front of a backend at `url` said to serve the test protos (which may not
+    /// be true: for backends that misbehave).
+    pub async fn for_test_backend_url(url: &str, extra: &str) -> Self {
+        Self::start(&test_config(url, extra), &[]).await
+    }
+
     /// Stops the gateway.
     pub async fn stop(self) {
         self.running.shutdown().await;

@@ -1,0 +1,200 @@
+//! Watches the backend's first HTTP/2 frame on its way into h2: the server's SETTINGS.
+//!
+//! Two things need it and h2's client API gives neither: the connect timeout must cover the
+//! backend actually speaking HTTP/2 (a server that accepts TCP and then says nothing is
+//! unreachable, not slow), and outgoing metadata must fit the backend's advertised
+//! `SETTINGS_MAX_HEADER_LIST_SIZE` — h2 sends an oversized header block anyway, and the backend
+//! then resets the whole shared connection, failing every call on it.
+
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::sync::oneshot;
+
+/// HTTP/2 frame header length.
+const FRAME_HEADER: usize = 9;
+/// The SETTINGS frame type.
+const SETTINGS: u8 = 0x4;
+/// The SETTINGS_MAX_HEADER_LIST_SIZE parameter.
+const MAX_HEADER_LIST_SIZE: u16 = 0x6;
+/// More than any real SETTINGS frame holds (a handful of 6-byte parameters).
+const MAX_SETTINGS_PAYLOAD: usize = 1024;
+
+/// What the backend's first frame said.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FirstFrame {
+    /// A SETTINGS frame, with its `SETTINGS_MAX_HEADER_LIST_SIZE` when it set one.
+    Settings {
+        /// The largest header list the backend accepts, if it said.
+        max_header_list_size: Option<u32>,
+    },
+    /// Anything else: the peer does not speak HTTP/2 (h2 will fail the connection too).
+    NotSettings,
+}
+
+/// An IO stream that reports the first frame it reads, then stays out of the way.
+pub(crate) struct SettingsProbe<I> {
+    io: I,
+    seen: Vec<u8>,
+    report: Option<oneshot::Sender<FirstFrame>>,
+}
+
+impl<I> SettingsProbe<I> {
+    /// Wraps `io`; the first frame is reported on the returned receiver.
+    pub(crate) fn new(io: I) -> (Self, oneshot::Receiver<FirstFrame>) {
+        let (report, first) = oneshot::channel();
+        let probe = Self {
+            io,
+            seen: Vec::with_capacity(FRAME_HEADER),
+            report: Some(report),
+        };
+        (probe, first)
+    }
+
+    fn observe(&mut self, bytes: &[u8]) {
+        if self.report.is_none() {
+            return;
+        }
+        self.seen.extend_from_slice(bytes);
+        let Some(frame) = parse_first_frame(&self.seen) else {
+            return;
+        };
+        if let Some(report) = self.report.take() {
+            let _ = report.send(frame);
+        }
+        self.seen = Vec::new();
+    }
+}
+
+/// The first frame of `bytes`, once enough of it has arrived to say what it is.
+fn parse_first_frame(bytes: &[u8]) -> Option<FirstFrame> {
+    let header = bytes.get(..FRAME_HEADER)?;
+    let length =
+        usize::from(header[0]) << 16 | usize::from(header[1]) << 8 | usize::from(header[2]);
+    if header[3] != SETTINGS || length > MAX_SETTINGS_PAYLOAD || length % 6 != 0 {
+        return Some(FirstFrame::NotSettings);
+    }
+    let payload = bytes.get(FRAME_HEADER..FRAME_HEADER + length)?;
+    // The last occurrence of a parameter counts (RFC 9113 §6.5).
+    let max_header_list_size = payload
+        .chunks_exact(6)
+        .rev()
+        .find(|entry| u16::from_be_bytes([entry[0], entry[1]]) == MAX_HEADER_LIST_SIZE)
+        .map(|entry| u32::from_be_bytes([entry[2], entry[3], entry[4], entry[5]]));
+    Some(FirstFrame::Settings {
+        max_header_list_size,
+    })
+}
+
+impl<I: AsyncRead + Unpin> AsyncRead for SettingsProbe<I> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let result = Pin::new(&mut this.io).poll_read(cx, buf);
+        if let Poll::Ready(Ok(())) = result {
+            if this.report.is_some() {
+                let fresh = buf.filled()[before..].to_vec();
+                this.observe(&fresh);
+            }
+        }
+        result
+    }
+}
+
+impl<I: AsyncWrite + Unpin> AsyncWrite for SettingsProbe<I> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().io).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().io).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(entries: &[(u16, u32)]) -> Vec<u8> {
+        let length = entries.len() * 6;
+        let mut frame = vec![0, 0, length as u8, SETTINGS, 0, 0, 0, 0, 0];
+        for (id, value) in entries {
+            frame.extend_from_slice(&id.to_be_bytes());
+            frame.extend_from_slice(&value.to_be_bytes());
+        }
+        frame
+    }
+
+    #[test]
+    fn the_first_settings_frame_gives_the_header_list_limit() {
+        let frame = settings(&[(0x3, 200), (MAX_HEADER_LIST_SIZE, 16384), (0x4, 65535)]);
+        assert_eq!(parse_first_frame(&frame[..8]), None);
+        assert_eq!(parse_first_frame(&frame[..14]), None);
+        assert_eq!(
+            parse_first_frame(&frame),
+            Some(FirstFrame::Settings {
+                max_header_list_size: Some(16384)
+            })
+        );
+        assert_eq!(
+            parse_first_frame(&settings(&[])),
+            Some(FirstFrame::Settings {
+                max_header_list_size: None
+            })
+        );
+    }
+
+    #[test]
+    fn anything_but_settings_first_is_not_http2() {
+        assert_eq!(
+            parse_first_frame(b"HTTP/1.1 400 Bad Request\r\n"),
+            Some(FirstFrame::NotSettings)
+        );
+    }
+
+    #[tokio::test]
+    async fn the_probe_reports_once_and_passes_every_byte_through() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (mut server, client) = tokio::io::duplex(64);
+        let (mut probe, first) = SettingsProbe::new(client);
+        let mut sent = settings(&[(MAX_HEADER_LIST_SIZE, 8192)]);
+        sent.extend_from_slice(b"rest");
+        server.write_all(&sent).await.unwrap();
+        drop(server);
+        let mut received = Vec::new();
+        probe.read_to_end(&mut received).await.unwrap();
+        assert_eq!(received, sent);
+        assert_eq!(
+            first.await.unwrap(),
+            FirstFrame::Settings {
+                max_header_list_size: Some(8192)
+            }
+        );
+    }
+}
