@@ -31,6 +31,7 @@ TARGETS=(
   xml_to_json
   json_to_xml
   soap_envelope
+  soap_answer
   config
   mapping_file
 )
@@ -48,7 +49,7 @@ BIN_DIR="$FUZZ_DIR/target/$TRIPLE/release"
 dict_of() {
   case "$1" in
     json_proto_roundtrip | query_binding | json_to_xml) echo "$FUZZ_DIR/dict/json.dict" ;;
-    xml_to_json | soap_envelope) echo "$FUZZ_DIR/dict/xml.dict" ;;
+    xml_to_json | soap_envelope | soap_answer) echo "$FUZZ_DIR/dict/xml.dict" ;;
     *) echo "" ;;
   esac
 }
