@@ -29,6 +29,7 @@ pub mod config;
 pub mod descriptors;
 pub mod frontends;
 pub mod import;
+pub mod io;
 pub mod mapping;
 pub mod model;
 pub mod pipeline;
@@ -155,36 +156,64 @@ pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
-/// Resolves at the first Ctrl-C or SIGTERM, so the caller can drain; a second one exits the
-/// process at once (status 130), whatever is under way.
-pub async fn shutdown_signal() {
-    termination().await;
-    tracing::info!("draining; a second Ctrl-C or SIGTERM exits at once");
-    tokio::spawn(async {
-        termination().await;
-        tracing::warn!("second termination signal: exiting without draining");
-        std::process::exit(130);
-    });
+/// Listens for Ctrl-C and SIGTERM from the moment it is called; the returned future resolves
+/// at the first one, so the caller can drain, and a second one exits the process at once
+/// (status 130), whatever is under way.
+pub fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    let mut signals = Termination::listen();
+    async move {
+        signals.next().await;
+        tracing::info!("draining; a second Ctrl-C or SIGTERM exits at once");
+        tokio::spawn(async move {
+            signals.next().await;
+            tracing::warn!("second termination signal: exiting without draining");
+            std::process::exit(130);
+        });
+    }
 }
 
-/// The next Ctrl-C or SIGTERM.
-async fn termination() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Ctrl-C and SIGTERM, registered once and received as often as they come.
+struct Termination {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
+    interrupt: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    terminate: Option<tokio::signal::unix::Signal>,
+}
+
+impl Termination {
+    fn listen() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            Self {
+                interrupt: signal(SignalKind::interrupt()).ok(),
+                terminate: signal(SignalKind::terminate()).ok(),
             }
-            Err(_) => std::future::pending::<()>().await,
         }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = terminate => {}
+        #[cfg(not(unix))]
+        Self {}
+    }
+
+    /// The next Ctrl-C or SIGTERM.
+    async fn next(&mut self) {
+        #[cfg(unix)]
+        {
+            async fn received(signal: &mut Option<tokio::signal::unix::Signal>) {
+                match signal {
+                    Some(signal) => {
+                        signal.recv().await;
+                    }
+                    None => std::future::pending().await,
+                }
+            }
+            tokio::select! {
+                () = received(&mut self.interrupt) => {}
+                () = received(&mut self.terminate) => {}
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }

@@ -85,6 +85,26 @@ pub struct BackendCall {
     pub timeout: Option<Duration>,
 }
 
+impl BackendCall {
+    /// A unary call: one message (an empty one means no request body) to `operation`.
+    pub fn unary(
+        operation: Arc<str>,
+        method: Method,
+        message: Payload,
+        metadata: HeaderMap,
+        timeout: Duration,
+    ) -> Self {
+        Self {
+            operation,
+            method,
+            shape: CallShape::Unary,
+            messages: RequestMessages::Unary(message),
+            metadata,
+            timeout: Some(timeout),
+        }
+    }
+}
+
 /// The future a backend returns.
 pub type BackendFuture = Pin<Box<dyn Future<Output = Result<GatewayResponse, Status>> + Send>>;
 

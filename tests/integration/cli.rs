@@ -1,16 +1,10 @@
 //! Item 9 and 11: the `polygate` binary — `check` prints the route table or every error with its
 //! file and line, and zero-config `serve` exposes every annotated method.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-
 use serde_json::json;
 
-use crate::support::{root, scratch_dir, test_backend, test_config, Client};
-
-fn polygate() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_polygate"))
-}
+use crate::support::binary::{polygate, Serving};
+use crate::support::{root, scratch_dir, test_backend, test_config};
 
 #[test]
 fn check_prints_the_route_table_of_the_demo_config() {
@@ -146,9 +140,9 @@ fn a_config_with_an_unknown_key_fails_with_its_line() {
 #[tokio::test]
 async fn zero_config_serve_exposes_every_annotated_method() {
     let backend = test_backend().start().await;
-    let mut child = polygate()
+    let mut command = polygate();
+    command
         .current_dir(root().join("tests/protos"))
-        .env("RUST_LOG", "info")
         .args([
             "serve",
             "--listen",
@@ -161,37 +155,12 @@ async fn zero_config_serve_exposes_every_annotated_method() {
             "polygate/test/v1/testing.proto",
             "--proto-path",
             ".",
-        ])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // The log line announcing the listener is the readiness signal.
-    let stderr = child.stderr.take().unwrap();
-    let base = tokio::task::spawn_blocking(move || {
-        let mut lines = BufReader::new(stderr).lines();
-        loop {
-            let line = lines
-                .next()
-                .expect("polygate exited before listening")
-                .unwrap();
-            if let Some(at) = line.find("serving REST/JSON on http://") {
-                let address = line[at + "serving REST/JSON on ".len()..]
-                    .split_whitespace()
-                    .next()
-                    .unwrap()
-                    .to_owned();
-                // Keep draining so the child never blocks on a full pipe.
-                std::thread::spawn(move || for _ in lines {});
-                return address;
-            }
-        }
-    })
-    .await
-    .unwrap();
-    let client = Client::new(base);
-    let response = client.get("/v1/echo/zero-config?int32Value=4").await;
-    child.kill().unwrap();
-    child.wait().unwrap();
+        ]);
+    let serving = Serving::start(command).await;
+    let response = serving
+        .client
+        .get("/v1/echo/zero-config?int32Value=4")
+        .await;
     assert_eq!(response.status, 200);
     assert_eq!(
         response.json(),

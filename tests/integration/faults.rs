@@ -3,8 +3,6 @@
 //! client that half-closes its socket — each with the behaviour docs/robustness.md promises,
 //! and the gateway serving the next request.
 
-use std::time::Duration;
-
 use http_body_util::BodyExt;
 use prost_reflect::{DynamicMessage, Value};
 use serde_json::json;
@@ -12,13 +10,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 
-use crate::support::{test_backend, test_pool, Gateway, Reply};
-
-async fn bounded<T>(what: &str, future: impl std::future::Future<Output = T>) -> T {
-    tokio::time::timeout(Duration::from_secs(30), future)
-        .await
-        .unwrap_or_else(|_| panic!("{what} did not happen"))
-}
+use crate::support::{bounded, test_backend, test_pool, Gateway, Reply};
 
 /// A oneshot sender usable from a `Fn` handler: the first call takes it.
 fn once(sender: oneshot::Sender<()>) -> impl Fn() + Send + Sync {

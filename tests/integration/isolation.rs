@@ -3,8 +3,6 @@
 //! connection's window nor keep their calls forever, and a backend that accepts TCP but never
 //! speaks HTTP/2 is unreachable after `connect_timeout`.
 
-use std::time::Duration;
-
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use prost_reflect::{DynamicMessage, Value};
@@ -12,7 +10,7 @@ use serde_json::json;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 
-use crate::support::{test_backend, test_pool, Gateway, GrpcServer, Reply};
+use crate::support::{bounded, test_backend, test_pool, Gateway, GrpcServer, Reply};
 
 /// 64 KiB chunks of a `google.api.HttpBody` stream.
 const CHUNK: usize = 64 << 10;
@@ -68,13 +66,6 @@ async fn stalled_reader(gateway: &Gateway, path: &str) -> TcpStream {
         .await
         .unwrap();
     stream
-}
-
-/// Fails a test that would otherwise hang when the property it checks is broken.
-async fn bounded<T>(what: &str, future: impl std::future::Future<Output = T>) -> T {
-    tokio::time::timeout(Duration::from_secs(60), future)
-        .await
-        .unwrap_or_else(|_| panic!("{what} did not happen"))
 }
 
 #[tokio::test]

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::support::{test_backend, test_config, Gateway};
+use crate::support::{bounded, test_backend, test_config, Gateway};
 
 /// The gateway's address.
 fn address(gateway: &Gateway) -> String {
@@ -17,13 +17,6 @@ fn address(gateway: &Gateway) -> String {
         .base()
         .trim_start_matches("http://")
         .to_owned()
-}
-
-/// Fails a test that would otherwise hang when the property it checks is broken.
-async fn bounded<T>(what: &str, future: impl std::future::Future<Output = T>) -> T {
-    tokio::time::timeout(Duration::from_secs(20), future)
-        .await
-        .unwrap_or_else(|_| panic!("{what} did not happen"))
 }
 
 /// Reads until the gateway closes the connection; returns everything it sent.

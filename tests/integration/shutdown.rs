@@ -2,73 +2,17 @@
 //! requests under way finish until `drain_timeout`, then answers those still waiting 503 with
 //! `Connection: close`; a second SIGTERM exits at once.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
-
 use serde_json::json;
 use tokio::sync::oneshot;
 
-use crate::support::{scratch_dir, test_backend, test_config, Client, GrpcServer};
+use crate::support::binary::Serving;
+use crate::support::{bounded, scratch_dir, test_backend, test_config, GrpcServer};
 
-/// polygate serving `config` as a child process, ready when this returns.
-struct Serving {
-    child: Child,
-    client: Client,
-}
-
-impl Serving {
-    async fn start(config: &str) -> Self {
-        let dir = scratch_dir();
-        std::fs::write(dir.join("polygate.yaml"), config).unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_polygate"))
-            .args(["serve", "--config"])
-            .arg(dir.join("polygate.yaml"))
-            .env("RUST_LOG", "info")
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let base = tokio::task::spawn_blocking(move || {
-            let mut lines = BufReader::new(stderr).lines();
-            loop {
-                let line = lines
-                    .next()
-                    .expect("polygate exited before listening")
-                    .unwrap();
-                if let Some(at) = line.find("serving REST/JSON on ") {
-                    let url = line[at + "serving REST/JSON on ".len()..]
-                        .split_whitespace()
-                        .next()
-                        .unwrap()
-                        .to_owned();
-                    std::thread::spawn(move || for _ in lines {});
-                    return url;
-                }
-            }
-        })
-        .await
-        .unwrap();
-        Self {
-            child,
-            client: Client::new(base),
-        }
-    }
-
-    fn terminate(&self) {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-
-    /// Waits for the process to exit and returns its exit code.
-    async fn exited(mut self) -> Option<i32> {
-        tokio::task::spawn_blocking(move || self.child.wait().unwrap().code())
-            .await
-            .unwrap()
-    }
+/// polygate serving `config` from a scratch directory.
+async fn serving(config: &str) -> Serving {
+    let dir = scratch_dir();
+    std::fs::write(dir.join("polygate.yaml"), config).unwrap();
+    Serving::config(&dir.join("polygate.yaml")).await
 }
 
 /// A backend whose `Slow` never answers; the receiver says when a call reached it.
@@ -90,12 +34,6 @@ async fn stuck_backend() -> (GrpcServer, oneshot::Receiver<()>) {
     (backend, reached_rx)
 }
 
-async fn bounded<T>(what: &str, future: impl std::future::Future<Output = T>) -> T {
-    tokio::time::timeout(Duration::from_secs(30), future)
-        .await
-        .unwrap_or_else(|_| panic!("{what} did not happen"))
-}
-
 #[tokio::test]
 async fn a_request_still_under_way_at_the_drain_deadline_gets_503_and_connection_close() {
     let (backend, reached) = stuck_backend().await;
@@ -103,7 +41,7 @@ async fn a_request_still_under_way_at_the_drain_deadline_gets_503_and_connection
         "http:\n  listen: 127.0.0.1:0\n",
         "http:\n  listen: 127.0.0.1:0\n  drain_timeout: 500ms\n",
     );
-    let serving = Serving::start(&config).await;
+    let serving = serving(&config).await;
     let client = serving.client.clone();
     let waiting = tokio::spawn(async move { client.get("/v1/slow").await });
     bounded("the call reaching the backend", reached)
@@ -138,7 +76,7 @@ async fn draining_closes_idle_and_half_sent_connections_at_once_and_a_second_sig
         "http:\n  listen: 127.0.0.1:0\n",
         "http:\n  listen: 127.0.0.1:0\n  drain_timeout: 1h\n",
     );
-    let serving = Serving::start(&config).await;
+    let serving = serving(&config).await;
     let client = serving.client.clone();
     let _waiting = tokio::spawn(async move { client.get("/v1/slow").await });
     bounded("the call reaching the backend", reached)

@@ -57,6 +57,9 @@ class Requirement:
 SOAP_BACKEND = Requirement("SOAP backend", "backends:\n  probe:\n    soap: {}\n", "soap")
 MQTT_FRONTEND = Requirement("MQTT frontend", "mqtt: {}\n", "mqtt")
 WEBSOCKET_FRONTEND = Requirement("WebSocket frontend", "websocket: {}\n", "websocket")
+LISTENER_LIMITS = Requirement(
+    "REST listener limits", "http:\n  listen: 127.0.0.1:0\n  max_connections: 20000\n", "max_connections"
+)
 
 
 @dataclass(frozen=True)
@@ -152,6 +155,8 @@ PENDING = [
     Pending("mqtt", "MQTT QoS 1 → gRPC (messages/s end to end, acknowledged)", MQTT_FRONTEND, "mqtt"),
     Pending("ws-stream", "WebSocket server stream (messages/s)", WEBSOCKET_FRONTEND, "ws_stream"),
     Pending("ws-idle", "10,000 idle WebSocket connections (memory)", WEBSOCKET_FRONTEND, "ws_idle"),
+    Pending("idle-conns", "10,000 idle HTTP connections (memory, file descriptors)", LISTENER_LIMITS, "http_idle"),
+    Pending("stalled", "100 stalled stream readers (memory, unary latency)", LISTENER_LIMITS, "http_stalled"),
 ]
 
 

@@ -25,7 +25,7 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use super::config::{GrpcEndpoint, TlsSettings};
-use super::settings_probe::{FirstFrame, SettingsProbe};
+use super::settings_probe::{probe, FirstFrame};
 use crate::model::Status;
 
 /// How often an idle connection is checked with a PING, and how long the PONG may take.
@@ -209,7 +209,7 @@ impl Channel {
     where
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        let (io, first_frame) = SettingsProbe::new(io);
+        let (io, first_frame) = probe(io);
         let (sender, mut connection) = h2::client::Builder::new()
             .initial_window_size(self.endpoint.stream_window)
             .initial_connection_window_size(self.endpoint.connection_window)

@@ -6,12 +6,9 @@
 //! `SETTINGS_MAX_HEADER_LIST_SIZE` — h2 sends an oversized header block anyway, and the backend
 //! then resets the whole shared connection, failing every call on it.
 
-use std::io;
-use std::pin::Pin;
-use std::task::{Context, Poll};
-
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::oneshot;
+
+use crate::io::Observed;
 
 /// HTTP/2 frame header length.
 const FRAME_HEADER: usize = 9;
@@ -34,38 +31,27 @@ pub(crate) enum FirstFrame {
     NotSettings,
 }
 
-/// An IO stream that reports the first frame it reads, then stays out of the way.
-pub(crate) struct SettingsProbe<I> {
-    io: I,
-    seen: Vec<u8>,
-    report: Option<oneshot::Sender<FirstFrame>>,
-}
+/// An IO stream whose first frame is reported, then only passed through.
+pub(crate) type Probed<I> = Observed<I, Box<dyn FnMut(&[u8]) + Send>>;
 
-impl<I> SettingsProbe<I> {
-    /// Wraps `io`; the first frame is reported on the returned receiver.
-    pub(crate) fn new(io: I) -> (Self, oneshot::Receiver<FirstFrame>) {
-        let (report, first) = oneshot::channel();
-        let probe = Self {
-            io,
-            seen: Vec::with_capacity(FRAME_HEADER),
-            report: Some(report),
-        };
-        (probe, first)
-    }
-
-    fn observe(&mut self, bytes: &[u8]) {
-        if self.report.is_none() {
+/// Wraps `io` so that its first frame is reported on the returned receiver.
+pub(crate) fn probe<I>(io: I) -> (Probed<I>, oneshot::Receiver<FirstFrame>) {
+    let (report, first) = oneshot::channel();
+    let mut report = Some(report);
+    let mut seen = Vec::with_capacity(FRAME_HEADER);
+    let observe = move |bytes: &[u8]| {
+        if report.is_none() {
             return;
         }
-        self.seen.extend_from_slice(bytes);
-        let Some(frame) = parse_first_frame(&self.seen) else {
-            return;
-        };
-        if let Some(report) = self.report.take() {
-            let _ = report.send(frame);
+        seen.extend_from_slice(bytes);
+        if let Some(frame) = parse_first_frame(&seen) {
+            if let Some(report) = report.take() {
+                let _ = report.send(frame);
+            }
+            seen = Vec::new();
         }
-        self.seen = Vec::new();
-    }
+    };
+    (Observed::new(io, Box::new(observe)), first)
 }
 
 /// The first frame of `bytes`, once enough of it has arrived to say what it is.
@@ -86,55 +72,6 @@ fn parse_first_frame(bytes: &[u8]) -> Option<FirstFrame> {
     Some(FirstFrame::Settings {
         max_header_list_size,
     })
-}
-
-impl<I: AsyncRead + Unpin> AsyncRead for SettingsProbe<I> {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        let before = buf.filled().len();
-        let result = Pin::new(&mut this.io).poll_read(cx, buf);
-        if let Poll::Ready(Ok(())) = result {
-            if this.report.is_some() {
-                let fresh = buf.filled()[before..].to_vec();
-                this.observe(&fresh);
-            }
-        }
-        result
-    }
-}
-
-impl<I: AsyncWrite + Unpin> AsyncWrite for SettingsProbe<I> {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().io).poll_write(cx, buf)
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().io).poll_flush(cx)
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().io).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.io.is_write_vectored()
-    }
 }
 
 #[cfg(test)]
@@ -182,7 +119,7 @@ mod tests {
     async fn the_probe_reports_once_and_passes_every_byte_through() {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let (mut server, client) = tokio::io::duplex(64);
-        let (mut probe, first) = SettingsProbe::new(client);
+        let (mut probe, first) = probe(client);
         let mut sent = settings(&[(MAX_HEADER_LIST_SIZE, 8192)]);
         sent.extend_from_slice(b"rest");
         server.write_all(&sent).await.unwrap();

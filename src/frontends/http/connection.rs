@@ -10,7 +10,6 @@
 //!   requests still under way are answered 503 (streams end with an in-band error).
 
 use std::future::Future;
-use std::io;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -19,11 +18,11 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::body::ResponseBody;
+use crate::io::Observed;
 
 /// Where the listener is in its life, as its connections see it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,73 +124,19 @@ impl Drop for RequestGuard {
     }
 }
 
-/// The client's stream, noting when bytes arrive.
-pub(crate) struct Watched<I> {
+/// The client's stream, noting when bytes arrive (and whether the first ones are the HTTP/2
+/// client preface).
+pub(crate) fn watched<I>(
     io: I,
     activity: Arc<Activity>,
-    first_read: bool,
-}
-
-impl<I> Watched<I> {
-    pub(crate) fn new(io: I, activity: Arc<Activity>) -> Self {
-        Self {
-            io,
-            activity,
-            first_read: true,
+) -> Observed<I, impl FnMut(&[u8]) + Send + Unpin + 'static> {
+    let mut first_read = true;
+    Observed::new(io, move |fresh: &[u8]| {
+        if std::mem::take(&mut first_read) && fresh.starts_with(b"PRI * HTTP/2.0") {
+            activity.http2.store(true, Ordering::Release);
         }
-    }
-}
-
-impl<I: AsyncRead + Unpin> AsyncRead for Watched<I> {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        let before = buf.filled().len();
-        let result = Pin::new(&mut this.io).poll_read(cx, buf);
-        if let Poll::Ready(Ok(())) = result {
-            let fresh = &buf.filled()[before..];
-            if !fresh.is_empty() {
-                if std::mem::take(&mut this.first_read) && fresh.starts_with(b"PRI * HTTP/2.0") {
-                    this.activity.http2.store(true, Ordering::Release);
-                }
-                this.activity.bytes_arrived();
-            }
-        }
-        result
-    }
-}
-
-impl<I: AsyncWrite + Unpin> AsyncWrite for Watched<I> {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().io).poll_write(cx, buf)
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().io).poll_flush(cx)
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().io).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.io.is_write_vectored()
-    }
+        activity.bytes_arrived();
+    })
 }
 
 /// A response body that keeps its request counted until it is fully sent or dropped.

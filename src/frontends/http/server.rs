@@ -19,7 +19,7 @@ use tokio::task::JoinSet;
 
 use super::body::ResponseBody;
 use super::config::HttpFrontendSettings;
-use super::connection::{self, reached, Activity, CountedBody, Phase, Watched};
+use super::connection::{self, reached, watched, Activity, CountedBody, Phase};
 use super::decode::{decode, Peer};
 use super::encode::{error_response, success_response};
 use crate::frontends::{Listener, ServeFuture, Shutdown};
@@ -166,7 +166,7 @@ async fn serve_connection(
     _slot: OwnedSemaphorePermit,
 ) {
     let activity = Activity::new();
-    let io = TokioIo::new(Watched::new(stream, activity.clone()));
+    let io = TokioIo::new(watched(stream, activity.clone()));
     let service = {
         let (activity, settings, phases) = (activity.clone(), settings.clone(), phases.clone());
         service_fn(move |request: Request<Incoming>| {

@@ -151,14 +151,15 @@ impl HeaderEdits {
         Ok(Self { add, remove })
     }
 
-    /// Applies the edits to the forwarded metadata.
-    pub(crate) fn apply(&self, metadata: &mut HeaderMap) {
+    /// The forwarded metadata with the edits applied.
+    pub(crate) fn applied(&self, mut metadata: HeaderMap) -> HeaderMap {
         for name in &self.remove {
             metadata.remove(name);
         }
         for (name, value) in &self.add {
             metadata.insert(name.clone(), value.clone());
         }
+        metadata
     }
 }
 

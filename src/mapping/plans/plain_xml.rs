@@ -12,7 +12,7 @@ use super::values::BodyTarget;
 use crate::codec::xml::{xml_to_json, XmlMapping};
 use crate::mapping::route::{BindRequest, Route, RoutePattern};
 use crate::mapping::source::{RouteSpec, XmlTargetConfig};
-use crate::model::{BackendCall, CallShape, Payload, RequestMessages, Status};
+use crate::model::{BackendCall, Payload, Status};
 
 /// A request to a plain-XML backend.
 #[derive(Debug, Clone)]
@@ -76,8 +76,7 @@ impl XmlPlan {
         route: &Route,
         request: BindRequest<'_>,
     ) -> Result<BackendCall, Status> {
-        let mut metadata = request.metadata;
-        self.edits.apply(&mut metadata);
+        let metadata = self.edits.applied(request.metadata);
         let json = json_body(route, request.body)?;
         let (forwarded_query, message) = match &self.body {
             Some(xml) => {
@@ -94,15 +93,13 @@ impl XmlPlan {
             None if json.is_some() => return Err(no_body(route)),
             None => (request.query.filter(|_| self.forward_query), Bytes::new()),
         };
-        Ok(BackendCall {
-            operation: self.target.render(request.captures, forwarded_query).into(),
-            method: self.method.clone(),
-            shape: CallShape::Unary,
-            // An empty message means no request body.
-            messages: RequestMessages::Unary(Payload::Xml(message)),
+        Ok(BackendCall::unary(
+            self.target.render(request.captures, forwarded_query).into(),
+            self.method.clone(),
+            Payload::Xml(message),
             metadata,
-            timeout: Some(request.timeout),
-        })
+            request.timeout,
+        ))
     }
 
     /// The answer document as JSON, with the route's selection.

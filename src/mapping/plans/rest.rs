@@ -10,7 +10,7 @@ use super::upstream_path::TargetPath;
 use super::values::BodyTarget;
 use crate::mapping::route::{BindRequest, Route, RoutePattern};
 use crate::mapping::source::{RestTargetConfig, RouteSpec};
-use crate::model::{BackendCall, CallShape, Code, Payload, RequestBody, RequestMessages, Status};
+use crate::model::{BackendCall, Code, Payload, RequestBody, Status};
 
 /// A request to a REST/JSON backend.
 #[derive(Debug, Clone)]
@@ -61,8 +61,7 @@ impl RestPlan {
         route: &Route,
         request: BindRequest<'_>,
     ) -> Result<BackendCall, Status> {
-        let mut metadata = request.metadata;
-        self.edits.apply(&mut metadata);
+        let metadata = self.edits.applied(request.metadata);
         let message = match request.body {
             RequestBody::Empty => Payload::Json(Bytes::new()),
             RequestBody::Unary(_) if !self.takes_body => return Err(no_body(route)),
@@ -70,15 +69,13 @@ impl RestPlan {
             RequestBody::Unary(_) | RequestBody::Stream(_) => return Err(json_only(route)),
         };
         let forwarded_query = request.query.filter(|_| self.forward_query);
-        Ok(BackendCall {
-            operation: self.target.render(request.captures, forwarded_query).into(),
-            method: self.method.clone(),
-            shape: CallShape::Unary,
-            // An empty message means no request body.
-            messages: RequestMessages::Unary(message),
+        Ok(BackendCall::unary(
+            self.target.render(request.captures, forwarded_query).into(),
+            self.method.clone(),
+            message,
             metadata,
-            timeout: Some(request.timeout),
-        })
+            request.timeout,
+        ))
     }
 
     /// The answer as the backend sent it, or the route's selection of its JSON.

@@ -13,7 +13,7 @@ use crate::codec::soap::{EnvelopeError, SoapBody};
 use crate::codec::xml::{element_to_json, XmlMapping};
 use crate::mapping::route::{BindRequest, Route, RoutePattern};
 use crate::mapping::source::{RouteSpec, SoapTargetConfig};
-use crate::model::{BackendCall, CallShape, Code, Payload, RequestMessages, Status};
+use crate::model::{BackendCall, Code, Payload, Status};
 
 /// A SOAP operation.
 #[derive(Debug, Clone)]
@@ -66,8 +66,7 @@ impl SoapPlan {
         route: &Route,
         request: BindRequest<'_>,
     ) -> Result<BackendCall, Status> {
-        let mut metadata = request.metadata;
-        self.edits.apply(&mut metadata);
+        let metadata = self.edits.applied(request.metadata);
         let json = json_body(route, request.body)?;
         let xml = self.values.document(
             route,
@@ -77,14 +76,13 @@ impl SoapPlan {
             request.query,
             json.as_deref(),
         )?;
-        Ok(BackendCall {
-            operation: self.action.clone(),
-            method: Method::POST,
-            shape: CallShape::Unary,
-            messages: RequestMessages::Unary(Payload::Xml(Bytes::from(xml))),
+        Ok(BackendCall::unary(
+            self.action.clone(),
+            Method::POST,
+            Payload::Xml(Bytes::from(xml)),
             metadata,
-            timeout: Some(request.timeout),
-        })
+            request.timeout,
+        ))
     }
 
     /// The first element of the answer's `Body` as JSON, with the route's selection.

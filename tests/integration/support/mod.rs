@@ -3,6 +3,7 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+pub mod binary;
 #[path = "../../../examples/common/grpc_server.rs"]
 pub mod grpc_server;
 pub mod http_client;
@@ -24,6 +25,14 @@ use prost_reflect::{DescriptorPool, DynamicMessage, SerializeOptions};
 
 pub use grpc_server::{GrpcServer, GrpcServerBuilder, Reply};
 pub use http_client::Client;
+
+/// Waits for `future`, failing the test (instead of hanging it) when the property it waits for
+/// is broken and it never completes.
+pub async fn bounded<T>(what: &str, future: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(std::time::Duration::from_secs(60), future)
+        .await
+        .unwrap_or_else(|_| panic!("{what} did not happen"))
+}
 
 /// The crate's root directory.
 pub fn root() -> &'static Path {

@@ -1,0 +1,97 @@
+//! The real `polygate` binary as a child process: started with a config or flags, ready once
+//! it logs the listener it serves on, signalled, and waited for.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use super::Client;
+
+/// `polygate` from this build.
+pub fn polygate() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_polygate"))
+}
+
+/// polygate serving as a child process.
+pub struct Serving {
+    child: Child,
+    /// A client pointed at its REST listener.
+    pub client: Client,
+}
+
+impl Serving {
+    /// `polygate serve --config <config>`.
+    pub async fn config(config: &Path) -> Self {
+        let mut command = polygate();
+        command.args(["serve", "--config"]).arg(config);
+        Self::start(command).await
+    }
+
+    /// Runs `command` (a `serve` invocation) and waits until it logs its REST listener.
+    pub async fn start(mut command: Command) -> Self {
+        let mut child = command
+            .env("RUST_LOG", "info")
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("polygate starts");
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let base = tokio::task::spawn_blocking(move || {
+            let mut lines = BufReader::new(stderr).lines();
+            loop {
+                let line = lines
+                    .next()
+                    .expect("polygate exited before listening")
+                    .expect("a log line");
+                if let Some(at) = line.find("serving REST/JSON on ") {
+                    let url = line[at + "serving REST/JSON on ".len()..]
+                        .split_whitespace()
+                        .next()
+                        .expect("a URL")
+                        .to_owned();
+                    // Keep draining so the child never blocks on a full pipe.
+                    std::thread::spawn(move || for _ in lines {});
+                    return url;
+                }
+            }
+        })
+        .await
+        .expect("the log reader");
+        Self {
+            child,
+            client: Client::new(base),
+        }
+    }
+
+    /// Sends SIGTERM.
+    pub fn terminate(&self) {
+        self.signal("TERM");
+    }
+
+    /// Sends SIGKILL.
+    pub fn kill(&self) {
+        self.signal("KILL");
+    }
+
+    fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill -{name} failed");
+    }
+
+    /// Waits for the process to exit; its exit code (none when a signal ended it).
+    pub async fn exited(mut self) -> Option<i32> {
+        tokio::task::spawn_blocking(move || self.child.wait().expect("the child").code())
+            .await
+            .expect("the waiter")
+    }
+}
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        // A failed test must not leave a gateway running.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
