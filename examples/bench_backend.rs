@@ -18,7 +18,6 @@
 use std::convert::Infallible;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use clap::Parser;
@@ -30,6 +29,11 @@ use tokio::net::TcpListener;
 use tonic::server::Grpc;
 use tonic::{Request, Response, Status};
 use tonic_prost::ProstCodec;
+
+#[path = "common/bench_echo.rs"]
+mod bench_echo;
+
+use bench_echo::{unix_nanos_now, EchoRequest, EchoResponse};
 
 /// Command line of the benchmark backend.
 #[derive(Debug, Parser)]
@@ -76,26 +80,6 @@ struct GetItemRequest {
 struct ListItemsRequest {
     #[prost(int32, tag = "1")]
     count: i32,
-}
-
-/// `bench.v1.EchoRequest`.
-#[derive(Clone, PartialEq, prost::Message)]
-struct EchoRequest {
-    #[prost(string, tag = "1")]
-    message: String,
-    #[prost(int64, tag = "2")]
-    sequence: i64,
-}
-
-/// `bench.v1.EchoResponse`.
-#[derive(Clone, PartialEq, prost::Message)]
-struct EchoResponse {
-    #[prost(string, tag = "1")]
-    message: String,
-    #[prost(int64, tag = "2")]
-    sequence: i64,
-    #[prost(int64, tag = "3")]
-    received_unix_nanos: i64,
 }
 
 /// `bench.v1.Dimensions`.
@@ -168,12 +152,6 @@ fn item(id: String) -> Item {
         stock_count: 137,
         sku: "LS-ALU-0042-SLV".to_owned(),
     }
-}
-
-fn unix_nanos_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
 }
 
 /// Routes one HTTP/2 request to its method, as tonic's generated servers do.

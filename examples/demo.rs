@@ -1,8 +1,10 @@
-//! The quickstart: the demo library backend (gRPC on 127.0.0.1:50051), the demo Warehouse (a
-//! legacy SOAP 1.1 service on 127.0.0.1:50052) and polygate in front of both (REST/JSON on
-//! 127.0.0.1:8080, from `examples/demo.yaml` and `mappings/`), in one process.
+//! The quickstart: the demo library backend (gRPC on 127.0.0.1:50051, with the reading room's
+//! service), the demo Warehouse (a legacy SOAP 1.1 service on 127.0.0.1:50052) and polygate in
+//! front of both (REST/JSON on 127.0.0.1:8080 and an embedded MQTT broker on 127.0.0.1:1883,
+//! from `examples/demo.yaml` and `mappings/`), in one process.
 //!
-//! Run with `cargo run --release --example demo`, then try the curl lines it prints.
+//! Run with `cargo run --release --example demo`, then try the curl and mosquitto lines it
+//! prints.
 
 #[path = "common/grpc_server.rs"]
 mod grpc_server;
@@ -44,6 +46,7 @@ async fn main() -> anyhow::Result<()> {
         ),
     };
     let running = polygate::app::start(gateway).await?;
+    running.wait_ready("mqtt").await;
     let base = format!(
         "http://{}",
         running
@@ -52,7 +55,12 @@ async fn main() -> anyhow::Result<()> {
     );
     println!("demo library backend (gRPC) on {}", backend.url());
     println!("demo Warehouse (SOAP 1.1) on {}/warehouse", warehouse.url());
-    println!("polygate (REST/JSON) on {base}\n\nTry:");
+    let mqtt = running
+        .local_addr("mqtt")
+        .expect("the demo config has an MQTT frontend");
+    println!(
+        "polygate (REST/JSON) on {base}, with an embedded MQTT broker on mqtt://{mqtt}\n\nTry:"
+    );
     for line in [
         format!("curl -s {base}/v1/shelves"),
         format!("curl -s {base}/v1/shelves/1"),
@@ -71,6 +79,21 @@ async fn main() -> anyhow::Result<()> {
         format!("curl -s -X POST {base}/v1/warehouse/orders -H 'Content-Type: application/json' -d '{{\"customer\":{{\"name\":\"Ada\",\"email\":\"ada@example.com\",\"address\":{{\"street\":\"1 Loop Rd\",\"city\":\"Lyon\",\"zip\":\"01234\",\"country\":\"FR\"}}}},\"line\":[{{\"sku\":\"CUP-1001\",\"quantity\":2}}]}}'"),
         format!("curl -s -i -X POST {base}/v1/warehouse/orders -H 'Content-Type: application/json' -d '{{\"customer\":{{\"name\":\"Ada\",\"email\":\"ada@example.com\",\"address\":{{\"street\":\"1 Loop Rd\",\"city\":\"Lyon\",\"zip\":\"01234\",\"country\":\"FR\"}}}},\"line\":[{{\"sku\":\"KET-1002\",\"quantity\":5}}]}}'"),
         format!("curl -s -i -X DELETE '{base}/v1/warehouse/orders/42?reason=changed%20my%20mind'"),
+    ] {
+        println!("  {line}");
+    }
+    let (host, port) = (mqtt.ip(), mqtt.port());
+    let publish = format!("mosquitto_pub -h {host} -p {port} -q 1");
+    println!("\nMQTT (Debian: apt-get install mosquitto-clients); watch every room topic in a second terminal:");
+    for line in [
+        format!("mosquitto_sub -h {host} -p {port} -v -t 'rooms/#'"),
+        format!("{publish} -t rooms/atrium/sensors/s1/reading -m '{{\"celsius\":21.5,\"humidity\":40}}'"),
+        format!("{publish} -t rooms/atrium/sensors/s2/reading -m '{{\"celsius\":27}}'    # too warm: a ventilate command follows on rooms/atrium/commands"),
+        format!("{publish} -t rooms/atrium/climate/get -m '{{}}'                       # the answer comes on rooms/atrium/climate"),
+        format!("{publish} -t rooms/atrium/sensors/s1/reading -m 'not json'           # code 3 on rooms/atrium/errors"),
+        format!("mosquitto_rr -h {host} -p {port} -q 1 -t rooms/lobby/climate/get -e replies/me -m '{{}}'   # MQTT 5 request/response (NOT_FOUND until the lobby reports)"),
+        format!("curl -s -X POST {base}/v1/rooms/atrium/commands -H 'Content-Type: application/json' -d '{{\"action\":\"lights-off\"}}'"),
+        format!("curl -s {base}/v1/rooms/atrium/climate"),
     ] {
         println!("  {line}");
     }

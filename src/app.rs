@@ -14,6 +14,7 @@ use crate::frontends::{self, FrontendSettings, Listener, Shutdown, ShutdownTrigg
 use crate::mapping::source::{load_mapping, RuleOrigin};
 use crate::mapping::{BackendSchema, RouteError, RouteSources, RouteTable, TargetBackend};
 use crate::model::BackendKind;
+use crate::mqtt_client::EmbeddedEndpoint;
 use crate::pipeline::Pipeline;
 
 /// Everything a config describes, built and checked, not yet listening.
@@ -28,8 +29,9 @@ pub struct Gateway {
 pub async fn build(config: &Config) -> Result<Gateway, Vec<ConfigError>> {
     let mut errors = Vec::new();
     let mut frontends = Vec::new();
+    let embedded = EmbeddedEndpoint::new();
     for frontend in config.frontends() {
-        match frontend.validate() {
+        match frontend.validate(&config.base_dir, &embedded) {
             Ok(settings) => frontends.push(settings),
             Err(message) => errors.push(ConfigError::general(format!(
                 "{}: {message}",
@@ -41,7 +43,7 @@ pub async fn build(config: &Config) -> Result<Gateway, Vec<ConfigError>> {
     let mut schemas = Vec::new();
     let mut target_backends = Vec::new();
     for (name, backend_config) in &config.backends {
-        let backend = match backends::build(name, backend_config, &config.base_dir) {
+        let backend = match backends::build(name, backend_config, &config.base_dir, &embedded) {
             Ok(backend) => backend,
             Err(message) => {
                 errors.push(ConfigError::general(format!("backend '{name}': {message}")));
@@ -132,6 +134,8 @@ pub struct BoundFrontend {
     pub url: String,
     /// The bound socket address.
     pub addr: SocketAddr,
+    /// Whether it is ready, for frontends that say so (MQTT: every subscription acknowledged).
+    pub ready: Option<tokio::sync::watch::Receiver<bool>>,
 }
 
 /// A gateway serving in the background.
@@ -148,6 +152,18 @@ impl Running {
     /// Where the frontend written under `key` listens.
     pub fn local_addr(&self, key: &str) -> Option<SocketAddr> {
         self.frontends.iter().find(|f| f.key == key).map(|f| f.addr)
+    }
+
+    /// Waits until the frontend written under `key` is ready (at once for frontends that are
+    /// ready when bound); false if there is no such frontend or it stopped first.
+    pub async fn wait_ready(&self, key: &str) -> bool {
+        let Some(frontend) = self.frontends.iter().find(|f| f.key == key) else {
+            return false;
+        };
+        match &frontend.ready {
+            None => true,
+            Some(ready) => ready.clone().wait_for(|ready| *ready).await.is_ok(),
+        }
     }
 
     /// Stops accepting, lets requests under way finish, and waits until done.
@@ -184,6 +200,7 @@ pub fn start_listeners(
             protocol: listener.protocol(),
             url: listener.url(),
             addr: listener.local_addr(),
+            ready: listener.readiness(),
         });
         tasks.push(tokio::spawn(
             listener.serve(pipeline.clone(), shutdown.clone()),

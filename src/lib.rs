@@ -32,7 +32,9 @@ pub mod import;
 pub mod io;
 pub mod mapping;
 pub mod model;
+pub mod mqtt_client;
 pub mod pipeline;
+mod tls;
 
 use std::process::ExitCode;
 

@@ -4,7 +4,7 @@
 # (also saved in target/bench-load/). BENCHMARKS.md describes the method and the settings.
 #   benches/load/run.sh                  everything, unpinned
 #   BENCH_PIN=1 benches/load/run.sh      gateway on CPU 1, backend and load generator on CPU 0
-# First it installs what is missing (Debian: wrk, nghttp2-client, curl; crates.io: oha), builds
+# First it installs what is missing (Debian: wrk, nghttp2-client, curl, mosquitto; crates.io: oha), builds
 # the ready peers of ../shared/peers with their build.sh, and builds polygate and the bench
 # backend in release. BENCH_SKIP_BUILD=1 skips all of that.
 set -euo pipefail
@@ -16,7 +16,7 @@ PEERS_DIR="${BENCH_PEERS_DIR:-$REPO/../shared/peers}"
 say() { echo "run.sh: $*" >&2; }
 
 install_tools() {
-  local packages=(wrk nghttp2-client curl) missing=()
+  local packages=(wrk nghttp2-client curl mosquitto) missing=()
   for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
   done
@@ -44,8 +44,8 @@ build_peers() {
 }
 
 build_polygate() {
-  say "building polygate and the bench backend (cargo build --release)"
-  (cd "$REPO" && cargo build --release --bin polygate --example bench_backend >&2)
+  say "building polygate, the bench backend and the MQTT load client (cargo build --release)"
+  (cd "$REPO" && cargo build --release --bin polygate --example bench_backend --example mqtt_load >&2)
   local target="${CARGO_TARGET_DIR:-$REPO/target}"
   export POLYGATE_BIN="${POLYGATE_BIN:-$target/release/polygate}"
   export BENCH_BACKEND_BIN="${BENCH_BACKEND_BIN:-$target/release/examples/bench_backend}"

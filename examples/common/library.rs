@@ -13,6 +13,9 @@ use tonic::{Code, Status};
 
 use super::grpc_server::{status_with_details, Call, GrpcServerBuilder, Reply};
 
+#[path = "reading_room.rs"]
+mod reading_room;
+
 const PACKAGE: &str = "polygate.demo.v1";
 
 #[derive(Default)]
@@ -33,7 +36,8 @@ pub fn library_pool(protos_dir: &std::path::Path) -> DescriptorPool {
     DescriptorPool::decode(encoded.as_slice()).expect("the demo descriptors decode")
 }
 
-/// A server builder with every Library and Admin method implemented, seeded with two shelves.
+/// A server builder with every Library, Admin and ReadingRoom method implemented, seeded with
+/// two shelves.
 pub fn library_backend(pool: DescriptorPool) -> GrpcServerBuilder {
     let library = Arc::new(Library {
         pool: pool.clone(),
@@ -62,10 +66,11 @@ pub fn library_backend(pool: DescriptorPool) -> GrpcServerBuilder {
         });
     }
     let admin = library.clone();
-    builder.handle(&format!("{PACKAGE}.Admin.GetStats"), move |_| {
+    let builder = builder.handle(&format!("{PACKAGE}.Admin.GetStats"), move |_| {
         let admin = admin.clone();
         async move { admin.stats() }
-    })
+    });
+    reading_room::reading_room(builder, library.pool.clone())
 }
 
 struct Library {

@@ -14,6 +14,7 @@ use std::time::Duration;
 use http::uri::{Authority, Scheme};
 
 use crate::config::units::{ByteSize, ConfigDuration};
+pub(crate) use crate::tls::TrustRoots;
 
 /// Default for `connect_timeout`.
 pub(crate) const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -220,55 +221,9 @@ impl Connection {
     }
 }
 
-/// Which certificates a TLS config trusts.
-pub(crate) enum TrustRoots<'a> {
-    /// The CAs in a PEM file.
-    CaFile(&'a Path),
-    /// The system's roots.
-    System,
-    /// None (for a connector that must exist but never speaks TLS).
-    Nothing,
-}
-
-impl<'a> TrustRoots<'a> {
-    fn from_ca_file(ca_file: Option<&'a Path>) -> Self {
-        ca_file.map_or(TrustRoots::System, TrustRoots::CaFile)
-    }
-}
-
-/// A rustls client config (ring) with the given roots and no ALPN.
+/// A rustls client config (ring) with the given roots, no client certificate and no ALPN.
 pub(crate) fn tls_config(trust: TrustRoots<'_>) -> Result<rustls::ClientConfig, String> {
-    use rustls::pki_types::pem::PemObject as _;
-    use rustls::pki_types::CertificateDer;
-    let mut roots = rustls::RootCertStore::empty();
-    match trust {
-        TrustRoots::Nothing => {}
-        TrustRoots::CaFile(path) => {
-            let certs = CertificateDer::pem_file_iter(path)
-                .map_err(|e| format!("ca_file {}: {e}", path.display()))?;
-            for cert in certs {
-                let cert = cert.map_err(|e| format!("ca_file {}: {e}", path.display()))?;
-                roots
-                    .add(cert)
-                    .map_err(|e| format!("ca_file {}: {e}", path.display()))?;
-            }
-            if roots.is_empty() {
-                return Err(format!("ca_file {} holds no certificate", path.display()));
-            }
-        }
-        TrustRoots::System => {
-            for cert in rustls_native_certs::load_native_certs().certs {
-                // A system certificate rustls cannot parse is skipped, as browsers do.
-                let _ = roots.add(cert);
-            }
-        }
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    Ok(rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| format!("TLS setup failed: {e}"))?
-        .with_root_certificates(roots)
-        .with_no_client_auth())
+    crate::tls::client_config(trust, None)
 }
 
 #[cfg(test)]

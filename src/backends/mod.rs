@@ -6,6 +6,7 @@ pub mod connection;
 mod deadline;
 pub mod grpc;
 pub mod http_client;
+pub mod mqtt;
 pub mod rest;
 pub mod soap;
 pub mod xml;
@@ -17,6 +18,7 @@ use serde::Deserialize;
 
 use crate::descriptors::SchemaConfig;
 use crate::model::{Backend, BackendKind};
+use crate::mqtt_client::EmbeddedEndpoint;
 
 /// One backend in the config file, keyed by its protocol: `grpc: {…}`, `soap: {…}`, …
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
@@ -30,6 +32,8 @@ pub enum BackendConfig {
     Xml(http_client::HttpBackendConfig),
     /// A REST/JSON service.
     Rest(http_client::HttpBackendConfig),
+    /// An MQTT broker that routes publish to.
+    Mqtt(mqtt::MqttBackendConfig),
 }
 
 impl BackendConfig {
@@ -37,7 +41,10 @@ impl BackendConfig {
     pub fn schema(&self) -> Option<&SchemaConfig> {
         match self {
             BackendConfig::Grpc(grpc) => Some(&grpc.schema),
-            BackendConfig::Soap(_) | BackendConfig::Xml(_) | BackendConfig::Rest(_) => None,
+            BackendConfig::Soap(_)
+            | BackendConfig::Xml(_)
+            | BackendConfig::Rest(_)
+            | BackendConfig::Mqtt(_) => None,
         }
     }
 
@@ -48,6 +55,7 @@ impl BackendConfig {
             BackendConfig::Soap(_) => BackendKind::Soap,
             BackendConfig::Xml(_) => BackendKind::Xml,
             BackendConfig::Rest(_) => BackendKind::Rest,
+            BackendConfig::Mqtt(_) => BackendKind::Mqtt,
         }
     }
 }
@@ -57,6 +65,7 @@ pub fn build(
     name: &str,
     config: &BackendConfig,
     base_dir: &Path,
+    embedded: &EmbeddedEndpoint,
 ) -> Result<Arc<dyn Backend>, String> {
     match config {
         BackendConfig::Grpc(grpc) => Ok(Arc::new(grpc::GrpcBackend::new(
@@ -75,5 +84,10 @@ pub fn build(
             name,
             rest.validate(base_dir)?,
         )?)),
+        BackendConfig::Mqtt(mqtt) => Ok(Arc::new(mqtt::MqttBackend::new(
+            name,
+            mqtt.validate(base_dir)?,
+            embedded,
+        ))),
     }
 }

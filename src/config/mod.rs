@@ -11,6 +11,7 @@ use serde::Deserialize;
 
 use crate::backends::BackendConfig;
 use crate::frontends::http::HttpFrontendConfig;
+use crate::frontends::mqtt::MqttFrontendConfig;
 use crate::frontends::FrontendConfig;
 use crate::mapping::options::{
     BodyFieldCollision, JsonOptionsConfig, RouteOptionsConfig, UnknownQueryParameters,
@@ -24,6 +25,9 @@ pub struct Config {
     /// The REST/JSON frontend.
     #[serde(default)]
     pub http: Option<HttpFrontendConfig>,
+    /// The MQTT frontend (embedded broker or bridge to an external one).
+    #[serde(default)]
+    pub mqtt: Option<MqttFrontendConfig>,
     /// Backends by name.
     #[serde(default)]
     pub backends: BTreeMap<String, BackendConfig>,
@@ -54,6 +58,10 @@ pub struct RoutesConfig {
     /// `path_wins` (default) or `reject` (400) when the body sets a field a path variable sets.
     #[serde(default)]
     pub body_field_collision: Option<BodyFieldCollision>,
+    /// Metadata added to every backend call of every route (name → value; `${NAME}` reads the
+    /// environment variable `NAME` at load). A route's own `metadata` replaces it.
+    #[serde(default)]
+    pub metadata: Option<BTreeMap<String, String>>,
     /// Also expose methods that have no HTTP rule, as `POST /pkg.Service/Method` with the whole
     /// message as body. Default false.
     #[serde(default)]
@@ -68,6 +76,8 @@ impl RoutesConfig {
             json: self.json.clone(),
             unknown_query_parameters: self.unknown_query_parameters,
             body_field_collision: self.body_field_collision,
+            metadata: self.metadata.clone(),
+            messages: Default::default(),
         }
     }
 }
@@ -121,6 +131,9 @@ impl Config {
         let mut frontends = Vec::new();
         if let Some(http) = &self.http {
             frontends.push(FrontendConfig::Http(http.clone()));
+        }
+        if let Some(mqtt) = &self.mqtt {
+            frontends.push(FrontendConfig::Mqtt(mqtt.clone()));
         }
         frontends
     }

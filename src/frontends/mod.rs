@@ -6,21 +6,30 @@
 //! shutdown) works on the [`Listener`] trait.
 
 pub mod http;
+pub mod mqtt;
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::pin::Pin;
 use std::sync::Arc;
 
 use tokio::sync::watch;
 
+use crate::mqtt_client::EmbeddedEndpoint;
 use crate::pipeline::Pipeline;
 
 /// One frontend as written in the config file, under its own top-level key.
+#[allow(
+    clippy::large_enum_variant,
+    reason = "read once at load; boxing would only add an indirection"
+)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FrontendConfig {
     /// `http:` — REST/JSON over HTTP/1.1 and h2c.
     Http(http::HttpFrontendConfig),
+    /// `mqtt:` — MQTT, through an embedded or an external broker.
+    Mqtt(mqtt::MqttFrontendConfig),
 }
 
 /// One frontend's validated settings.
@@ -28,6 +37,8 @@ pub enum FrontendConfig {
 pub enum FrontendSettings {
     /// The REST/JSON frontend.
     Http(http::HttpFrontendSettings),
+    /// The MQTT frontend.
+    Mqtt(mqtt::MqttFrontendSettings),
 }
 
 impl FrontendConfig {
@@ -35,13 +46,22 @@ impl FrontendConfig {
     pub fn key(&self) -> &'static str {
         match self {
             FrontendConfig::Http(_) => "http",
+            FrontendConfig::Mqtt(_) => "mqtt",
         }
     }
 
-    /// Checks the settings once, at load.
-    pub fn validate(&self) -> Result<FrontendSettings, String> {
+    /// Checks the settings once, at load: relative paths are resolved against `base_dir`,
+    /// and an embedded broker reports where it binds to `embedded`.
+    pub fn validate(
+        &self,
+        base_dir: &Path,
+        embedded: &EmbeddedEndpoint,
+    ) -> Result<FrontendSettings, String> {
         match self {
             FrontendConfig::Http(http) => http.validate().map(FrontendSettings::Http),
+            FrontendConfig::Mqtt(mqtt) => mqtt
+                .validate(base_dir, embedded)
+                .map(FrontendSettings::Mqtt),
         }
     }
 }
@@ -51,6 +71,7 @@ impl FrontendSettings {
     pub fn key(&self) -> &'static str {
         match self {
             FrontendSettings::Http(_) => "http",
+            FrontendSettings::Mqtt(_) => "mqtt",
         }
     }
 }
@@ -69,6 +90,12 @@ pub trait Listener: Send {
     /// The bound socket address (useful with port 0).
     fn local_addr(&self) -> SocketAddr;
 
+    /// Whether it is ready to take traffic (MQTT: every subscription acknowledged), for
+    /// frontends that are not ready as soon as they are bound.
+    fn readiness(&self) -> Option<watch::Receiver<bool>> {
+        None
+    }
+
     /// Serves through `pipeline` until `shutdown` fires, then lets work under way finish.
     fn serve(self: Box<Self>, pipeline: Arc<Pipeline>, shutdown: Shutdown) -> ServeFuture;
 }
@@ -77,6 +104,7 @@ pub trait Listener: Send {
 pub async fn bind(settings: FrontendSettings) -> std::io::Result<Box<dyn Listener>> {
     match settings {
         FrontendSettings::Http(http) => Ok(Box::new(http::HttpServer::bind(http).await?)),
+        FrontendSettings::Mqtt(mqtt) => Ok(Box::new(mqtt::MqttServer::bind(mqtt).await?)),
     }
 }
 

@@ -3,6 +3,7 @@
 
 pub mod captures;
 pub mod matcher;
+pub mod messages;
 pub mod options;
 pub mod plans;
 pub mod route;

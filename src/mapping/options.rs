@@ -1,8 +1,14 @@
 //! Per-route options: set globally under `routes:` in the config and per rule in mapping files.
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
+use http::{HeaderName, HeaderValue};
 use serde::Deserialize;
+
+use super::messages::{MessageOptions, MessageOptionsConfig};
+use super::route::RoutePattern;
 
 use crate::codec::protojson::JsonOptions;
 use crate::config::units::ConfigDuration;
@@ -90,6 +96,10 @@ pub struct RouteOptionsConfig {
     pub unknown_query_parameters: Option<UnknownQueryParameters>,
     /// Body/path collisions.
     pub body_field_collision: Option<BodyFieldCollision>,
+    /// Metadata added to every backend call (name → value, or `${ENV_NAME}`).
+    pub metadata: Option<BTreeMap<String, String>>,
+    /// Options of topic routes.
+    pub messages: MessageOptionsConfig,
 }
 
 impl RouteOptionsConfig {
@@ -105,18 +115,66 @@ impl RouteOptionsConfig {
                 .unknown_query_parameters
                 .or(fallback.unknown_query_parameters),
             body_field_collision: self.body_field_collision.or(fallback.body_field_collision),
+            metadata: self.metadata.clone().or_else(|| fallback.metadata.clone()),
+            messages: self.messages.or(&fallback.messages),
         }
     }
 
-    /// The settings a route runs with, defaults filled in.
-    pub fn resolve(&self) -> RouteOptions {
-        RouteOptions {
+    /// The settings a route listening on `pattern` runs with, defaults filled in.
+    pub fn resolve(&self, pattern: &RoutePattern) -> Result<RouteOptions, String> {
+        let messages = match pattern {
+            RoutePattern::Topic(template) => {
+                let variables: Vec<String> =
+                    template.variables().iter().map(|v| v.to_string()).collect();
+                Some(Arc::new(self.messages.resolve(&variables)?))
+            }
+            RoutePattern::Http { .. } if self.messages.is_set() => {
+                return Err(
+                    "qos, payload, retry, error_topic, dead_letter_topic, reply_topic, shared_group and stream_to apply to topic routes only".into(),
+                )
+            }
+            RoutePattern::Http { .. } => None,
+        };
+        Ok(RouteOptions {
             timeout: self.timeout.map_or(DEFAULT_TIMEOUT, |t| t.0),
             json: self.json.clone().unwrap_or_default().resolve(),
             unknown_query_parameters: self.unknown_query_parameters.unwrap_or_default(),
             body_field_collision: self.body_field_collision.unwrap_or_default(),
-        }
+            metadata: resolve_metadata(self.metadata.as_ref(), |name| std::env::var(name).ok())?,
+            messages,
+        })
     }
+}
+
+/// Static metadata as header pairs; a value written `${NAME}` is the environment variable
+/// `NAME`, read once at load.
+fn resolve_metadata(
+    metadata: Option<&BTreeMap<String, String>>,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<Vec<(HeaderName, HeaderValue)>, String> {
+    let Some(metadata) = metadata else {
+        return Ok(Vec::new());
+    };
+    metadata
+        .iter()
+        .map(|(name, value)| {
+            let header = HeaderName::from_bytes(name.to_ascii_lowercase().as_bytes())
+                .ok()
+                .filter(|h| !h.as_str().starts_with("grpc-"))
+                .ok_or_else(|| {
+                    format!("metadata: '{name}' is not a metadata key (lowercase letters, digits, '-', '_', '.'; not grpc-*)")
+                })?;
+            let text = match value.strip_prefix("${").and_then(|v| v.strip_suffix('}')) {
+                Some(variable) => env(variable).ok_or_else(|| {
+                    format!("metadata.{name}: the environment variable {variable} is not set")
+                })?,
+                None => value.clone(),
+            };
+            let value = HeaderValue::from_str(&text)
+                .map_err(|_| format!("metadata.{name}: the value is not printable ASCII"))?;
+            Ok((header, value))
+        })
+        .collect()
 }
 
 /// The backend timeout of a route that sets none.
@@ -133,4 +191,44 @@ pub struct RouteOptions {
     pub unknown_query_parameters: UnknownQueryParameters,
     /// Body/path collisions.
     pub body_field_collision: BodyFieldCollision,
+    /// Metadata added to every backend call, replacing forwarded metadata of the same name.
+    pub metadata: Vec<(HeaderName, HeaderValue)>,
+    /// The options of a topic route; `None` for HTTP routes.
+    pub messages: Option<Arc<MessageOptions>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn static_metadata_reads_the_environment_once_and_refuses_bad_keys() {
+        let env = |name: &str| (name == "INSTANCE").then(|| "a".to_owned());
+        let written: BTreeMap<String, String> = [
+            ("X-Gateway-Instance".to_owned(), "${INSTANCE}".to_owned()),
+            ("x-static".to_owned(), "v".to_owned()),
+        ]
+        .into();
+        let resolved = resolve_metadata(Some(&written), env).unwrap();
+        assert_eq!(
+            resolved,
+            vec![
+                (
+                    HeaderName::from_static("x-gateway-instance"),
+                    HeaderValue::from_static("a")
+                ),
+                (
+                    HeaderName::from_static("x-static"),
+                    HeaderValue::from_static("v")
+                ),
+            ]
+        );
+        let missing: BTreeMap<String, String> = [("x-k".to_owned(), "${NOPE}".to_owned())].into();
+        assert_eq!(
+            resolve_metadata(Some(&missing), env).unwrap_err(),
+            "metadata.x-k: the environment variable NOPE is not set"
+        );
+        let reserved: BTreeMap<String, String> = [("grpc-x".to_owned(), "v".to_owned())].into();
+        assert!(resolve_metadata(Some(&reserved), env).is_err());
+    }
 }

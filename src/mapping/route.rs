@@ -28,6 +28,8 @@ pub enum RoutePlan {
     PlainXml(XmlPlan),
     /// A request to a REST/JSON backend (`routes:` entry with `rest:`).
     Rest(RestPlan),
+    /// A publish to an MQTT backend (`routes:` entry with `publish:`).
+    Publish(super::plans::PublishPlan),
 }
 
 /// What a route listens on.
@@ -174,6 +176,7 @@ impl Route {
             RoutePlan::Soap(plan) => plan.bind(self, request),
             RoutePlan::PlainXml(plan) => plan.bind(self, request),
             RoutePlan::Rest(plan) => plan.bind(self, request),
+            RoutePlan::Publish(plan) => plan.bind(self, request),
         }
     }
 
@@ -210,6 +213,7 @@ impl Route {
             RoutePlan::Soap(plan) => plan.encode(self, message),
             RoutePlan::PlainXml(plan) => plan.encode(self, message),
             RoutePlan::Rest(plan) => plan.encode(self, message),
+            RoutePlan::Publish(plan) => plan.encode(self, message),
         }
     }
 

@@ -20,6 +20,8 @@ pub enum BackendKind {
     Xml,
     /// REST/JSON.
     Rest,
+    /// An MQTT broker that messages are published to.
+    Mqtt,
 }
 
 impl BackendKind {
@@ -30,6 +32,7 @@ impl BackendKind {
             BackendKind::Soap => "soap",
             BackendKind::Xml => "xml",
             BackendKind::Rest => "rest",
+            BackendKind::Mqtt => "mqtt",
         }
     }
 }

@@ -14,4 +14,4 @@ pub use call::{Backend, BackendCall, BackendFuture, BackendKind, CallShape, Requ
 pub use payload::Payload;
 pub use request::{GatewayRequest, RequestBody, RequestKey};
 pub use response::{GatewayResponse, MessageStream, ResponseBody};
-pub use status::{Code, ErrorSource, Rejection, Status};
+pub use status::{Code, CodeName, ErrorSource, Rejection, Status};

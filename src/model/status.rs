@@ -4,6 +4,7 @@ use std::fmt;
 
 use bytes::Bytes;
 use http::HeaderMap;
+use serde::de::{self, Deserialize, Deserializer, Visitor};
 use serde_json::value::RawValue;
 
 pub use tonic::Code;
@@ -273,6 +274,54 @@ impl fmt::Display for Status {
 }
 
 impl std::error::Error for Status {}
+
+/// A canonical (gRPC) code written by name: `NOT_FOUND` or `not_found`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CodeName(pub Code);
+
+const CODE_NAMES: [(&str, Code); 16] = [
+    ("CANCELLED", Code::Cancelled),
+    ("UNKNOWN", Code::Unknown),
+    ("INVALID_ARGUMENT", Code::InvalidArgument),
+    ("DEADLINE_EXCEEDED", Code::DeadlineExceeded),
+    ("NOT_FOUND", Code::NotFound),
+    ("ALREADY_EXISTS", Code::AlreadyExists),
+    ("PERMISSION_DENIED", Code::PermissionDenied),
+    ("RESOURCE_EXHAUSTED", Code::ResourceExhausted),
+    ("FAILED_PRECONDITION", Code::FailedPrecondition),
+    ("ABORTED", Code::Aborted),
+    ("OUT_OF_RANGE", Code::OutOfRange),
+    ("UNIMPLEMENTED", Code::Unimplemented),
+    ("INTERNAL", Code::Internal),
+    ("UNAVAILABLE", Code::Unavailable),
+    ("DATA_LOSS", Code::DataLoss),
+    ("UNAUTHENTICATED", Code::Unauthenticated),
+];
+
+impl<'de> Deserialize<'de> for CodeName {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct CodeVisitor;
+        impl Visitor<'_> for CodeVisitor {
+            type Value = CodeName;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a gRPC code name such as NOT_FOUND or UNAVAILABLE")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                CODE_NAMES
+                    .iter()
+                    .find(|(name, _)| name.eq_ignore_ascii_case(v))
+                    .map(|(_, code)| CodeName(*code))
+                    .ok_or_else(|| {
+                        E::custom(format!(
+                            "'{v}' is not a gRPC code name (use one of {})",
+                            CODE_NAMES.map(|(name, _)| name).join(", ")
+                        ))
+                    })
+            }
+        }
+        deserializer.deserialize_str(CodeVisitor)
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -39,7 +39,7 @@ impl Pipeline {
         let table = self.table.load_full();
         let matched = table.find(&request.key)?;
         let route = matched.route.clone();
-        let call = route.bind(
+        let mut call = route.bind(
             &matched.captures,
             matched.query,
             request.body,
@@ -47,6 +47,9 @@ impl Pipeline {
             request.timeout,
         )?;
         drop(matched);
+        for (name, value) in &route.options.metadata {
+            call.metadata.insert(name.clone(), value.clone());
+        }
         match route.backend.call(call).await {
             Ok(response) => route.encode_response(response),
             Err(mut status) => {

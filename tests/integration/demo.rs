@@ -3,17 +3,15 @@
 use serde_json::json;
 
 use crate::support::library::{library_backend, library_pool};
-use crate::support::{root, Client};
+use crate::support::{demo_config, root, Client};
 
-#[tokio::test]
-async fn the_demo_config_serves_the_library_and_its_mapping_file() {
+/// The demo library backend and polygate serving the demo config in front of it.
+async fn start_demo() -> (crate::support::GrpcServer, polygate::app::Running) {
     polygate::install_crypto_provider();
     let backend = library_backend(library_pool(&root().join("protos")))
         .start()
         .await;
-    let mut config =
-        polygate::config::Config::from_file(&root().join("examples/demo.yaml")).unwrap();
-    config.http.as_mut().unwrap().listen = "127.0.0.1:0".into();
+    let mut config = demo_config();
     let Some(polygate::backends::BackendConfig::Grpc(grpc)) = config.backends.get_mut("library")
     else {
         panic!("the demo config has a gRPC backend named library");
@@ -22,6 +20,12 @@ async fn the_demo_config_serves_the_library_and_its_mapping_file() {
     let running = polygate::app::start(polygate::app::build(&config).await.unwrap())
         .await
         .unwrap();
+    (backend, running)
+}
+
+#[tokio::test]
+async fn the_demo_config_serves_the_library_and_its_mapping_file() {
+    let (backend, running) = start_demo().await;
     let client = Client::new(format!("http://{}", running.local_addr("http").unwrap()));
 
     let shelf = client.get("/v1/shelves/1").await;
@@ -63,4 +67,53 @@ async fn the_demo_config_serves_the_library_and_its_mapping_file() {
     assert_eq!(cover.header("content-type"), Some("image/svg+xml"));
     assert!(cover.text().starts_with("<svg"));
     running.shutdown().await;
+    backend.stop().await;
+}
+
+#[tokio::test]
+async fn the_demo_reading_room_takes_telemetry_answers_over_mqtt_and_commands_devices() {
+    use crate::support::mqtt::Device;
+    let (backend, running) = start_demo().await;
+    assert!(running.wait_ready("mqtt").await);
+    let mut device = Device::v5(running.local_addr("mqtt").unwrap(), "atrium-panel").await;
+    device.subscribe("rooms/atrium/#", 1).await;
+
+    device
+        .publish(
+            "rooms/atrium/sensors/s1/reading",
+            r#"{"celsius": 27.5, "humidity": 40}"#,
+            1,
+        )
+        .await;
+    let command = device.next_on("rooms/atrium/commands").await;
+    assert_eq!(
+        command.json(),
+        json!({"room": "atrium", "action": "ventilate"})
+    );
+
+    device.publish("rooms/atrium/climate/get", "{}", 1).await;
+    let climate = device.next_on("rooms/atrium/climate").await;
+    assert_eq!(
+        climate.json(),
+        json!({"room": "atrium", "celsius": 27.5, "readings": "1"})
+    );
+
+    let client = Client::new(format!("http://{}", running.local_addr("http").unwrap()));
+    let sent = client
+        .json(
+            "POST",
+            "/v1/rooms/atrium/commands",
+            json!({"action": "lights-off"}),
+        )
+        .await;
+    assert_eq!(sent.status, 200);
+    assert_eq!(
+        sent.json(),
+        json!({"topic": "rooms/atrium/commands", "qos": 1})
+    );
+    let command = device.next_on("rooms/atrium/commands").await;
+    assert_eq!(command.json(), json!({"action": "lights-off"}));
+    device.disconnect().await;
+    running.shutdown().await;
+    backend.stop().await;
 }

@@ -144,3 +144,19 @@ fn codecs_know_neither_routes_nor_transports() {
         Vec::<String>::new()
     );
 }
+
+#[test]
+fn the_shared_mqtt_client_knows_neither_frontends_backends_nor_routes() {
+    assert_eq!(
+        offenders(
+            "mqtt_client",
+            &[
+                "crate::frontends",
+                "crate::backends",
+                "crate::mapping",
+                "crate::pipeline"
+            ]
+        ),
+        Vec::<String>::new()
+    );
+}

@@ -78,7 +78,7 @@ async fn file_level_mistakes_stop_at_their_line() {
     for (mapping, expected) in [
         (
             "routes:\n  - get: /v1/a\n    backend: resty\n    rest: {path: /a}\n    soap: {operation: A}\n",
-            "routes.yaml:2: the route GET /v1/a needs exactly one of soap:, xml: or rest:",
+            "routes.yaml:2: the route GET /v1/a needs exactly one of soap:, xml:, rest: or publish:",
         ),
         (
             "routes:\n  - get: /v1/a\n    rest: {path: /a}\n",

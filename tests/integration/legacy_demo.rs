@@ -4,15 +4,13 @@
 use serde_json::json;
 
 use crate::support::warehouse::{start_warehouse, FIRST_ORDER_ID};
-use crate::support::{root, Client};
+use crate::support::{demo_config, Client};
 
 #[tokio::test]
 async fn the_demo_config_serves_the_warehouse_as_rest_resources() {
     polygate::install_crypto_provider();
     let warehouse = start_warehouse("127.0.0.1:0").await.unwrap();
-    let mut config =
-        polygate::config::Config::from_file(&root().join("examples/demo.yaml")).unwrap();
-    config.http.as_mut().unwrap().listen = "127.0.0.1:0".into();
+    let mut config = demo_config();
     let Some(polygate::backends::BackendConfig::Soap(soap)) = config.backends.get_mut("warehouse")
     else {
         panic!("the demo config has a SOAP backend named warehouse");

@@ -7,7 +7,7 @@ mod fault;
 mod security;
 mod service;
 
-pub use config::{CodeName, PasswordType, SoapBackendConfig, SoapSettings, WsSecurityConfig};
+pub use config::{PasswordType, SoapBackendConfig, SoapSettings, WsSecurityConfig};
 pub use service::SoapBackend;
 
 /// Reads a SOAP answer given as its HTTP status, `Content-Type` and body, as [`SoapBackend`]

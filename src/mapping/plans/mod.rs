@@ -6,6 +6,7 @@
 mod document;
 pub mod grpc;
 mod plain_xml;
+mod publish;
 mod query;
 mod rest;
 mod selection;
@@ -20,18 +21,20 @@ use http::Method;
 
 pub use grpc::GrpcPlan;
 pub use plain_xml::XmlPlan;
+pub use publish::PublishPlan;
 pub use rest::RestPlan;
 pub use soap::SoapPlan;
 
 use document::HeaderEdits;
 use selection::Selection;
 
+use super::messages::PayloadFormat;
 use super::options::RouteOptionsConfig;
 use super::route::{Route, RoutePattern, RoutePlan};
 use super::source::{RouteSpec, RouteTarget};
 use crate::model::{Backend, BackendKind, CallShape};
 
-/// A backend that `routes:` entries can name (SOAP, plain XML, REST).
+/// A backend that `routes:` entries can name (SOAP, plain XML, REST, MQTT).
 pub struct TargetBackend {
     /// The backend's name.
     pub name: Arc<str>,
@@ -64,6 +67,7 @@ pub(crate) fn compile_target(
         RouteTarget::Soap(_) => BackendKind::Soap,
         RouteTarget::Xml(_) => BackendKind::Xml,
         RouteTarget::Rest(_) => BackendKind::Rest,
+        RouteTarget::Publish(_) => BackendKind::Mqtt,
     };
     if wanted != backend.kind {
         return Err(format!(
@@ -82,14 +86,30 @@ pub(crate) fn compile_target(
             .map(|(plan, op)| (RoutePlan::PlainXml(plan), op))?,
         RouteTarget::Rest(rest) => RestPlan::compile(spec, rest, &pattern, edits, selection)
             .map(|(plan, op)| (RoutePlan::Rest(plan), op))?,
+        RouteTarget::Publish(publish) => PublishPlan::compile(spec, publish, &pattern)
+            .map(|(plan, op)| (RoutePlan::Publish(plan), op))?,
     };
+    let options = spec.options.or(defaults).resolve(&pattern)?;
+    if let Some(messages) = &options.messages {
+        if messages.stream_to.is_some() {
+            return Err("stream_to needs a server-streaming gRPC method".into());
+        }
+        let takes_raw = matches!(plan, RoutePlan::Rest(_) | RoutePlan::Publish(_));
+        match messages.payload {
+            PayloadFormat::Json => {}
+            PayloadFormat::Raw if takes_raw => {}
+            PayloadFormat::Raw | PayloadFormat::Protobuf => {
+                return Err("payload: protobuf is for gRPC routes, and raw for gRPC, rest: and publish: routes; this route takes JSON".into())
+            }
+        }
+    }
     Ok(Route {
         pattern,
         backend_name: backend.name.clone(),
         backend: backend.backend.clone(),
         operation: Arc::from(operation),
         shape: CallShape::Unary,
-        options: spec.options.or(defaults).resolve(),
+        options,
         origin: spec.origin.clone(),
         plan,
     })

@@ -68,6 +68,36 @@ macro_rules! route_entry {
             /// What a body field that a path variable also sets does on this route.
             #[serde(default)]
             pub body_field_collision: Option<$crate::mapping::options::BodyFieldCollision>,
+            /// Metadata added to every backend call (name → value; `${NAME}` reads the
+            /// environment variable `NAME` at load).
+            #[serde(default)]
+            pub metadata: Option<std::collections::BTreeMap<String, String>>,
+            /// Topic routes: the subscription's QoS (0, 1 or 2). Default 1.
+            #[serde(default)]
+            pub qos: Option<u8>,
+            /// Topic routes: `json` (default), `protobuf` or `raw`.
+            #[serde(default)]
+            pub payload: Option<$crate::mapping::messages::PayloadFormat>,
+            /// Topic routes: how failed calls are retried before the message is dead-lettered.
+            #[serde(default)]
+            pub retry: Option<$crate::mapping::messages::RetryConfig>,
+            /// Topic routes: where a failed call's error JSON is published.
+            #[serde(default)]
+            pub error_topic: Option<String>,
+            /// Topic routes: where a message goes once its retries are spent.
+            #[serde(default)]
+            pub dead_letter_topic: Option<String>,
+            /// Topic routes: where the answer is published when the message names no response
+            /// topic.
+            #[serde(default)]
+            pub reply_topic: Option<String>,
+            /// Topic routes: subscribe through `$share/<group>/…` so instances split the load.
+            #[serde(default)]
+            pub shared_group: Option<String>,
+            /// Topic routes of server-streaming methods: a downlink publishing every streamed
+            /// message to this topic template (variables from the message's fields).
+            #[serde(default)]
+            pub stream_to: Option<String>,
             $(
                 $(#[$field_meta])*
                 pub $field: $type,
@@ -89,6 +119,17 @@ macro_rules! route_entry {
                         json: None,
                         unknown_query_parameters: self.unknown_query_parameters,
                         body_field_collision: self.body_field_collision,
+                        metadata: self.metadata.clone(),
+                        messages: $crate::mapping::messages::MessageOptionsConfig {
+                            qos: self.qos,
+                            payload: self.payload,
+                            retry: self.retry.clone(),
+                            error_topic: self.error_topic.clone(),
+                            dead_letter_topic: self.dead_letter_topic.clone(),
+                            reply_topic: self.reply_topic.clone(),
+                            shared_group: self.shared_group.clone(),
+                            stream_to: self.stream_to.clone(),
+                        },
                     },
                 }
             }

@@ -122,7 +122,11 @@ fn flatten_rule(
         .or(inherited_backend);
     let mut own = shared.options.clone();
     own.json = rule.json.clone();
-    let options = own.or(inherited_options);
+    let mut options = own.or(inherited_options);
+    if matches!(patterns.as_slice(), [(PatternSpec::Http { .. }, _)]) {
+        // Topic options a topic rule's HTTP bindings would inherit do not apply to them.
+        options.messages = shared.options.messages.clone();
+    }
     match patterns.as_slice() {
         [] if top_level && !rule.additional_bindings.is_empty() => {}
         [] => {

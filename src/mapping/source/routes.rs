@@ -34,6 +34,9 @@ route_entry! {
         /// A request to a REST/JSON `rest` backend.
         #[serde(default)]
         pub rest: Option<RestTargetConfig>,
+        /// A publish to an `mqtt` backend.
+        #[serde(default)]
+        pub publish: Option<PublishTargetConfig>,
         /// The JSON ⇄ XML mapping for this route, replacing the file's `xml_mapping`.
         #[serde(default)]
         pub xml_mapping: Option<Spanned<XmlMappingConfig>>,
@@ -105,6 +108,15 @@ pub struct RestTargetConfig {
     pub forward_query: Option<bool>,
 }
 
+/// `publish:` — a message published to an MQTT backend's broker.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct PublishTargetConfig {
+    /// The topic, with `{variable}` levels filled from the route's variables
+    /// (`sites/{site}/devices/{device_id}/commands`).
+    pub topic: String,
+}
+
 /// Which kind of backend a route targets, with its settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RouteTarget {
@@ -114,6 +126,8 @@ pub enum RouteTarget {
     Xml(XmlTargetConfig),
     /// `rest:`.
     Rest(RestTargetConfig),
+    /// `publish:`.
+    Publish(PublishTargetConfig),
 }
 
 /// A route of `routes:`, read and checked as far as the file alone allows.
@@ -193,14 +207,15 @@ fn read_route(
     let Some(backend) = &entry.backend else {
         return Err((line, format!("the route {pattern} names no backend")));
     };
-    let target = match (&entry.soap, &entry.xml, &entry.rest) {
-        (Some(soap), None, None) => RouteTarget::Soap(soap.clone()),
-        (None, Some(xml), None) => RouteTarget::Xml(xml.clone()),
-        (None, None, Some(rest)) => RouteTarget::Rest(rest.clone()),
+    let target = match (&entry.soap, &entry.xml, &entry.rest, &entry.publish) {
+        (Some(soap), None, None, None) => RouteTarget::Soap(soap.clone()),
+        (None, Some(xml), None, None) => RouteTarget::Xml(xml.clone()),
+        (None, None, Some(rest), None) => RouteTarget::Rest(rest.clone()),
+        (None, None, None, Some(publish)) => RouteTarget::Publish(publish.clone()),
         _ => {
             return Err((
                 line,
-                format!("the route {pattern} needs exactly one of soap:, xml: or rest:"),
+                format!("the route {pattern} needs exactly one of soap:, xml:, rest: or publish:"),
             ))
         }
     };

@@ -12,6 +12,7 @@ pub mod http_server;
 pub mod legacy;
 #[path = "../../../examples/common/library.rs"]
 pub mod library;
+pub mod mqtt;
 #[path = "../../../examples/common/warehouse.rs"]
 pub mod warehouse;
 #[path = "../../../examples/common/xml_tree.rs"]
@@ -91,21 +92,7 @@ impl Gateway {
         }
         let path = dir.join("polygate.yaml");
         std::fs::write(&path, config).unwrap();
-        let config = polygate::config::Config::from_file(&path).expect("the test config parses");
-        let gateway = match polygate::app::build(&config).await {
-            Ok(gateway) => gateway,
-            Err(errors) => panic!(
-                "gateway config rejected: {}",
-                errors
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            ),
-        };
-        let running = polygate::app::start(gateway)
-            .await
-            .expect("the gateway listens");
+        let running = serve(&path).await;
         let client = Client::new(format!(
             "http://{}",
             running.local_addr("http").expect("an http listener")
@@ -135,6 +122,26 @@ impl Gateway {
     }
 }
 
+/// polygate serving the config file at `path` in this process; fails the test, naming every
+/// error, when the config is refused.
+pub async fn serve(path: &Path) -> polygate::app::Running {
+    let config = polygate::config::Config::from_file(path).expect("the test config parses");
+    let gateway = match polygate::app::build(&config).await {
+        Ok(gateway) => gateway,
+        Err(errors) => panic!(
+            "gateway config rejected: {}",
+            errors
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; ")
+        ),
+    };
+    polygate::app::start(gateway)
+        .await
+        .expect("the gateway listens")
+}
+
 /// A config for the test protos with one gRPC backend named `test`.
 pub fn test_config(backend_url: &str, extra: &str) -> String {
     let protos = root().join("tests/protos");
@@ -162,4 +169,20 @@ pub fn message(type_name: &str, json: serde_json::Value) -> DynamicMessage {
         .get_message_by_name(type_name)
         .expect("message type in the test pool");
     DynamicMessage::deserialize(descriptor, json).expect("valid proto3 JSON")
+}
+
+/// The quickstart's config (`examples/demo.yaml`) with its listeners on ephemeral ports and
+/// the embedded broker's storage in a scratch directory.
+pub fn demo_config() -> polygate::config::Config {
+    let mut config =
+        polygate::config::Config::from_file(&root().join("examples/demo.yaml")).unwrap();
+    config.http.as_mut().expect("an http listener").listen = "127.0.0.1:0".into();
+    let embedded = config
+        .mqtt
+        .as_mut()
+        .and_then(|mqtt| mqtt.embedded.as_mut())
+        .expect("an embedded MQTT broker");
+    embedded.listen = "127.0.0.1:0".into();
+    embedded.storage_dir = Some(scratch_dir().join("mqtt"));
+    config
 }

@@ -9,10 +9,12 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
+use prost_reflect::Kind;
 
 use super::wire::{contains, write_bytes_field, write_nested};
-use super::{resolve_chain, BodyPlan, FieldChain, GrpcPlan};
+use super::{resolve_chain, BodyPlan, FieldChain, GrpcPlan, RequestPlan};
 use crate::codec::protojson::{json_to_field, json_to_proto, settable_from_text, text_to_field};
+use crate::mapping::messages::PayloadFormat;
 use crate::mapping::options::{BodyFieldCollision, UnknownQueryParameters};
 use crate::mapping::plans::query::form_decode;
 use crate::mapping::route::{BindRequest, Route};
@@ -84,8 +86,20 @@ impl GrpcPlan {
         let plan = &self.request;
         let (content_type, data) = match payload {
             Payload::Json(data) => (None, data),
+            Payload::Protobuf(data) => return protobuf_body(route, plan, &data, extra),
+            // Only a topic route declared `payload: raw` takes bytes into a plain field.
+            Payload::Raw { data, .. }
+                if !plan.raw_body
+                    && route
+                        .options
+                        .messages
+                        .as_ref()
+                        .is_some_and(|m| m.payload == PayloadFormat::Raw) =>
+            {
+                return raw_field_body(route, plan, &data, extra)
+            }
             Payload::Raw { content_type, data } => (Some(content_type), data),
-            Payload::Protobuf(data) | Payload::Xml(data) => (Some(String::new()), data),
+            Payload::Xml(data) => (Some(String::new()), data),
         };
         if data.is_empty() {
             return Ok(Vec::with_capacity(extra));
@@ -271,6 +285,69 @@ impl GrpcPlan {
         }
         Ok(())
     }
+}
+
+/// A body already in protobuf (an MQTT payload): the whole request message, or the body
+/// field's message.
+fn protobuf_body(
+    route: &Route,
+    plan: &RequestPlan,
+    data: &[u8],
+    extra: usize,
+) -> Result<Vec<u8>, Status> {
+    let mut message = Vec::with_capacity(data.len() + extra + 8);
+    match &plan.body {
+        BodyPlan::Whole => message.extend_from_slice(data),
+        BodyPlan::Field(chain) => wrap_bytes(chain, data, &mut message)?,
+        BodyPlan::None => {
+            return Err(Status::invalid_argument(format!(
+                "{} takes no request body",
+                route.pattern
+            )))
+        }
+    }
+    Ok(message)
+}
+
+/// Raw bytes (an MQTT payload) into the body field, a `bytes` or `string` field; a `string`
+/// field takes UTF-8 only.
+fn raw_field_body(
+    route: &Route,
+    plan: &RequestPlan,
+    data: &[u8],
+    extra: usize,
+) -> Result<Vec<u8>, Status> {
+    let BodyPlan::Field(chain) = &plan.body else {
+        return Err(Status::internal(format!(
+            "{} takes raw bytes only into a body field",
+            route.pattern
+        )));
+    };
+    if chain.last().is_some_and(|f| f.kind() == Kind::String) && std::str::from_utf8(data).is_err()
+    {
+        return Err(Status::invalid_argument(format!(
+            "{} takes UTF-8 text into its body field, and the payload is not UTF-8",
+            route.pattern
+        )));
+    }
+    let mut message = Vec::with_capacity(data.len() + extra + 8);
+    wrap_bytes(chain, data, &mut message)?;
+    Ok(message)
+}
+
+/// Writes `data` as the length-delimited field at the end of `chain`, wrapped in its parents.
+fn wrap_bytes(chain: &FieldChain, data: &[u8], out: &mut Vec<u8>) -> Result<(), Status> {
+    let (leaf, parents) = chain
+        .split_last()
+        .ok_or_else(|| Status::internal("empty body field"))?;
+    if parents.is_empty() {
+        write_bytes_field(leaf.number(), data, out);
+    } else {
+        let mut wrapped = Vec::with_capacity(data.len() + 8);
+        write_bytes_field(leaf.number(), data, &mut wrapped);
+        write_nested(parents, &wrapped, out);
+    }
+    Ok(())
 }
 
 /// Encodes a URL value into the field at the end of `chain`, wrapped in its parents.

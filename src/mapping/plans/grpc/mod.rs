@@ -11,8 +11,9 @@ use std::sync::Arc;
 use prost_reflect::{DescriptorPool, FieldDescriptor, Kind, MessageDescriptor, MethodDescriptor};
 
 use crate::codec::protojson::settable_from_text;
+use crate::mapping::messages::PayloadFormat;
 use crate::mapping::options::RouteOptionsConfig;
-use crate::mapping::route::{Route, RoutePlan};
+use crate::mapping::route::{Route, RoutePattern, RoutePlan};
 use crate::mapping::source::RuleSpec;
 use crate::mapping::table::BackendSchema;
 use crate::model::CallShape;
@@ -185,7 +186,13 @@ pub(crate) fn compile(
         None => output.full_name() == HTTP_BODY,
     };
 
-    let options = rule.options.or(defaults).resolve();
+    let options = rule.options.or(defaults).resolve(&pattern)?;
+    if let Some(messages) = &options.messages {
+        check_payload(messages.payload, &body, raw_body)?;
+        if messages.stream_to.is_some() {
+            check_downlink(&pattern, shape)?;
+        }
+    }
     Ok(Route {
         pattern,
         backend_name: schema.name.clone(),
@@ -213,6 +220,48 @@ pub(crate) fn compile(
             },
         })),
     })
+}
+
+/// Whether a topic route's payload format fits where its body goes.
+fn check_payload(format: PayloadFormat, body: &BodyPlan, raw_body: bool) -> Result<(), String> {
+    let leaf = match body {
+        BodyPlan::Field(chain) => chain.last().filter(|f| !f.is_list()),
+        _ => None,
+    };
+    match format {
+        PayloadFormat::Json => Ok(()),
+        PayloadFormat::Protobuf => match (body, leaf.map(|f| f.kind())) {
+            (BodyPlan::Whole, _) if !raw_body => Ok(()),
+            (_, Some(Kind::Message(_))) if !raw_body => Ok(()),
+            _ => Err("payload: protobuf needs body \"*\" or a body field holding a message".into()),
+        },
+        PayloadFormat::Raw => match leaf.map(|f| f.kind()) {
+            _ if raw_body => Ok(()),
+            Some(Kind::Bytes | Kind::String) => Ok(()),
+            _ => Err(
+                "payload: raw needs a body field of type bytes, string or google.api.HttpBody"
+                    .into(),
+            ),
+        },
+    }
+}
+
+/// A downlink needs a server-streaming method, and a topic without variables or wildcards
+/// to name it.
+fn check_downlink(pattern: &RoutePattern, shape: CallShape) -> Result<(), String> {
+    if shape != CallShape::ServerStreaming {
+        return Err("stream_to needs a server-streaming method".into());
+    }
+    let address = pattern.address();
+    if address
+        .split('/')
+        .any(|level| matches!(level, "+" | "#") || level.starts_with('{'))
+    {
+        return Err(format!(
+            "stream_to: the route's topic '{address}' names the downlink and takes no variables or wildcards"
+        ));
+    }
+    Ok(())
 }
 
 fn describe_kind(field: &prost_reflect::FieldDescriptor) -> String {
