@@ -149,7 +149,13 @@ impl Config {
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| ConfigError::at(path, None, format!("cannot read: {e}")))?;
-        let mut config: Config = serde_saphyr::from_str(&text).map_err(|e| {
+        Self::from_text(&text, path)
+    }
+
+    /// Parses config `text` as if read from `path`: errors name `path`, and relative mapping
+    /// paths are resolved against its directory. Nothing is read from disk.
+    pub fn from_text(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        let mut config: Config = serde_saphyr::from_str(text).map_err(|e| {
             let (line, message) = yaml_error_parts(&e);
             ConfigError::at(path, Some(line), message)
         })?;

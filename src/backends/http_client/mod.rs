@@ -7,6 +7,6 @@ mod client;
 mod config;
 mod error;
 
-pub(crate) use client::HttpClient;
+pub(crate) use client::{HttpClient, UpstreamResponse};
 pub use config::{ClientSettings, HttpBackendConfig};
 pub(crate) use error::UpstreamError;

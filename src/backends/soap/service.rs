@@ -12,7 +12,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use super::config::SoapSettings;
 use super::fault::{read_fault, status, FaultPolicy, SoapError};
 use crate::backends::deadline::within;
-use crate::backends::http_client::HttpClient;
+use crate::backends::http_client::{HttpClient, UpstreamResponse};
 use crate::codec::soap::{SoapBody, SoapVersion};
 use crate::codec::xml::{decode_document, XmlMapping, XmlMappingConfig};
 use crate::model::{
@@ -39,14 +39,10 @@ struct Inner {
 impl SoapBackend {
     /// A backend named `name`; connects on first use.
     pub fn new(name: &str, settings: SoapSettings) -> Result<Self, String> {
-        let lenient = XmlMappingConfig {
-            drop_prefixes: true,
-            ..XmlMappingConfig::default()
-        };
         Ok(Self {
             inner: Arc::new(Inner {
                 client: HttpClient::new(name, settings.client.clone())?,
-                lenient: XmlMapping::new(&lenient).map_err(|e| e.to_string())?,
+                lenient: lenient_mapping()?,
                 settings,
             }),
         })
@@ -95,54 +91,7 @@ impl Inner {
             )
             .await
             .map_err(SoapError::Upstream)?;
-        let media_type = response.media_type();
-        if media_type == "multipart/related" {
-            return Err(SoapError::Mtom);
-        }
-        if response.body.iter().all(u8::is_ascii_whitespace) {
-            // Only a one-way operation's acknowledgement may come without an envelope.
-            return match response.status {
-                StatusCode::ACCEPTED | StatusCode::NO_CONTENT => Ok(answer(Bytes::new())),
-                status if status.is_success() => Err(SoapError::Empty(status)),
-                status => Err(SoapError::HttpStatus(status, String::new())),
-            };
-        }
-        let document = decode_document(&response.body, response.charset().as_deref())
-            .map_err(SoapError::Xml)?;
-        {
-            let text = std::str::from_utf8(&document).map_err(|e| {
-                SoapError::Xml(crate::codec::xml::XmlError::BadEncoding {
-                    encoding: "UTF-8",
-                    offset: e.valid_up_to(),
-                })
-            })?;
-            let mut body = match SoapBody::open(text, FAULT_DEPTH) {
-                Ok(body) => body,
-                // An error page instead of an envelope is an HTTP failure, not bad XML.
-                Err(_) if !response.status.is_success() => {
-                    return Err(SoapError::HttpStatus(response.status, media_type))
-                }
-                Err(error) => return Err(SoapError::Envelope(error)),
-            };
-            if body.is_fault() {
-                let version = body.version();
-                let (reader, start) = body.take_first();
-                let fault = match start {
-                    Some(start) => read_fault(reader, &start, version, &self.lenient)
-                        .map_err(SoapError::Xml)?,
-                    None => return Err(SoapError::HttpStatus(response.status, media_type)),
-                };
-                return Err(SoapError::Fault(Box::new(fault)));
-            }
-            if !response.status.is_success() {
-                return Err(SoapError::HttpStatus(response.status, media_type));
-            }
-        }
-        let bytes = match document {
-            Cow::Borrowed(slice) => response.body.slice_ref(slice),
-            Cow::Owned(vec) => Bytes::from(vec),
-        };
-        Ok(answer(bytes))
+        read_answer(response, &self.lenient)
     }
 
     /// `<?xml …?><soapenv:Envelope …><soapenv:Header>…</soapenv:Header><soapenv:Body>payload…`.
@@ -205,6 +154,73 @@ impl Inner {
         }
         Ok(headers)
     }
+}
+
+/// The mapping that reads fault details and texts: any namespace, prefixes dropped.
+pub(super) fn lenient_mapping() -> Result<XmlMapping, String> {
+    let lenient = XmlMappingConfig {
+        drop_prefixes: true,
+        ..XmlMappingConfig::default()
+    };
+    XmlMapping::new(&lenient).map_err(|e| e.to_string())
+}
+
+/// Reads the backend's answer: the XML of a success, or the failure it stands for (a fault,
+/// whatever the HTTP status; an error page; an empty or malformed answer). `lenient` reads
+/// fault details and texts.
+pub(super) fn read_answer(
+    response: UpstreamResponse,
+    lenient: &XmlMapping,
+) -> Result<GatewayResponse, SoapError> {
+    let media_type = response.media_type();
+    if media_type == "multipart/related" {
+        return Err(SoapError::Mtom);
+    }
+    if response.body.iter().all(u8::is_ascii_whitespace) {
+        // Only a one-way operation's acknowledgement may come without an envelope.
+        return match response.status {
+            StatusCode::ACCEPTED | StatusCode::NO_CONTENT => Ok(answer(Bytes::new())),
+            status if status.is_success() => Err(SoapError::Empty(status)),
+            status => Err(SoapError::HttpStatus(status, String::new())),
+        };
+    }
+    let document =
+        decode_document(&response.body, response.charset().as_deref()).map_err(SoapError::Xml)?;
+    {
+        let text = std::str::from_utf8(&document).map_err(|e| {
+            SoapError::Xml(crate::codec::xml::XmlError::BadEncoding {
+                encoding: "UTF-8",
+                offset: e.valid_up_to(),
+            })
+        })?;
+        let mut body = match SoapBody::open(text, FAULT_DEPTH) {
+            Ok(body) => body,
+            // An error page instead of an envelope is an HTTP failure, not bad XML.
+            Err(_) if !response.status.is_success() => {
+                return Err(SoapError::HttpStatus(response.status, media_type))
+            }
+            Err(error) => return Err(SoapError::Envelope(error)),
+        };
+        if body.is_fault() {
+            let version = body.version();
+            let (reader, start) = body.take_first();
+            let fault = match start {
+                Some(start) => {
+                    read_fault(reader, &start, version, lenient).map_err(SoapError::Xml)?
+                }
+                None => return Err(SoapError::HttpStatus(response.status, media_type)),
+            };
+            return Err(SoapError::Fault(Box::new(fault)));
+        }
+        if !response.status.is_success() {
+            return Err(SoapError::HttpStatus(response.status, media_type));
+        }
+    }
+    let bytes = match document {
+        Cow::Borrowed(slice) => response.body.slice_ref(slice),
+        Cow::Owned(vec) => Bytes::from(vec),
+    };
+    Ok(answer(bytes))
 }
 
 fn answer(document: Bytes) -> GatewayResponse {

@@ -120,25 +120,6 @@ fn non_finite(nan: bool, positive: bool) -> &'static [u8] {
     }
 }
 
-/// Appends a `float` or `double` the way serde_json writes a bare float (wrapper types):
-/// non-finite values become `null`.
-pub(super) fn write_f64_or_null(out: &mut Vec<u8>, value: f64) {
-    if value.is_finite() {
-        let _ = CompactFormatter.write_f64(out, value);
-    } else {
-        out.extend_from_slice(b"null");
-    }
-}
-
-/// See [`write_f64_or_null`].
-pub(super) fn write_f32_or_null(out: &mut Vec<u8>, value: f32) {
-    if value.is_finite() {
-        let _ = CompactFormatter.write_f32(out, value);
-    } else {
-        out.extend_from_slice(b"null");
-    }
-}
-
 /// Appends a 32-bit signed integer as a JSON number.
 pub(super) fn write_i32(out: &mut Vec<u8>, value: i32) {
     let _ = CompactFormatter.write_i32(out, value);
@@ -219,7 +200,7 @@ mod tests {
         assert_eq!(render(|o| write_f32(o, 0.1)), "0.1");
         assert_eq!(render(|o| write_f64(o, f64::NAN)), "\"NaN\"");
         assert_eq!(render(|o| write_f64(o, f64::NEG_INFINITY)), "\"-Infinity\"");
-        assert_eq!(render(|o| write_f32_or_null(o, f32::INFINITY)), "null");
+        assert_eq!(render(|o| write_f32(o, f32::INFINITY)), "\"Infinity\"");
         assert_eq!(render(|o| write_i64_quoted(o, -5)), "\"-5\"");
         assert_eq!(
             render(|o| write_u64_quoted(o, u64::MAX)),

@@ -5,9 +5,7 @@
 use prost_reflect::{DynamicMessage, MessageDescriptor};
 
 use super::failure::{Failure, FailureKind};
-use super::json_write::{
-    write_f32_or_null, write_f64_or_null, write_i64_quoted, write_str, write_u64_quoted,
-};
+use super::json_write::{write_f32, write_f64, write_i64_quoted, write_str, write_u64_quoted};
 use super::kinds::{ScalarKind, WellKnown};
 use super::proto_to_json::{wire_failure, Emitter};
 use super::proto_values::{check_utf8, expect_wire_type, write_scalar, Raw};
@@ -149,8 +147,9 @@ impl Emitter<'_> {
         }
     }
 
-    /// Wrappers print as their bare value; a non-finite float or double prints as `null`, as
-    /// prost-reflect does for them.
+    /// Wrappers print as their bare value, a non-finite float or double as `"NaN"`,
+    /// `"Infinity"` or `"-Infinity"` like the field it wraps (prost-reflect prints `null`, which
+    /// reads back as an absent wrapper, and as no value at all at the top level).
     fn write_wrapper(
         &mut self,
         kind: ScalarKind,
@@ -177,12 +176,8 @@ impl Emitter<'_> {
             _ => Raw::Num(0),
         });
         match (kind, raw) {
-            (ScalarKind::Double, Raw::Num(bits)) => {
-                write_f64_or_null(self.out, f64::from_bits(bits))
-            }
-            (ScalarKind::Float, Raw::Num(bits)) => {
-                write_f32_or_null(self.out, f32::from_bits(bits as u32))
-            }
+            (ScalarKind::Double, Raw::Num(bits)) => write_f64(self.out, f64::from_bits(bits)),
+            (ScalarKind::Float, Raw::Num(bits)) => write_f32(self.out, f32::from_bits(bits as u32)),
             (ScalarKind::Int64, Raw::Num(v)) => write_i64_quoted(self.out, v as i64),
             (ScalarKind::Uint64, Raw::Num(v)) => write_u64_quoted(self.out, v),
             _ => write_scalar(self.out, kind, raw)?,

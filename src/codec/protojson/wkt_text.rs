@@ -331,6 +331,14 @@ pub(super) fn parse_field_mask(text: &str) -> Result<Vec<String>, String> {
 /// Appends the JSON form of one field mask path (`foo_bar.baz` → `fooBar.baz`), failing when
 /// it would not read back as the same path.
 pub(super) fn push_field_mask_path(out: &mut String, path: &str) -> Result<(), String> {
+    // A trailing '_' would be lost and a ',' would split the path in two when the JSON is read
+    // back, silently naming other fields. (An empty path prints as an empty element, which reads
+    // back as nothing, as in prost-reflect and the reference implementations.)
+    if path.ends_with('_') || path.contains(',') {
+        return Err(format!(
+            "field mask path \"{path}\" cannot be written in lowerCamelCase"
+        ));
+    }
     let mut upper_next = false;
     for ch in path.chars() {
         if ch.is_ascii_uppercase() {
@@ -460,6 +468,25 @@ mod tests {
         assert_eq!(out, "inner.longName");
         assert!(push_field_mask_path(&mut String::new(), "foo_1").is_err());
         assert!(push_field_mask_path(&mut String::new(), "fooBar").is_err());
+    }
+
+    #[test]
+    fn field_mask_paths_that_would_not_read_back_are_refused() {
+        // Found by fuzzing: each was printed, and read back as another mask.
+        for path in ["foo_", "a,b", "foo.bar_", "_"] {
+            assert_eq!(
+                push_field_mask_path(&mut String::new(), path),
+                Err(format!(
+                    "field mask path \"{path}\" cannot be written in lowerCamelCase"
+                )),
+                "{path:?}"
+            );
+        }
+        assert_eq!(parse_field_mask(","), Ok(vec![]));
+        assert_eq!(parse_field_mask("\0y"), Ok(vec!["\0y".to_owned()]));
+        let mut out = String::new();
+        push_field_mask_path(&mut out, "\0y").unwrap();
+        assert_eq!(out, "\0y");
     }
 
     #[test]

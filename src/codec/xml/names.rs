@@ -15,6 +15,15 @@ pub(crate) fn ncname_error(name: &str) -> Option<&'static str> {
     None
 }
 
+/// Why a name read from a document is not a qualified name (`prefix:local` or `local`, each
+/// part an `NCName`).
+pub(crate) fn qname_error(name: &str) -> Option<&'static str> {
+    match name.split_once(':') {
+        Some((prefix, local)) => ncname_error(prefix).or_else(|| ncname_error(local)),
+        None => ncname_error(name),
+    }
+}
+
 /// A name split at its (single) colon: `("p", "local")` or `("", "local")`.
 ///
 /// Both parts are checked to be `NCName`s; `xmlns` as prefix or name is refused, because

@@ -8,7 +8,7 @@ use quick_xml::XmlVersion;
 use super::encoding::decode_document;
 use super::error::{shorten, XmlError};
 use super::mapping::{Inner, NsRef, XmlMapping, XSI_NS};
-use super::names::{first_illegal_char, is_xml_char};
+use super::names::{first_illegal_char, is_xml_char, qname_error};
 use super::options::ValueType;
 use super::read_members::Converter;
 use super::scalars::write_scalar;
@@ -112,6 +112,18 @@ fn position(reader: &NsReader<&[u8]>) -> usize {
 
 fn error_position(reader: &NsReader<&[u8]>) -> usize {
     usize::try_from(reader.error_position()).unwrap_or(usize::MAX)
+}
+
+/// Refuses an element or attribute name that is not an XML (qualified) name: the reader takes
+/// any bytes up to a space, `=`, `/` or `>` as a name, and names become JSON keys.
+fn check_name(name: &str, offset: usize) -> Result<(), XmlError> {
+    match qname_error(name) {
+        Some(reason) => Err(XmlError::malformed(
+            offset,
+            format!("invalid name {:?}: {reason}", shorten(name)),
+        )),
+        None => Ok(()),
+    }
 }
 
 fn check_chars(text: &str, offset: usize) -> Result<(), XmlError> {
@@ -231,6 +243,7 @@ impl Converter<'_, '_> {
                 at: format!("byte {offset}"),
             });
         }
+        check_name(start.name().as_ref(), offset)?;
         let (resolved, local) = reader.resolver().resolve_element(start.name());
         let uri = namespace_uri(resolved, offset)?;
         let ns = self.mapping.ns_for_element_uri(uri);
@@ -308,6 +321,7 @@ impl Converter<'_, '_> {
         let mut count = 0;
         for attribute in start.attributes() {
             let attribute = attribute.map_err(|err| XmlError::from_reader(err.into(), offset))?;
+            check_name(attribute.key.as_ref(), offset)?;
             if attribute.key.as_namespace_binding().is_some() {
                 continue;
             }

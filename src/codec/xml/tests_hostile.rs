@@ -319,3 +319,45 @@ fn error_codes_are_stable() {
         "XML document type declarations (DOCTYPE) are not allowed (at byte 22)"
     );
 }
+
+#[test]
+fn names_that_are_not_xml_names_are_refused_before_they_become_json_keys() {
+    // Found by fuzzing: the reader takes any bytes up to a space, '=', '/' or '>' as a name, and
+    // such a name was written into the JSON as a key without escaping, giving invalid JSON (a
+    // control character) or other keys (a quote).
+    assert_eq!(
+        plain(b"<r x(ml\x1fns=\"u\"/>"),
+        Err(XmlError::Malformed {
+            offset: 0,
+            reason: "invalid name \"x(ml\\u{1f}ns\": the name contains a character not allowed in XML names (or a second ':')".into()
+        })
+    );
+    assert_eq!(
+        plain(br#"<r><a","b":"c>1</a","b":"c></r>"#),
+        Err(XmlError::Malformed {
+            offset: 3,
+            reason: r#"invalid name "a\",\"b\":\"c": the name contains a character not allowed in XML names (or a second ':')"#.into()
+        })
+    );
+    assert_eq!(
+        malformed_reason(plain(b"<r><1a/></r>")),
+        "invalid name \"1a\": a name must start with a letter or '_'"
+    );
+    assert_eq!(
+        malformed_reason(plain(b"<r><p:/></r>")),
+        "invalid name \"p:\": the name is empty"
+    );
+    // Names XML allows still convert, prefixes and non-ASCII letters included.
+    assert_eq!(
+        plain("<r xmlns:p=\"urn:p\" p:é-1.x=\"v\"><_a·b/></r>".as_bytes()),
+        Err(XmlError::UnmappedNamespace {
+            name: "@é-1.x".into(),
+            uri: "urn:p".into(),
+            at: "r".into()
+        })
+    );
+    assert_eq!(
+        plain("<r é-1.x=\"v\"><_a·b/></r>".as_bytes()),
+        Ok(r#"{"@é-1.x":"v","_a·b":""}"#.into())
+    );
+}

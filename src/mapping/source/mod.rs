@@ -115,13 +115,23 @@ pub fn load_mapping_file(path: &Path) -> Result<Vec<RuleSpec>, MappingError> {
 
 /// Reads the rules and routes of a mapping file.
 pub fn load_mapping(path: &Path) -> Result<MappingContents, MappingError> {
+    let text = std::fs::read_to_string(path).map_err(|e| MappingError {
+        path: path.display().to_string(),
+        line: 0,
+        message: format!("cannot read: {e}"),
+    })?;
+    parse_mapping(&text, path)
+}
+
+/// Reads the rules and routes of mapping-file `text` as if read from `path` (which errors name);
+/// nothing is read from disk.
+pub fn parse_mapping(text: &str, path: &Path) -> Result<MappingContents, MappingError> {
     let error = |line: u64, message: String| MappingError {
         path: path.display().to_string(),
         line,
         message,
     };
-    let text = std::fs::read_to_string(path).map_err(|e| error(0, format!("cannot read: {e}")))?;
-    let file: MappingFile = serde_saphyr::from_str(&text).map_err(|e| {
+    let file: MappingFile = serde_saphyr::from_str(text).map_err(|e| {
         let (line, message) = crate::config::yaml_error_parts(&e);
         error(line, message)
     })?;

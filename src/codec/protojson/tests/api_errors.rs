@@ -184,3 +184,70 @@ fn protobuf_errors_name_the_field_and_the_problem() {
         "field 'createdAt' cannot be written as JSON: timestamp of 253402300800 seconds is out of range"
     );
 }
+
+#[test]
+fn field_mask_paths_that_would_read_back_as_other_paths_are_not_printed() {
+    let wkt = |wire: &[u8]| {
+        let mut out = Vec::new();
+        proto_to_json(
+            &message("test.v1.WellKnown"),
+            wire,
+            &JsonOptions::default(),
+            &mut out,
+        )
+        .map(|()| String::from_utf8(out).unwrap())
+        .map_err(|e| e.to_string())
+    };
+    // Seen while fuzzing the round trip: "foo_" printed as "foo", "a,b" as two paths.
+    assert_eq!(
+        wkt(b"\x22\x06\x0a\x04foo_"),
+        Err("field 'fieldMask' cannot be written as JSON: field mask path \"foo_\" cannot be written in lowerCamelCase".into())
+    );
+    assert_eq!(
+        wkt(b"\x22\x05\x0a\x03a,b"),
+        Err("field 'fieldMask' cannot be written as JSON: field mask path \"a,b\" cannot be written in lowerCamelCase".into())
+    );
+    // An empty path still prints as an empty element, as prost-reflect prints it.
+    assert_eq!(
+        wkt(b"\x22\x08\x0a\x00\x0a\x04a_bc"),
+        Ok(r#"{"fieldMask":",aBc"}"#.into())
+    );
+}
+
+#[test]
+fn a_non_finite_wrapper_prints_as_the_field_it_wraps_and_reads_back() {
+    // Found by fuzzing: a `DoubleValue` answer holding NaN printed as `null`, which is no
+    // `DoubleValue` at all (and, as a field, reads back as an absent wrapper).
+    let cases: [(&str, &[u8], &str); 3] = [
+        (
+            "google.protobuf.DoubleValue",
+            b"\x09\x00\x00\x00\x00\x00\x00\xf8\x7f",
+            "\"NaN\"",
+        ),
+        (
+            "google.protobuf.DoubleValue",
+            b"\x09\x00\x00\x00\x00\x00\x00\xf0\xff",
+            "\"-Infinity\"",
+        ),
+        (
+            "google.protobuf.FloatValue",
+            b"\x0d\x00\x00\x80\x7f",
+            "\"Infinity\"",
+        ),
+    ];
+    for (name, wire, json) in cases {
+        let desc = message(name);
+        let mut printed = Vec::new();
+        proto_to_json(&desc, wire, &JsonOptions::default(), &mut printed).unwrap();
+        assert_eq!(String::from_utf8(printed).unwrap(), json, "{name}");
+        let mut encoded = Vec::new();
+        json_to_proto(
+            &desc,
+            json.as_bytes(),
+            &JsonOptions::default(),
+            &mut encoded,
+        )
+        .unwrap();
+        assert_eq!(encoded, wire, "{name}");
+    }
+}
