@@ -3,7 +3,7 @@
 #
 #   fuzz/run.sh list                 the targets
 #   fuzz/run.sh build                build every target
-#   fuzz/run.sh ci                   every target for FUZZ_SECONDS (default 25) each: CI's short run
+#   fuzz/run.sh ci                   every target for FUZZ_SECONDS (default 10) each: CI's short run
 #   fuzz/run.sh all 1800             every target for 30 minutes each: the long run
 #   fuzz/run.sh TARGET [SECONDS]     one target (default 60 s)
 #   fuzz/run.sh repro TARGET FILE    run one input through a target (a crash's reproducer)
@@ -133,7 +133,7 @@ case "$command" in
     ;;
   ci)
     build
-    run_many "${FUZZ_SECONDS:-25}" ${FUZZ_TARGETS:-${TARGETS[@]}}
+    run_many "${FUZZ_SECONDS:-10}" ${FUZZ_TARGETS:-${TARGETS[@]}}
     ;;
   all)
     build
