@@ -155,7 +155,11 @@ impl Emitter<'_> {
         let mut merged = Vec::new();
         for index in run.lo..run.hi {
             let record = self.record(index)?;
-            merged.extend_from_slice(payload(wire, &record)?);
+            let bytes = payload(wire, &record)?;
+            // Each record must be a whole message on its own: a field cut at one record's end
+            // would otherwise swallow the start of the next one once they are joined.
+            check_whole_message(bytes, depth).map_err(wire_failure)?;
+            merged.extend_from_slice(bytes);
         }
         self.write_message(desc, &merged, depth - 1)
     }
@@ -304,4 +308,14 @@ impl Emitter<'_> {
         }
         Ok(())
     }
+}
+
+/// Reads every record of `bytes` without keeping any: whether they make a whole message.
+fn check_whole_message(bytes: &[u8], depth: u32) -> Result<(), WireError> {
+    let mut reader = Reader::new(bytes);
+    while !reader.is_empty() {
+        let (number, wire_type) = reader.key()?;
+        reader.skip(number, wire_type, depth)?;
+    }
+    Ok(())
 }

@@ -307,6 +307,16 @@ pub(super) fn hand_made() -> Vec<(&'static str, Vec<u8>)> {
             ld(2, &[vf(1, 5), vf(2, 2_000_000_000), vf(9, 1)].concat()),
         ),
         (w, ld(2, &[ld(1, b"x")].concat())),
+        // Two records of one message field, the first cut short: joined, its last field would
+        // swallow the second record's first path (found by fuzzing).
+        (
+            w,
+            [
+                ld(4, &[ld(1, b""), key(9, 2), vec![7], vf(1, 1)].concat()),
+                ld(4, &[ld(1, b"a.b"), ld(1, b"c")].concat()),
+            ]
+            .concat(),
+        ),
         (
             w,
             ld(3, &[vf(1, 1), vf(2, (-500_000_000i64) as u64)].concat()),
