@@ -9,7 +9,9 @@
 #   fuzz/run.sh repro TARGET FILE    run one input through a target (a crash's reproducer)
 #
 # Environment: FUZZ_JOBS=N runs N targets at once (default 1); FUZZ_SECONDS for `ci`;
-# FUZZ_TARGETS="a b" limits `ci` and `all` to those targets; FUZZ_LOG_DIR moves the logs.
+# FUZZ_TARGETS="a b" limits `ci` and `all` to those targets; FUZZ_LOG_DIR moves the logs;
+# FUZZ_SEED=N fixes libFuzzer's random seed (CI uses 1, so the same commit explores the same
+# inputs on every run; 0, the default, picks a new seed each run).
 # Targets are built with cargo-fuzz (on nightly when installed), without a sanitizer (the library
 # forbids `unsafe`: the failures looked for are panics, failed assertions, overflows — debug
 # assertions are on — timeouts and memory blow-ups). Each run reads the committed seeds in
@@ -75,6 +77,7 @@ run_one() {
     -rss_limit_mb=2048
     -max_len=16384
     -print_final_stats=1
+    -seed="${FUZZ_SEED:-0}"
     -artifact_prefix="$artifacts"
   )
   local dict
