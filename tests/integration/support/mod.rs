@@ -127,6 +127,17 @@ impl Gateway {
         Self::start(&test_config(url, extra), &[]).await
     }
 
+    /// The backend configured as `name`, as the routes hold it.
+    pub fn backend(&self, name: &str) -> std::sync::Arc<dyn polygate::model::Backend> {
+        self.running
+            .pipeline
+            .routes()
+            .routes()
+            .find(|route| &*route.backend_name == name)
+            .map(|route| route.backend.clone())
+            .unwrap_or_else(|| panic!("no route uses backend {name}"))
+    }
+
     /// Stops the gateway.
     pub async fn stop(self) {
         self.running.shutdown().await;
