@@ -474,3 +474,49 @@ async fn mistakes_in_resilience_settings_are_reported_with_the_backend() {
         assert_eq!(errors, [expected]);
     }
 }
+
+#[tokio::test]
+async fn grpc_methods_with_an_idempotency_level_are_retried_and_others_are_not() {
+    let protos = root().join("tests/protos");
+    let encoded = polygate::descriptors::compile_protos(
+        &[protos.join("polygate/test/v1/idempotent.proto")],
+        std::slice::from_ref(&protos),
+    )
+    .unwrap();
+    let pool = prost_reflect::DescriptorPool::decode(encoded.as_slice()).unwrap();
+    let mut servers = Vec::new();
+    for _ in 0..2 {
+        let mut builder = crate::support::GrpcServerBuilder::new(pool.clone());
+        for method in [
+            "polygate.test.v1.Tickets/Read",
+            "polygate.test.v1.Tickets/Issue",
+        ] {
+            builder = builder.handle(method, |_| async {
+                Err(tonic::Status::unavailable("down for maintenance"))
+            });
+        }
+        servers.push(builder.start().await);
+    }
+    let config = format!(
+        "http:\n  listen: 127.0.0.1:0\nbackends:\n  tickets:\n    grpc:\n      endpoints: [{}, {}]\n      schema:\n        protos: [polygate/test/v1/idempotent.proto]\n        proto_paths: [{}]\n      resilience:\n        retry: {{backoff: 1ms, max_backoff: 1ms}}\n",
+        servers[0].url(),
+        servers[1].url(),
+        protos.display()
+    );
+    let gateway = Gateway::start(&config, &[]).await;
+    let received = || servers.iter().map(|s| s.calls().len()).sum::<usize>();
+    let response = gateway
+        .client
+        .json("POST", "/v1/tickets:read", json!({"name": "t"}))
+        .await;
+    assert_eq!(response.status, 503, "{}", response.text());
+    assert_eq!(received(), 3);
+    let response = gateway
+        .client
+        .json("POST", "/v1/tickets", json!({"name": "t"}))
+        .await;
+    assert_eq!(response.status, 503, "{}", response.text());
+    assert_eq!(received(), 3 + 1);
+    assert_eq!(snapshot(&gateway, "tickets").retries, 2);
+    gateway.stop().await;
+}
