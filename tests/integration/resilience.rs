@@ -342,22 +342,45 @@ async fn round_robin_spreads_calls_evenly() {
     gateway.stop().await;
 }
 
+/// A server answering 200, except that `/orders/slow` never answers.
+async fn slow_on_request() -> HttpServer {
+    HttpServer::start(|request| async move {
+        if request.target == "/orders/slow" {
+            Answer::hang()
+        } else {
+            Answer::json(json!({"id": 1}))
+        }
+    })
+    .await
+}
+
 #[tokio::test]
-async fn least_request_sends_every_call_to_a_healthy_endpoint() {
-    let servers = [answering(200).await, answering(200).await];
+async fn least_request_sends_calls_past_an_endpoint_busy_with_a_slow_one() {
+    let servers = [slow_on_request().await, slow_on_request().await];
     let urls: Vec<String> = servers.iter().map(HttpServer::url).collect();
     let gateway = Gateway::start(
         &rest_config(&urls, "        balance: least_request\n"),
         &[("routes.yaml", ORDER_ROUTES)],
     )
     .await;
-    for i in 0..20 {
+    let client = gateway.client.clone();
+    let slow = tokio::spawn(async move { client.get("/v1/orders/slow").await });
+    until("the slow call reached a server", || {
+        servers.iter().any(|s| !s.requests().is_empty())
+    })
+    .await;
+    let busy = servers
+        .iter()
+        .position(|s| !s.requests().is_empty())
+        .unwrap();
+    for i in 0..10 {
         let response = gateway.client.get(&format!("/v1/orders/{i}")).await;
         assert_eq!(response.status, 200, "{}", response.text());
     }
-    let counts: Vec<usize> = servers.iter().map(|s| s.requests().len()).collect();
-    assert_eq!(counts.iter().sum::<usize>(), 20);
-    assert!(counts.iter().all(|c| *c > 0), "{counts:?}");
+    // Of the two endpoints, the one with a call under way got none of the ten.
+    assert_eq!(servers[busy].requests().len(), 1);
+    assert_eq!(servers[1 - busy].requests().len(), 10);
+    slow.abort();
     gateway.stop().await;
 }
 
