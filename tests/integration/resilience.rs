@@ -543,3 +543,24 @@ async fn grpc_methods_with_an_idempotency_level_are_retried_and_others_are_not()
     assert_eq!(snapshot(&gateway, "tickets").retries, 2);
     gateway.stop().await;
 }
+
+#[tokio::test]
+async fn one_url_without_resilience_keys_has_no_layer_and_mqtt_backends_take_none() {
+    let server = test_backend().start().await;
+    let gateway = Gateway::for_test_backend(&server, "").await;
+    assert!(gateway.backend("test").as_any().is_none());
+    gateway.stop().await;
+
+    let dir = crate::support::scratch_dir();
+    let path = dir.join("polygate.yaml");
+    std::fs::write(
+        &path,
+        "http:\n  listen: 127.0.0.1:0\nbackends:\n  broker:\n    mqtt:\n      broker: {url: mqtt://127.0.0.1:1883}\n      resilience: {}\n",
+    )
+    .unwrap();
+    let error = polygate::config::Config::from_file(&path).unwrap_err();
+    assert!(
+        error.to_string().contains("unknown field `resilience`"),
+        "{error}"
+    );
+}
