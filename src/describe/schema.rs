@@ -149,8 +149,10 @@ impl SchemaSet {
         match alternatives.len() {
             0 => {}
             1 => {
-                if let Some(Value::Object(alternative)) = alternatives.into_iter().next() {
-                    schema.as_object_mut().map(|s| s.extend(alternative));
+                if let (Some(Value::Object(alternative)), Some(object)) =
+                    (alternatives.into_iter().next(), schema.as_object_mut())
+                {
+                    object.extend(alternative);
                 }
             }
             _ => schema["allOf"] = Value::Array(alternatives),

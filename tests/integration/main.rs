@@ -4,6 +4,7 @@
 
 mod support;
 
+mod api_docs;
 mod binding;
 mod cli;
 mod connections;
