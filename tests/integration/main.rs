@@ -5,6 +5,7 @@
 mod support;
 
 mod api_docs;
+mod api_docs_browser;
 mod binding;
 mod cli;
 mod connections;
