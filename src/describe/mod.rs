@@ -87,6 +87,17 @@ impl ApiDocsConfig {
     }
 }
 
+impl ApiDocsSettings {
+    /// Whether `path` is one of the documents or the docs page (a cheap check, so that other
+    /// requests pay nothing more).
+    pub fn claims(&self, path: &str) -> bool {
+        path.strip_prefix(self.prefix.as_str()).is_some_and(|rest| {
+            matches!(rest, "/openapi.json" | "/openapi.yaml" | "/asyncapi.json")
+                || rest.starts_with("/docs")
+        })
+    }
+}
+
 /// The OpenAPI 3.1 document of `table`, as JSON.
 pub fn openapi_json(table: &RouteTable, info: &Info) -> Vec<u8> {
     pretty(&openapi::document(table, info))

@@ -266,3 +266,30 @@ fn route_json_options_give_their_own_components() {
     assert!(!required.contains(&json!("a")));
     assert!(!required.contains(&json!("f_self")));
 }
+
+#[test]
+fn api_docs_paths_sit_under_the_prefix_and_a_bad_prefix_is_refused() {
+    use super::ApiDocsConfig;
+    let off = ApiDocsConfig::default();
+    assert!(off.validate().unwrap().is_none());
+    let docs = ApiDocsConfig {
+        enabled: true,
+        path_prefix: Some("/api/".into()),
+    }
+    .validate()
+    .unwrap()
+    .unwrap();
+    assert_eq!(docs.prefix, "/api");
+    assert!(docs.claims("/api/openapi.json"));
+    assert!(docs.claims("/api/docs"));
+    assert!(!docs.claims("/openapi.json"));
+    assert!(!docs.claims("/api/v1/shelves"));
+    let bad = ApiDocsConfig {
+        enabled: true,
+        path_prefix: Some("api?x".into()),
+    };
+    assert_eq!(
+        bad.validate().unwrap_err(),
+        "api_docs.path_prefix 'api?x' must be a path starting with '/', without a query"
+    );
+}

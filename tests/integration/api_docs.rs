@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 
+use crate::support::binary::polygate;
 use crate::support::http_client::Client;
 use crate::support::{demo_config, root, scratch_dir};
 use polygate::describe::{self, Info};
@@ -241,4 +242,61 @@ async fn the_http_listener_serves_the_documents_and_a_reload_that_adds_a_route_a
         "web.get_v1_extra"
     );
     running.shutdown().await;
+}
+
+#[test]
+fn polygate_openapi_and_asyncapi_write_the_documents_to_stdout() {
+    let run = |args: &[&str]| {
+        let output = polygate().args(args).output().unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let demo = root().join("examples/demo.yaml");
+    let demo = demo.to_str().unwrap();
+    let openapi: Value = serde_json::from_str(&run(&["openapi", "--config", demo])).unwrap();
+    assert_eq!(openapi["openapi"], "3.1.0");
+    assert_eq!(
+        openapi["servers"],
+        json!([{"url": "http://127.0.0.1:8080"}])
+    );
+    assert_eq!(
+        openapi["paths"]["/v1/shelves"]["get"]["operationId"],
+        "polygate.demo.v1.Library.ListShelves"
+    );
+    let yaml: Value =
+        serde_saphyr::from_str(&run(&["openapi", "--yaml", "--config", demo])).unwrap();
+    assert_eq!(yaml, openapi);
+    let asyncapi: Value = serde_json::from_str(&run(&["asyncapi", "--config", demo])).unwrap();
+    assert_eq!(asyncapi["asyncapi"], "3.0.0");
+    assert_eq!(asyncapi["channels"]["envelope"]["address"], "/ws");
+
+    // The zero-config flags describe the annotated methods of one backend.
+    let protos = root().join("protos");
+    let zero: Value = serde_json::from_str(&run(&[
+        "openapi",
+        "--grpc-backend",
+        "http://127.0.0.1:1",
+        "--proto",
+        "polygate/demo/v1/library.proto",
+        "--proto-path",
+        protos.to_str().unwrap(),
+    ]))
+    .unwrap();
+    assert!(
+        zero["paths"].get("/v1/shelves/{name}").is_some(),
+        "{zero:#}"
+    );
+    assert!(zero["paths"].get("/v1/warehouse/items").is_none());
+
+    // A bad config fails as check fails.
+    let output = polygate()
+        .args(["openapi", "--config", "/nonexistent.yaml"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("/nonexistent.yaml"));
 }

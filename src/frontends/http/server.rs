@@ -348,7 +348,11 @@ async fn handle(
             "this listener serves WebSocket upgrades only",
         ));
     }
-    if let Some(docs) = &settings.api_docs {
+    if let Some(docs) = settings
+        .api_docs
+        .as_ref()
+        .filter(|docs| docs.claims(request.uri().path()))
+    {
         let table = pipeline.routes();
         if let Some(answer) =
             crate::describe::respond(docs, request.method(), request.uri().path(), &table)
