@@ -6,6 +6,7 @@ mod support;
 
 mod api_docs;
 mod api_docs_browser;
+mod api_docs_swagger;
 mod binding;
 mod cli;
 mod connections;
