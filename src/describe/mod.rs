@@ -75,9 +75,10 @@ impl ApiDocsConfig {
             .as_deref()
             .unwrap_or("")
             .trim_end_matches('/');
-        if !prefix.is_empty() && (!prefix.starts_with('/') || prefix.contains(['?', '#', ' '])) {
+        let plain = |c: char| c.is_ascii_alphanumeric() || "/-._~".contains(c);
+        if !prefix.is_empty() && (!prefix.starts_with('/') || !prefix.chars().all(plain)) {
             return Err(format!(
-                "api_docs.path_prefix '{prefix}' must be a path starting with '/', without a query"
+                "api_docs.path_prefix '{prefix}' must be a path starting with '/' of letters, digits and - . _ ~"
             ));
         }
         Ok(Some(ApiDocsSettings {

@@ -28,7 +28,7 @@ pub(super) fn asset(path: &str, prefix: &str) -> Option<(&'static str, Bytes)> {
 }
 
 fn html(prefix: &str) -> String {
-    // The prefix was checked at load: a path without quotes, query or spaces.
+    // The prefix was checked at load: letters, digits and `/-._~` only.
     PAGE.replace("{PREFIX}", prefix)
 }
 

@@ -290,6 +290,6 @@ fn api_docs_paths_sit_under_the_prefix_and_a_bad_prefix_is_refused() {
     };
     assert_eq!(
         bad.validate().unwrap_err(),
-        "api_docs.path_prefix 'api?x' must be a path starting with '/', without a query"
+        "api_docs.path_prefix 'api?x' must be a path starting with '/' of letters, digits and - . _ ~"
     );
 }
