@@ -24,6 +24,7 @@ mod mqtt_delivery;
 mod mqtt_mosquitto;
 mod plain_xml;
 mod rest_backend;
+mod rest_grpc_gaps;
 mod routing;
 mod shutdown;
 mod soap;

@@ -59,6 +59,10 @@ pub struct HttpFrontendConfig {
     /// 503 (streams end with an in-band error) and their connections closed. Default `10s`.
     #[serde(default)]
     pub drain_timeout: Option<ConfigDuration>,
+    /// Honour `X-HTTP-Method-Override` on POST requests: the request is routed as the method
+    /// the header names (for clients and proxies that can send only GET and POST). Default false.
+    #[serde(default)]
+    pub method_override: bool,
 }
 
 /// The validated REST/JSON frontend settings.
@@ -90,6 +94,8 @@ pub struct HttpFrontendSettings {
     pub http2_max_concurrent_streams: u32,
     /// Time requests under way get on shutdown.
     pub drain_timeout: Duration,
+    /// Whether POST requests may name their method in `X-HTTP-Method-Override`.
+    pub method_override: bool,
 }
 
 /// The headers forwarded when the config names none.
@@ -133,6 +139,7 @@ impl HttpFrontendConfig {
             request_body_timeout: duration(self.request_body_timeout, 30),
             http2_max_concurrent_streams: self.http2_max_concurrent_streams.unwrap_or(200).max(1),
             drain_timeout: duration(self.drain_timeout, 10),
+            method_override: self.method_override,
         })
     }
 }

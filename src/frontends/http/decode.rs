@@ -22,6 +22,7 @@ const METADATA_PREFIX: &str = "grpc-metadata-";
 const GRPC_TIMEOUT: HeaderName = HeaderName::from_static("grpc-timeout");
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+const METHOD_OVERRIDE: HeaderName = HeaderName::from_static("x-http-method-override");
 const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 
 /// The client at the other end of a connection, worked out once per connection.
@@ -64,14 +65,42 @@ pub(crate) async fn decode(
                 })?,
         ),
     };
+    let method = routed_method(&parts.method, &parts.headers, settings)?;
     let metadata = forwarded_metadata(&parts.headers, &parts.uri, peer, &settings.forward_headers)?;
     let body = read_body(&parts.headers, body, settings).await?;
     Ok(GatewayRequest {
-        key: request_key(parts.method, parts.uri),
+        key: request_key(method, parts.uri),
         body,
         metadata,
         timeout,
     })
+}
+
+/// The method a request is routed as: with `method_override`, a POST as the method its
+/// `X-HTTP-Method-Override` names. (HEAD reaches a path's GET route unless a route claims HEAD;
+/// the server drops the body.)
+fn routed_method(
+    method: &Method,
+    headers: &HeaderMap,
+    settings: &HttpFrontendSettings,
+) -> Result<Method, Status> {
+    if *method != Method::POST || !settings.method_override {
+        return Ok(method.clone());
+    }
+    let Some(value) = headers.get(METHOD_OVERRIDE) else {
+        return Ok(Method::POST);
+    };
+    value
+        .to_str()
+        .ok()
+        .map(|v| v.trim().to_ascii_uppercase())
+        .filter(|v| !v.is_empty() && v != "CONNECT" && v != "TRACE")
+        .and_then(|v| Method::from_bytes(v.as_bytes()).ok())
+        .ok_or_else(|| {
+            Status::invalid_argument(
+                "X-HTTP-Method-Override must name an HTTP method such as PUT, PATCH or DELETE",
+            )
+        })
 }
 
 /// The route key of an HTTP method and target: how REST clients, and WebSocket calls naming a
