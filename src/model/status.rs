@@ -9,6 +9,8 @@ use serde_json::value::RawValue;
 
 pub use tonic::Code;
 
+use super::UpstreamReply;
+
 /// Who caused an error: decides logging and whether a retry may help.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorSource {
@@ -68,6 +70,8 @@ struct Inner {
     rejection: Option<Rejection>,
     /// Response metadata the backend sent with the error (headers and trailers).
     metadata: HeaderMap,
+    /// An HTTP backend's own error answer, to pass on instead of the canonical shape.
+    upstream: Option<Box<UpstreamReply>>,
 }
 
 impl Status {
@@ -81,6 +85,7 @@ impl Status {
             source,
             rejection: None,
             metadata: HeaderMap::new(),
+            upstream: None,
         }))
     }
 
@@ -188,6 +193,27 @@ impl Status {
     pub fn with_metadata(mut self, metadata: HeaderMap) -> Self {
         self.0.metadata = metadata;
         self
+    }
+
+    /// Attaches an HTTP backend's own error answer, for pass-through.
+    pub fn with_upstream(mut self, reply: Box<UpstreamReply>) -> Self {
+        self.0.upstream = Some(reply);
+        self
+    }
+
+    /// An HTTP backend's own error answer, when it is to be passed on.
+    pub fn upstream(&self) -> Option<&UpstreamReply> {
+        self.0.upstream.as_deref()
+    }
+
+    /// Sets (or puts back) the backend's own error answer.
+    pub fn set_upstream(&mut self, reply: Box<UpstreamReply>) {
+        self.0.upstream = Some(reply);
+    }
+
+    /// Takes the backend's own error answer out, for the mapping layer to finish or drop.
+    pub fn take_upstream(&mut self) -> Option<Box<UpstreamReply>> {
+        self.0.upstream.take()
     }
 
     /// The gRPC status code.

@@ -47,6 +47,8 @@ pub(crate) enum UpstreamError {
         media_type: String,
         /// The answer's body.
         body: Bytes,
+        /// The answer's headers (boxed: the error stays small).
+        headers: Box<http::HeaderMap>,
     },
 }
 
@@ -82,6 +84,7 @@ impl UpstreamError {
                 status,
                 media_type,
                 body,
+                ..
             } => status_for_http_error(backend, status, &media_type, &body),
         }
     }
@@ -89,7 +92,7 @@ impl UpstreamError {
 
 /// The canonical error for an upstream's non-2xx HTTP answer (plain-XML and REST backends):
 /// statuses with a gRPC counterpart keep their meaning, other 5xx answers are a 502.
-fn status_for_http_error(
+pub(super) fn status_for_http_error(
     backend: &str,
     status: StatusCode,
     media_type: &str,
@@ -122,27 +125,19 @@ fn status_for_http_error(
     }
 }
 
-/// `{"@type":…,"status":404,"body":…}`: the upstream's answer, its body as JSON when it is
-/// JSON, else as text; bodies over 4 KiB are left out.
+/// `{"@type":…,"status":404,"body":…}`: the upstream's answer, with its body when it is JSON
+/// of at most 4 KiB. Text and HTML (error pages, stack traces) are never copied.
 fn upstream_detail(status: StatusCode, media_type: &str, body: &Bytes) -> Option<Box<RawValue>> {
     let mut json = String::with_capacity(96 + body.len().min(MAX_DETAIL_BODY));
     json.push_str(r#"{"@type":""#);
     json.push_str(UPSTREAM_RESPONSE_TYPE);
     json.push_str(r#"","status":"#);
     json.push_str(&status.as_u16().to_string());
-    if !body.is_empty() && body.len() <= MAX_DETAIL_BODY {
-        let is_json = media_type == "application/json" || media_type.ends_with("+json");
-        let as_json = is_json
-            .then(|| serde_json::from_slice::<&RawValue>(body).ok())
-            .flatten();
-        match as_json {
-            Some(raw) => {
+    if !body.is_empty() && body.len() <= MAX_DETAIL_BODY && super::reply::is_json(media_type) {
+        if let Ok(checked) = super::reply::checked_json(body) {
+            if let Ok(raw) = serde_json::from_slice::<&RawValue>(&checked) {
                 json.push_str(r#","body":"#);
                 json.push_str(raw.get());
-            }
-            None => {
-                json.push_str(r#","body":"#);
-                json.push_str(&serde_json::Value::from(String::from_utf8_lossy(body)).to_string());
             }
         }
     }
@@ -177,9 +172,7 @@ mod tests {
         );
         assert_eq!(status.code(), Code::Unknown);
         assert_eq!(status.rejection(), Some(&Rejection::UpstreamFault));
-        assert!(status.details()[1]
-            .get()
-            .ends_with(r#""status":500,"body":"<h1>oops</h1>"}"#));
+        assert!(status.details()[1].get().ends_with(r#""status":500}"#));
         for (http, code) in [
             (401, Code::Unauthenticated),
             (429, Code::ResourceExhausted),

@@ -225,6 +225,7 @@ pub(super) fn read_answer(
 
 fn answer(document: Bytes) -> GatewayResponse {
     GatewayResponse {
+        upstream: None,
         metadata: HeaderMap::new(),
         body: ResponseBody::Unary {
             message: Payload::Xml(document),

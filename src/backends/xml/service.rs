@@ -50,15 +50,16 @@ impl Backend for XmlBackend {
         Box::pin(within(limit, async move {
             exchange(&client, call)
                 .await
-                .map_err(|error| status(client.backend(), error))
+                .map_err(|error| status(&client, error))
         }))
     }
 }
 
 /// The canonical error of a plain-XML call's failure.
-fn status(backend: &str, error: XmlCallError) -> Status {
+fn status(client: &HttpClient, error: XmlCallError) -> Status {
+    let backend = client.backend();
     match error {
-        XmlCallError::Upstream(error) => error.into_status(backend),
+        XmlCallError::Upstream(error) => client.failure(error),
         XmlCallError::Xml(error) => error.answer_status(backend),
         XmlCallError::Request(message) => {
             Status::internal(format!("backend '{backend}': {message}"))
@@ -91,6 +92,7 @@ async fn exchange(client: &HttpClient, call: BackendCall) -> Result<GatewayRespo
         .send_for_success(call.method, uri, metadata, headers, document)
         .await
         .map_err(XmlCallError::Upstream)?;
+    let upstream = Some(client.reply(response.status, &response.headers, None));
     let decoded = decode_document(&response.body, response.charset().as_deref())
         .map_err(XmlCallError::Xml)?;
     let bytes = match decoded {
@@ -98,6 +100,7 @@ async fn exchange(client: &HttpClient, call: BackendCall) -> Result<GatewayRespo
         Cow::Owned(vec) => Bytes::from(vec),
     };
     Ok(GatewayResponse {
+        upstream,
         metadata: HeaderMap::new(),
         body: ResponseBody::Unary {
             message: Payload::Xml(bytes),

@@ -5,6 +5,7 @@
 
 mod document;
 pub mod grpc;
+mod pass_through;
 mod plain_xml;
 mod publish;
 mod query;

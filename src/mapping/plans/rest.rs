@@ -5,11 +5,14 @@ use bytes::Bytes;
 use http::Method;
 
 use super::document::{json_only, no_body, HeaderEdits};
+use super::pass_through::{xml_body_to_json, PassThrough};
 use super::selection::Selection;
 use super::upstream_path::TargetPath;
 use super::values::BodyTarget;
+use crate::codec::xml::XmlMapping;
 use crate::mapping::route::{BindRequest, Route, RoutePattern};
 use crate::mapping::source::{RestTargetConfig, RouteSpec};
+use crate::model::UpstreamReply;
 use crate::model::{BackendCall, Code, Payload, RequestBody, Status};
 
 /// A request to a REST/JSON backend.
@@ -21,6 +24,8 @@ pub struct RestPlan {
     forward_query: bool,
     edits: HeaderEdits,
     selection: Selection,
+    pass: PassThrough,
+    mapping: XmlMapping,
 }
 
 impl RestPlan {
@@ -44,7 +49,10 @@ impl RestPlan {
             }
         };
         let operation = format!("{method} {}", target.as_str());
+        let pass = PassThrough::compile(rest.pass_through, &target, pattern);
         let plan = Self {
+            pass,
+            mapping: spec.xml_mapping.clone(),
             takes_body,
             method,
             target,
@@ -76,6 +84,20 @@ impl RestPlan {
             metadata,
             request.timeout,
         ))
+    }
+
+    /// The backend's own status and headers when the route passes them on.
+    pub(crate) fn pass_success(
+        &self,
+        reply: Option<Box<UpstreamReply>>,
+    ) -> Option<Box<UpstreamReply>> {
+        self.pass.success(reply)
+    }
+
+    /// The backend's own error answer when the route passes it on, an XML body as JSON.
+    pub(crate) fn pass_error(&self, status: &mut Status) {
+        self.pass
+            .error(status, |xml| xml_body_to_json(xml, &self.mapping));
     }
 
     /// The answer as the backend sent it, or the route's selection of its JSON.

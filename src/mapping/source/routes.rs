@@ -91,6 +91,10 @@ pub struct XmlTargetConfig {
     /// built (default true).
     #[serde(default)]
     pub forward_query: Option<bool>,
+    /// Pass the backend's status, headers and error body on as it sent them; default: the
+    /// backend's `pass_through` (true).
+    #[serde(default)]
+    pub pass_through: Option<bool>,
 }
 
 /// `rest:` — a request to a REST/JSON backend.
@@ -106,6 +110,10 @@ pub struct RestTargetConfig {
     /// Append the client's query string to the upstream URL (default true).
     #[serde(default)]
     pub forward_query: Option<bool>,
+    /// Pass the backend's status, headers and error body on as it sent them; default: the
+    /// backend's `pass_through` (true).
+    #[serde(default)]
+    pub pass_through: Option<bool>,
 }
 
 /// `publish:` — a message published to an MQTT backend's broker.
