@@ -33,6 +33,7 @@ mod soap_faults;
 mod soap_security;
 mod streaming;
 mod uploads;
+mod upstream_trust;
 mod websocket;
 mod websocket_browser;
 mod websocket_direct;

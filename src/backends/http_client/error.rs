@@ -21,8 +21,9 @@ pub(crate) enum UpstreamError {
     /// The connection failed while the request was under way.
     #[error("the request failed: {0}")]
     Failed(String),
-    /// The answer's body could not be read.
-    #[error("the answer could not be read: {0}")]
+    /// The answer's body could not be read whole: the connection broke or closed before the
+    /// declared length or the last chunk arrived.
+    #[error("the answer was cut short: {0}")]
     BodyRead(String),
     /// The answer is larger than `max_response_size`.
     #[error("the answer exceeds max_response_size ({limit} bytes){}", .size.map(|s| format!(": Content-Length is {s}")).unwrap_or_default())]
@@ -68,10 +69,12 @@ impl UpstreamError {
     pub(crate) fn into_status(self, backend: &str) -> Status {
         let message = format!("backend '{backend}': {self}");
         match self {
-            UpstreamError::Unreachable(_)
-            | UpstreamError::Failed(_)
-            | UpstreamError::BodyRead(_) => {
+            UpstreamError::Unreachable(_) | UpstreamError::Failed(_) => {
                 Status::unavailable(message).with_reason("UPSTREAM_UNAVAILABLE")
+            }
+            // The backend answered, badly: not "could not connect" (503) but a bad gateway.
+            UpstreamError::BodyRead(_) => {
+                Status::upstream_fault(Code::Unknown, message).with_reason("UPSTREAM_TRUNCATED")
             }
             // Not RESOURCE_EXHAUSTED: the client did nothing wrong (and HTTP clients read that
             // code as 429, "slow down").

@@ -12,8 +12,8 @@ use crate::backends::deadline::within;
 use crate::backends::http_client::{ClientSettings, HttpClient, UpstreamError};
 use crate::codec::xml::{decode_document, XmlError};
 use crate::model::{
-    Backend, BackendCall, BackendFuture, GatewayResponse, Payload, RequestMessages, ResponseBody,
-    Status,
+    Backend, BackendCall, BackendFuture, Code, GatewayResponse, Payload, RequestMessages,
+    ResponseBody, Status,
 };
 
 /// A plain-XML backend: one pooled HTTP client.
@@ -27,6 +27,8 @@ enum XmlCallError {
     Upstream(UpstreamError),
     Xml(XmlError),
     Request(&'static str),
+    /// A success answer that declares a document (a `Content-Type`) and sends none.
+    EmptyBody,
 }
 
 impl XmlBackend {
@@ -64,6 +66,11 @@ fn status(client: &HttpClient, error: XmlCallError) -> Status {
         XmlCallError::Request(message) => {
             Status::internal(format!("backend '{backend}': {message}"))
         }
+        XmlCallError::EmptyBody => Status::upstream_fault(
+            Code::Unknown,
+            format!("backend '{backend}' declared an XML answer and sent an empty body"),
+        )
+        .with_reason("UPSTREAM_EMPTY_BODY"),
     }
 }
 
@@ -92,6 +99,13 @@ async fn exchange(client: &HttpClient, call: BackendCall) -> Result<GatewayRespo
         .send_for_success(call.method, uri, metadata, headers, document)
         .await
         .map_err(XmlCallError::Upstream)?;
+    let declared = response.media_type();
+    if response.body.iter().all(u8::is_ascii_whitespace)
+        && !declared.is_empty()
+        && !matches!(response.status.as_u16(), 204 | 205)
+    {
+        return Err(XmlCallError::EmptyBody);
+    }
     let upstream = Some(client.reply(response.status, &response.headers, None));
     let decoded = decode_document(&response.body, response.charset().as_deref())
         .map_err(XmlCallError::Xml)?;

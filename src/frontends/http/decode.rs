@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
 use futures_util::Stream;
-use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HOST};
+use http::header::{CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HOST};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Uri};
 use http_body::Body;
 use http_body_util::{BodyExt, Limited};
@@ -19,6 +19,19 @@ use super::config::HttpFrontendSettings;
 use crate::model::{GatewayRequest, Payload, RequestBody, RequestKey, Status};
 
 const METADATA_PREFIX: &str = "grpc-metadata-";
+/// Hop-by-hop headers (RFC 9110 7.6.1, plus the proxy ones): never forwarded, even when
+/// `forward_headers` lists them.
+const HOP_BY_HOP: [&str; 9] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
 const GRPC_TIMEOUT: HeaderName = HeaderName::from_static("grpc-timeout");
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
@@ -136,7 +149,23 @@ pub fn forwarded_metadata(
     forward_headers: &[HeaderName],
 ) -> Result<HeaderMap, Status> {
     let mut metadata = HeaderMap::with_capacity(8);
+    // Headers the client named in `Connection` belong to its hop: never forwarded.
+    let hop_named: Vec<&str> = headers
+        .get_all(CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .collect();
     for (name, value) in headers {
+        if HOP_BY_HOP.contains(&name.as_str())
+            || hop_named
+                .iter()
+                .any(|h| h.eq_ignore_ascii_case(name.as_str()))
+        {
+            continue;
+        }
         if let Some(key) = name.as_str().strip_prefix(METADATA_PREFIX) {
             let Ok(key) = HeaderName::from_bytes(key.as_bytes()) else {
                 continue;
