@@ -26,6 +26,7 @@ mod pass_through;
 mod plain_xml;
 mod rest_backend;
 mod rest_grpc_gaps;
+mod rest_rewrites;
 mod routing;
 mod shutdown;
 mod soap;

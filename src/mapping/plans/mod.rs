@@ -10,6 +10,7 @@ mod plain_xml;
 mod publish;
 mod query;
 mod rest;
+mod rest_rewrite;
 mod selection;
 mod soap;
 mod upstream_path;

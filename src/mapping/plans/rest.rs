@@ -6,6 +6,7 @@ use http::Method;
 
 use super::document::{json_only, no_body, HeaderEdits};
 use super::pass_through::{xml_body_to_json, PassThrough};
+use super::rest_rewrite::RestRewrites;
 use super::selection::Selection;
 use super::upstream_path::TargetPath;
 use super::values::BodyTarget;
@@ -26,6 +27,7 @@ pub struct RestPlan {
     selection: Selection,
     pass: PassThrough,
     mapping: XmlMapping,
+    rewrites: RestRewrites,
 }
 
 impl RestPlan {
@@ -50,7 +52,9 @@ impl RestPlan {
         };
         let operation = format!("{method} {}", target.as_str());
         let pass = PassThrough::compile(rest.pass_through, &target, pattern);
+        let rewrites = RestRewrites::compile(rest.query.as_ref(), &rest.set_body, pattern)?;
         let plan = Self {
+            rewrites,
             pass,
             mapping: spec.xml_mapping.clone(),
             takes_body,
@@ -76,9 +80,21 @@ impl RestPlan {
             RequestBody::Unary(payload @ (Payload::Json(_) | Payload::Raw { .. })) => payload,
             RequestBody::Unary(_) | RequestBody::Stream(_) => return Err(json_only(route)),
         };
-        let forwarded_query = request.query.filter(|_| self.forward_query);
+        let message = match message {
+            Payload::Json(json) if self.rewrites.sets_body() => {
+                Payload::Json(self.rewrites.body(route, &json, request.captures)?)
+            }
+            Payload::Raw { .. } if self.rewrites.sets_body() => return Err(json_only(route)),
+            other => other,
+        };
+        let forwarded_query = self.rewrites.query(
+            request.query.filter(|_| self.forward_query),
+            request.captures,
+        )?;
         Ok(BackendCall::unary(
-            self.target.render(request.captures, forwarded_query).into(),
+            self.target
+                .render(request.captures, forwarded_query.as_deref())
+                .into(),
             self.method.clone(),
             message,
             metadata,
