@@ -171,6 +171,14 @@ impl Status {
         self
     }
 
+    /// Appends a detail already rendered as a JSON object with its `@type`, when there is one.
+    pub fn with_details_of(self, detail: Option<Box<RawValue>>) -> Self {
+        match detail {
+            Some(detail) => self.with_detail(detail),
+            None => self,
+        }
+    }
+
     /// Appends a detail already rendered as a JSON object with its `@type`.
     pub fn with_detail(mut self, detail: Box<RawValue>) -> Self {
         self.0.details.push(detail);

@@ -31,6 +31,7 @@ mod routing;
 mod shutdown;
 mod soap;
 mod soap_faults;
+mod soap_schema;
 mod soap_security;
 mod streaming;
 mod uploads;

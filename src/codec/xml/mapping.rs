@@ -312,6 +312,26 @@ fn compile_paths(config: &XmlMappingConfig, inner: &Inner) -> Result<PathTrie, M
             node.array = true;
         }
     }
+    // A declared array with no occurrence is still `[]` under its parent.
+    for (index, path) in config.arrays.iter().enumerate() {
+        let Some((parent, last)) = path.rsplit_once('/') else {
+            continue;
+        };
+        if config.omit_empty_arrays || last == "*" || parent.split('/').any(|s| s == "*") {
+            continue;
+        }
+        let key = if config.drop_prefixes {
+            last.rsplit(':').next().unwrap_or(last)
+        } else {
+            last
+        };
+        let target = trie.insert(&format!("arrays[{index}]"), parent, false, &resolve)?;
+        if let Some(node) = trie.node_mut(target.node) {
+            if !node.empty_arrays.iter().any(|k| **k == *key) {
+                node.empty_arrays.push(key.into());
+            }
+        }
+    }
     for (path, value_type) in &config.types {
         let target = trie.insert("types", path, true, &resolve)?;
         if let Some(node) = trie.node_mut(target.node) {

@@ -28,8 +28,12 @@ pub struct XmlMappingConfig {
     /// XML → JSON: turn untyped text that is a JSON number (no leading zeros, within ±2^53) or
     /// `true`/`false` into a JSON number or boolean. Off by default: values stay strings.
     pub recognise_scalars: bool,
-    /// Paths of elements that are always JSON arrays, even when they occur once.
+    /// Paths of elements that are always JSON arrays, even when they occur once. XML → JSON:
+    /// one that does not occur at all is `[]` under its parent (unless `omit_empty_arrays`,
+    /// or its parent path has a `*`).
     pub arrays: Vec<String>,
+    /// XML → JSON: leave a declared array with no occurrence out instead of writing `[]`.
+    pub omit_empty_arrays: bool,
     /// Path → type of the element's text (or of an attribute with a last segment `@name`).
     pub types: BTreeMap<String, ValueType>,
     /// JSON → XML: element path → its child names in schema order.
