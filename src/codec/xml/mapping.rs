@@ -70,7 +70,11 @@ pub(crate) struct Inner {
     pub(crate) decimal_as_number: bool,
     pub(crate) limits: XmlLimits,
     pub(crate) paths: PathTrie,
+    pub(crate) checks: Vec<CompiledCheck>,
 }
+
+/// A request check: its path split into segments (root first), and what it checks.
+pub(crate) type CompiledCheck = (Vec<Box<str>>, super::options::ElementCheck);
 
 impl Default for XmlMapping {
     /// No namespaces, no hints, default limits.
@@ -87,6 +91,7 @@ impl Default for XmlMapping {
                 decimal_as_number: false,
                 limits: XmlLimits::default(),
                 paths: PathTrie::default(),
+                checks: Vec::new(),
             }),
         }
     }
@@ -134,6 +139,7 @@ impl XmlMapping {
             decimal_as_number: config.decimal_as_number,
             limits: config.limits,
             paths: PathTrie::default(),
+            checks: compile_checks(config)?,
         };
         inner.paths = compile_paths(config, &inner)?;
         Ok(Self {
@@ -301,6 +307,25 @@ fn compile_namespaces(config: &XmlMappingConfig) -> Result<Vec<Namespace>, Mappi
         });
     }
     Ok(namespaces)
+}
+
+fn compile_checks(config: &XmlMappingConfig) -> Result<Vec<CompiledCheck>, MappingError> {
+    config
+        .checks
+        .iter()
+        .map(|(path, check)| {
+            let segments: Vec<Box<str>> = path.split('/').map(Into::into).collect();
+            if segments.len() < 2 || segments.iter().any(|s| s.is_empty() || &**s == "*") {
+                return Err(MappingError::Path {
+                    entry: "checks".into(),
+                    path: path.clone(),
+                    reason: "a check names an element below the root, as root/child/…, without *"
+                        .into(),
+                });
+            }
+            Ok((segments, check.clone()))
+        })
+        .collect()
 }
 
 fn compile_paths(config: &XmlMappingConfig, inner: &Inner) -> Result<PathTrie, MappingError> {
