@@ -173,6 +173,7 @@ xml_mapping:
     shipment/status: {required: true, nillable: false, enum: [NEW, SHIPPED]}
     shipment/due: {required: false, nillable: false, format: date}
     shipment/express: {required: false, nillable: false}
+    shipment/ref: {pattern: "[A-Z]{2}\\d{3}"}
   types:
     shipment/express: boolean
 routes:
@@ -206,6 +207,10 @@ async fn plain_xml_requests_are_checked_against_enumerations_dates_and_types() {
             "shipment/due: \"05/12/2026\" is not a date such as 2026-12-05",
         ),
         (
+            json!({"status": "NEW", "ref": "AB12"}),
+            "shipment/ref: \"AB12\" does not match the pattern [A-Z]{2}\\d{3}",
+        ),
+        (
             json!({"status": "NEW", "express": "maybe"}),
             "value at shipment/express is not a valid boolean: \"maybe\"",
         ),
@@ -223,7 +228,7 @@ async fn plain_xml_requests_are_checked_against_enumerations_dates_and_types() {
         .json(
             "POST",
             "/v1/shipments",
-            json!({"status": "NEW", "due": "2026-12-05", "express": true}),
+            json!({"status": "NEW", "due": "2026-12-05", "express": true, "ref": "AB123"}),
         )
         .await;
     assert_eq!(ok.status, 201, "{}", ok.text());

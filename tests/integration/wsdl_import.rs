@@ -240,6 +240,9 @@ fn request_checks_come_from_occurrence_nillable_enumerations_ranges_and_dates() 
             <xs:simpleType><xs:restriction base="xs:int"><xs:minInclusive value="1"/><xs:maxExclusive value="1000"/></xs:restriction></xs:simpleType>
           </xs:element>
           <xs:element name="note" type="xs:string" nillable="true" minOccurs="0"/>
+          <xs:element name="ref">
+            <xs:simpleType><xs:restriction base="xs:string"><xs:pattern value="[A-Z]{2}\d{3}"/></xs:restriction></xs:simpleType>
+          </xs:element>
         </xs:sequence></xs:complexType>
       </xs:element>
       <xs:element name="ShipResponse"><xs:complexType><xs:sequence><xs:element name="id" type="xs:string"/></xs:sequence></xs:complexType></xs:element>
@@ -264,6 +267,7 @@ fn request_checks_come_from_occurrence_nillable_enumerations_ranges_and_dates() 
         r#"    "Ship/boxes": {required: true, nillable: false, min: 0, max: 65535}"#,
         r#"    "Ship/due": {required: false, nillable: false, format: date}"#,
         r#"    "Ship/note": {required: false, nillable: true}"#,
+        r#"    "Ship/ref": {required: true, nillable: false, pattern: "[A-Z]{2}\\d{3}"}"#,
         r#"    "Ship/status": {required: true, nillable: false, enum: ["NEW", "SHIPPED"]}"#,
         r#"    "Ship/weight": {required: false, nillable: false, min: 1, max: 999}"#,
     ] {

@@ -13,13 +13,17 @@ use super::options::{DateFormat, ElementCheck};
 /// mapping's checks for that root.
 pub fn check_request(json: &[u8], root: &str, mapping: &XmlMapping) -> Result<(), XmlError> {
     let checks = &mapping.inner().checks;
-    if !checks.iter().any(|(path, _)| *path[0] == *root) {
+    if !checks.iter().any(|(path, ..)| *path[0] == *root) {
         return Ok(());
     }
     let value: Value = serde_json::from_slice(json).map_err(|e| XmlError::Json(e.to_string()))?;
     let local_names = mapping.inner().drop_prefixes;
-    for (path, check) in checks.iter().filter(|(path, _)| *path[0] == *root) {
-        let walk = Walk { check, local_names };
+    for (path, check, pattern) in checks.iter().filter(|(path, ..)| *path[0] == *root) {
+        let walk = Walk {
+            check,
+            pattern: pattern.as_ref(),
+            local_names,
+        };
         walk.visit(&value, &path[1..], root.to_owned())?;
     }
     Ok(())
@@ -28,6 +32,7 @@ pub fn check_request(json: &[u8], root: &str, mapping: &XmlMapping) -> Result<()
 /// One check on its way down a request object.
 struct Walk<'c> {
     check: &'c ElementCheck,
+    pattern: Option<&'c regex::Regex>,
     /// The mapping drops prefixes: `customer` in the JSON is `t:customer` in the path.
     local_names: bool,
 }
@@ -71,7 +76,7 @@ impl Walk<'_> {
                 }
                 None => Ok(()),
                 Some((key, child)) if below.is_empty() => {
-                    check_value(child, format!("{at}/{key}"), self.check)
+                    check_value(child, format!("{at}/{key}"), self.check, self.pattern)
                 }
                 Some((key, child)) => self.visit(child, below, format!("{at}/{key}")),
             },
@@ -81,10 +86,15 @@ impl Walk<'_> {
     }
 }
 
-fn check_value(value: &Value, at: String, check: &ElementCheck) -> Result<(), XmlError> {
+fn check_value(
+    value: &Value,
+    at: String,
+    check: &ElementCheck,
+    pattern: Option<&regex::Regex>,
+) -> Result<(), XmlError> {
     if let Value::Array(items) = value {
         for (i, item) in items.iter().enumerate() {
-            check_value(item, format!("{at}[{i}]"), check)?;
+            check_value(item, format!("{at}[{i}]"), check, pattern)?;
         }
         return Ok(());
     }
@@ -127,6 +137,13 @@ fn check_value(value: &Value, at: String, check: &ElementCheck) -> Result<(), Xm
                 format!("{number} is above the maximum {max}"),
             ));
         }
+    }
+    if let Some(pattern) = pattern.filter(|p| !p.is_match(&text)) {
+        let written = check.pattern.as_deref().unwrap_or_else(|| pattern.as_str());
+        return Err(violation(
+            at,
+            format!("{} does not match the pattern {written}", quoted(&text)),
+        ));
     }
     if let Some(format) = check.format {
         if !matches_format(text.trim(), format) {
@@ -301,6 +318,34 @@ mod tests {
             check_request(b"{}", "Other", &m).map_err(|e| e.to_string()),
             Ok(())
         );
+    }
+
+    #[test]
+    fn patterns_match_whole_values() {
+        let m = mapping(&[(
+            "Order/sku",
+            ElementCheck {
+                pattern: Some(r"[A-Z]{3}-\d{4}".into()),
+                ..ElementCheck::default()
+            },
+        )]);
+        assert_eq!(check(r#"{"sku":"CUP-1001"}"#, &m), Ok(()));
+        assert_eq!(
+            check(r#"{"sku":"xCUP-1001"}"#, &m).unwrap_err(),
+            r#"Order/sku: "xCUP-1001" does not match the pattern [A-Z]{3}-\d{4}"#
+        );
+        let bad = XmlMappingConfig {
+            checks: [(
+                "Order/sku".to_owned(),
+                ElementCheck {
+                    pattern: Some("(".into()),
+                    ..ElementCheck::default()
+                },
+            )]
+            .into(),
+            ..XmlMappingConfig::default()
+        };
+        assert!(XmlMapping::new(&bad).is_err());
     }
 
     #[test]

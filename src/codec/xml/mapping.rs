@@ -73,8 +73,13 @@ pub(crate) struct Inner {
     pub(crate) checks: Vec<CompiledCheck>,
 }
 
-/// A request check: its path split into segments (root first), and what it checks.
-pub(crate) type CompiledCheck = (Vec<Box<str>>, super::options::ElementCheck);
+/// A request check: its path split into segments (root first), what it checks, and its
+/// pattern compiled.
+pub(crate) type CompiledCheck = (
+    Vec<Box<str>>,
+    super::options::ElementCheck,
+    Option<regex::Regex>,
+);
 
 impl Default for XmlMapping {
     /// No namespaces, no hints, default limits.
@@ -323,7 +328,19 @@ fn compile_checks(config: &XmlMappingConfig) -> Result<Vec<CompiledCheck>, Mappi
                         .into(),
                 });
             }
-            Ok((segments, check.clone()))
+            let pattern = match &check.pattern {
+                None => None,
+                Some(pattern) => {
+                    Some(regex::Regex::new(&format!("^(?:{pattern})$")).map_err(|e| {
+                        MappingError::Path {
+                            entry: "checks".into(),
+                            path: path.clone(),
+                            reason: format!("pattern is not a regular expression: {e}"),
+                        }
+                    })?)
+                }
+            };
+            Ok((segments, check.clone(), pattern))
         })
         .collect()
 }

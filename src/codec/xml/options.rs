@@ -71,6 +71,9 @@ pub struct ElementCheck {
     pub max: Option<i64>,
     /// The lexical form of a date or time (XSD `date`, `dateTime`, `time`).
     pub format: Option<DateFormat>,
+    /// A regular expression the whole value must match (XSD `pattern`; Rust `regex` syntax,
+    /// anchored at both ends).
+    pub pattern: Option<String>,
 }
 
 impl Default for ElementCheck {
@@ -82,6 +85,7 @@ impl Default for ElementCheck {
             min: None,
             max: None,
             format: None,
+            pattern: None,
         }
     }
 }

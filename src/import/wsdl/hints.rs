@@ -40,6 +40,7 @@ pub(crate) struct CheckHint {
     pub(crate) min: Option<i64>,
     pub(crate) max: Option<i64>,
     pub(crate) format: Option<&'static str>,
+    pub(crate) pattern: Option<String>,
 }
 
 /// The value range of a built-in XSD integer type, where it is narrower than JSON's.
@@ -136,7 +137,11 @@ impl Hints {
                 _ => None,
             };
             if let Some((builtin, named)) = simple {
-                if facets.enumeration.is_empty() && facets.min.is_none() && facets.max.is_none() {
+                if facets.enumeration.is_empty()
+                    && facets.min.is_none()
+                    && facets.max.is_none()
+                    && facets.patterns.is_empty()
+                {
                     if let Some(named) = named {
                         facets = schemas.facets_of(named);
                     }
@@ -151,6 +156,7 @@ impl Hints {
                     (a, b) => a.or(b),
                 };
                 check.enumeration = facets.enumeration.clone();
+                check.pattern = self.pattern(&facets.patterns, path);
                 check.format = match builtin.as_str() {
                     "date" => Some("date"),
                     "dateTime" => Some("date_time"),
@@ -193,6 +199,36 @@ impl Hints {
             TypeRef::Ref(_) | TypeRef::Any => {}
         }
         path.pop();
+    }
+
+    /// The `pattern` facets as one regular expression, when the `regex` crate reads them the
+    /// way XSD means them (XSD's `\i`, `\c` and class subtraction are not): else a warning.
+    fn pattern(&mut self, patterns: &[String], path: &ElementPath) -> Option<String> {
+        if patterns.is_empty() {
+            return None;
+        }
+        let joined = if patterns.len() == 1 {
+            patterns[0].clone()
+        } else {
+            patterns
+                .iter()
+                .map(|p| format!("(?:{p})"))
+                .collect::<Vec<_>>()
+                .join("|")
+        };
+        let xsd_only = ["\\i", "\\I", "\\c", "\\C", "-["];
+        let readable = !xsd_only.iter().any(|x| joined.contains(x))
+            && regex::Regex::new(&format!("^(?:{joined})$")).is_ok();
+        if readable {
+            Some(joined)
+        } else {
+            let at: Vec<&str> = path.iter().map(|(_, local)| local.as_str()).collect();
+            self.warnings.insert(format!(
+                "the pattern {joined:?} of {} is not checked (XSD-only regular expression syntax)",
+                at.join("/")
+            ));
+            None
+        }
     }
 
     fn scalar(&mut self, path: &ElementPath, attribute: Option<QName>, builtin: &str) {

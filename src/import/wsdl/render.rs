@@ -229,6 +229,9 @@ pub(crate) fn render(
             if let Some(format) = check.format {
                 let _ = write!(text, ", format: {format}");
             }
+            if let Some(pattern) = &check.pattern {
+                let _ = write!(text, ", pattern: {}", quote(pattern));
+            }
             text.push('}');
             (names.path(path), text)
         })

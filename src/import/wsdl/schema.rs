@@ -61,6 +61,8 @@ pub(crate) struct Facets {
     pub(crate) enumeration: Vec<String>,
     pub(crate) min: Option<i64>,
     pub(crate) max: Option<i64>,
+    /// The `pattern` facets (alternatives), as written.
+    pub(crate) patterns: Vec<String>,
 }
 
 /// An attribute declaration.
@@ -351,7 +353,11 @@ impl Schemas {
         let mut current = name.clone();
         for _ in 0..16 {
             if let Some(facets) = self.simple_facets.get(&current) {
-                if !facets.enumeration.is_empty() || facets.min.is_some() || facets.max.is_some() {
+                if !facets.enumeration.is_empty()
+                    || facets.min.is_some()
+                    || facets.max.is_some()
+                    || !facets.patterns.is_empty()
+                {
                     return facets.clone();
                 }
             }
@@ -415,6 +421,7 @@ fn facets(node: &Node) -> Facets {
             "maxInclusive" => facets.max = number,
             "minExclusive" => facets.min = number.and_then(|n| n.checked_add(1)),
             "maxExclusive" => facets.max = number.and_then(|n| n.checked_sub(1)),
+            "pattern" => facets.patterns.push(value.to_owned()),
             _ => {}
         }
     }
