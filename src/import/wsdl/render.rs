@@ -121,6 +121,7 @@ pub(crate) fn render(
             .unwrap_or("http://HOST:PORT/PATH  # the port has no soap:address")
     );
     let _ = writeln!(out, "#         version: \"{}\"", info.version.as_str());
+    out.push_str("#         fault_codes: {}    # fault code → canonical code; WS-Security codes are 502 unless listed\n");
     let faults: Vec<String> = operations
         .iter()
         .filter(|o| !o.faults.is_empty())
