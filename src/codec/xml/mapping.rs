@@ -71,6 +71,8 @@ pub(crate) struct Inner {
     pub(crate) limits: XmlLimits,
     pub(crate) paths: PathTrie,
     pub(crate) checks: Vec<CompiledCheck>,
+    /// The configuration as written (arrays, types, order), for the API description.
+    config: Option<Box<XmlMappingConfig>>,
 }
 
 /// A request check: its path split into segments (root first), what it checks, and its
@@ -97,6 +99,7 @@ impl Default for XmlMapping {
                 limits: XmlLimits::default(),
                 paths: PathTrie::default(),
                 checks: Vec::new(),
+                config: None,
             }),
         }
     }
@@ -145,11 +148,17 @@ impl XmlMapping {
             limits: config.limits,
             paths: PathTrie::default(),
             checks: compile_checks(config)?,
+            config: Some(Box::new(config.clone())),
         };
         inner.paths = compile_paths(config, &inner)?;
         Ok(Self {
             inner: Arc::new(inner),
         })
+    }
+
+    /// The configuration this mapping was built from (`None` for the default mapping).
+    pub fn config(&self) -> Option<&XmlMappingConfig> {
+        self.inner.config.as_deref()
     }
 
     pub(crate) fn inner(&self) -> &Inner {

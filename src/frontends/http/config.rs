@@ -7,6 +7,7 @@ use http::HeaderName;
 use serde::Deserialize;
 
 use crate::config::units::{ByteSize, ConfigDuration};
+use crate::describe::{ApiDocsConfig, ApiDocsSettings};
 
 /// The `http:` section of the config.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
@@ -63,6 +64,10 @@ pub struct HttpFrontendConfig {
     /// the header names (for clients and proxies that can send only GET and POST). Default false.
     #[serde(default)]
     pub method_override: bool,
+    /// Serve the OpenAPI and AsyncAPI documents and the `/docs` page on this listener
+    /// (`enabled`, `path_prefix`). Default off.
+    #[serde(default)]
+    pub api_docs: Option<ApiDocsConfig>,
 }
 
 /// The validated REST/JSON frontend settings.
@@ -96,6 +101,8 @@ pub struct HttpFrontendSettings {
     pub drain_timeout: Duration,
     /// Whether POST requests may name their method in `X-HTTP-Method-Override`.
     pub method_override: bool,
+    /// The API documents and docs page, when served here.
+    pub api_docs: Option<ApiDocsSettings>,
 }
 
 /// The headers forwarded when the config names none.
@@ -140,6 +147,10 @@ impl HttpFrontendConfig {
             http2_max_concurrent_streams: self.http2_max_concurrent_streams.unwrap_or(200).max(1),
             drain_timeout: duration(self.drain_timeout, 10),
             method_override: self.method_override,
+            api_docs: match &self.api_docs {
+                Some(docs) => docs.validate()?,
+                None => None,
+            },
         })
     }
 }
