@@ -21,6 +21,7 @@ fuzz_target!(|data: &[u8]| {
     let desc = message(which);
     let read = JsonOptions {
         ignore_unknown_fields: bits & 1 == 0,
+        ignore_unknown_enum_values: bits & 1 == 0,
         ..JsonOptions::default()
     };
     let write = JsonOptions {
@@ -28,6 +29,7 @@ fuzz_target!(|data: &[u8]| {
         use_proto_names: bits & 4 != 0,
         enums_as_ints: bits & 8 != 0,
         ignore_unknown_fields: read.ignore_unknown_fields,
+        ignore_unknown_enum_values: read.ignore_unknown_enum_values,
     };
     let mut wire = PREFIX.to_vec();
     if json_to_proto(desc, json, &read, &mut wire).is_err() {

@@ -46,6 +46,17 @@ pub enum UnknownFields {
     Reject,
 }
 
+/// What an enum name that the field's enum does not define does, in a JSON body or a URL value.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum UnknownEnumValues {
+    /// 400, naming the field and the value (default).
+    #[default]
+    Reject,
+    /// The field is left unset.
+    Ignore,
+}
+
 /// JSON options as written in the config; unset fields inherit.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
@@ -62,6 +73,13 @@ pub struct JsonOptionsConfig {
     /// `ignore` (default) or `reject` unknown fields in request bodies.
     #[serde(default)]
     pub unknown_fields: Option<UnknownFields>,
+    /// `reject` (default) or `ignore` enum names the enum does not define.
+    #[serde(default)]
+    pub unknown_enum_values: Option<UnknownEnumValues>,
+    /// PATCH routes whose body is one field and whose request has a `FieldMask update_mask`:
+    /// when the client sets no mask, fill it from the JSON keys of the body. Default true.
+    #[serde(default)]
+    pub update_mask_from_body: Option<bool>,
 }
 
 impl JsonOptionsConfig {
@@ -71,6 +89,10 @@ impl JsonOptionsConfig {
             use_proto_names: self.use_proto_names.or(fallback.use_proto_names),
             enums_as_ints: self.enums_as_ints.or(fallback.enums_as_ints),
             unknown_fields: self.unknown_fields.or(fallback.unknown_fields),
+            unknown_enum_values: self.unknown_enum_values.or(fallback.unknown_enum_values),
+            update_mask_from_body: self
+                .update_mask_from_body
+                .or(fallback.update_mask_from_body),
         }
     }
 
@@ -81,6 +103,8 @@ impl JsonOptionsConfig {
             use_proto_names: self.use_proto_names.unwrap_or(false),
             enums_as_ints: self.enums_as_ints.unwrap_or(false),
             ignore_unknown_fields: self.unknown_fields.unwrap_or_default() == UnknownFields::Ignore,
+            ignore_unknown_enum_values: self.unknown_enum_values.unwrap_or_default()
+                == UnknownEnumValues::Ignore,
         }
     }
 }
@@ -140,6 +164,11 @@ impl RouteOptionsConfig {
         };
         Ok(RouteOptions {
             timeout: self.timeout.map_or(DEFAULT_TIMEOUT, |t| t.0),
+            update_mask_from_body: self
+                .json
+                .as_ref()
+                .and_then(|j| j.update_mask_from_body)
+                .unwrap_or(true),
             json: self.json.clone().unwrap_or_default().resolve(),
             unknown_query_parameters: self.unknown_query_parameters.unwrap_or_default(),
             body_field_collision: self.body_field_collision.unwrap_or_default(),
@@ -191,6 +220,8 @@ pub struct RouteOptions {
     pub timeout: Duration,
     /// JSON options.
     pub json: JsonOptions,
+    /// PATCH with a body field and no `update_mask`: the mask is filled from the body's keys.
+    pub update_mask_from_body: bool,
     /// Unknown query parameters.
     pub unknown_query_parameters: UnknownQueryParameters,
     /// Body/path collisions.

@@ -210,9 +210,15 @@ impl Route {
                 })))
             }
         };
+        let upstream = match &self.plan {
+            RoutePlan::Rest(plan) => plan.pass_success(response.upstream),
+            RoutePlan::PlainXml(plan) => plan.pass_success(response.upstream),
+            RoutePlan::Grpc(_) | RoutePlan::Soap(_) | RoutePlan::Publish(_) => None,
+        };
         Ok(GatewayResponse {
             metadata: response.metadata,
             body,
+            upstream,
         })
     }
 
@@ -226,11 +232,16 @@ impl Route {
         }
     }
 
-    /// Renders the backend's `google.rpc.Status` details as JSON objects, each with its
-    /// `@type`, when the backend's descriptors can say what they are.
+    /// Finishes a backend's error for the client: renders a gRPC backend's
+    /// `google.rpc.Status` details as JSON objects, each with its `@type`, when the backend's
+    /// descriptors can say what they are; keeps a REST or plain-XML backend's own answer when
+    /// the route passes it on (an XML body converted to JSON), and drops it otherwise.
     pub fn render_details(&self, status: &mut Status) {
-        if let RoutePlan::Grpc(plan) = &self.plan {
-            plan.render_details(self, status);
+        match &self.plan {
+            RoutePlan::Grpc(plan) => plan.render_details(self, status),
+            RoutePlan::Rest(plan) => plan.pass_error(status),
+            RoutePlan::PlainXml(plan) => plan.pass_error(status),
+            RoutePlan::Soap(_) | RoutePlan::Publish(_) => drop(status.take_upstream()),
         }
     }
 }

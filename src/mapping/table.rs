@@ -276,7 +276,17 @@ impl RouteTable {
         method: &Method,
         path: &'p str,
     ) -> Result<RouteMatch<'t, 'p, Arc<Route>>, Status> {
-        self.http.find(method, path).map_err(|error| match error {
+        let found = match self.http.find(method, path) {
+            // HEAD is answered by the GET route of the path unless a route claims HEAD itself;
+            // the frontend sends the head of the answer only.
+            Err(MatchError::MethodNotAllowed { allowed })
+                if *method == Method::HEAD && allowed.contains(&Method::GET) =>
+            {
+                self.http.find(&Method::GET, path)
+            }
+            other => other,
+        };
+        found.map_err(|error| match error {
             MatchError::NotFound => Status::not_found(format!("no route for {method} {path}")),
             MatchError::MethodNotAllowed { allowed } => {
                 let allow = allowed

@@ -9,9 +9,11 @@ mod payload;
 mod request;
 mod response;
 mod status;
+mod upstream;
 
 pub use call::{Backend, BackendCall, BackendFuture, BackendKind, CallShape, RequestMessages};
 pub use payload::Payload;
 pub use request::{GatewayRequest, RequestBody, RequestKey};
 pub use response::{GatewayResponse, MessageStream, ResponseBody};
 pub use status::{Code, CodeName, ErrorSource, Rejection, Status};
+pub use upstream::UpstreamReply;

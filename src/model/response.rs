@@ -5,7 +5,7 @@ use std::pin::Pin;
 use futures_util::Stream;
 use http::HeaderMap;
 
-use super::{Payload, Status};
+use super::{Payload, Status, UpstreamReply};
 
 /// A bounded stream of messages, ended early by a `Status` on error.
 pub type MessageStream = Pin<Box<dyn Stream<Item = Result<Payload, Status>> + Send>>;
@@ -43,4 +43,6 @@ pub struct GatewayResponse {
     pub metadata: HeaderMap,
     /// The message or messages.
     pub body: ResponseBody,
+    /// An HTTP backend's own status and headers, to pass on (REST and plain-XML backends).
+    pub upstream: Option<Box<UpstreamReply>>,
 }

@@ -9,6 +9,8 @@ use serde_json::value::RawValue;
 
 pub use tonic::Code;
 
+use super::UpstreamReply;
+
 /// Who caused an error: decides logging and whether a retry may help.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorSource {
@@ -70,6 +72,8 @@ struct Inner {
     metadata: HeaderMap,
     /// The backend never received the request (no connection, refused stream): safe to retry.
     unsent: bool,
+    /// An HTTP backend's own error answer, to pass on instead of the canonical shape.
+    upstream: Option<Box<UpstreamReply>>,
 }
 
 impl Status {
@@ -84,6 +88,7 @@ impl Status {
             rejection: None,
             metadata: HeaderMap::new(),
             unsent: false,
+            upstream: None,
         }))
     }
 
@@ -169,6 +174,14 @@ impl Status {
         self
     }
 
+    /// Appends a detail already rendered as a JSON object with its `@type`, when there is one.
+    pub fn with_details_of(self, detail: Option<Box<RawValue>>) -> Self {
+        match detail {
+            Some(detail) => self.with_detail(detail),
+            None => self,
+        }
+    }
+
     /// Appends a detail already rendered as a JSON object with its `@type`.
     pub fn with_detail(mut self, detail: Box<RawValue>) -> Self {
         self.0.details.push(detail);
@@ -203,6 +216,27 @@ impl Status {
     /// Whether the backend never received the request (see [`with_unsent`](Self::with_unsent)).
     pub fn is_unsent(&self) -> bool {
         self.0.unsent
+    }
+
+    /// Attaches an HTTP backend's own error answer, for pass-through.
+    pub fn with_upstream(mut self, reply: Box<UpstreamReply>) -> Self {
+        self.0.upstream = Some(reply);
+        self
+    }
+
+    /// An HTTP backend's own error answer, when it is to be passed on.
+    pub fn upstream(&self) -> Option<&UpstreamReply> {
+        self.0.upstream.as_deref()
+    }
+
+    /// Sets (or puts back) the backend's own error answer.
+    pub fn set_upstream(&mut self, reply: Box<UpstreamReply>) {
+        self.0.upstream = Some(reply);
+    }
+
+    /// Takes the backend's own error answer out, for the mapping layer to finish or drop.
+    pub fn take_upstream(&mut self) -> Option<Box<UpstreamReply>> {
+        self.0.upstream.take()
     }
 
     /// The gRPC status code.

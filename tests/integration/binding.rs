@@ -212,7 +212,8 @@ async fn a_nested_path_variable_merges_into_the_body_field() {
     assert_eq!(response.status, 200);
     assert_eq!(
         to_json(backend.last_call().message()),
-        json!({"nested": {"label": "labels/l1", "amount": "5"}})
+        // PATCH without update_mask: the mask names the body's keys (issue 15).
+        json!({"nested": {"label": "labels/l1", "amount": "5"}, "updateMask": "amount,label"})
     );
 }
 

@@ -119,7 +119,9 @@ async fn the_warehouse_answers_the_same_json_over_soap11_and_soap12() {
     .await;
     let expected = json!({
         "@discontinued": true, "sku": "LMP-2001", "name": "Desk lamp", "category": "office",
-        "price": "49.50", "stock": 0, "dimensions": {"widthCm": 15, "heightCm": 45, "weightKg": 2.1}
+        "price": "49.50", "stock": 0, "dimensions": {"widthCm": 15, "heightCm": 45, "weightKg": 2.1},
+        // The declared tag list with no tag is [] (issue 15).
+        "tag": []
     });
     for prefix in ["/v1/wh11", "/v1/wh12"] {
         let response = gateway

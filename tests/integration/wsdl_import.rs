@@ -215,3 +215,67 @@ fn rpc_encoded_remote_schemas_and_wsdl2_are_refused_with_the_reason() {
         assert_eq!(String::from_utf8(output.stderr).unwrap(), expected, "{file}");
     }
 }
+
+/// Issue 15: the importer writes request checks from the schema's facts, with their defaults.
+#[test]
+fn request_checks_come_from_occurrence_nillable_enumerations_ranges_and_dates() {
+    let dir = crate::support::scratch_dir();
+    let path = dir.join("ship.wsdl");
+    std::fs::write(
+        &path,
+        r#"<?xml version="1.0"?>
+<wsdl:definitions targetNamespace="urn:ship" xmlns:tns="urn:ship" xmlns:xs="http://www.w3.org/2001/XMLSchema"
+    xmlns:soap="http://schemas.xmlsoap.org/wsdl/soap/" xmlns:wsdl="http://schemas.xmlsoap.org/wsdl/">
+  <wsdl:types>
+    <xs:schema targetNamespace="urn:ship" elementFormDefault="qualified">
+      <xs:simpleType name="Status">
+        <xs:restriction base="xs:string"><xs:enumeration value="NEW"/><xs:enumeration value="SHIPPED"/></xs:restriction>
+      </xs:simpleType>
+      <xs:element name="Ship">
+        <xs:complexType><xs:sequence>
+          <xs:element name="status" type="tns:Status"/>
+          <xs:element name="due" type="xs:date" minOccurs="0"/>
+          <xs:element name="boxes" type="xs:unsignedShort"/>
+          <xs:element name="weight" minOccurs="0">
+            <xs:simpleType><xs:restriction base="xs:int"><xs:minInclusive value="1"/><xs:maxExclusive value="1000"/></xs:restriction></xs:simpleType>
+          </xs:element>
+          <xs:element name="note" type="xs:string" nillable="true" minOccurs="0"/>
+          <xs:element name="ref">
+            <xs:simpleType><xs:restriction base="xs:string"><xs:pattern value="[A-Z]{2}\d{3}"/></xs:restriction></xs:simpleType>
+          </xs:element>
+        </xs:sequence></xs:complexType>
+      </xs:element>
+      <xs:element name="ShipResponse"><xs:complexType><xs:sequence><xs:element name="id" type="xs:string"/></xs:sequence></xs:complexType></xs:element>
+    </xs:schema>
+  </wsdl:types>
+  <wsdl:message name="ShipRequest"><wsdl:part name="parameters" element="tns:Ship"/></wsdl:message>
+  <wsdl:message name="ShipReply"><wsdl:part name="parameters" element="tns:ShipResponse"/></wsdl:message>
+  <wsdl:portType name="ShipPort"><wsdl:operation name="Ship"><wsdl:input message="tns:ShipRequest"/><wsdl:output message="tns:ShipReply"/></wsdl:operation></wsdl:portType>
+  <wsdl:binding name="ShipSoap" type="tns:ShipPort">
+    <soap:binding style="document" transport="http://schemas.xmlsoap.org/soap/http"/>
+    <wsdl:operation name="Ship"><soap:operation soapAction="urn:ship/Ship"/>
+      <wsdl:input><soap:body use="literal"/></wsdl:input><wsdl:output><soap:body use="literal"/></wsdl:output></wsdl:operation>
+  </wsdl:binding>
+  <wsdl:service name="Shipping"><wsdl:port name="ShipSoap" binding="tns:ShipSoap"><soap:address location="http://127.0.0.1:1/ship"/></wsdl:port></wsdl:service>
+</wsdl:definitions>"#,
+    )
+    .unwrap();
+    let text = polygate::import::wsdl::import_wsdl(&path, &Default::default()).unwrap();
+    let block = xml_mapping_block(&text);
+    for line in [
+        "  omit_empty_arrays: false",
+        r#"    "Ship/boxes": {required: true, nillable: false, min: 0, max: 65535}"#,
+        r#"    "Ship/due": {required: false, nillable: false, format: date}"#,
+        r#"    "Ship/note": {required: false, nillable: true}"#,
+        r#"    "Ship/ref": {required: true, nillable: false, pattern: "[A-Z]{2}\\d{3}"}"#,
+        r#"    "Ship/status": {required: true, nillable: false, enum: ["NEW", "SHIPPED"]}"#,
+        r#"    "Ship/weight": {required: false, nillable: false, min: 1, max: 999}"#,
+    ] {
+        assert!(
+            block.contains(&format!("{line}\n")) || block.ends_with(line),
+            "{line} missing in:\n{block}"
+        );
+    }
+    // Only request elements get checks.
+    assert!(!block.contains("ShipResponse/id"), "{block}");
+}

@@ -220,6 +220,7 @@ impl Inner {
             return match result {
                 Err(status) => Err(status.with_metadata(metadata)),
                 Ok(()) if server_streams => Ok(GatewayResponse {
+                    upstream: None,
                     metadata,
                     body: ResponseBody::Stream(Box::pin(futures_util::stream::empty())),
                 }),
@@ -250,6 +251,7 @@ impl Inner {
             ));
             let messages = ResponseMessages::new(body, self.max_message_size, Some(progress));
             return Ok(GatewayResponse {
+                upstream: None,
                 metadata,
                 body: ResponseBody::Stream(Box::pin(messages)),
             });
@@ -270,6 +272,7 @@ impl Inner {
         };
         match messages.next().await {
             None => Ok(GatewayResponse {
+                upstream: None,
                 metadata,
                 body: ResponseBody::Unary {
                     message,

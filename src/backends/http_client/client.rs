@@ -104,6 +104,11 @@ impl HttpClient {
         &self.backend
     }
 
+    /// The validated settings.
+    pub(crate) fn settings(&self) -> &ClientSettings {
+        &self.settings
+    }
+
     /// The time a call may take: the call's own limit, capped by `request_timeout`.
     pub(crate) fn time_limit(&self, call: Option<Duration>) -> Option<Duration> {
         match (call, self.settings.request_timeout) {
@@ -157,6 +162,7 @@ impl HttpClient {
             media_type: response.media_type(),
             status: response.status,
             body: response.body,
+            headers: Box::new(response.headers),
         })
     }
 

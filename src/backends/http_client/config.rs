@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http::uri::{Authority, Scheme};
+use http::HeaderName;
 use serde::Deserialize;
 
 use crate::backends::connection::{
@@ -20,15 +21,67 @@ backend_config! {
     /// route paths are appended to it) and how to reach it.
     #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
     #[serde(deny_unknown_fields)]
-    pub struct HttpBackendConfig {}
+    pub struct HttpBackendConfig {
+        /// Pass the backend's answer on as it was sent (its status, its error body when it is
+        /// JSON or XML, the `response_headers`) instead of folding it into the canonical shape.
+        /// Default true; a route's `pass_through` overrides it.
+        #[serde(default)]
+        pub pass_through: Option<bool>,
+        /// Response headers passed back besides the default list (`Location`, `Retry-After`,
+        /// `WWW-Authenticate`, `Content-Language`, `ETag`, `Last-Modified`, `Cache-Control`,
+        /// `Link`), e.g. `[X-Total-Count]`.
+        #[serde(default)]
+        pub response_headers: Vec<String>,
+    }
 }
 
 impl HttpBackendConfig {
-    /// Checks the URL and TLS files; `base_dir` resolves a relative `ca_file`.
+    /// Checks the URL, TLS files and header names; `base_dir` resolves a relative `ca_file`.
     pub fn validate(&self, base_dir: &Path) -> Result<ClientSettings, String> {
-        ClientSettings::new(self.connection(), self.http_client(), base_dir)
+        let mut settings = ClientSettings::new(self.connection(), self.http_client(), base_dir)?;
+        settings.pass_through = self.pass_through.unwrap_or(true);
+        for name in &self.response_headers {
+            let header = HeaderName::from_bytes(name.to_ascii_lowercase().as_bytes())
+                .map_err(|_| format!("response_headers: '{name}' is not a header name"))?;
+            if NEVER_PASSED.contains(&header.as_str()) {
+                return Err(format!(
+                    "response_headers: '{name}' is a hop-by-hop or framing header, which the gateway never passes back"
+                ));
+            }
+            if !settings.response_headers.contains(&header) {
+                settings.response_headers.push(header);
+            }
+        }
+        Ok(settings)
     }
 }
+
+/// The response headers passed back by default.
+pub(crate) const DEFAULT_RESPONSE_HEADERS: [&str; 8] = [
+    "location",
+    "retry-after",
+    "www-authenticate",
+    "content-language",
+    "etag",
+    "last-modified",
+    "cache-control",
+    "link",
+];
+
+/// Headers that belong to one connection or to the message's framing: never passed on.
+pub(crate) const NEVER_PASSED: [&str; 11] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "content-length",
+    "content-type",
+];
 
 /// Validated client settings for one backend.
 #[derive(Clone)]
@@ -48,6 +101,10 @@ pub struct ClientSettings {
     pub(crate) pool_idle_timeout: Duration,
     pub(crate) pool_max_idle_per_host: usize,
     pub(crate) http2: bool,
+    /// The backend's default for passing answers on as they were sent.
+    pub(crate) pass_through: bool,
+    /// Response headers passed back.
+    pub(crate) response_headers: Vec<HeaderName>,
 }
 
 impl ClientSettings {
@@ -91,6 +148,11 @@ impl ClientSettings {
                 .pool_max_idle_per_host
                 .unwrap_or(DEFAULT_POOL_MAX_IDLE),
             http2: client.http2,
+            pass_through: true,
+            response_headers: DEFAULT_RESPONSE_HEADERS
+                .iter()
+                .map(|h| HeaderName::from_static(h))
+                .collect(),
         })
     }
 }
@@ -112,6 +174,8 @@ mod tests {
             pool_idle_timeout: None,
             pool_max_idle_per_host: None,
             http2: false,
+            pass_through: None,
+            response_headers: vec!["X-Total-Count".into()],
         }
         .validate(Path::new("."))
     }

@@ -21,8 +21,9 @@ pub(crate) enum UpstreamError {
     /// The connection failed while the request was under way.
     #[error("the request failed: {0}")]
     Failed(String),
-    /// The answer's body could not be read.
-    #[error("the answer could not be read: {0}")]
+    /// The answer's body could not be read whole: the connection broke or closed before the
+    /// declared length or the last chunk arrived.
+    #[error("the answer was cut short: {0}")]
     BodyRead(String),
     /// The answer is larger than `max_response_size`.
     #[error("the answer exceeds max_response_size ({limit} bytes){}", .size.map(|s| format!(": Content-Length is {s}")).unwrap_or_default())]
@@ -47,6 +48,8 @@ pub(crate) enum UpstreamError {
         media_type: String,
         /// The answer's body.
         body: Bytes,
+        /// The answer's headers (boxed: the error stays small).
+        headers: Box<http::HeaderMap>,
     },
 }
 
@@ -70,8 +73,12 @@ impl UpstreamError {
             UpstreamError::Unreachable(_) => Status::unavailable(message)
                 .with_reason("UPSTREAM_UNAVAILABLE")
                 .with_unsent(),
-            UpstreamError::Failed(_) | UpstreamError::BodyRead(_) => {
+            UpstreamError::Failed(_) => {
                 Status::unavailable(message).with_reason("UPSTREAM_UNAVAILABLE")
+            }
+            // The backend answered, badly: not "could not connect" (503) but a bad gateway.
+            UpstreamError::BodyRead(_) => {
+                Status::upstream_fault(Code::Unknown, message).with_reason("UPSTREAM_TRUNCATED")
             }
             // Not RESOURCE_EXHAUSTED: the client did nothing wrong (and HTTP clients read that
             // code as 429, "slow down").
@@ -84,6 +91,7 @@ impl UpstreamError {
                 status,
                 media_type,
                 body,
+                ..
             } => status_for_http_error(backend, status, &media_type, &body),
         }
     }
@@ -91,7 +99,7 @@ impl UpstreamError {
 
 /// The canonical error for an upstream's non-2xx HTTP answer (plain-XML and REST backends):
 /// statuses with a gRPC counterpart keep their meaning, other 5xx answers are a 502.
-fn status_for_http_error(
+pub(super) fn status_for_http_error(
     backend: &str,
     status: StatusCode,
     media_type: &str,
@@ -124,27 +132,19 @@ fn status_for_http_error(
     }
 }
 
-/// `{"@type":…,"status":404,"body":…}`: the upstream's answer, its body as JSON when it is
-/// JSON, else as text; bodies over 4 KiB are left out.
+/// `{"@type":…,"status":404,"body":…}`: the upstream's answer, with its body when it is JSON
+/// of at most 4 KiB. Text and HTML (error pages, stack traces) are never copied.
 fn upstream_detail(status: StatusCode, media_type: &str, body: &Bytes) -> Option<Box<RawValue>> {
     let mut json = String::with_capacity(96 + body.len().min(MAX_DETAIL_BODY));
     json.push_str(r#"{"@type":""#);
     json.push_str(UPSTREAM_RESPONSE_TYPE);
     json.push_str(r#"","status":"#);
     json.push_str(&status.as_u16().to_string());
-    if !body.is_empty() && body.len() <= MAX_DETAIL_BODY {
-        let is_json = media_type == "application/json" || media_type.ends_with("+json");
-        let as_json = is_json
-            .then(|| serde_json::from_slice::<&RawValue>(body).ok())
-            .flatten();
-        match as_json {
-            Some(raw) => {
+    if !body.is_empty() && body.len() <= MAX_DETAIL_BODY && super::reply::is_json(media_type) {
+        if let Ok(checked) = super::reply::checked_json(body) {
+            if let Ok(raw) = serde_json::from_slice::<&RawValue>(&checked) {
                 json.push_str(r#","body":"#);
                 json.push_str(raw.get());
-            }
-            None => {
-                json.push_str(r#","body":"#);
-                json.push_str(&serde_json::Value::from(String::from_utf8_lossy(body)).to_string());
             }
         }
     }
@@ -179,9 +179,7 @@ mod tests {
         );
         assert_eq!(status.code(), Code::Unknown);
         assert_eq!(status.rejection(), Some(&Rejection::UpstreamFault));
-        assert!(status.details()[1]
-            .get()
-            .ends_with(r#""status":500,"body":"<h1>oops</h1>"}"#));
+        assert!(status.details()[1].get().ends_with(r#""status":500}"#));
         for (http, code) in [
             (401, Code::Unauthenticated),
             (429, Code::ResourceExhausted),

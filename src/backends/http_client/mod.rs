@@ -6,7 +6,9 @@
 mod client;
 mod config;
 mod error;
+mod reply;
 
 pub(crate) use client::{HttpClient, UpstreamResponse};
 pub use config::{ClientSettings, HttpBackendConfig};
 pub(crate) use error::UpstreamError;
+pub(crate) use reply::{checked_json, is_json, log_unusable};

@@ -121,6 +121,7 @@ impl Inner {
         let _ = serde_json::to_writer(&mut answer, &*call.operation);
         answer.extend_from_slice(format!(",\"qos\":{qos}}}").as_bytes());
         Ok(GatewayResponse {
+            upstream: None,
             metadata: HeaderMap::new(),
             body: ResponseBody::Unary {
                 message: Payload::Json(Bytes::from(answer)),

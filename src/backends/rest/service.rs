@@ -8,10 +8,12 @@ use http::header::{ACCEPT, CONTENT_TYPE};
 use http::{HeaderMap, HeaderValue};
 
 use crate::backends::deadline::within;
-use crate::backends::http_client::{ClientSettings, HttpClient, UpstreamError};
+use crate::backends::http_client::{
+    checked_json, is_json, ClientSettings, HttpClient, UpstreamError,
+};
 use crate::model::{
-    Backend, BackendCall, BackendFuture, GatewayResponse, Payload, RequestMessages, ResponseBody,
-    Status,
+    Backend, BackendCall, BackendFuture, Code, GatewayResponse, Payload, RequestMessages,
+    ResponseBody, Status,
 };
 
 /// A REST backend: one pooled HTTP client.
@@ -24,6 +26,10 @@ pub struct RestBackend {
 enum RestError {
     Upstream(UpstreamError),
     Request(&'static str),
+    /// A success answer whose JSON does not parse (invalid, or cut short).
+    InvalidJson(serde_json::Error),
+    /// A success answer that declares a JSON body and sends none.
+    EmptyBody,
 }
 
 impl RestBackend {
@@ -47,16 +53,28 @@ impl Backend for RestBackend {
         Box::pin(within(limit, async move {
             exchange(&client, call)
                 .await
-                .map_err(|error| status(client.backend(), error))
+                .map_err(|error| status(&client, error))
         }))
     }
 }
 
-/// The canonical error of a REST call's failure.
-fn status(backend: &str, error: RestError) -> Status {
+/// The canonical error of a REST call's failure; an upstream error status carries the
+/// backend's own answer for pass-through.
+fn status(client: &HttpClient, error: RestError) -> Status {
+    let backend = client.backend();
     match error {
-        RestError::Upstream(error) => error.into_status(backend),
+        RestError::Upstream(error) => client.failure(error),
         RestError::Request(message) => Status::internal(format!("backend '{backend}': {message}")),
+        RestError::InvalidJson(error) => Status::upstream_fault(
+            Code::Unknown,
+            format!("backend '{backend}' answered JSON that does not parse: {error}"),
+        )
+        .with_reason("UPSTREAM_INVALID_JSON"),
+        RestError::EmptyBody => Status::upstream_fault(
+            Code::Unknown,
+            format!("backend '{backend}' declared a JSON answer and sent an empty body"),
+        )
+        .with_reason("UPSTREAM_EMPTY_BODY"),
     }
 }
 
@@ -84,12 +102,14 @@ async fn exchange(client: &HttpClient, call: BackendCall) -> Result<GatewayRespo
         .await
         .map_err(RestError::Upstream)?;
     let media_type = response.media_type();
-    let is_json =
-        media_type.is_empty() || media_type == "application/json" || media_type.ends_with("+json");
+    let no_content = matches!(response.status.as_u16(), 204 | 205);
     let message = if response.body.is_empty() {
+        if is_json(&media_type) && !no_content {
+            return Err(RestError::EmptyBody);
+        }
         Payload::Json(Bytes::from_static(b"{}"))
-    } else if is_json {
-        Payload::Json(response.body)
+    } else if media_type.is_empty() || is_json(&media_type) {
+        Payload::Json(checked_json(&response.body).map_err(RestError::InvalidJson)?)
     } else {
         let content_type = response
             .headers
@@ -102,7 +122,9 @@ async fn exchange(client: &HttpClient, call: BackendCall) -> Result<GatewayRespo
             data: response.body,
         }
     };
+    let upstream = Some(client.reply(response.status, &response.headers, None));
     Ok(GatewayResponse {
+        upstream,
         metadata: HeaderMap::new(),
         body: ResponseBody::Unary {
             message,

@@ -111,6 +111,13 @@ fn fault_status(backend: &str, fault: &Fault, policy: &FaultPolicy<'_>) -> Statu
     };
     let status = match (configured, class) {
         (Some(code), _) => Status::new(code, message, ErrorSource::Backend),
+        // The gateway's own WS-Security credentials were refused: the client did nothing
+        // wrong, whatever class (1.1 `wsse:…`, 1.2 `Sender` with a `wsse:` subcode) it has.
+        (None, _) if is_security_fault(fault) => {
+            return Status::upstream_fault(Code::Internal, message)
+                .with_reason("SOAP_SECURITY_FAULT")
+                .with_details_of(fault_detail(fault, policy.expose));
+        }
         (None, "Client" | "Sender") => {
             Status::new(Code::InvalidArgument, message, ErrorSource::Backend)
         }
@@ -124,6 +131,24 @@ fn fault_status(backend: &str, fault: &Fault, policy: &FaultPolicy<'_>) -> Statu
         Some(detail) => status.with_detail(detail),
         None => status,
     }
+}
+
+/// The WS-Security namespaces (OASIS 1.0 and 1.1 secext) whose fault codes concern the
+/// credentials the gateway sent.
+const WSSE_NAMESPACES: [&str; 2] = [
+    "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd",
+    "http://docs.oasis-open.org/wss/oasis-wss-wssecurity-secext-1.1.xsd",
+];
+
+/// Whether the fault's code or one of its subcodes is a WS-Security fault code.
+fn is_security_fault(fault: &Fault) -> bool {
+    std::iter::once(&fault.code)
+        .chain(&fault.subcodes)
+        .any(|name| {
+            name.namespace
+                .as_deref()
+                .is_some_and(|ns| WSSE_NAMESPACES.contains(&ns))
+        })
 }
 
 /// The keys a configured mapping is looked up by, most specific first: 1.2 subcodes (innermost

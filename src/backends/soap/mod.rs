@@ -39,7 +39,7 @@ pub fn read_answer_for_fuzzing(
         codes: &codes,
         expose: expose_faults,
     };
-    match service::read_answer(response, &lenient) {
+    match service::read_answer(response, &lenient, "fuzz") {
         Ok(answer) => match answer.body {
             ResponseBody::Unary {
                 message: Payload::Xml(xml),

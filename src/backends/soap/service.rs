@@ -12,7 +12,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use super::config::SoapSettings;
 use super::fault::{read_fault, status, FaultPolicy, SoapError};
 use crate::backends::deadline::within;
-use crate::backends::http_client::{HttpClient, UpstreamResponse};
+use crate::backends::http_client::{log_unusable, HttpClient, UpstreamResponse};
 use crate::codec::soap::{SoapBody, SoapVersion};
 use crate::codec::xml::{decode_document, XmlMapping, XmlMappingConfig};
 use crate::model::{
@@ -91,7 +91,7 @@ impl Inner {
             )
             .await
             .map_err(SoapError::Upstream)?;
-        read_answer(response, &self.lenient)
+        read_answer(response, &self.lenient, self.client.backend())
     }
 
     /// `<?xml …?><soapenv:Envelope …><soapenv:Header>…</soapenv:Header><soapenv:Body>payload…`.
@@ -171,6 +171,7 @@ pub(super) fn lenient_mapping() -> Result<XmlMapping, String> {
 pub(super) fn read_answer(
     response: UpstreamResponse,
     lenient: &XmlMapping,
+    backend: &str,
 ) -> Result<GatewayResponse, SoapError> {
     let media_type = response.media_type();
     if media_type == "multipart/related" {
@@ -195,9 +196,11 @@ pub(super) fn read_answer(
         })?;
         let mut body = match SoapBody::open(text, FAULT_DEPTH) {
             Ok(body) => body,
-            // An error page instead of an envelope is an HTTP failure, not bad XML.
+            // An error page instead of an envelope is an HTTP failure, not bad XML; it is
+            // logged (bounded), never copied into the client's error.
             Err(_) if !response.status.is_success() => {
-                return Err(SoapError::HttpStatus(response.status, media_type))
+                log_unusable(backend, response.status, &media_type, &response.body);
+                return Err(SoapError::HttpStatus(response.status, media_type));
             }
             Err(error) => return Err(SoapError::Envelope(error)),
         };
@@ -225,6 +228,7 @@ pub(super) fn read_answer(
 
 fn answer(document: Bytes) -> GatewayResponse {
     GatewayResponse {
+        upstream: None,
         metadata: HeaderMap::new(),
         body: ResponseBody::Unary {
             message: Payload::Xml(document),

@@ -12,8 +12,8 @@ use crate::backends::deadline::within;
 use crate::backends::http_client::{ClientSettings, HttpClient, UpstreamError};
 use crate::codec::xml::{decode_document, XmlError};
 use crate::model::{
-    Backend, BackendCall, BackendFuture, GatewayResponse, Payload, RequestMessages, ResponseBody,
-    Status,
+    Backend, BackendCall, BackendFuture, Code, GatewayResponse, Payload, RequestMessages,
+    ResponseBody, Status,
 };
 
 /// A plain-XML backend: one pooled HTTP client.
@@ -27,6 +27,8 @@ enum XmlCallError {
     Upstream(UpstreamError),
     Xml(XmlError),
     Request(&'static str),
+    /// A success answer that declares a document (a `Content-Type`) and sends none.
+    EmptyBody,
 }
 
 impl XmlBackend {
@@ -50,19 +52,25 @@ impl Backend for XmlBackend {
         Box::pin(within(limit, async move {
             exchange(&client, call)
                 .await
-                .map_err(|error| status(client.backend(), error))
+                .map_err(|error| status(&client, error))
         }))
     }
 }
 
 /// The canonical error of a plain-XML call's failure.
-fn status(backend: &str, error: XmlCallError) -> Status {
+fn status(client: &HttpClient, error: XmlCallError) -> Status {
+    let backend = client.backend();
     match error {
-        XmlCallError::Upstream(error) => error.into_status(backend),
+        XmlCallError::Upstream(error) => client.failure(error),
         XmlCallError::Xml(error) => error.answer_status(backend),
         XmlCallError::Request(message) => {
             Status::internal(format!("backend '{backend}': {message}"))
         }
+        XmlCallError::EmptyBody => Status::upstream_fault(
+            Code::Unknown,
+            format!("backend '{backend}' declared an XML answer and sent an empty body"),
+        )
+        .with_reason("UPSTREAM_EMPTY_BODY"),
     }
 }
 
@@ -91,6 +99,14 @@ async fn exchange(client: &HttpClient, call: BackendCall) -> Result<GatewayRespo
         .send_for_success(call.method, uri, metadata, headers, document)
         .await
         .map_err(XmlCallError::Upstream)?;
+    let declared = response.media_type();
+    if response.body.iter().all(u8::is_ascii_whitespace)
+        && !declared.is_empty()
+        && !matches!(response.status.as_u16(), 204 | 205)
+    {
+        return Err(XmlCallError::EmptyBody);
+    }
+    let upstream = Some(client.reply(response.status, &response.headers, None));
     let decoded = decode_document(&response.body, response.charset().as_deref())
         .map_err(XmlCallError::Xml)?;
     let bytes = match decoded {
@@ -98,6 +114,7 @@ async fn exchange(client: &HttpClient, call: BackendCall) -> Result<GatewayRespo
         Cow::Owned(vec) => Bytes::from(vec),
     };
     Ok(GatewayResponse {
+        upstream,
         metadata: HeaderMap::new(),
         body: ResponseBody::Unary {
             message: Payload::Xml(bytes),

@@ -134,7 +134,7 @@ fn put_enum(
     slot: Slot,
     token: Token<'_>,
 ) -> Result<Outcome, String> {
-    let ignore_unknown = enc.opts.ignore_unknown_fields;
+    let ignore_unknown = enc.opts.ignore_unknown_enum_values;
     let value = if is_null_value(desc) {
         to_null_value(token, ignore_unknown)?
     } else {

@@ -17,9 +17,12 @@ pub struct JsonOptions {
     pub use_proto_names: bool,
     /// Write enum values as numbers instead of names. Both forms are always accepted on input.
     pub enums_as_ints: bool,
-    /// Skip JSON members that name no field, and enum names that the enum does not define,
-    /// instead of rejecting the request.
+    /// Skip JSON members that name no field instead of rejecting the request.
     pub ignore_unknown_fields: bool,
+    /// Skip enum names that the enum does not define (the field is left unset) instead of
+    /// rejecting the request. Routes set this from `json.unknown_enum_values` (default reject);
+    /// the transcoder's own default follows prost-reflect and ignores them.
+    pub ignore_unknown_enum_values: bool,
 }
 
 impl Default for JsonOptions {
@@ -29,6 +32,7 @@ impl Default for JsonOptions {
             use_proto_names: false,
             enums_as_ints: false,
             ignore_unknown_fields: true,
+            ignore_unknown_enum_values: true,
         }
     }
 }

@@ -7,7 +7,7 @@ use quick_xml::reader::NsReader;
 use serde::Deserialize;
 
 use crate::codec::xml::walk::Walker;
-use crate::codec::xml::XmlError;
+use crate::codec::xml::{XmlError, XmlLimits};
 
 /// The SOAP 1.1 envelope namespace.
 pub const SOAP11_ENVELOPE_NS: &str = "http://schemas.xmlsoap.org/soap/envelope/";
@@ -85,9 +85,29 @@ pub struct FirstElement<'i> {
 
 impl<'i> SoapBody<'i> {
     /// Reads `document` (UTF-8) up to the first element inside `Body`; `max_depth` bounds the
-    /// nesting of the whole envelope.
+    /// nesting of the whole envelope, and every element, `Envelope` and `Header` included, may
+    /// carry at most the default 256 attributes.
     pub fn open(document: &'i str, max_depth: usize) -> Result<Self, EnvelopeError> {
-        let mut walker = Walker::new(document, max_depth.saturating_add(2));
+        let limits = XmlLimits {
+            max_depth,
+            max_bytes: usize::MAX,
+            ..XmlLimits::default()
+        };
+        Self::open_limited(document, &limits)
+    }
+
+    /// [`open`](Self::open) under a mapping's limits: its size, its depth (plus the envelope's
+    /// two levels) and its attribute count apply to the whole envelope.
+    pub fn open_limited(document: &'i str, limits: &XmlLimits) -> Result<Self, EnvelopeError> {
+        if document.len() > limits.max_bytes {
+            return Err(XmlError::TooLarge {
+                limit: limits.max_bytes,
+                size: document.len(),
+            }
+            .into());
+        }
+        let mut walker = Walker::new(document, limits.max_depth.saturating_add(2))
+            .with_max_attributes(limits.max_attributes);
         let version = loop {
             let offset = walker.position();
             match walker.next()? {

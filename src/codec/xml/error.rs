@@ -171,6 +171,15 @@ pub enum XmlError {
     /// The input is not valid JSON.
     #[error("invalid JSON: {0}")]
     Json(String),
+    /// A request value the schema forbids (a required element missing, `null` where the
+    /// element is not nillable, a value outside its enumeration, range or date form).
+    #[error("{at}: {reason}")]
+    SchemaViolation {
+        /// JSON path of the value (or of the missing member).
+        at: String,
+        /// What the schema says.
+        reason: String,
+    },
     /// The root element name given to the writer is not a valid `prefix:name`.
     #[error("invalid root element name {name:?}: {reason}")]
     InvalidRoot {
@@ -204,6 +213,7 @@ impl XmlError {
             | Self::Unrepresentable { .. }
             | Self::Json(_) => "json_not_convertible",
             Self::InvalidRoot { .. } => "xml_invalid_root_name",
+            Self::SchemaViolation { .. } => "xml_schema_violation",
         }
     }
 

@@ -70,9 +70,18 @@ pub(crate) struct Inner {
     pub(crate) decimal_as_number: bool,
     pub(crate) limits: XmlLimits,
     pub(crate) paths: PathTrie,
+    pub(crate) checks: Vec<CompiledCheck>,
     /// The configuration as written (arrays, types, order), for the API description.
     config: Option<Box<XmlMappingConfig>>,
 }
+
+/// A request check: its path split into segments (root first), what it checks, and its
+/// pattern compiled.
+pub(crate) type CompiledCheck = (
+    Vec<Box<str>>,
+    super::options::ElementCheck,
+    Option<regex::Regex>,
+);
 
 impl Default for XmlMapping {
     /// No namespaces, no hints, default limits.
@@ -89,6 +98,7 @@ impl Default for XmlMapping {
                 decimal_as_number: false,
                 limits: XmlLimits::default(),
                 paths: PathTrie::default(),
+                checks: Vec::new(),
                 config: None,
             }),
         }
@@ -137,6 +147,7 @@ impl XmlMapping {
             decimal_as_number: config.decimal_as_number,
             limits: config.limits,
             paths: PathTrie::default(),
+            checks: compile_checks(config)?,
             config: Some(Box::new(config.clone())),
         };
         inner.paths = compile_paths(config, &inner)?;
@@ -312,6 +323,37 @@ fn compile_namespaces(config: &XmlMappingConfig) -> Result<Vec<Namespace>, Mappi
     Ok(namespaces)
 }
 
+fn compile_checks(config: &XmlMappingConfig) -> Result<Vec<CompiledCheck>, MappingError> {
+    config
+        .checks
+        .iter()
+        .map(|(path, check)| {
+            let segments: Vec<Box<str>> = path.split('/').map(Into::into).collect();
+            if segments.len() < 2 || segments.iter().any(|s| s.is_empty() || &**s == "*") {
+                return Err(MappingError::Path {
+                    entry: "checks".into(),
+                    path: path.clone(),
+                    reason: "a check names an element below the root, as root/child/…, without *"
+                        .into(),
+                });
+            }
+            let pattern = match &check.pattern {
+                None => None,
+                Some(pattern) => {
+                    Some(regex::Regex::new(&format!("^(?:{pattern})$")).map_err(|e| {
+                        MappingError::Path {
+                            entry: "checks".into(),
+                            path: path.clone(),
+                            reason: format!("pattern is not a regular expression: {e}"),
+                        }
+                    })?)
+                }
+            };
+            Ok((segments, check.clone(), pattern))
+        })
+        .collect()
+}
+
 fn compile_paths(config: &XmlMappingConfig, inner: &Inner) -> Result<PathTrie, MappingError> {
     let resolve = |prefix: &str| inner.ns_for_prefix(prefix);
     let mut trie = PathTrie::default();
@@ -319,6 +361,26 @@ fn compile_paths(config: &XmlMappingConfig, inner: &Inner) -> Result<PathTrie, M
         let target = trie.insert(&format!("arrays[{index}]"), path, false, &resolve)?;
         if let Some(node) = trie.node_mut(target.node) {
             node.array = true;
+        }
+    }
+    // A declared array with no occurrence is still `[]` under its parent.
+    for (index, path) in config.arrays.iter().enumerate() {
+        let Some((parent, last)) = path.rsplit_once('/') else {
+            continue;
+        };
+        if config.omit_empty_arrays || last == "*" || parent.split('/').any(|s| s == "*") {
+            continue;
+        }
+        let key = if config.drop_prefixes {
+            last.rsplit(':').next().unwrap_or(last)
+        } else {
+            last
+        };
+        let target = trie.insert(&format!("arrays[{index}]"), parent, false, &resolve)?;
+        if let Some(node) = trie.node_mut(target.node) {
+            if !node.empty_arrays.iter().any(|k| **k == *key) {
+                node.empty_arrays.push(key.into());
+            }
         }
     }
     for (path, value_type) in &config.types {

@@ -102,6 +102,7 @@
 //!   declaration, then UTF-8; other encodings are transcoded to UTF-8 before parsing. Error
 //!   offsets refer to the UTF-8 document.
 
+mod checks;
 mod encoding;
 mod error;
 mod mapping;
@@ -127,9 +128,12 @@ mod tests_props_schema;
 #[cfg(test)]
 mod tests_write;
 
+pub use checks::check_request;
 pub use encoding::decode_document;
 pub use error::{MappingError, XmlError};
 pub use mapping::XmlMapping;
-pub use options::{EmptyAs, UnknownChildren, ValueType, XmlLimits, XmlMappingConfig};
+pub use options::{
+    DateFormat, ElementCheck, EmptyAs, UnknownChildren, ValueType, XmlLimits, XmlMappingConfig,
+};
 pub use read::{element_to_json, guard_event, xml_to_json};
 pub use write::{json_to_xml, write_element};

@@ -28,8 +28,12 @@ pub struct XmlMappingConfig {
     /// XML → JSON: turn untyped text that is a JSON number (no leading zeros, within ±2^53) or
     /// `true`/`false` into a JSON number or boolean. Off by default: values stay strings.
     pub recognise_scalars: bool,
-    /// Paths of elements that are always JSON arrays, even when they occur once.
+    /// Paths of elements that are always JSON arrays, even when they occur once. XML → JSON:
+    /// one that does not occur at all is `[]` under its parent (unless `omit_empty_arrays`,
+    /// or its parent path has a `*`).
     pub arrays: Vec<String>,
+    /// XML → JSON: leave a declared array with no occurrence out instead of writing `[]`.
+    pub omit_empty_arrays: bool,
     /// Path → type of the element's text (or of an attribute with a last segment `@name`).
     pub types: BTreeMap<String, ValueType>,
     /// JSON → XML: element path → its child names in schema order.
@@ -43,6 +47,59 @@ pub struct XmlMappingConfig {
     pub decimal_as_number: bool,
     /// Size and depth limits.
     pub limits: XmlLimits,
+    /// JSON → XML: what the schema says of request elements (required, nillable, enumeration,
+    /// integer range, date format), checked before a request is sent; path → check.
+    pub checks: BTreeMap<String, ElementCheck>,
+}
+
+/// What the schema says of one request element; checked before the request is sent, a
+/// violation being a 400 that names the JSON path.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ElementCheck {
+    /// The element must be present in its parent (XSD `minOccurs` ≥ 1). Default false.
+    pub required: bool,
+    /// `null` is allowed (written `xsi:nil="true"`; XSD `nillable="true"`). Default true; the
+    /// WSDL importer writes the schema's value, false unless declared.
+    pub nillable: bool,
+    /// The values allowed (XSD enumeration facets). Default: any.
+    #[serde(rename = "enum")]
+    pub enumeration: Vec<String>,
+    /// Smallest integer allowed (XSD integer types and `minInclusive`).
+    pub min: Option<i64>,
+    /// Largest integer allowed (XSD integer types and `maxInclusive`).
+    pub max: Option<i64>,
+    /// The lexical form of a date or time (XSD `date`, `dateTime`, `time`).
+    pub format: Option<DateFormat>,
+    /// A regular expression the whole value must match (XSD `pattern`; Rust `regex` syntax,
+    /// anchored at both ends).
+    pub pattern: Option<String>,
+}
+
+impl Default for ElementCheck {
+    fn default() -> Self {
+        Self {
+            required: false,
+            nillable: true,
+            enumeration: Vec::new(),
+            min: None,
+            max: None,
+            format: None,
+            pattern: None,
+        }
+    }
+}
+
+/// XSD date and time forms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DateFormat {
+    /// `2026-12-05`, optionally with a zone (`Z`, `+01:00`).
+    Date,
+    /// `2026-12-05T09:30:00`, optional fraction and zone.
+    DateTime,
+    /// `09:30:00`, optional fraction and zone.
+    Time,
 }
 
 /// Value of an empty element (`<x/>` or `<x></x>`) that has no type hint (or a `string` hint).

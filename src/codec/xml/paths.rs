@@ -47,6 +47,9 @@ pub(crate) struct PathNode {
     pub(crate) attributes: Vec<AttributeHint>,
     /// Child order for writing XML.
     pub(crate) order: Option<Box<[ElementName]>>,
+    /// XML → JSON: JSON keys of the declared array children (`arrays` entries ending below
+    /// this node), written as `[]` when the element has none of them.
+    pub(crate) empty_arrays: Vec<Box<str>>,
 }
 
 /// All path entries of a mapping; node 0 stands above the converted element.

@@ -44,7 +44,8 @@ pub fn xml_to_json(xml: &[u8], mapping: &XmlMapping, out: &mut Vec<u8>) -> Resul
 /// Reads prolog, root element and epilog through the one guarded [`Walker`], which refuses
 /// anything but comments, PIs and whitespace around the root.
 fn convert_document(text: &str, mapping: &XmlMapping, out: &mut Vec<u8>) -> Result<(), XmlError> {
-    let mut walker = Walker::new(text, mapping.limits().max_depth);
+    let mut walker = Walker::new(text, mapping.limits().max_depth)
+        .with_max_attributes(mapping.limits().max_attributes);
     loop {
         let event = walker.next()?;
         match event {

@@ -348,7 +348,21 @@ impl<'m, 'o> Converter<'m, 'o> {
         } else if frame.nil {
             self.out.extend_from_slice(b"null");
         } else {
-            self.write_text_value()?;
+            let blank = is_xml_whitespace(self.text.get(frame.text_start..).unwrap_or_default());
+            let missing = if blank {
+                self.missing_arrays()
+            } else {
+                Vec::new()
+            };
+            if missing.is_empty() {
+                self.write_text_value()?;
+            } else {
+                // An element with nothing in it but declared arrays: an object of `[]`s.
+                self.out.push(b'{');
+                let start = self.out.len();
+                self.write_empty_arrays(&missing, start);
+                self.out.push(b'}');
+            }
         }
         let Some(frame) = self.frames.pop() else {
             return Ok(());
@@ -389,6 +403,8 @@ impl<'m, 'o> Converter<'m, 'o> {
                 self.out.push(b']');
             }
         }
+        let missing = self.missing_arrays();
+        self.write_empty_arrays(&missing, content_start);
         let Some(frame) = self.frames.last() else {
             return Ok(());
         };
@@ -407,6 +423,43 @@ impl<'m, 'o> Converter<'m, 'o> {
         }
         self.out.push(b'}');
         Ok(())
+    }
+
+    /// The declared array children of the innermost element that did not occur in it.
+    fn missing_arrays(&self) -> Vec<Box<str>> {
+        let Some(frame) = self.frames.last() else {
+            return Vec::new();
+        };
+        let mut missing: Vec<Box<str>> = Vec::new();
+        for &state in self.states.get(frame.states.clone()).unwrap_or_default() {
+            let Some(node) = self.mapping.paths.node(state) else {
+                continue;
+            };
+            for key in &node.empty_arrays {
+                let present = self
+                    .members
+                    .get(frame.members_start..)
+                    .unwrap_or_default()
+                    .iter()
+                    .any(|m| self.keys.get(m.key.clone()) == Some(key.as_bytes()));
+                if !present && !missing.contains(key) {
+                    missing.push(key.clone());
+                }
+            }
+        }
+        missing
+    }
+
+    /// Writes `"key":[]` for each key, after the content that starts at `content_start`.
+    fn write_empty_arrays(&mut self, keys: &[Box<str>], content_start: usize) {
+        for key in keys {
+            if self.out.len() > content_start {
+                self.out.push(b',');
+            }
+            self.out.push(b'"');
+            self.out.extend_from_slice(key.as_bytes());
+            self.out.extend_from_slice(b"\":[]");
+        }
     }
 
     /// Rewrites the innermost element's content with each member's values grouped together.

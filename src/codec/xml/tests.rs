@@ -208,6 +208,30 @@ fn many_distinct_children_with_repeats() {
 }
 
 #[test]
+fn declared_arrays_with_no_occurrence_are_empty_arrays() {
+    let mapping = orders_mapping(|c| {
+        c.arrays.push("m:resp/m:orders/m:order".into());
+        c.arrays.push("m:resp/m:orders/m:order/tag".into());
+        c.arrays.push("m:resp/*/note".into());
+    });
+    let xml = r#"<m:resp xmlns:m="urn:orders"><m:orders><m:order><id>1</id></m:order></m:orders></m:resp>"#;
+    assert_eq!(
+        to_json(xml, &mapping),
+        Ok(r#"{"m:orders":{"m:order":[{"id":"1","tag":[]}]}}"#.into())
+    );
+    let empty = r#"<m:resp xmlns:m="urn:orders"><m:orders/></m:resp>"#;
+    assert_eq!(
+        to_json(empty, &mapping),
+        Ok(r#"{"m:orders":{"m:order":[]}}"#.into())
+    );
+    let omitted = orders_mapping(|c| {
+        c.arrays.push("m:resp/m:orders/m:order".into());
+        c.omit_empty_arrays = true;
+    });
+    assert_eq!(to_json(empty, &omitted), Ok(r#"{"m:orders":""}"#.into()));
+}
+
+#[test]
 fn forced_arrays_with_one_element() {
     let mapping = orders_mapping(|c| {
         c.arrays.push("m:resp/m:orders/m:order".into());

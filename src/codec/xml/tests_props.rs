@@ -139,6 +139,9 @@ proptest! {
         let mut config = XmlMappingConfig::default();
         config.namespaces.insert("m".into(), "urn:m".into());
         config.arrays = arrays.iter().cloned().collect();
+        // Arrays are declared by path, so some instances lack them: kept out of the round trip
+        // (`[]` for missing arrays has its own tests).
+        config.omit_empty_arrays = true;
         let mapping = XmlMapping::new(&config).expect("valid mapping");
         let json = json_value(&node, "m:root", &arrays).to_string();
 

@@ -14,6 +14,7 @@ pub(crate) struct Walker<'i> {
     pub(crate) reader: NsReader<&'i [u8]>,
     depth: usize,
     max_depth: usize,
+    max_attributes: usize,
     seen_root: bool,
     first: bool,
 }
@@ -28,9 +29,17 @@ impl<'i> Walker<'i> {
             reader: NsReader::from_str(document),
             depth: 0,
             max_depth,
+            max_attributes: super::XmlLimits::default().max_attributes,
             seen_root: false,
             first: true,
         }
+    }
+
+    /// The same walker refusing elements with more than `limit` attributes (namespace
+    /// declarations aside, which quick-xml bounds); default 256.
+    pub(crate) fn with_max_attributes(mut self, limit: usize) -> Self {
+        self.max_attributes = limit;
+        self
     }
 
     /// The reader's position in bytes.
@@ -77,6 +86,7 @@ impl<'i> Walker<'i> {
                 if matches!(event, Event::Start(_)) {
                     self.depth += 1;
                 }
+                self.check_attributes(&event, offset)?;
                 self.name_of(&event, offset)?;
             }
             Event::End(_) => {
@@ -106,6 +116,32 @@ impl<'i> Walker<'i> {
             _ => {}
         }
         Ok(event)
+    }
+
+    /// Counts an element's attributes up to one past the limit, without the duplicate check
+    /// (quadratic in the count; the readers that use the attributes check them).
+    fn check_attributes(&self, event: &Event<'i>, offset: usize) -> Result<(), XmlError> {
+        let (Event::Start(start) | Event::Empty(start)) = event else {
+            return Ok(());
+        };
+        let count = start
+            .attributes()
+            .with_checks(false)
+            .filter(|a| {
+                a.as_ref()
+                    .map_or(true, |a| a.key.as_namespace_binding().is_none())
+            })
+            .take(self.max_attributes.saturating_add(1))
+            .count();
+        if count > self.max_attributes {
+            let name = start.name();
+            return Err(XmlError::TooManyAttributes {
+                limit: self.max_attributes,
+                element: name.into_inner().chars().take(64).collect(),
+                offset,
+            });
+        }
+        Ok(())
     }
 
     fn text_outside_root(&self, offset: usize) -> XmlError {

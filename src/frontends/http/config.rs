@@ -60,6 +60,10 @@ pub struct HttpFrontendConfig {
     /// 503 (streams end with an in-band error) and their connections closed. Default `10s`.
     #[serde(default)]
     pub drain_timeout: Option<ConfigDuration>,
+    /// Honour `X-HTTP-Method-Override` on POST requests: the request is routed as the method
+    /// the header names (for clients and proxies that can send only GET and POST). Default false.
+    #[serde(default)]
+    pub method_override: bool,
     /// Serve the OpenAPI and AsyncAPI documents and the `/docs` page on this listener
     /// (`enabled`, `path_prefix`). Default off.
     #[serde(default)]
@@ -95,6 +99,8 @@ pub struct HttpFrontendSettings {
     pub http2_max_concurrent_streams: u32,
     /// Time requests under way get on shutdown.
     pub drain_timeout: Duration,
+    /// Whether POST requests may name their method in `X-HTTP-Method-Override`.
+    pub method_override: bool,
     /// The API documents and docs page, when served here.
     pub api_docs: Option<ApiDocsSettings>,
 }
@@ -140,6 +146,7 @@ impl HttpFrontendConfig {
             request_body_timeout: duration(self.request_body_timeout, 30),
             http2_max_concurrent_streams: self.http2_max_concurrent_streams.unwrap_or(200).max(1),
             drain_timeout: duration(self.drain_timeout, 10),
+            method_override: self.method_override,
             api_docs: match &self.api_docs {
                 Some(docs) => docs.validate()?,
                 None => None,

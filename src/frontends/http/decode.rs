@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
 use futures_util::Stream;
-use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HOST};
+use http::header::{CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HOST};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Uri};
 use http_body::Body;
 use http_body_util::{BodyExt, Limited};
@@ -19,9 +19,23 @@ use super::config::HttpFrontendSettings;
 use crate::model::{GatewayRequest, Payload, RequestBody, RequestKey, Status};
 
 const METADATA_PREFIX: &str = "grpc-metadata-";
+/// Hop-by-hop headers (RFC 9110 7.6.1, plus the proxy ones): never forwarded, even when
+/// `forward_headers` lists them.
+const HOP_BY_HOP: [&str; 9] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
 const GRPC_TIMEOUT: HeaderName = HeaderName::from_static("grpc-timeout");
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+const METHOD_OVERRIDE: HeaderName = HeaderName::from_static("x-http-method-override");
 const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 
 /// The client at the other end of a connection, worked out once per connection.
@@ -64,14 +78,42 @@ pub(crate) async fn decode(
                 })?,
         ),
     };
+    let method = routed_method(&parts.method, &parts.headers, settings)?;
     let metadata = forwarded_metadata(&parts.headers, &parts.uri, peer, &settings.forward_headers)?;
     let body = read_body(&parts.headers, body, settings).await?;
     Ok(GatewayRequest {
-        key: request_key(parts.method, parts.uri),
+        key: request_key(method, parts.uri),
         body,
         metadata,
         timeout,
     })
+}
+
+/// The method a request is routed as: with `method_override`, a POST as the method its
+/// `X-HTTP-Method-Override` names. (HEAD reaches a path's GET route unless a route claims HEAD;
+/// the server drops the body.)
+fn routed_method(
+    method: &Method,
+    headers: &HeaderMap,
+    settings: &HttpFrontendSettings,
+) -> Result<Method, Status> {
+    if *method != Method::POST || !settings.method_override {
+        return Ok(method.clone());
+    }
+    let Some(value) = headers.get(METHOD_OVERRIDE) else {
+        return Ok(Method::POST);
+    };
+    value
+        .to_str()
+        .ok()
+        .map(|v| v.trim().to_ascii_uppercase())
+        .filter(|v| !v.is_empty() && v != "CONNECT" && v != "TRACE")
+        .and_then(|v| Method::from_bytes(v.as_bytes()).ok())
+        .ok_or_else(|| {
+            Status::invalid_argument(
+                "X-HTTP-Method-Override must name an HTTP method such as PUT, PATCH or DELETE",
+            )
+        })
 }
 
 /// The route key of an HTTP method and target: how REST clients, and WebSocket calls naming a
@@ -107,7 +149,23 @@ pub fn forwarded_metadata(
     forward_headers: &[HeaderName],
 ) -> Result<HeaderMap, Status> {
     let mut metadata = HeaderMap::with_capacity(8);
+    // Headers the client named in `Connection` belong to its hop: never forwarded.
+    let hop_named: Vec<&str> = headers
+        .get_all(CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .collect();
     for (name, value) in headers {
+        if HOP_BY_HOP.contains(&name.as_str())
+            || hop_named
+                .iter()
+                .any(|h| h.eq_ignore_ascii_case(name.as_str()))
+        {
+            continue;
+        }
         if let Some(key) = name.as_str().strip_prefix(METADATA_PREFIX) {
             let Ok(key) = HeaderName::from_bytes(key.as_bytes()) else {
                 continue;

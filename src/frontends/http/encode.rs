@@ -5,7 +5,9 @@ use http::header::{ALLOW, CACHE_CONTROL, CONTENT_TYPE, WWW_AUTHENTICATE};
 use http::{HeaderMap, HeaderName, HeaderValue, Response, StatusCode};
 
 use super::body::{Framing, ResponseBody};
-use crate::model::{Code, GatewayResponse, Payload, Rejection, ResponseBody as Messages, Status};
+use crate::model::{
+    Code, GatewayResponse, Payload, Rejection, ResponseBody as Messages, Status, UpstreamReply,
+};
 
 const JSON: HeaderValue = HeaderValue::from_static("application/json");
 const NDJSON: HeaderValue = HeaderValue::from_static("application/x-ndjson");
@@ -35,6 +37,9 @@ pub(crate) fn http_status(code: Code) -> StatusCode {
 /// The error response: the canonical JSON body, the status from the code or the rejection,
 /// and the backend's metadata as `Grpc-Metadata-*` headers.
 pub(crate) fn error_response(status: &Status) -> Response<ResponseBody> {
+    if let Some(reply) = status.upstream() {
+        return passed_error(status, reply);
+    }
     let (code, body) = match status.rejection() {
         Some(Rejection::WrongMethod { .. }) => (StatusCode::METHOD_NOT_ALLOWED, status.to_json()),
         Some(Rejection::TooLarge) => (StatusCode::PAYLOAD_TOO_LARGE, status.to_json()),
@@ -70,6 +75,40 @@ pub(crate) fn error_response(status: &Status) -> Response<ResponseBody> {
     }
     prefix_metadata(headers, status.metadata(), "grpc-metadata-");
     response
+}
+
+/// A REST or plain-XML backend's error passed on: its status and allow-listed headers, and
+/// its body when it was JSON or XML (as JSON); otherwise the canonical body.
+fn passed_error(status: &Status, reply: &UpstreamReply) -> Response<ResponseBody> {
+    let body = match &reply.body {
+        Some(Payload::Json(json)) => json.clone(),
+        _ => bytes::Bytes::from(status.to_json()),
+    };
+    let mut response = Response::new(ResponseBody::full(body));
+    *response.status_mut() = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::BAD_GATEWAY);
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, JSON);
+    for (name, value) in &reply.headers {
+        headers.append(name.clone(), value.clone());
+    }
+    response
+}
+
+/// Applies a backend's own success status and headers; a 204, 205 or 304 has no body.
+fn pass_success(response: &mut Response<ResponseBody>, reply: UpstreamReply) {
+    if let Ok(code) = StatusCode::from_u16(reply.status) {
+        *response.status_mut() = code;
+    }
+    if matches!(reply.status, 204 | 205 | 304) {
+        *response.body_mut() = ResponseBody::full(bytes::Bytes::new());
+        response.headers_mut().remove(CONTENT_TYPE);
+    }
+    let headers = response.headers_mut();
+    for (name, value) in reply.headers {
+        if let Some(name) = name {
+            headers.append(name, value);
+        }
+    }
 }
 
 /// The success response. A stream's status is decided by its first message: an error before
@@ -112,6 +151,9 @@ pub(crate) async fn success_response(
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, content_type);
     prefix_metadata(headers, &answer.metadata, "grpc-metadata-");
+    if let Some(reply) = answer.upstream {
+        pass_success(&mut response, *reply);
+    }
     response
 }
 

@@ -362,17 +362,23 @@ async fn handle(
     }
     let peer = client.peer;
     let event_stream = accepts_event_stream(request.headers());
+    let head = request.method() == http::Method::HEAD;
     let request = match decode(request, peer, settings).await {
         Ok(request) => request,
         Err(status) => return error_response(&status),
     };
-    match pipeline.handle(request).await {
+    let response = match pipeline.handle(request).await {
         Ok(answer) => success_response(answer, event_stream).await,
         Err(status) => {
             tracing::debug!(code = ?status.code(), message = status.message(), "request failed");
             error_response(&status)
         }
+    };
+    if head {
+        // A HEAD request is its GET route's answer without the body.
+        return response.map(|_| ResponseBody::full(bytes::Bytes::new()));
     }
+    response
 }
 
 fn accepts_event_stream(headers: &HeaderMap) -> bool {

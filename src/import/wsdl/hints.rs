@@ -22,11 +22,42 @@ pub(crate) struct Hints {
     /// (element path, attribute name if an attribute) → type name.
     pub(crate) types: BTreeMap<(ElementPath, Option<QName>), &'static str>,
     pub(crate) order: BTreeMap<ElementPath, Vec<QName>>,
+    /// Element path (below its root) → what the schema says of it, for request checks.
+    pub(crate) checks: BTreeMap<ElementPath, CheckHint>,
     /// Every element namespace (`None`: no namespace) and qualified attribute namespace met.
     pub(crate) namespaces: BTreeSet<Option<String>>,
     /// Whether some element lists two children with the same local name.
     pub(crate) local_name_clash: bool,
     pub(crate) warnings: BTreeSet<String>,
+}
+
+/// What the schema says of one element: `xml_mapping.checks` of request elements.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct CheckHint {
+    pub(crate) required: bool,
+    pub(crate) nillable: bool,
+    pub(crate) enumeration: Vec<String>,
+    pub(crate) min: Option<i64>,
+    pub(crate) max: Option<i64>,
+    pub(crate) format: Option<&'static str>,
+    pub(crate) pattern: Option<String>,
+}
+
+/// The value range of a built-in XSD integer type, where it is narrower than JSON's.
+fn integer_range(builtin: &str) -> (Option<i64>, Option<i64>) {
+    match builtin {
+        "int" => (Some(i64::from(i32::MIN)), Some(i64::from(i32::MAX))),
+        "short" => (Some(i64::from(i16::MIN)), Some(i64::from(i16::MAX))),
+        "byte" => (Some(i64::from(i8::MIN)), Some(i64::from(i8::MAX))),
+        "unsignedInt" => (Some(0), Some(i64::from(u32::MAX))),
+        "unsignedShort" => (Some(0), Some(i64::from(u16::MAX))),
+        "unsignedByte" => (Some(0), Some(i64::from(u8::MAX))),
+        "nonNegativeInteger" | "unsignedLong" => (Some(0), None),
+        "positiveInteger" => (Some(1), None),
+        "nonPositiveInteger" => (None, Some(0)),
+        "negativeInteger" => (None, Some(-1)),
+        _ => (None, None),
+    }
 }
 
 /// The JSON type name the mapping uses for a built-in XSD type, if it is not a string.
@@ -74,14 +105,66 @@ impl Hints {
             self.arrays.insert(path.clone());
         }
         let mut type_ref = &decl.type_ref;
+        let mut nillable = decl.nillable;
+        let mut facets = decl.facets.clone();
         if let TypeRef::Ref(target) = type_ref {
             match schemas.elements.get(target) {
-                Some(global) => type_ref = &global.type_ref,
+                Some(global) => {
+                    type_ref = &global.type_ref;
+                    nillable |= global.nillable;
+                    facets = global.facets.clone();
+                }
                 None => {
                     self.warnings
                         .insert(format!("element {} is not declared", display(target)));
                 }
             }
+        }
+        if path.len() > 1 {
+            let mut check = CheckHint {
+                required: decl.required,
+                nillable,
+                ..CheckHint::default()
+            };
+            let simple = match type_ref {
+                TypeRef::Named(name) if name.0.as_deref() == Some(XSD_NS) => {
+                    Some((name.1.clone(), None))
+                }
+                TypeRef::Named(name) if !schemas.complex_types.contains_key(name) => {
+                    schemas.builtin(name).map(|b| (b, Some(name)))
+                }
+                TypeRef::Simple(base) => schemas.builtin(base).map(|b| (b, Some(base))),
+                _ => None,
+            };
+            if let Some((builtin, named)) = simple {
+                if facets.enumeration.is_empty()
+                    && facets.min.is_none()
+                    && facets.max.is_none()
+                    && facets.patterns.is_empty()
+                {
+                    if let Some(named) = named {
+                        facets = schemas.facets_of(named);
+                    }
+                }
+                let (min, max) = integer_range(&builtin);
+                check.min = match (min, facets.min) {
+                    (Some(a), Some(b)) => Some(a.max(b)),
+                    (a, b) => a.or(b),
+                };
+                check.max = match (max, facets.max) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+                check.enumeration = facets.enumeration.clone();
+                check.pattern = self.pattern(&facets.patterns, path);
+                check.format = match builtin.as_str() {
+                    "date" => Some("date"),
+                    "dateTime" => Some("date_time"),
+                    "time" => Some("time"),
+                    _ => None,
+                };
+            }
+            self.checks.insert(path.clone(), check);
         }
         match type_ref {
             TypeRef::Named(name) if name.0.as_deref() == Some(XSD_NS) => {
@@ -116,6 +199,36 @@ impl Hints {
             TypeRef::Ref(_) | TypeRef::Any => {}
         }
         path.pop();
+    }
+
+    /// The `pattern` facets as one regular expression, when the `regex` crate reads them the
+    /// way XSD means them (XSD's `\i`, `\c` and class subtraction are not): else a warning.
+    fn pattern(&mut self, patterns: &[String], path: &ElementPath) -> Option<String> {
+        if patterns.is_empty() {
+            return None;
+        }
+        let joined = if patterns.len() == 1 {
+            patterns[0].clone()
+        } else {
+            patterns
+                .iter()
+                .map(|p| format!("(?:{p})"))
+                .collect::<Vec<_>>()
+                .join("|")
+        };
+        let xsd_only = ["\\i", "\\I", "\\c", "\\C", "-["];
+        let readable = !xsd_only.iter().any(|x| joined.contains(x))
+            && regex::Regex::new(&format!("^(?:{joined})$")).is_ok();
+        if readable {
+            Some(joined)
+        } else {
+            let at: Vec<&str> = path.iter().map(|(_, local)| local.as_str()).collect();
+            self.warnings.insert(format!(
+                "the pattern {joined:?} of {} is not checked (XSD-only regular expression syntax)",
+                at.join("/")
+            ));
+            None
+        }
     }
 
     fn scalar(&mut self, path: &ElementPath, attribute: Option<QName>, builtin: &str) {

@@ -121,6 +121,7 @@ pub(crate) fn render(
             .unwrap_or("http://HOST:PORT/PATH  # the port has no soap:address")
     );
     let _ = writeln!(out, "#         version: \"{}\"", info.version.as_str());
+    out.push_str("#         fault_codes: {}    # fault code → canonical code; WS-Security codes are 502 unless listed\n");
     let faults: Vec<String> = operations
         .iter()
         .filter(|o| !o.faults.is_empty())
@@ -203,6 +204,46 @@ pub(crate) fn render(
             .collect();
         for (path, children) in order {
             let _ = writeln!(out, "    {}: [{}]", quote(&path), children.join(", "));
+        }
+    }
+    // Request checks from the schema, for the operations' request elements only.
+    let requests: BTreeSet<&QName> = operations.iter().map(|o| &o.request).collect();
+    let checks: BTreeMap<String, String> = hints
+        .checks
+        .iter()
+        .filter(|(path, _)| path.first().is_some_and(|root| requests.contains(root)))
+        .map(|(path, check)| {
+            let mut text = format!(
+                "{{required: {}, nillable: {}",
+                check.required, check.nillable
+            );
+            if !check.enumeration.is_empty() {
+                let values: Vec<String> = check.enumeration.iter().map(|v| quote(v)).collect();
+                let _ = write!(text, ", enum: [{}]", values.join(", "));
+            }
+            if let Some(min) = check.min {
+                let _ = write!(text, ", min: {min}");
+            }
+            if let Some(max) = check.max {
+                let _ = write!(text, ", max: {max}");
+            }
+            if let Some(format) = check.format {
+                let _ = write!(text, ", format: {format}");
+            }
+            if let Some(pattern) = &check.pattern {
+                let _ = write!(text, ", pattern: {}", quote(pattern));
+            }
+            text.push('}');
+            (names.path(path), text)
+        })
+        .collect();
+    out.push_str("  omit_empty_arrays: false\n");
+    if !checks.is_empty() {
+        out.push_str(
+            "  checks: # from the schema: refused with 400 before the service is called\n",
+        );
+        for (path, check) in checks {
+            let _ = writeln!(out, "    {}: {check}", quote(&path));
         }
     }
     out.push_str("routes:\n");

@@ -47,6 +47,22 @@ pub(crate) struct ElementDecl {
     pub(crate) name: String,
     pub(crate) type_ref: TypeRef,
     pub(crate) repeats: bool,
+    /// `minOccurs` ≥ 1 (the default).
+    pub(crate) required: bool,
+    /// `nillable="true"`.
+    pub(crate) nillable: bool,
+    /// The facets of an anonymous simple type.
+    pub(crate) facets: Facets,
+}
+
+/// The facets of a simple type restriction the importer turns into request checks.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Facets {
+    pub(crate) enumeration: Vec<String>,
+    pub(crate) min: Option<i64>,
+    pub(crate) max: Option<i64>,
+    /// The `pattern` facets (alternatives), as written.
+    pub(crate) patterns: Vec<String>,
 }
 
 /// An attribute declaration.
@@ -75,6 +91,8 @@ pub(crate) struct Schemas {
     pub(crate) complex_types: BTreeMap<QName, ComplexType>,
     /// Simple type → its base type.
     pub(crate) simple_types: BTreeMap<QName, QName>,
+    /// Named simple type → its own facets.
+    pub(crate) simple_facets: BTreeMap<QName, Facets>,
     /// Prefixes the documents declare for each namespace (first seen wins).
     pub(crate) prefixes: BTreeMap<String, String>,
     /// Things the importer could not represent.
@@ -159,6 +177,8 @@ impl Schemas {
                 "simpleType" => {
                     let name = required(child, "name")?;
                     let base = simple_base(child)?;
+                    self.simple_facets
+                        .insert((context.target.clone(), name.clone()), facets(child));
                     self.simple_types
                         .insert((context.target.clone(), name), base);
                 }
@@ -181,12 +201,17 @@ impl Schemas {
         global: bool,
     ) -> Result<ElementDecl, String> {
         let repeats = occurs(node)?;
+        let min_required = global || node.attr("minOccurs").is_none_or(|m| m.trim() != "0");
+        let nillable = node.attr("nillable") == Some("true");
         if let Some(target) = node.qname_attr("ref")? {
             return Ok(ElementDecl {
                 namespace: target.0.clone(),
                 name: target.1.clone(),
                 type_ref: TypeRef::Ref(target),
                 repeats,
+                required: min_required,
+                nillable,
+                facets: Facets::default(),
             });
         }
         let name = required(node, "name")?;
@@ -199,11 +224,13 @@ impl Schemas {
         } else {
             None
         };
+        let mut own_facets = Facets::default();
         let type_ref = if let Some(named) = node.qname_attr("type")? {
             TypeRef::Named(named)
         } else if let Some(complex) = node.child(XSD_NS, "complexType") {
             TypeRef::Complex(Box::new(self.complex_type(complex, context)?))
         } else if let Some(simple) = node.child(XSD_NS, "simpleType") {
+            own_facets = facets(simple);
             TypeRef::Simple(simple_base(simple)?)
         } else {
             TypeRef::Any
@@ -213,6 +240,9 @@ impl Schemas {
             name,
             type_ref,
             repeats,
+            required: min_required,
+            nillable,
+            facets: own_facets,
         })
     }
 
@@ -318,6 +348,27 @@ impl Schemas {
         })
     }
 
+    /// The first facets found on the way from a named simple type to its built-in base.
+    pub(crate) fn facets_of(&self, name: &QName) -> Facets {
+        let mut current = name.clone();
+        for _ in 0..16 {
+            if let Some(facets) = self.simple_facets.get(&current) {
+                if !facets.enumeration.is_empty()
+                    || facets.min.is_some()
+                    || facets.max.is_some()
+                    || !facets.patterns.is_empty()
+                {
+                    return facets.clone();
+                }
+            }
+            match self.simple_types.get(&current) {
+                Some(base) => current = base.clone(),
+                None => break,
+            }
+        }
+        Facets::default()
+    }
+
     /// The built-in XSD type a named simple type derives from (through at most 16 steps).
     pub(crate) fn builtin(&self, name: &QName) -> Option<String> {
         let mut current = name.clone();
@@ -350,6 +401,31 @@ fn occurs(node: &Node) -> Result<bool, String> {
         ),
     };
     Ok(max.repeats())
+}
+
+/// The enumeration and integer bound facets of a `xs:simpleType`'s restriction.
+fn facets(node: &Node) -> Facets {
+    let mut facets = Facets::default();
+    let Some(restriction) = node.child(XSD_NS, "restriction") else {
+        return facets;
+    };
+    for facet in &restriction.children {
+        if facet.namespace.as_deref() != Some(XSD_NS) {
+            continue;
+        }
+        let value = facet.attr("value").unwrap_or_default().trim();
+        let number = value.parse::<i64>().ok();
+        match facet.local.as_str() {
+            "enumeration" => facets.enumeration.push(value.to_owned()),
+            "minInclusive" => facets.min = number,
+            "maxInclusive" => facets.max = number,
+            "minExclusive" => facets.min = number.and_then(|n| n.checked_add(1)),
+            "maxExclusive" => facets.max = number.and_then(|n| n.checked_sub(1)),
+            "pattern" => facets.patterns.push(value.to_owned()),
+            _ => {}
+        }
+    }
+    facets
 }
 
 /// The base of an anonymous or named `xs:simpleType` (lists and unions are strings).

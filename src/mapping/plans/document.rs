@@ -8,7 +8,7 @@ use quick_xml::Writer;
 
 use super::values::{gather, request_object, BodyTarget};
 use super::xml_template::XmlTemplate;
-use crate::codec::xml::{json_to_xml, write_element, XmlMapping};
+use crate::codec::xml::{check_request, json_to_xml, write_element, XmlMapping};
 use crate::mapping::captures::Capture;
 use crate::mapping::route::{Route, RoutePattern};
 use crate::mapping::source::{HeaderEditsConfig, RouteSpec};
@@ -96,6 +96,10 @@ impl ValuesPlan {
             &extras,
             route.options.body_field_collision,
         )?;
+        if let XmlBody::Element(name) = xml {
+            // What the schema forbids is refused here, before the backend is called.
+            check_request(&object, name, mapping).map_err(|e| e.request_status())?;
+        }
         let mut out = Vec::with_capacity(object.len() * 2 + 64);
         match xml {
             XmlBody::Element(name) if self.whole_documents => {

@@ -5,10 +5,12 @@
 
 mod document;
 pub mod grpc;
+mod pass_through;
 mod plain_xml;
 mod publish;
 mod query;
 mod rest;
+mod rest_rewrite;
 mod selection;
 mod soap;
 mod upstream_path;

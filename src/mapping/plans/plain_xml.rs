@@ -6,12 +6,14 @@ use bytes::Bytes;
 use http::Method;
 
 use super::document::{empty_as_object, json_body, no_body, HeaderEdits, ValuesPlan, XmlBody};
+use super::pass_through::{xml_body_to_json, PassThrough};
 use super::selection::Selection;
 use super::upstream_path::TargetPath;
 use super::values::BodyTarget;
 use crate::codec::xml::{xml_to_json, XmlMapping};
 use crate::mapping::route::{BindRequest, Route, RoutePattern};
 use crate::mapping::source::{RouteSpec, XmlTargetConfig};
+use crate::model::UpstreamReply;
 use crate::model::{BackendCall, Payload, Status};
 
 /// A request to a plain-XML backend.
@@ -26,6 +28,7 @@ pub struct XmlPlan {
     mapping: XmlMapping,
     edits: HeaderEdits,
     selection: Selection,
+    pass: PassThrough,
 }
 
 impl XmlPlan {
@@ -56,7 +59,9 @@ impl XmlPlan {
             return Err("forward_query applies only to xml: routes without a request document (their query parameters become members of the document)".into());
         }
         let operation = format!("{method} {}", target.as_str());
+        let pass = PassThrough::compile(xml.pass_through, &target, pattern);
         let plan = Self {
+            pass,
             values,
             body,
             method,
@@ -113,6 +118,20 @@ impl XmlPlan {
             metadata,
             request.timeout,
         ))
+    }
+
+    /// The backend's own status and headers when the route passes them on.
+    pub(crate) fn pass_success(
+        &self,
+        reply: Option<Box<UpstreamReply>>,
+    ) -> Option<Box<UpstreamReply>> {
+        self.pass.success(reply)
+    }
+
+    /// The backend's own error answer when the route passes it on, an XML body as JSON.
+    pub(crate) fn pass_error(&self, status: &mut Status) {
+        self.pass
+            .error(status, |xml| xml_body_to_json(xml, &self.mapping));
     }
 
     /// The answer document as JSON, with the route's selection.

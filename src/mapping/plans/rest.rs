@@ -5,11 +5,15 @@ use bytes::Bytes;
 use http::Method;
 
 use super::document::{json_only, no_body, HeaderEdits};
+use super::pass_through::{xml_body_to_json, PassThrough};
+use super::rest_rewrite::RestRewrites;
 use super::selection::Selection;
 use super::upstream_path::TargetPath;
 use super::values::BodyTarget;
+use crate::codec::xml::XmlMapping;
 use crate::mapping::route::{BindRequest, Route, RoutePattern};
 use crate::mapping::source::{RestTargetConfig, RouteSpec};
+use crate::model::UpstreamReply;
 use crate::model::{BackendCall, Code, Payload, RequestBody, Status};
 
 /// A request to a REST/JSON backend.
@@ -21,6 +25,9 @@ pub struct RestPlan {
     forward_query: bool,
     edits: HeaderEdits,
     selection: Selection,
+    pass: PassThrough,
+    mapping: XmlMapping,
+    rewrites: RestRewrites,
 }
 
 impl RestPlan {
@@ -44,7 +51,12 @@ impl RestPlan {
             }
         };
         let operation = format!("{method} {}", target.as_str());
+        let pass = PassThrough::compile(rest.pass_through, &target, pattern);
+        let rewrites = RestRewrites::compile(rest.query.as_ref(), &rest.set_body, pattern)?;
         let plan = Self {
+            rewrites,
+            pass,
+            mapping: spec.xml_mapping.clone(),
             takes_body,
             method,
             target,
@@ -82,14 +94,40 @@ impl RestPlan {
             RequestBody::Unary(payload @ (Payload::Json(_) | Payload::Raw { .. })) => payload,
             RequestBody::Unary(_) | RequestBody::Stream(_) => return Err(json_only(route)),
         };
-        let forwarded_query = request.query.filter(|_| self.forward_query);
+        let message = match message {
+            Payload::Json(json) if self.rewrites.sets_body() => {
+                Payload::Json(self.rewrites.body(route, &json, request.captures)?)
+            }
+            Payload::Raw { .. } if self.rewrites.sets_body() => return Err(json_only(route)),
+            other => other,
+        };
+        let forwarded_query = self.rewrites.query(
+            request.query.filter(|_| self.forward_query),
+            request.captures,
+        )?;
         Ok(BackendCall::unary(
-            self.target.render(request.captures, forwarded_query).into(),
+            self.target
+                .render(request.captures, forwarded_query.as_deref())
+                .into(),
             self.method.clone(),
             message,
             metadata,
             request.timeout,
         ))
+    }
+
+    /// The backend's own status and headers when the route passes them on.
+    pub(crate) fn pass_success(
+        &self,
+        reply: Option<Box<UpstreamReply>>,
+    ) -> Option<Box<UpstreamReply>> {
+        self.pass.success(reply)
+    }
+
+    /// The backend's own error answer when the route passes it on, an XML body as JSON.
+    pub(crate) fn pass_error(&self, status: &mut Status) {
+        self.pass
+            .error(status, |xml| xml_body_to_json(xml, &self.mapping));
     }
 
     /// The answer as the backend sent it, or the route's selection of its JSON.

@@ -127,7 +127,7 @@ fn answer_to_json(document: &[u8], mapping: &XmlMapping, backend: &str) -> Resul
         other => Status::upstream_fault(Code::Internal, format!("backend '{backend}': {other}"))
             .with_reason("SOAP_NOT_AN_ENVELOPE"),
     };
-    let mut body = SoapBody::open(text, mapping.limits().max_depth).map_err(fail)?;
+    let mut body = SoapBody::open_limited(text, mapping.limits()).map_err(fail)?;
     let mut json = Vec::with_capacity(document.len());
     let (reader, first) = body.take_first();
     if let Some(element) = first {

@@ -40,7 +40,7 @@ const SEGMENTS: &AsciiSet = &CONTROLS
     .add(b'|');
 
 /// Escaped in a query component.
-const QUERY: &AsciiSet = &CONTROLS
+pub(crate) const QUERY: &AsciiSet = &CONTROLS
     .add(b' ')
     .add(b'"')
     .add(b'#')

@@ -18,8 +18,8 @@ pub use annotations::rules_from_annotations;
 pub use entry::{CustomPattern, PatternSpec, SharedKeys, PATTERN_KEYS};
 pub use http_rules::{HttpRuleConfig, HttpSection, RuleSpec};
 pub use routes::{
-    HeaderEditsConfig, PublishTargetConfig, RestTargetConfig, RouteEntry, RouteSpec, RouteTarget,
-    SoapTargetConfig, XmlTargetConfig,
+    BodyValueConfig, HeaderEditsConfig, PublishTargetConfig, QueryRewriteConfig, RestTargetConfig,
+    RouteEntry, RouteSpec, RouteTarget, SoapTargetConfig, XmlTargetConfig,
 };
 
 /// Where a rule was written, for error messages and the route table.

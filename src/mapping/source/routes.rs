@@ -91,6 +91,10 @@ pub struct XmlTargetConfig {
     /// built (default true).
     #[serde(default)]
     pub forward_query: Option<bool>,
+    /// Pass the backend's status, headers and error body on as it sent them; default: the
+    /// backend's `pass_through` (true).
+    #[serde(default)]
+    pub pass_through: Option<bool>,
 }
 
 /// `rest:` — a request to a REST/JSON backend.
@@ -106,6 +110,45 @@ pub struct RestTargetConfig {
     /// Append the client's query string to the upstream URL (default true).
     #[serde(default)]
     pub forward_query: Option<bool>,
+    /// Pass the backend's status, headers and error body on as it sent them; default: the
+    /// backend's `pass_through` (true).
+    #[serde(default)]
+    pub pass_through: Option<bool>,
+    /// Rewrites of the query string sent upstream: `rename`, `add`, `drop`.
+    #[serde(default)]
+    pub query: Option<QueryRewriteConfig>,
+    /// Members set in the JSON body sent upstream (dotted paths for nested members), each a
+    /// static value or text with `{variable}` placeholders for the route's path variables.
+    #[serde(default)]
+    pub set_body: BTreeMap<String, BodyValueConfig>,
+}
+
+/// `rest: {query: …}` — how the query string sent upstream differs from the client's.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct QueryRewriteConfig {
+    /// Client parameter name → upstream name (`pageSize: limit`).
+    #[serde(default)]
+    pub rename: BTreeMap<String, String>,
+    /// Parameters added, each text with `{variable}` placeholders (`format: json`,
+    /// `uid: "{id}"`).
+    #[serde(default)]
+    pub add: BTreeMap<String, String>,
+    /// Client parameters not sent upstream.
+    #[serde(default)]
+    pub drop: Vec<String>,
+}
+
+/// A value `set_body` writes: a boolean, an integer, or text (with `{variable}` placeholders).
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum BodyValueConfig {
+    /// `true` / `false`.
+    Bool(bool),
+    /// An integer.
+    Int(i64),
+    /// Text; `{variable}` placeholders take the route's path variables.
+    Text(String),
 }
 
 /// `publish:` — a message published to an MQTT backend's broker.

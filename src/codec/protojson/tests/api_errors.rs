@@ -8,6 +8,7 @@ const STRICT: JsonOptions = JsonOptions {
     use_proto_names: false,
     enums_as_ints: false,
     ignore_unknown_fields: false,
+    ignore_unknown_enum_values: false,
 };
 
 fn item_json_error(json: &str, opts: &JsonOptions) -> String {

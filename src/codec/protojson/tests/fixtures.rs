@@ -174,6 +174,7 @@ pub(super) fn all_options() -> Vec<JsonOptions> {
             use_proto_names: bits & 2 != 0,
             enums_as_ints: bits & 4 != 0,
             ignore_unknown_fields: bits & 8 != 0,
+            ignore_unknown_enum_values: bits & 8 != 0,
         })
         .collect()
 }

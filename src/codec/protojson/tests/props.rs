@@ -120,7 +120,7 @@ proptest! {
             let Some(json) = print_message(&original, &Default::default()) else { continue };
             let mut text = json.to_string().into_bytes();
             mutate(&mut text, &mut rng);
-            for opts in [super::JsonOptions::default(), super::JsonOptions { ignore_unknown_fields: false, ..Default::default() }] {
+            for opts in [super::JsonOptions::default(), super::JsonOptions { ignore_unknown_fields: false, ignore_unknown_enum_values: false, ..Default::default() }] {
                 if let Err(problem) = check_json_to_proto(&desc, &text, &opts) {
                     prop_assert!(false, "{name} {} {opts:?}: {problem}", String::from_utf8_lossy(&text));
                 }
@@ -151,7 +151,7 @@ proptest! {
         let body = members.iter().map(|(k, v)| format!("\"{k}\":{v}")).collect::<Vec<_>>().join(",");
         let text = format!("{{{body}}}");
         for name in ["test.v1.Scalars", "test.v1.Repeated", "test.v1.Maps", "test.v1.Oneofs", "test.v1.WellKnown"] {
-            for opts in [super::JsonOptions::default(), super::JsonOptions { ignore_unknown_fields: false, ..Default::default() }] {
+            for opts in [super::JsonOptions::default(), super::JsonOptions { ignore_unknown_fields: false, ignore_unknown_enum_values: false, ..Default::default() }] {
                 if let Err(problem) = check_json_to_proto(&message(name), text.as_bytes(), &opts) {
                     prop_assert!(false, "{name} {text} {opts:?}: {problem}");
                 }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
-use prost_reflect::Kind;
+use prost_reflect::{FieldDescriptor, Kind, MessageDescriptor};
 
 use super::wire::{contains, write_bytes_field, write_nested};
 use super::{resolve_chain, BodyPlan, FieldChain, GrpcPlan, RequestPlan};
@@ -32,8 +32,9 @@ impl GrpcPlan {
         request: BindRequest<'_>,
     ) -> Result<BackendCall, Status> {
         let mut fields = Vec::new();
+        let mut mask_in_query = false;
         if let Some(query) = request.query.filter(|q| !q.is_empty()) {
-            self.bind_query(route, query, &mut fields)?;
+            mask_in_query = self.bind_query(route, query, &mut fields)?;
         }
         for (capture, chain) in request.captures.iter().zip(&self.request.path_fields) {
             bind_text(chain, &capture.value, &mut fields).map_err(|e| {
@@ -50,7 +51,18 @@ impl GrpcPlan {
             let message = match request.body {
                 RequestBody::Empty => fields,
                 RequestBody::Unary(payload) => {
+                    let mask = match (&self.request.update_mask, &payload) {
+                        (Some(mask), Payload::Json(json))
+                            if route.options.update_mask_from_body && !mask_in_query =>
+                        {
+                            Some((mask, json.clone()))
+                        }
+                        _ => None,
+                    };
                     let mut message = self.encode_body(route, payload, fields.len())?;
+                    if let Some((mask, json)) = mask {
+                        self.fill_update_mask(mask, &json, &mut message);
+                    }
                     message.extend_from_slice(&fields);
                     message
                 }
@@ -205,8 +217,32 @@ impl GrpcPlan {
         })
     }
 
-    fn bind_query(&self, route: &Route, query: &str, out: &mut Vec<u8>) -> Result<(), Status> {
+    /// Appends an `update_mask` naming the fields the JSON body sets (proto names, nested
+    /// messages as dotted paths), relative to the body field's message.
+    fn fill_update_mask(&self, mask: &FieldDescriptor, json: &[u8], message: &mut Vec<u8>) {
+        let BodyPlan::Field(chain) = &self.request.body else {
+            return;
+        };
+        let Some(Kind::Message(body)) = chain.last().map(|f| f.kind()) else {
+            return;
+        };
+        // The body was transcoded already, so it parses.
+        let Ok(serde_json::Value::Object(object)) = serde_json::from_slice(json) else {
+            return;
+        };
+        let mut paths = Vec::new();
+        mask_paths(&body, &object, "", &mut paths);
+        let mut field_mask = Vec::with_capacity(paths.iter().map(|p| p.len() + 2).sum());
+        for path in &paths {
+            write_bytes_field(1, path.as_bytes(), &mut field_mask);
+        }
+        write_bytes_field(mask.number(), &field_mask, message);
+    }
+
+    /// Binds the query; answers whether it set the `update_mask`.
+    fn bind_query(&self, route: &Route, query: &str, out: &mut Vec<u8>) -> Result<bool, Status> {
         let plan = &self.request;
+        let mut mask_set = false;
         let mut seen_singular: Vec<Vec<u32>> = Vec::new();
         let mut seen_oneof: Vec<(Vec<u32>, String, String)> = Vec::new();
         for pair in query.split('&').filter(|p| !p.is_empty()) {
@@ -226,7 +262,12 @@ impl GrpcPlan {
                 ))?;
                 continue;
             }
-            let segments: Vec<&str> = key.split('.').collect();
+            // `labels[env]=prod`: one entry of a map field.
+            let (field_key, map_key) = match key.strip_suffix(']').and_then(|k| k.split_once('[')) {
+                Some((field, map_key)) => (field, Some(map_key)),
+                None => (&*key, None),
+            };
+            let segments: Vec<&str> = field_key.split('.').collect();
             let chain = match resolve_chain(&plan.input, &segments) {
                 Ok(chain) => chain,
                 Err(reason) => {
@@ -247,6 +288,15 @@ impl GrpcPlan {
                 }
             }
             let Some(leaf) = chain.last() else { continue };
+            if plan.update_mask.as_ref().map(|m| m.number()) == numbers.first().copied() {
+                mask_set = true;
+            }
+            if let Some(map_key) = map_key {
+                bind_map_entry(&chain, map_key, &value, out).map_err(|e| {
+                    Status::invalid_argument(format!("query parameter '{key}': {e}"))
+                })?;
+                continue;
+            }
             if !settable_from_text(leaf) {
                 return Err(Status::invalid_argument(format!(
                     "query parameter '{key}' names a message or map field, which a URL value cannot set"
@@ -281,10 +331,13 @@ impl GrpcPlan {
                 }
                 seen_singular.push(numbers);
             }
+            if route.options.json.ignore_unknown_enum_values && is_unknown_enum_name(leaf, &value) {
+                continue;
+            }
             bind_text(&chain, &value, out)
                 .map_err(|e| Status::invalid_argument(format!("query parameter '{key}': {e}")))?;
         }
-        Ok(())
+        Ok(mask_set)
     }
 }
 
@@ -346,6 +399,79 @@ fn wrap_bytes(chain: &FieldChain, data: &[u8], out: &mut Vec<u8>) -> Result<(), 
     } else {
         let mut wrapped = Vec::with_capacity(data.len() + 8);
         write_bytes_field(leaf.number(), data, &mut wrapped);
+        write_nested(parents, &wrapped, out);
+    }
+    Ok(())
+}
+
+/// Whether `text` is neither a name nor a number of the enum `field` holds.
+fn is_unknown_enum_name(field: &FieldDescriptor, text: &str) -> bool {
+    match field.kind() {
+        Kind::Enum(desc) => desc.get_value_by_name(text).is_none() && text.parse::<i32>().is_err(),
+        _ => false,
+    }
+}
+
+/// The mask paths of one JSON object: a member naming a plain message field and holding a
+/// non-empty object adds the paths inside it; every other known member adds its own path.
+fn mask_paths(
+    message: &MessageDescriptor,
+    object: &serde_json::Map<String, serde_json::Value>,
+    prefix: &str,
+    paths: &mut Vec<String>,
+) {
+    for (key, value) in object {
+        let Some(field) = message
+            .get_field_by_json_name(key)
+            .or_else(|| message.get_field_by_name(key))
+        else {
+            continue;
+        };
+        let path = format!("{prefix}{}", field.name());
+        match (field.kind(), value) {
+            (Kind::Message(nested), serde_json::Value::Object(inner))
+                if !field.is_list()
+                    && !field.is_map()
+                    && !inner.is_empty()
+                    && !nested.full_name().starts_with("google.protobuf.") =>
+            {
+                mask_paths(&nested, inner, &format!("{path}."), paths);
+            }
+            _ => paths.push(path),
+        }
+    }
+}
+
+/// Encodes `labels[key]=value` as one entry of the map field at the end of `chain`.
+fn bind_map_entry(
+    chain: &FieldChain,
+    key: &str,
+    value: &str,
+    out: &mut Vec<u8>,
+) -> Result<(), String> {
+    let (leaf, parents) = chain.split_last().ok_or("empty field path")?;
+    let Kind::Message(entry) = leaf.kind() else {
+        return Err(format!("field '{}' is not a map", leaf.name()));
+    };
+    if !leaf.is_map() {
+        return Err(format!("field '{}' is not a map", leaf.name()));
+    }
+    let value_field = entry.map_entry_value_field();
+    if !settable_from_text(&value_field) {
+        return Err(format!(
+            "map field '{}' holds messages, which a URL value cannot set",
+            leaf.name()
+        ));
+    }
+    let mut encoded = Vec::with_capacity(key.len() + value.len() + 8);
+    text_to_field(&entry.map_entry_key_field(), key, &mut encoded)
+        .map_err(|e| format!("map key: {e}"))?;
+    text_to_field(&value_field, value, &mut encoded).map_err(|e| e.to_string())?;
+    let mut wrapped = Vec::with_capacity(encoded.len() + 8);
+    write_bytes_field(leaf.number(), &encoded, &mut wrapped);
+    if parents.is_empty() {
+        out.extend_from_slice(&wrapped);
+    } else {
         write_nested(parents, &wrapped, out);
     }
     Ok(())

@@ -41,6 +41,10 @@ pub(crate) struct RequestPlan {
     pub(crate) raw_body: bool,
     /// One chain per path-template variable, in template order.
     pub(crate) path_fields: Vec<FieldChain>,
+    /// A PATCH route whose body is one message field, of a request with a top-level
+    /// `google.protobuf.FieldMask update_mask`: the mask field, filled from the body's keys when
+    /// the client sends none (as grpc-gateway does).
+    pub(crate) update_mask: Option<FieldDescriptor>,
 }
 
 /// How the answer is turned into the client's form.
@@ -73,6 +77,9 @@ pub(crate) fn is_idempotent(method: &MethodDescriptor) -> bool {
         .and_then(|value| value.as_enum_number())
         .is_some_and(|level| level != 0)
 }
+
+/// The full name of `google.protobuf.FieldMask`.
+const FIELD_MASK: &str = "google.protobuf.FieldMask";
 
 /// The full name of `google.api.HttpBody`.
 const HTTP_BODY: &str = "google.api.HttpBody";
@@ -161,6 +168,21 @@ pub(crate) fn compile(
             (BodyPlan::Field(chain), raw)
         }
     };
+    let update_mask = match (&pattern, &body) {
+        (RoutePattern::Http { method: verb, .. }, BodyPlan::Field(chain))
+            if *verb == http::Method::PATCH
+                && !raw_body
+                && chain
+                    .last()
+                    .is_some_and(|f| !f.is_list() && matches!(f.kind(), Kind::Message(_))) =>
+        {
+            input
+                .get_field_by_name("update_mask")
+                .filter(|f| !f.is_list())
+                .filter(|f| matches!(f.kind(), Kind::Message(m) if m.full_name() == FIELD_MASK))
+        }
+        _ => None,
+    };
     let shape = match (method.is_client_streaming(), method.is_server_streaming()) {
         (false, false) => CallShape::Unary,
         (false, true) => CallShape::ServerStreaming,
@@ -225,6 +247,7 @@ pub(crate) fn compile(
                 body,
                 raw_body,
                 path_fields,
+                update_mask,
             },
             response: ResponsePlan {
                 output,
