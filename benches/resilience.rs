@@ -33,6 +33,7 @@ impl Backend for Immediate {
                 message: Payload::Protobuf(Bytes::new()),
                 trailers: HeaderMap::new(),
             },
+            upstream: None,
         })))
     }
 }

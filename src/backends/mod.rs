@@ -198,6 +198,8 @@ impl resilience::EndpointFactory for ConfigFactory {
             pool_idle_timeout: None,
             pool_max_idle_per_host: Some(1),
             http2: false,
+            pass_through: None,
+            response_headers: Vec::new(),
         };
         Ok(Arc::new(rest::RestBackend::new(
             &self.name,
