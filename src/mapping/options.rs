@@ -7,6 +7,7 @@ use std::time::Duration;
 use http::{HeaderName, HeaderValue};
 use serde::Deserialize;
 
+use super::cors::{CorsConfig, CorsPolicy};
 use super::messages::{MessageOptions, MessageOptionsConfig};
 use super::route::RoutePattern;
 
@@ -100,6 +101,8 @@ pub struct RouteOptionsConfig {
     pub metadata: Option<BTreeMap<String, String>>,
     /// Options of topic routes.
     pub messages: MessageOptionsConfig,
+    /// Cross-origin resource sharing (HTTP routes); replaces the default whole.
+    pub cors: Option<CorsConfig>,
 }
 
 impl RouteOptionsConfig {
@@ -117,6 +120,7 @@ impl RouteOptionsConfig {
             body_field_collision: self.body_field_collision.or(fallback.body_field_collision),
             metadata: self.metadata.clone().or_else(|| fallback.metadata.clone()),
             messages: self.messages.or(&fallback.messages),
+            cors: self.cors.clone().or_else(|| fallback.cors.clone()),
         }
     }
 
@@ -142,6 +146,13 @@ impl RouteOptionsConfig {
             body_field_collision: self.body_field_collision.unwrap_or_default(),
             metadata: resolve_metadata(self.metadata.as_ref(), |name| std::env::var(name).ok())?,
             messages,
+            // Topic routes have no browser to answer; the default is not theirs.
+            cors: match (&self.cors, pattern) {
+                (Some(cors), RoutePattern::Http { .. } | RoutePattern::WebSocket(_)) => {
+                    Some(Arc::new(cors.resolve()?))
+                }
+                _ => None,
+            },
         })
     }
 }
@@ -195,6 +206,8 @@ pub struct RouteOptions {
     pub metadata: Vec<(HeaderName, HeaderValue)>,
     /// The options of a topic route; `None` for HTTP routes.
     pub messages: Option<Arc<MessageOptions>>,
+    /// The route's CORS policy, if it has one.
+    pub cors: Option<Arc<CorsPolicy>>,
 }
 
 #[cfg(test)]

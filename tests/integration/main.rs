@@ -12,6 +12,7 @@ mod descriptors;
 mod errors;
 mod faults;
 mod frontends;
+mod hygiene;
 mod isolation;
 mod json;
 mod layering;
