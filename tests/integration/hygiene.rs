@@ -707,3 +707,74 @@ async fn rest_and_soap_backends_receive_the_request_id_as_a_header() {
     assert_eq!(answer.header("x-request-id"), Some("soap-1"));
     assert_eq!(soap.last_request().header("x-request-id"), Some("soap-1"));
 }
+
+#[tokio::test]
+async fn a_websocket_upgrade_answers_with_its_request_id_and_its_calls_forward_it() {
+    use futures_util::SinkExt as _;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+    use tokio_tungstenite::tungstenite::Message;
+
+    let backend = test_backend().start().await;
+    let gateway = Gateway::for_test_backend(&backend, "websocket: {}\n").await;
+    for sent in [Some("ws-7"), None] {
+        let mut request = format!("ws://{}/ws", gateway.addr("http"))
+            .into_client_request()
+            .unwrap();
+        let headers = request.headers_mut();
+        headers.insert("sec-websocket-protocol", "polygate.v1".parse().unwrap());
+        if let Some(id) = sent {
+            headers.insert("x-request-id", id.parse().unwrap());
+        }
+        let (mut socket, response) = tokio_tungstenite::connect_async(request).await.unwrap();
+        let id = response.headers()["x-request-id"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        match sent {
+            Some(sent) => assert_eq!(id, sent),
+            None => assert!(is_uuid(&id), "{id}"),
+        }
+        socket
+            .send(Message::text(json!({"type": "init"}).to_string()))
+            .await
+            .unwrap();
+        let ack = read_text(&mut socket).await;
+        assert_eq!(ack, json!({"type": "init_ack"}));
+        socket
+            .send(Message::text(
+                json!({"type": "call", "id": "c", "method": "GET", "path": "/v1/echo/ws"})
+                    .to_string(),
+            ))
+            .await
+            .unwrap();
+        let answer = read_text(&mut socket).await;
+        assert_eq!(answer["id"], "c", "{answer}");
+        assert_eq!(
+            backend.last_call().metadata.get("x-request-id").unwrap(),
+            id.as_str()
+        );
+    }
+    still_serving(&gateway).await;
+}
+
+/// The next text message on `socket`, as JSON.
+async fn read_text<S>(socket: &mut S) -> serde_json::Value
+where
+    S: futures_util::Stream<
+            Item = Result<
+                tokio_tungstenite::tungstenite::Message,
+                tokio_tungstenite::tungstenite::Error,
+            >,
+        > + Unpin,
+{
+    use futures_util::StreamExt as _;
+    loop {
+        match bounded("a WebSocket message", socket.next()).await {
+            Some(Ok(tokio_tungstenite::tungstenite::Message::Text(text))) => {
+                return serde_json::from_str(&text).unwrap()
+            }
+            Some(Ok(_)) => continue,
+            other => panic!("the socket ended: {other:?}"),
+        }
+    }
+}

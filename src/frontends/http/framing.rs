@@ -88,11 +88,34 @@ impl Inner {
         while !bytes.is_empty() {
             match &mut self.state {
                 State::Off => return,
-                State::Head(head) => {
-                    if head.is_empty() && bytes.starts_with(b"PRI * HTTP/2") {
+                State::Head(head) if head.is_empty() => {
+                    if bytes.starts_with(b"PRI * HTTP/2") {
                         self.state = State::Off;
                         return;
                     }
+                    // The usual case: a whole head in one read, judged where it lies (no copy;
+                    // an empty `Vec` owns no memory).
+                    match judge(bytes, self.head_limit) {
+                        Judged::More => {
+                            head.extend_from_slice(bytes);
+                            return;
+                        }
+                        Judged::Off => {
+                            self.state = State::Off;
+                            return;
+                        }
+                        Judged::Head {
+                            length,
+                            verdict,
+                            next,
+                        } => {
+                            self.verdicts.push_back(verdict);
+                            self.state = next;
+                            bytes = &bytes[length..];
+                        }
+                    }
+                }
+                State::Head(head) => {
                     let before = head.len();
                     head.extend_from_slice(bytes);
                     match self.parse_head(before) {
