@@ -778,3 +778,25 @@ where
         }
     }
 }
+
+#[tokio::test]
+async fn credentials_with_any_origin_are_refused_when_the_config_loads() {
+    let backend = test_backend().start().await;
+    let dir = crate::support::scratch_dir();
+    let mapping = "http:\n  rules:\n    - selector: polygate.test.v1.Unannotated.Lookup\n      get: /v1/private/{name}\n      cors: {allow_origins: [\"*\"], allow_credentials: true}\n";
+    std::fs::write(dir.join("routes.yaml"), mapping).unwrap();
+    let config = test_config(&backend.url(), "mappings: [routes.yaml]\n");
+    std::fs::write(dir.join("polygate.yaml"), config).unwrap();
+    let config = polygate::config::Config::from_file(&dir.join("polygate.yaml")).unwrap();
+    let errors = match polygate::app::build(&config).await {
+        Ok(_) => panic!("a config with credentials for any origin was accepted"),
+        Err(errors) => errors.iter().map(ToString::to_string).collect::<Vec<_>>(),
+    };
+    assert!(
+        errors
+            .iter()
+            .any(|e| e
+                .contains("cors.allow_credentials needs an explicit allow_origins list, not '*'")),
+        "{errors:?}"
+    );
+}
