@@ -6,7 +6,7 @@
 use std::io::Write as _;
 
 use bytes::Bytes;
-use http::header::{ACCEPT_ENCODING, CONTENT_ENCODING, CONTENT_LENGTH, VARY};
+use http::header::{ACCEPT_ENCODING, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, VARY};
 use http::{HeaderMap, HeaderValue, Response};
 
 use super::body::ResponseBody;
@@ -61,9 +61,13 @@ pub(crate) fn negotiate(headers: &HeaderMap) -> Option<Coding> {
     }
 }
 
+/// Bodies larger than this are compressed on a blocking thread, off the async workers.
+const INLINE_LIMIT: usize = 64 << 10;
+
 /// Compresses a complete body of `min_size` bytes or more with `coding` (when there is one),
-/// and marks every complete body that could be compressed `Vary: Accept-Encoding`.
-pub(crate) fn compress(
+/// and marks every complete body that could be compressed `Vary: Accept-Encoding`. Media that
+/// is compressed already (images, audio, video, archives) is left as it is.
+pub(crate) async fn compress(
     response: &mut Response<ResponseBody>,
     coding: Option<Coding>,
     min_size: usize,
@@ -72,20 +76,50 @@ pub(crate) fn compress(
         return;
     };
     let body = body.clone();
-    if body.len() < min_size || response.headers().contains_key(CONTENT_ENCODING) {
+    let headers = response.headers();
+    if body.len() < min_size
+        || headers.contains_key(CONTENT_ENCODING)
+        || headers
+            .get(CONTENT_TYPE)
+            .is_some_and(|t| compressed_already(t.as_bytes()))
+    {
         return;
     }
     response
         .headers_mut()
         .append(VARY, HeaderValue::from_static("accept-encoding"));
     let Some(coding) = coding else { return };
-    let Some(compressed) = encode(&body, coding) else {
+    let compressed = if body.len() <= INLINE_LIMIT {
+        encode(&body, coding)
+    } else {
+        tokio::task::spawn_blocking(move || encode(&body, coding))
+            .await
+            .ok()
+            .flatten()
+    };
+    let Some(compressed) = compressed else {
         return;
     };
     *response.body_mut() = ResponseBody::full(compressed);
     let headers = response.headers_mut();
     headers.remove(CONTENT_LENGTH);
     headers.insert(CONTENT_ENCODING, coding.token());
+}
+
+/// Whether a content type names a format that is compressed already.
+fn compressed_already(content_type: &[u8]) -> bool {
+    let essence = content_type
+        .split(|&b| b == b';')
+        .next()
+        .unwrap_or_default();
+    let essence = String::from_utf8_lossy(essence).trim().to_ascii_lowercase();
+    (essence.starts_with("image/") && essence != "image/svg+xml")
+        || essence.starts_with("audio/")
+        || essence.starts_with("video/")
+        || matches!(
+            essence.as_str(),
+            "application/gzip" | "application/zip" | "application/zstd" | "application/x-brotli"
+        )
 }
 
 fn encode(body: &[u8], coding: Coding) -> Option<Bytes> {
@@ -132,16 +166,22 @@ mod tests {
         assert_eq!(accept("deflate"), None);
     }
 
-    #[test]
-    fn small_and_streamed_bodies_stay_as_they_are() {
+    #[tokio::test]
+    async fn small_and_already_compressed_bodies_stay_as_they_are_and_others_round_trip() {
         let mut small = Response::new(ResponseBody::full(Bytes::from_static(b"{}")));
-        compress(&mut small, Some(Coding::Gzip), 1024);
+        compress(&mut small, Some(Coding::Gzip), 1024).await;
         assert!(!small.headers().contains_key(CONTENT_ENCODING));
         assert!(!small.headers().contains_key(VARY));
 
         let big = Bytes::from(vec![b'a'; 4096]);
+        let mut png = Response::new(ResponseBody::full(big.clone()));
+        png.headers_mut()
+            .insert(CONTENT_TYPE, HeaderValue::from_static("image/png"));
+        compress(&mut png, Some(Coding::Gzip), 1024).await;
+        assert!(!png.headers().contains_key(CONTENT_ENCODING));
+
         let mut large = Response::new(ResponseBody::full(big.clone()));
-        compress(&mut large, Some(Coding::Gzip), 1024);
+        compress(&mut large, Some(Coding::Gzip), 1024).await;
         assert_eq!(large.headers()[CONTENT_ENCODING], "gzip");
         let ResponseBody::Full(Some(gz)) = large.body() else {
             panic!("not a full body")
@@ -150,8 +190,10 @@ mod tests {
         std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&gz[..]), &mut plain).unwrap();
         assert_eq!(plain, big);
 
+        // Over the inline limit: compressed on a blocking thread.
+        let big = Bytes::from(vec![b'b'; INLINE_LIMIT + 1]);
         let mut large = Response::new(ResponseBody::full(big.clone()));
-        compress(&mut large, Some(Coding::Brotli), 1024);
+        compress(&mut large, Some(Coding::Brotli), 1024).await;
         assert_eq!(large.headers()[CONTENT_ENCODING], "br");
         let ResponseBody::Full(Some(br)) = large.body() else {
             panic!("not a full body")

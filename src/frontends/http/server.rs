@@ -402,7 +402,7 @@ async fn hygienic(
         .and_then(|_| compress::negotiate(request.headers()));
     let mut response = serve_request(request, client, pipeline, settings, upgrades).await;
     if let Some(min_size) = settings.compression_min_size {
-        compress::compress(&mut response, coding, min_size);
+        compress::compress(&mut response, coding, min_size).await;
     }
     if let (Some(origin), Some(policy)) = (origin, cors) {
         cors::decorate(&mut response, origin, &policy);
