@@ -150,6 +150,10 @@ async fn path_spellings_reach_the_route_of_their_normal_form_or_are_refused() {
             "/public%5c..%5cv1/private/x",
             "the request path holds a backslash (raw or %5C), which polygate refuses",
         ),
+        (
+            "/public\\..\\v1/private/x",
+            "the request path holds a backslash (raw or %5C), which polygate refuses",
+        ),
     ];
     for (path, message) in refused {
         let answer = raw(&gateway, &get(path)).await;
@@ -160,9 +164,6 @@ async fn path_spellings_reach_the_route_of_their_normal_form_or_are_refused() {
             "{path}"
         );
     }
-    // A raw backslash is not a valid request target: hyper refuses it before routing.
-    let answer = raw(&gateway, &get("/public\\..\\v1/private/x")).await;
-    assert_eq!(statuses(&answer), [400], "{answer}");
     // Routing is case-sensitive: another case is another (missing) route.
     let answer = raw(&gateway, &get("/V1/private/x")).await;
     assert_eq!(statuses(&answer), [404], "{answer}");
