@@ -83,6 +83,23 @@ impl Framing {
     }
 }
 
+/// How many requests a connection reading `reads` holds, and how many of them are refused:
+/// the tracker's work for benches (`benches/hygiene.rs`), not an API.
+#[doc(hidden)]
+pub fn verdicts_for_benches(reads: &[&[u8]]) -> (usize, usize) {
+    let framing = Framing::new(64 << 10);
+    for read in reads {
+        framing.read(read);
+    }
+    let inner = framing.inner.lock();
+    inner.map_or((0, 0), |inner| {
+        (
+            inner.verdicts.len(),
+            inner.verdicts.iter().filter(|v| v.is_some()).count(),
+        )
+    })
+}
+
 impl Inner {
     fn read(&mut self, mut bytes: &[u8]) {
         while !bytes.is_empty() {

@@ -21,7 +21,9 @@ pub use decode::{
     forwarded_metadata, is_base64, is_metadata_key, is_printable_ascii, parse_grpc_timeout,
     request_key, Peer,
 };
-pub use path::EscapedSlashes;
+#[doc(hidden)]
+pub use framing::verdicts_for_benches as framing_verdicts_for_benches;
+pub use path::{normalize as normalize_path, EscapedSlashes, PathError};
 pub use request_id::{
     generate as generate_request_id, is_well_formed as is_well_formed_request_id,
     MalformedRequestId, MAX_REQUEST_ID_LEN, X_REQUEST_ID,

@@ -30,7 +30,7 @@ pub enum EscapedSlashes {
 
 /// Why a request path was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub(crate) enum PathError {
+pub enum PathError {
     /// The path does not start with `/` (`OPTIONS *`, or no path at all).
     #[error("the request path must start with '/'")]
     NotAbsolute,
@@ -46,7 +46,7 @@ pub(crate) enum PathError {
 }
 
 /// The normalized form of `path` (no query string), borrowed when it is already normal.
-pub(crate) fn normalize(path: &str, slashes: EscapedSlashes) -> Result<Cow<'_, str>, PathError> {
+pub fn normalize(path: &str, slashes: EscapedSlashes) -> Result<Cow<'_, str>, PathError> {
     if !path.starts_with('/') {
         return Err(PathError::NotAbsolute);
     }
