@@ -29,6 +29,12 @@ impl Pipeline {
         self.table.load_full()
     }
 
+    /// The route table, for a pipeline that was built but will not serve (a reload builds a
+    /// new gateway and moves its table into the running pipeline with `replace_routes`).
+    pub fn into_routes(self) -> Arc<RouteTable> {
+        self.table.into_inner()
+    }
+
     /// Serves `table` from the next request on; requests under way finish on the old one.
     pub fn replace_routes(&self, table: RouteTable) {
         self.table.store(Arc::new(table));

@@ -4,6 +4,9 @@
 
 mod support;
 
+mod api_docs;
+mod api_docs_browser;
+mod api_docs_swagger;
 mod binding;
 mod cli;
 mod connections;

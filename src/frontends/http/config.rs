@@ -9,6 +9,7 @@ use serde::Deserialize;
 use super::path::EscapedSlashes;
 use super::request_id::MalformedRequestId;
 use crate::config::units::{ByteSize, ConfigDuration};
+use crate::describe::{ApiDocsConfig, ApiDocsSettings};
 
 /// The `http:` section of the config.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
@@ -84,6 +85,10 @@ pub struct HttpFrontendConfig {
     /// 503 (streams end with an in-band error) and their connections closed. Default `10s`.
     #[serde(default)]
     pub drain_timeout: Option<ConfigDuration>,
+    /// Serve the OpenAPI and AsyncAPI documents and the `/docs` page on this listener
+    /// (`enabled`, `path_prefix`). Default off.
+    #[serde(default)]
+    pub api_docs: Option<ApiDocsConfig>,
 }
 
 /// The validated REST/JSON frontend settings.
@@ -125,6 +130,8 @@ pub struct HttpFrontendSettings {
     pub compression_min_size: Option<usize>,
     /// Time requests under way get on shutdown.
     pub drain_timeout: Duration,
+    /// The API documents and docs page, when served here.
+    pub api_docs: Option<ApiDocsSettings>,
 }
 
 /// The headers forwarded when the config names none.
@@ -180,6 +187,10 @@ impl HttpFrontendConfig {
                 .unwrap_or(true)
                 .then(|| self.compression_min_size.map_or(1024, |s| s.0 as usize)),
             drain_timeout: duration(self.drain_timeout, 10),
+            api_docs: match &self.api_docs {
+                Some(docs) => docs.validate()?,
+                None => None,
+            },
         })
     }
 }

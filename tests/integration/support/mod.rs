@@ -4,6 +4,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 pub mod binary;
+pub mod browser;
 #[path = "../../../examples/common/grpc_server.rs"]
 pub mod grpc_server;
 pub mod http_client;
