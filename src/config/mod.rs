@@ -66,6 +66,10 @@ pub struct RoutesConfig {
     /// environment variable `NAME` at load). A route's own `metadata` replaces it.
     #[serde(default)]
     pub metadata: Option<BTreeMap<String, String>>,
+    /// Cross-origin resource sharing for every HTTP route (docs/security.md, "HTTP hygiene");
+    /// a route's own `cors:` replaces it. Default none.
+    #[serde(default)]
+    pub cors: Option<crate::mapping::cors::CorsConfig>,
     /// Also expose methods that have no HTTP rule, as `POST /pkg.Service/Method` with the whole
     /// message as body. Default false.
     #[serde(default)]
@@ -83,6 +87,7 @@ impl RoutesConfig {
             metadata: self.metadata.clone(),
             retryable: None,
             messages: Default::default(),
+            cors: self.cors.clone(),
         }
     }
 }

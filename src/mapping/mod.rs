@@ -2,6 +2,7 @@
 //! back into the client's form, driven by `google.api.http` rules and mapping files.
 
 pub mod captures;
+pub mod cors;
 pub mod matcher;
 pub mod messages;
 pub mod options;

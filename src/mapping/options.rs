@@ -7,6 +7,7 @@ use std::time::Duration;
 use http::{HeaderName, HeaderValue};
 use serde::Deserialize;
 
+use super::cors::{CorsConfig, CorsPolicy};
 use super::messages::{MessageOptions, MessageOptionsConfig};
 use super::route::RoutePattern;
 
@@ -126,6 +127,8 @@ pub struct RouteOptionsConfig {
     pub retryable: Option<bool>,
     /// Options of topic routes.
     pub messages: MessageOptionsConfig,
+    /// Cross-origin resource sharing (HTTP routes); replaces the default whole.
+    pub cors: Option<CorsConfig>,
 }
 
 impl RouteOptionsConfig {
@@ -144,6 +147,7 @@ impl RouteOptionsConfig {
             metadata: self.metadata.clone().or_else(|| fallback.metadata.clone()),
             retryable: self.retryable.or(fallback.retryable),
             messages: self.messages.or(&fallback.messages),
+            cors: self.cors.clone().or_else(|| fallback.cors.clone()),
         }
     }
 
@@ -175,6 +179,13 @@ impl RouteOptionsConfig {
             metadata: resolve_metadata(self.metadata.as_ref(), |name| std::env::var(name).ok())?,
             retryable: self.retryable.unwrap_or(false),
             messages,
+            // Topic routes have no browser to answer; the default is not theirs.
+            cors: match (&self.cors, pattern) {
+                (Some(cors), RoutePattern::Http { .. } | RoutePattern::WebSocket(_)) => {
+                    Some(Arc::new(cors.resolve()?))
+                }
+                _ => None,
+            },
         })
     }
 }
@@ -232,6 +243,8 @@ pub struct RouteOptions {
     pub retryable: bool,
     /// The options of a topic route; `None` for HTTP routes.
     pub messages: Option<Arc<MessageOptions>>,
+    /// The route's CORS policy, if it has one.
+    pub cors: Option<Arc<CorsPolicy>>,
 }
 
 #[cfg(test)]

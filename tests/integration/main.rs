@@ -15,6 +15,7 @@ mod descriptors;
 mod errors;
 mod faults;
 mod frontends;
+mod hygiene;
 mod isolation;
 mod json;
 mod layering;

@@ -6,6 +6,8 @@ use std::time::Duration;
 use http::HeaderName;
 use serde::Deserialize;
 
+use super::path::EscapedSlashes;
+use super::request_id::MalformedRequestId;
 use crate::config::units::{ByteSize, ConfigDuration};
 use crate::describe::{ApiDocsConfig, ApiDocsSettings};
 
@@ -53,9 +55,32 @@ pub struct HttpFrontendConfig {
     /// streamed (NDJSON) body; slower gets 408. Default `30s`.
     #[serde(default)]
     pub request_body_timeout: Option<ConfigDuration>,
-    /// Concurrent streams per HTTP/2 connection. Default 200.
+    /// Concurrent streams per HTTP/2 connection. Default 100 (Envoy's edge value).
     #[serde(default)]
     pub http2_max_concurrent_streams: Option<u32>,
+    /// Rapid-reset defence (CVE-2023-44487): streams a client may open and reset before the
+    /// gateway has accepted them; one more ends the connection with GOAWAY. Default 20.
+    #[serde(default)]
+    pub http2_max_pending_accept_reset_streams: Option<usize>,
+    /// MadeYouReset defence: streams the gateway may reset for a client's protocol errors
+    /// before it ends the connection with GOAWAY (ENHANCE_YOUR_CALM). Default 1024.
+    #[serde(default)]
+    pub http2_max_local_error_reset_streams: Option<usize>,
+    /// What an encoded slash (`%2F`) in a request path does: `keep` (default: it is data of
+    /// its segment) or `reject` (400). See docs/security.md, "HTTP hygiene".
+    #[serde(default)]
+    pub escaped_slashes: Option<EscapedSlashes>,
+    /// What a malformed `X-Request-Id` does: `replace` (default: a generated id replaces it)
+    /// or `reject` (400).
+    #[serde(default)]
+    pub malformed_request_id: Option<MalformedRequestId>,
+    /// Compress answers with gzip or brotli when the client's `Accept-Encoding` asks for it.
+    /// Default true.
+    #[serde(default)]
+    pub compression: Option<bool>,
+    /// Answers smaller than this are sent uncompressed. Default `1KiB`.
+    #[serde(default)]
+    pub compression_min_size: Option<ByteSize>,
     /// On shutdown, how long requests under way may take to finish before they are answered
     /// 503 (streams end with an in-band error) and their connections closed. Default `10s`.
     #[serde(default)]
@@ -97,6 +122,16 @@ pub struct HttpFrontendSettings {
     pub request_body_timeout: Duration,
     /// Concurrent streams per HTTP/2 connection.
     pub http2_max_concurrent_streams: u32,
+    /// Client-reset streams pending accept, at most.
+    pub http2_max_pending_accept_reset_streams: usize,
+    /// Streams reset by the gateway for protocol errors, at most.
+    pub http2_max_local_error_reset_streams: usize,
+    /// Encoded slashes in paths.
+    pub escaped_slashes: EscapedSlashes,
+    /// Malformed request ids.
+    pub malformed_request_id: MalformedRequestId,
+    /// The smallest answer compressed; `None` when compression is off.
+    pub compression_min_size: Option<usize>,
     /// Time requests under way get on shutdown.
     pub drain_timeout: Duration,
     /// Whether POST requests may name their method in `X-HTTP-Method-Override`.
@@ -144,7 +179,19 @@ impl HttpFrontendConfig {
             header_read_timeout: duration(self.header_read_timeout, 10),
             idle_timeout: duration(self.idle_timeout, 60),
             request_body_timeout: duration(self.request_body_timeout, 30),
-            http2_max_concurrent_streams: self.http2_max_concurrent_streams.unwrap_or(200).max(1),
+            http2_max_concurrent_streams: self.http2_max_concurrent_streams.unwrap_or(100).max(1),
+            http2_max_pending_accept_reset_streams: self
+                .http2_max_pending_accept_reset_streams
+                .unwrap_or(20),
+            http2_max_local_error_reset_streams: self
+                .http2_max_local_error_reset_streams
+                .unwrap_or(1024),
+            escaped_slashes: self.escaped_slashes.unwrap_or_default(),
+            malformed_request_id: self.malformed_request_id.unwrap_or_default(),
+            compression_min_size: self
+                .compression
+                .unwrap_or(true)
+                .then(|| self.compression_min_size.map_or(1024, |s| s.0 as usize)),
             drain_timeout: duration(self.drain_timeout, 10),
             method_override: self.method_override,
             api_docs: match &self.api_docs {

@@ -22,6 +22,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::body::ResponseBody;
+use super::framing::Framing;
 use crate::io::Observed;
 
 /// Where the listener is in its life, as its connections see it.
@@ -125,16 +126,18 @@ impl Drop for RequestGuard {
 }
 
 /// The client's stream, noting when bytes arrive (and whether the first ones are the HTTP/2
-/// client preface).
+/// client preface), and following the framing of its HTTP/1.1 requests.
 pub(crate) fn watched<I>(
     io: I,
     activity: Arc<Activity>,
+    framing: Arc<Framing>,
 ) -> Observed<I, impl FnMut(&[u8]) + Send + Unpin + 'static> {
     let mut first_read = true;
     Observed::new(io, move |fresh: &[u8]| {
         if std::mem::take(&mut first_read) && fresh.starts_with(b"PRI * HTTP/2.0") {
             activity.http2.store(true, Ordering::Release);
         }
+        framing.read(fresh);
         activity.bytes_arrived();
     })
 }

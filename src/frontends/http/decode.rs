@@ -16,6 +16,7 @@ use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 
 use super::config::HttpFrontendSettings;
+use super::request_id::X_REQUEST_ID;
 use crate::model::{GatewayRequest, Payload, RequestBody, RequestKey, Status};
 
 const METADATA_PREFIX: &str = "grpc-metadata-";
@@ -140,7 +141,8 @@ pub fn parse_grpc_timeout(value: &str) -> Option<Duration> {
     })
 }
 
-/// Forwarded metadata: allowlisted headers, every `Grpc-Metadata-*` header under its own name,
+/// Forwarded metadata: allowlisted headers, `X-Request-Id` (always), every `Grpc-Metadata-*`
+/// header under its own name,
 /// and `X-Forwarded-For/-Host/-Proto`. Values gRPC cannot carry are skipped.
 pub fn forwarded_metadata(
     headers: &HeaderMap,
@@ -183,7 +185,9 @@ pub fn forwarded_metadata(
                 continue;
             }
             metadata.append(key, value.clone());
-        } else if forward_headers.contains(name) && is_printable_ascii(value) {
+        } else if (forward_headers.contains(name) || name == X_REQUEST_ID)
+            && is_printable_ascii(value)
+        {
             metadata.append(name.clone(), value.clone());
         }
     }

@@ -7,8 +7,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::header::{ACCEPT, CONNECTION};
-use http::{HeaderMap, HeaderValue, Request, Response, Version};
+use std::borrow::Cow;
+
+use http::header::{ACCEPT, CONNECTION, ORIGIN};
+use http::uri::PathAndQuery;
+use http::{HeaderMap, HeaderValue, Request, Response, Uri, Version};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -20,9 +23,12 @@ use tokio::task::JoinSet;
 use super::body::ResponseBody;
 use super::config::HttpFrontendSettings;
 use super::connection::{self, reached, watched, Activity, CountedBody, Phase};
-use super::decode::{decode, Peer};
+use super::decode::{decode, request_key, Peer};
 use super::encode::{error_response, success_response};
+use super::framing::Framing;
+use super::request_id::{self, X_REQUEST_ID};
 use super::upgrade::{Upgrade, UpgradeContext};
+use super::{compress, cors, path};
 use crate::frontends::{Listener, ServeFuture, Shutdown};
 use crate::model::Status;
 use crate::pipeline::Pipeline;
@@ -200,8 +206,8 @@ fn builder(settings: &HttpFrontendSettings) -> Builder<TokioExecutor> {
         .max_header_list_size(settings.max_header_size as u32)
         .max_concurrent_streams(settings.http2_max_concurrent_streams)
         // Rapid reset (CVE-2023-44487): a client resetting streams it opened gets GOAWAY.
-        .max_pending_accept_reset_streams(20)
-        .max_local_error_reset_streams(1024);
+        .max_pending_accept_reset_streams(settings.http2_max_pending_accept_reset_streams)
+        .max_local_error_reset_streams(Some(settings.http2_max_local_error_reset_streams));
     builder
 }
 
@@ -219,23 +225,26 @@ async fn serve_connection(
 ) {
     let peer = Arc::new(Peer::new(address));
     let activity = Activity::new();
-    let io = TokioIo::new(watched(stream, activity.clone()));
+    let framing = Arc::new(Framing::new(settings.max_header_size.max(8192)));
+    let io = TokioIo::new(watched(stream, activity.clone(), framing.clone()));
     let service = {
         let (activity, settings, phases) = (activity.clone(), settings.clone(), phases.clone());
         service_fn(move |request: Request<Incoming>| {
             let request_guard = activity.begin();
-            let (pipeline, settings, peer, phases, upgrades) = (
+            let (pipeline, settings, peer, phases, upgrades, framing) = (
                 pipeline.clone(),
                 settings.clone(),
                 peer.clone(),
                 phases.clone(),
                 upgrades.clone(),
+                framing.clone(),
             );
             async move {
                 let http1 = request.version() < Version::HTTP_2;
                 let client = Client {
                     address,
                     peer: &peer,
+                    framing: &framing,
                 };
                 let response = tokio::select! {
                     response = handle(request, client, &pipeline, &settings, &upgrades) => response,
@@ -323,9 +332,107 @@ impl AcceptBackoff {
 struct Client<'a> {
     address: SocketAddr,
     peer: &'a Peer,
+    /// The framing of the connection's HTTP/1.1 requests.
+    framing: &'a Framing,
 }
 
+/// Serves one request; every answer carries the request's `X-Request-Id`.
 async fn handle(
+    mut request: Request<Incoming>,
+    client: Client<'_>,
+    pipeline: &Arc<Pipeline>,
+    settings: &HttpFrontendSettings,
+    upgrades: &Upgrades,
+) -> Response<ResponseBody> {
+    let id = request_id::assign(request.headers_mut(), settings.malformed_request_id);
+    let (mut response, id) = match id {
+        Ok(id) => (
+            hygienic(request, client, pipeline, settings, upgrades).await,
+            id,
+        ),
+        Err(status) => (error_response(&status), request_id::generate()),
+    };
+    response.headers_mut().insert(X_REQUEST_ID, id);
+    response
+}
+
+/// The edge checks before routing (framing, path normalization), CORS and compression around
+/// the pipeline (docs/security.md, "HTTP hygiene").
+async fn hygienic(
+    mut request: Request<Incoming>,
+    client: Client<'_>,
+    pipeline: &Arc<Pipeline>,
+    settings: &HttpFrontendSettings,
+    upgrades: &Upgrades,
+) -> Response<ResponseBody> {
+    if let Some(refusal) = client.framing.next_verdict() {
+        let mut response = error_response(&Status::invalid_argument(refusal));
+        response
+            .headers_mut()
+            .insert(CONNECTION, HeaderValue::from_static("close"));
+        return response;
+    }
+    if let Err(status) = normalize_path(&mut request, settings) {
+        return error_response(&status);
+    }
+    if !upgrades.only {
+        if let Some(method) = cors::preflight_method(request.method(), request.headers()) {
+            let key = request_key(method, request.uri().clone());
+            let table = pipeline.routes();
+            return match table.find(&key) {
+                Ok(found) => {
+                    cors::preflight(request.headers(), found.route.options.cors.as_deref())
+                }
+                Err(status) => error_response(&status),
+            };
+        }
+    }
+    let origin = request.headers().get(ORIGIN).cloned();
+    let cors = match &origin {
+        Some(_) if !upgrades.only => {
+            let key = request_key(request.method().clone(), request.uri().clone());
+            let table = pipeline.routes();
+            let found = table.find(&key).ok();
+            found.and_then(|found| found.route.options.cors.clone())
+        }
+        _ => None,
+    };
+    let coding = settings
+        .compression_min_size
+        .and_then(|_| compress::negotiate(request.headers()));
+    let mut response = serve_request(request, client, pipeline, settings, upgrades).await;
+    if let Some(min_size) = settings.compression_min_size {
+        compress::compress(&mut response, coding, min_size).await;
+    }
+    if let (Some(origin), Some(policy)) = (origin, cors) {
+        cors::decorate(&mut response, origin, &policy);
+    }
+    response
+}
+
+/// Replaces the request's path with its normalized form, or refuses it.
+fn normalize_path(
+    request: &mut Request<Incoming>,
+    settings: &HttpFrontendSettings,
+) -> Result<(), Status> {
+    let normalized = match path::normalize(request.uri().path(), settings.escaped_slashes) {
+        Ok(Cow::Borrowed(_)) => return Ok(()),
+        Ok(Cow::Owned(normalized)) => normalized,
+        Err(error) => return Err(Status::invalid_argument(error.to_string())),
+    };
+    let mut parts = std::mem::take(request.uri_mut()).into_parts();
+    let target = match parts.path_and_query.as_ref().and_then(|pq| pq.query()) {
+        Some(query) => format!("{normalized}?{query}"),
+        None => normalized,
+    };
+    let invalid = |_| Status::invalid_argument("the request path is not valid once normalized");
+    parts.path_and_query = Some(PathAndQuery::try_from(target).map_err(invalid)?);
+    *request.uri_mut() = Uri::from_parts(parts)
+        .map_err(|_| Status::invalid_argument("the request target is not valid once normalized"))?;
+    Ok(())
+}
+
+async fn serve_request(
     request: Request<Incoming>,
     client: Client<'_>,
     pipeline: &Arc<Pipeline>,

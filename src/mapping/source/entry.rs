@@ -80,6 +80,9 @@ macro_rules! route_entry {
             /// backend may retry them (docs/resilience.md). Default false.
             #[serde(default)]
             pub retryable: Option<bool>,
+            /// HTTP routes: cross-origin resource sharing; replaces the config's default whole.
+            #[serde(default)]
+            pub cors: Option<$crate::mapping::cors::CorsConfig>,
             /// Topic routes: the subscription's QoS (0, 1 or 2). Default 1.
             #[serde(default)]
             pub qos: Option<u8>,
@@ -140,6 +143,7 @@ macro_rules! route_entry {
                             shared_group: self.shared_group.clone(),
                             stream_to: self.stream_to.clone(),
                         },
+                        cors: self.cors.clone(),
                     },
                 }
             }
