@@ -41,6 +41,10 @@ pub struct Config {
     /// Options for every route; mapping rules override them per route.
     #[serde(default)]
     pub routes: RoutesConfig,
+    /// Authentication and what it forwards (docs/security.md); per-route `auth:` and
+    /// `rate_limit:` live in mapping files.
+    #[serde(default)]
+    pub policies: crate::policy::config::PoliciesConfig,
     /// The directory relative paths are resolved against: the config file's own.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -70,6 +74,9 @@ pub struct RoutesConfig {
     /// message as body. Default false.
     #[serde(default)]
     pub expose_unannotated_methods: bool,
+    /// A rate limit for every route that sets none (each route its own buckets).
+    #[serde(default)]
+    pub rate_limit: Option<crate::policy::config::RateLimitConfig>,
 }
 
 impl RoutesConfig {
@@ -82,6 +89,8 @@ impl RoutesConfig {
             body_field_collision: self.body_field_collision,
             metadata: self.metadata.clone(),
             messages: Default::default(),
+            auth: None,
+            rate_limit: self.rate_limit.clone(),
         }
     }
 }

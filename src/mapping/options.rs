@@ -12,6 +12,8 @@ use super::route::RoutePattern;
 
 use crate::codec::protojson::JsonOptions;
 use crate::config::units::ConfigDuration;
+use crate::policy::config::{RateLimitConfig, RouteAuthConfig};
+use crate::policy::RoutePolicy;
 
 /// What an unknown query parameter does.
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
@@ -100,6 +102,11 @@ pub struct RouteOptionsConfig {
     pub metadata: Option<BTreeMap<String, String>>,
     /// Options of topic routes.
     pub messages: MessageOptionsConfig,
+    /// Who may call the route (`none`, `any`, or schemes and scopes); unset takes
+    /// `policies.default_auth`.
+    pub auth: Option<RouteAuthConfig>,
+    /// The route's rate limit.
+    pub rate_limit: Option<RateLimitConfig>,
 }
 
 impl RouteOptionsConfig {
@@ -117,6 +124,11 @@ impl RouteOptionsConfig {
             body_field_collision: self.body_field_collision.or(fallback.body_field_collision),
             metadata: self.metadata.clone().or_else(|| fallback.metadata.clone()),
             messages: self.messages.or(&fallback.messages),
+            auth: self.auth.clone().or_else(|| fallback.auth.clone()),
+            rate_limit: self
+                .rate_limit
+                .clone()
+                .or_else(|| fallback.rate_limit.clone()),
         }
     }
 
@@ -141,6 +153,11 @@ impl RouteOptionsConfig {
             unknown_query_parameters: self.unknown_query_parameters.unwrap_or_default(),
             body_field_collision: self.body_field_collision.unwrap_or_default(),
             metadata: resolve_metadata(self.metadata.as_ref(), |name| std::env::var(name).ok())?,
+            policy: RoutePolicy::build(
+                self.auth.as_ref(),
+                self.rate_limit.as_ref(),
+                messages.is_some(),
+            )?,
             messages,
         })
     }
@@ -195,6 +212,8 @@ pub struct RouteOptions {
     pub metadata: Vec<(HeaderName, HeaderValue)>,
     /// The options of a topic route; `None` for HTTP routes.
     pub messages: Option<Arc<MessageOptions>>,
+    /// Authentication and rate limit, applied by `policy::Policies::admit`.
+    pub policy: RoutePolicy,
 }
 
 #[cfg(test)]

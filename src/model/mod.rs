@@ -12,6 +12,6 @@ mod status;
 
 pub use call::{Backend, BackendCall, BackendFuture, BackendKind, CallShape, RequestMessages};
 pub use payload::Payload;
-pub use request::{GatewayRequest, RequestBody, RequestKey};
+pub use request::{Caller, GatewayRequest, Identity, RequestBody, RequestKey};
 pub use response::{GatewayResponse, MessageStream, ResponseBody};
 pub use status::{Code, CodeName, ErrorSource, Rejection, Status};

@@ -23,6 +23,7 @@ mod mqtt;
 mod mqtt_delivery;
 mod mqtt_mosquitto;
 mod plain_xml;
+mod policies;
 mod rest_backend;
 mod routing;
 mod shutdown;

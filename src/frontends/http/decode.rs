@@ -16,7 +16,7 @@ use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 
 use super::config::HttpFrontendSettings;
-use crate::model::{GatewayRequest, Payload, RequestBody, RequestKey, Status};
+use crate::model::{Caller, GatewayRequest, Payload, RequestBody, RequestKey, Status};
 
 const METADATA_PREFIX: &str = "grpc-metadata-";
 const GRPC_TIMEOUT: HeaderName = HeaderName::from_static("grpc-timeout");
@@ -28,6 +28,7 @@ const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto
 #[derive(Debug, Clone)]
 pub struct Peer {
     ip: HeaderValue,
+    address: std::net::IpAddr,
 }
 
 impl Peer {
@@ -35,11 +36,23 @@ impl Peer {
     pub fn new(address: SocketAddr) -> Self {
         let ip = HeaderValue::from_str(&address.ip().to_string())
             .unwrap_or(HeaderValue::from_static("unknown"));
-        Self { ip }
+        Self {
+            ip,
+            address: address.ip(),
+        }
     }
 
     fn ip(&self) -> &HeaderValue {
         &self.ip
+    }
+
+    /// The caller this peer is, with the request's `headers` (its credentials).
+    pub fn caller(&self, headers: HeaderMap) -> Caller {
+        Caller {
+            address: Some(self.address),
+            headers,
+            ..Caller::default()
+        }
     }
 }
 
@@ -71,6 +84,7 @@ pub(crate) async fn decode(
         body,
         metadata,
         timeout,
+        caller: peer.caller(parts.headers),
     })
 }
 

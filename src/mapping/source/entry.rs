@@ -76,6 +76,13 @@ macro_rules! route_entry {
             /// environment variable `NAME` at load).
             #[serde(default)]
             pub metadata: Option<std::collections::BTreeMap<String, String>>,
+            /// Who may call the route: `none`, `any`, or `{schemes: […], scopes: […]}`
+            /// (docs/security.md). Default `policies.default_auth`.
+            #[serde(default)]
+            pub auth: Option<$crate::policy::config::RouteAuthConfig>,
+            /// The route's rate limit: `{rate, per, burst, key, name}` (docs/security.md).
+            #[serde(default)]
+            pub rate_limit: Option<$crate::policy::config::RateLimitConfig>,
             /// Topic routes: the subscription's QoS (0, 1 or 2). Default 1.
             #[serde(default)]
             pub qos: Option<u8>,
@@ -135,6 +142,8 @@ macro_rules! route_entry {
                             shared_group: self.shared_group.clone(),
                             stream_to: self.stream_to.clone(),
                         },
+                        auth: self.auth.clone(),
+                        rate_limit: self.rate_limit.clone(),
                     },
                 }
             }
