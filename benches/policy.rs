@@ -101,7 +101,7 @@ fn admit(policies: &Policies, route: &RoutePolicy, key: &RequestKey, caller: &Ca
         .admit(route, key, caller, &mut metadata)
         .now_or_never()
         .expect("no await without a JWKS URL");
-    admitted.unwrap();
+    drop(black_box(admitted.unwrap()));
     black_box(metadata);
 }
 
@@ -109,9 +109,20 @@ fn bench(c: &mut Criterion) {
     let key = RequestKey::WebSocket {
         uri: Uri::from_static("/v1/shelves/1?view=full"),
     };
-    let public =
-        RoutePolicy::build(Some(&RouteAuthConfig::Word(AuthWord::None)), None, false).unwrap();
-    let any = RoutePolicy::build(Some(&RouteAuthConfig::Word(AuthWord::Any)), None, false).unwrap();
+    let public = RoutePolicy::build(
+        Some(&RouteAuthConfig::Word(AuthWord::None)),
+        None,
+        None,
+        false,
+    )
+    .unwrap();
+    let any = RoutePolicy::build(
+        Some(&RouteAuthConfig::Word(AuthWord::Any)),
+        None,
+        None,
+        false,
+    )
+    .unwrap();
     let limit = RateLimitConfig {
         rate: 4_000_000_000,
         per: None,
@@ -122,6 +133,7 @@ fn bench(c: &mut Criterion) {
     let any_limited = RoutePolicy::build(
         Some(&RouteAuthConfig::Word(AuthWord::Any)),
         Some(&limit),
+        None,
         false,
     )
     .unwrap();

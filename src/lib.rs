@@ -159,6 +159,9 @@ fn report(errors: &[config::ConfigError]) -> ExitCode {
 /// Makes ring the process's TLS provider, once.
 pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
+    // JWT verification's pure-Rust provider, named so a feature unified in from elsewhere
+    // cannot leave jsonwebtoken with a provider that panics on first use.
+    let _ = jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER.install_default();
 }
 
 /// Listens for Ctrl-C and SIGTERM from the moment it is called; the returned future resolves

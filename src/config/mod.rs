@@ -77,6 +77,9 @@ pub struct RoutesConfig {
     /// A rate limit for every route that sets none (each route its own buckets).
     #[serde(default)]
     pub rate_limit: Option<crate::policy::config::RateLimitConfig>,
+    /// A concurrency limit for every route that sets none (each route its own).
+    #[serde(default)]
+    pub concurrency: Option<crate::policy::concurrency::ConcurrencyConfig>,
 }
 
 impl RoutesConfig {
@@ -91,6 +94,7 @@ impl RoutesConfig {
             messages: Default::default(),
             auth: None,
             rate_limit: self.rate_limit.clone(),
+            concurrency: self.concurrency.clone(),
         }
     }
 }

@@ -12,6 +12,7 @@ use super::route::RoutePattern;
 
 use crate::codec::protojson::JsonOptions;
 use crate::config::units::ConfigDuration;
+use crate::policy::concurrency::ConcurrencyConfig;
 use crate::policy::config::{RateLimitConfig, RouteAuthConfig};
 use crate::policy::RoutePolicy;
 
@@ -107,6 +108,8 @@ pub struct RouteOptionsConfig {
     pub auth: Option<RouteAuthConfig>,
     /// The route's rate limit.
     pub rate_limit: Option<RateLimitConfig>,
+    /// The route's concurrency limit.
+    pub concurrency: Option<ConcurrencyConfig>,
 }
 
 impl RouteOptionsConfig {
@@ -129,6 +132,10 @@ impl RouteOptionsConfig {
                 .rate_limit
                 .clone()
                 .or_else(|| fallback.rate_limit.clone()),
+            concurrency: self
+                .concurrency
+                .clone()
+                .or_else(|| fallback.concurrency.clone()),
         }
     }
 
@@ -156,6 +163,7 @@ impl RouteOptionsConfig {
             policy: RoutePolicy::build(
                 self.auth.as_ref(),
                 self.rate_limit.as_ref(),
+                self.concurrency.as_ref(),
                 messages.is_some(),
             )?,
             messages,

@@ -76,7 +76,9 @@ impl Pipeline {
         let table = self.table.load_full();
         let matched = table.find(&key)?;
         let route = matched.route.clone();
-        self.policies
+        // Held until the backend has answered: a concurrency slot, if the route has a limit.
+        let _admission = self
+            .policies
             .admit(&route.options.policy, &key, &caller, &mut metadata)
             .await?;
         let mut call = route.bind(&matched.captures, matched.query, body, metadata, timeout)?;

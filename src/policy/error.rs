@@ -27,6 +27,14 @@ pub(crate) enum PolicyError {
         /// The first scope missing.
         scope: Box<str>,
     },
+    /// A concurrency limit is reached and its queue is full (or the wait timed out).
+    #[error(
+        "the route has {max} calls under way, its limit, and no room in its queue; try again later"
+    )]
+    Overloaded {
+        /// The limit.
+        max: u32,
+    },
     /// A rate limit is reached.
     #[error("rate limit '{name}' reached: retry in {retry_after} s")]
     RateLimited {
@@ -53,6 +61,9 @@ impl PolicyError {
             }
             PolicyError::MissingScope { .. } => {
                 Status::new(Code::PermissionDenied, message, ErrorSource::Client)
+            }
+            PolicyError::Overloaded { .. } => {
+                Status::new(Code::Unavailable, message, ErrorSource::Gateway)
             }
             PolicyError::RateLimited {
                 retry_after,

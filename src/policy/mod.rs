@@ -7,10 +7,12 @@
 //! describes the configuration.
 
 mod api_key;
+pub mod concurrency;
 pub mod config;
 mod error;
 mod jwt;
 mod rate_limit;
+pub mod topic_acl;
 
 use std::net::IpAddr;
 use std::path::Path;
@@ -20,10 +22,12 @@ use std::time::Instant;
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 
 use api_key::{ApiKeys, KeyCheck};
+use concurrency::{ConcurrencyConfig, ConcurrencyLimit};
 use config::{AuthWord, PoliciesConfig, RateKey, RateLimitConfig, RouteAuthConfig, Scheme};
 use error::PolicyError;
 use jwt::Jwt;
 pub use rate_limit::RateLimiter;
+use tokio::sync::OwnedSemaphorePermit;
 
 use crate::model::{Caller, Identity, RequestKey, Status};
 
@@ -90,6 +94,8 @@ pub struct RoutePolicy {
     pub auth: Option<AuthRequirement>,
     /// The route's token buckets.
     pub rate_limit: Option<Arc<RateLimiter>>,
+    /// The route's concurrency limit.
+    pub concurrency: Option<Arc<ConcurrencyLimit>>,
     /// A topic route: its callers were authenticated by the broker, so no credential is
     /// looked at here and `default_auth` does not apply.
     pub broker_authenticated: bool,
@@ -100,6 +106,7 @@ impl RoutePolicy {
     pub fn build(
         auth: Option<&RouteAuthConfig>,
         rate_limit: Option<&RateLimitConfig>,
+        concurrency: Option<&ConcurrencyConfig>,
         topic: bool,
     ) -> Result<Self, String> {
         if topic && auth.is_some() {
@@ -111,9 +118,21 @@ impl RoutePolicy {
                 .map(RateLimiter::build)
                 .transpose()?
                 .map(Arc::new),
+            concurrency: concurrency
+                .map(ConcurrencyLimit::build)
+                .transpose()?
+                .map(Arc::new),
             broker_authenticated: topic,
         })
     }
+}
+
+/// What admitting a request holds: a slot of the route's concurrency limit, if it has one,
+/// given back when this is dropped.
+#[derive(Debug)]
+#[must_use = "the concurrency slot is given back when the admission is dropped"]
+pub struct Admission {
+    _slot: Option<OwnedSemaphorePermit>,
 }
 
 /// Identity fields forwarded to backends as metadata.
@@ -396,14 +415,15 @@ impl Policies {
 
     /// The one hook: authenticates the caller of a request to `route` (unless the route is
     /// public), checks its scopes, removes client-sent copies of forwarded identity metadata
-    /// and adds the verified ones, then takes a token from the route's rate limit.
+    /// and adds the verified ones, takes a token from the route's rate limit, and a slot of
+    /// its concurrency limit (held by the returned [`Admission`] until it is dropped).
     pub async fn admit(
         &self,
         route: &RoutePolicy,
         key: &RequestKey,
         caller: &Caller,
         metadata: &mut HeaderMap,
-    ) -> Result<(), Status> {
+    ) -> Result<Admission, Status> {
         for (_, name) in &self.forward.claims {
             metadata.remove(name);
         }
@@ -449,7 +469,11 @@ impl Policies {
             };
             checked.map_err(PolicyError::status)?;
         }
-        Ok(())
+        let slot = match &route.concurrency {
+            None => None,
+            Some(limit) => Some(limit.acquire().await.map_err(PolicyError::status)?),
+        };
+        Ok(Admission { _slot: slot })
     }
 
     /// Authenticates a connection's opening request (a WebSocket upgrade) for what it will

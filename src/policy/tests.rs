@@ -61,7 +61,9 @@ fn admit(
     let key = RequestKey::Method {
         name: "pkg.Service/Method".into(),
     };
-    let result = runtime.block_on(policies.admit(route, &key, caller, &mut metadata));
+    let result = runtime
+        .block_on(policies.admit(route, &key, caller, &mut metadata))
+        .map(drop);
     (result, metadata)
 }
 
@@ -104,6 +106,7 @@ fn scopes_are_checked_after_authentication() {
             methods: vec![],
         })),
         None,
+        None,
         false,
     )
     .unwrap();
@@ -122,9 +125,9 @@ fn scopes_are_checked_after_authentication() {
 #[test]
 fn topic_routes_take_no_auth_key() {
     let auth = RouteAuthConfig::Word(AuthWord::Any);
-    assert!(RoutePolicy::build(Some(&auth), None, true).is_err());
+    assert!(RoutePolicy::build(Some(&auth), None, None, true).is_err());
     let policies = policies(Some(auth));
-    let topic = RoutePolicy::build(None, None, true).unwrap();
+    let topic = RoutePolicy::build(None, None, None, true).unwrap();
     assert!(admit(&policies, &topic, &Caller::default()).0.is_ok());
     assert_eq!(policies.describe(&topic, None), "broker");
 }

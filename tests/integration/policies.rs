@@ -521,3 +521,62 @@ async fn a_websocket_upgrade_without_credentials_is_refused_and_calls_are_admitt
     );
     gateway.stop().await;
 }
+
+#[tokio::test]
+async fn the_embedded_broker_refuses_bad_logins_and_keeps_users_to_their_topics() {
+    use crate::support::mqtt::{Device, MqttGateway};
+    use rumqttc::v5::{AsyncClient, ConnectionError, MqttOptions};
+
+    let backend = test_backend().start().await;
+    let protos = root().join("tests/protos");
+    let url = backend.url();
+    let gateway = MqttGateway::start(
+        |dir| {
+            format!(
+                "mqtt:\n  embedded:\n    listen: 127.0.0.1:0\n    storage_dir: {}\n    users: {{dev-1: pw1, watcher: pw2}}\n    acl:\n      dev-1: {{publish: ['devices/{{user}}/#'], subscribe: ['commands/{{user}}/+']}}\n      watcher: {{publish: ['commands/#'], subscribe: ['#']}}\nbackends:\n  test:\n    grpc:\n      url: {url}\n      schema:\n        protos: [polygate/test/v1/testing.proto]\n        proto_paths: [{}]\nmappings: [topics.yaml]\n",
+                dir.join("broker").display(),
+                protos.display()
+            )
+        },
+        &[(
+            "topics.yaml",
+            "http:\n  rules:\n    - selector: polygate.test.v1.Testing.Echo\n      topic: sensors/{name}\n",
+        )],
+    )
+    .await;
+    let broker = gateway.broker();
+
+    // CONNECT with a wrong password: refused in the CONNACK.
+    let mut options = MqttOptions::new("intruder", broker.ip().to_string(), broker.port());
+    options.set_credentials("dev-1", "wrong");
+    let (_client, mut events) = AsyncClient::new(options, 10);
+    let refused = tokio::time::timeout(Duration::from_secs(10), events.poll())
+        .await
+        .expect("the broker answers the CONNECT");
+    match refused {
+        Err(ConnectionError::ConnectionRefused(code)) => {
+            assert_eq!(format!("{code:?}"), "BadUserNamePassword")
+        }
+        other => panic!("expected a refused CONNECT, got {other:?}"),
+    }
+
+    let mut watcher = Device::v5_with(broker, "watcher", Some(("watcher", "pw2"))).await;
+    watcher.subscribe("devices/#", 1).await;
+    let mut device = Device::v5_with(broker, "dev-1", Some(("dev-1", "pw1"))).await;
+
+    // A publish outside the user's topics is dropped; the next one, inside, arrives first.
+    device.publish("devices/dev-2/telemetry", "{}", 1).await;
+    device.publish("devices/dev-1/telemetry", "{}", 1).await;
+    assert_eq!(watcher.next().await.topic, "devices/dev-1/telemetry");
+
+    // A subscription outside the user's topics delivers nothing.
+    device.subscribe("commands/#", 1).await;
+    device.subscribe("commands/dev-1/+", 1).await;
+    watcher.publish("commands/dev-2/reboot", "{}", 1).await;
+    watcher.publish("commands/dev-1/reboot", "{}", 1).await;
+    assert_eq!(device.next().await.topic, "commands/dev-1/reboot");
+
+    device.disconnect().await;
+    watcher.disconnect().await;
+    gateway.stop().await;
+}

@@ -83,6 +83,9 @@ macro_rules! route_entry {
             /// The route's rate limit: `{rate, per, burst, key, name}` (docs/security.md).
             #[serde(default)]
             pub rate_limit: Option<$crate::policy::config::RateLimitConfig>,
+            /// The route's concurrency limit: `{max, queue, timeout}` (docs/security.md).
+            #[serde(default)]
+            pub concurrency: Option<$crate::policy::concurrency::ConcurrencyConfig>,
             /// Topic routes: the subscription's QoS (0, 1 or 2). Default 1.
             #[serde(default)]
             pub qos: Option<u8>,
@@ -144,6 +147,7 @@ macro_rules! route_entry {
                         },
                         auth: self.auth.clone(),
                         rate_limit: self.rate_limit.clone(),
+                        concurrency: self.concurrency.clone(),
                     },
                 }
             }
