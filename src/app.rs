@@ -167,15 +167,11 @@ fn warn_unauthenticated(running: &Running) {
         })
         .count();
     for frontend in &running.frontends {
-        if frontend.addr.ip().is_loopback() {
+        // MQTT clients are the broker's to authenticate (users, acl), not the routes'.
+        if frontend.addr.ip().is_loopback() || frontend.key == "mqtt" {
             continue;
         }
-        if frontend.key == "mqtt" {
-            tracing::warn!(
-                addr = %frontend.addr,
-                "the MQTT frontend listens outside loopback; polygate does not authenticate MQTT CONNECT itself (docs/security.md)"
-            );
-        } else if public > 0 {
+        if public > 0 {
             tracing::warn!(
                 addr = %frontend.addr,
                 public,
