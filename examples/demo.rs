@@ -70,21 +70,21 @@ async fn main() -> anyhow::Result<()> {
     for line in [
         format!("curl -s {base}/v1/shelves"),
         format!("curl -s {base}/v1/shelves/1"),
-        format!("curl -s -X POST {base}/v1/shelves -H 'Content-Type: application/json' -d '{{\"theme\":\"Poetry\",\"genre\":\"FICTION\"}}'"),
+        format!("curl -s -H 'x-api-key: demo-key' -X POST {base}/v1/shelves -H 'Content-Type: application/json' -d '{{\"theme\":\"Poetry\",\"genre\":\"FICTION\"}}'"),
         format!("curl -s '{base}/v1/shelves/1/books?author=Leo%20Tolstoy'"),
-        format!("curl -s -X PATCH '{base}/v1/shelves/1/books/1?update_mask=pages' -H 'Content-Type: application/json' -d '{{\"pages\":1296}}'"),
-        format!("curl -s -X POST {base}/v1/shelves/2:archive -H 'Content-Type: application/json' -d '{{\"reason\":\"moved\"}}'"),
+        format!("curl -s -H 'x-api-key: demo-key' -X PATCH '{base}/v1/shelves/1/books/1?update_mask=pages' -H 'Content-Type: application/json' -d '{{\"pages\":1296}}'"),
+        format!("curl -s -H 'x-api-key: demo-key' -X POST {base}/v1/shelves/2:archive -H 'Content-Type: application/json' -d '{{\"reason\":\"moved\"}}'"),
         format!("curl -sN {base}/v1/shelves/1/books:watch"),
         format!("curl -sN -H 'Accept: text/event-stream' {base}/v1/shelves/1/books:watch"),
-        format!("printf '{{\"title\":\"Anna Karenina\"}}\\n{{\"title\":\"Resurrection\"}}\\n' | curl -s -X POST {base}/v1/shelves/1/books:import -H 'Content-Type: application/x-ndjson' --data-binary @-"),
+        format!("printf '{{\"title\":\"Anna Karenina\"}}\\n{{\"title\":\"Resurrection\"}}\\n' | curl -s -H 'x-api-key: demo-key' -X POST {base}/v1/shelves/1/books:import -H 'Content-Type: application/x-ndjson' --data-binary @-"),
         format!("curl -s {base}/v1/shelves/1/books/1/cover -o cover.svg"),
         format!("curl -s {base}/v1/admin/stats"),
         format!("curl -s -i {base}/v1/shelves/99"),
         format!("curl -s {base}/v1/warehouse/items/CUP-1001"),
         format!("curl -s '{base}/v1/warehouse/items?category=kitchen'"),
-        format!("curl -s -X POST {base}/v1/warehouse/orders -H 'Content-Type: application/json' -d '{{\"customer\":{{\"name\":\"Ada\",\"email\":\"ada@example.com\",\"address\":{{\"street\":\"1 Loop Rd\",\"city\":\"Lyon\",\"zip\":\"01234\",\"country\":\"FR\"}}}},\"line\":[{{\"sku\":\"CUP-1001\",\"quantity\":2}}]}}'"),
-        format!("curl -s -i -X POST {base}/v1/warehouse/orders -H 'Content-Type: application/json' -d '{{\"customer\":{{\"name\":\"Ada\",\"email\":\"ada@example.com\",\"address\":{{\"street\":\"1 Loop Rd\",\"city\":\"Lyon\",\"zip\":\"01234\",\"country\":\"FR\"}}}},\"line\":[{{\"sku\":\"KET-1002\",\"quantity\":5}}]}}'"),
-        format!("curl -s -i -X DELETE '{base}/v1/warehouse/orders/42?reason=changed%20my%20mind'"),
+        format!("curl -s -H 'x-api-key: demo-key' -X POST {base}/v1/warehouse/orders -H 'Content-Type: application/json' -d '{{\"customer\":{{\"name\":\"Ada\",\"email\":\"ada@example.com\",\"address\":{{\"street\":\"1 Loop Rd\",\"city\":\"Lyon\",\"zip\":\"01234\",\"country\":\"FR\"}}}},\"line\":[{{\"sku\":\"CUP-1001\",\"quantity\":2}}]}}'"),
+        format!("curl -s -i -H 'x-api-key: demo-key' -X POST {base}/v1/warehouse/orders -H 'Content-Type: application/json' -d '{{\"customer\":{{\"name\":\"Ada\",\"email\":\"ada@example.com\",\"address\":{{\"street\":\"1 Loop Rd\",\"city\":\"Lyon\",\"zip\":\"01234\",\"country\":\"FR\"}}}},\"line\":[{{\"sku\":\"KET-1002\",\"quantity\":5}}]}}'"),
+        format!("curl -s -i -H 'x-api-key: demo-key' -X DELETE '{base}/v1/warehouse/orders/42?reason=changed%20my%20mind'"),
     ] {
         println!("  {line}");
     }
@@ -98,7 +98,7 @@ async fn main() -> anyhow::Result<()> {
         format!("{publish} -t rooms/atrium/climate/get -m '{{}}'                       # the answer comes on rooms/atrium/climate"),
         format!("{publish} -t rooms/atrium/sensors/s1/reading -m 'not json'           # code 3 on rooms/atrium/errors"),
         format!("mosquitto_rr -h {host} -p {port} -q 1 -t rooms/lobby/climate/get -e replies/me -m '{{}}'   # MQTT 5 request/response (NOT_FOUND until the lobby reports)"),
-        format!("curl -s -X POST {base}/v1/rooms/atrium/commands -H 'Content-Type: application/json' -d '{{\"action\":\"lights-off\"}}'"),
+        format!("curl -s -H 'x-api-key: demo-key' -X POST {base}/v1/rooms/atrium/commands -H 'Content-Type: application/json' -d '{{\"action\":\"lights-off\"}}'"),
         format!("curl -s {base}/v1/rooms/atrium/climate"),
     ] {
         println!("  {line}");

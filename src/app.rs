@@ -16,6 +16,7 @@ use crate::mapping::{BackendSchema, RouteError, RouteSources, RouteTable, Target
 use crate::model::BackendKind;
 use crate::mqtt_client::EmbeddedEndpoint;
 use crate::pipeline::Pipeline;
+use crate::policy::Policies;
 
 /// Everything a config describes, built and checked, not yet listening.
 pub struct Gateway {
@@ -42,6 +43,13 @@ pub async fn build(config: &Config) -> Result<Gateway, Vec<ConfigError>> {
     if let Err(message) = frontends::check(&frontends) {
         errors.push(ConfigError::general(message));
     }
+    let policies = match Policies::build(&config.policies, &config.base_dir) {
+        Ok(policies) => policies,
+        Err(messages) => {
+            errors.extend(messages.into_iter().map(ConfigError::general));
+            Policies::default()
+        }
+    };
 
     let mut schemas = Vec::new();
     let mut target_backends = Vec::new();
@@ -121,11 +129,56 @@ pub async fn build(config: &Config) -> Result<Gateway, Vec<ConfigError>> {
                 "routes bind WebSocket paths (websocket:), but the WebSocket frontend is off; add a websocket: section (websocket: {} takes the defaults)",
             )])
         }
-        Ok(table) => Ok(Gateway {
-            pipeline: Arc::new(Pipeline::new(table)),
-            frontends,
-        }),
+        Ok(table) => {
+            let refused: Vec<ConfigError> = table
+                .routes()
+                .filter_map(|route| {
+                    policies.check_route(&route.options.policy).err().map(|e| {
+                        ConfigError::general(format!(
+                            "route {} {}: {e}",
+                            route.pattern.verb(),
+                            route.pattern.address()
+                        ))
+                    })
+                })
+                .collect();
+            if !refused.is_empty() {
+                return Err(refused);
+            }
+            policies.start().await;
+            Ok(Gateway {
+                pipeline: Arc::new(Pipeline::with_policies(table, policies)),
+                frontends,
+            })
+        }
         Err(route_errors) => Err(route_errors.into_iter().map(route_error).collect()),
+    }
+}
+
+/// Warns when a listener outside loopback serves routes anyone may call.
+fn warn_unauthenticated(running: &Running) {
+    let table = running.pipeline.routes();
+    let policies = running.pipeline.policies();
+    let public = table
+        .routes()
+        .filter(|route| {
+            let verb = http::Method::from_bytes(route.pattern.verb().as_bytes()).ok();
+            policies.is_public(&route.options.policy, verb.as_ref())
+        })
+        .count();
+    for frontend in &running.frontends {
+        // MQTT clients are the broker's to authenticate (users, acl), not the routes'.
+        if frontend.addr.ip().is_loopback() || frontend.key == "mqtt" {
+            continue;
+        }
+        if public > 0 {
+            tracing::warn!(
+                addr = %frontend.addr,
+                public,
+                "{} listens outside loopback and serves {public} routes without authentication (`polygate check` marks them; set policies.default_auth)",
+                frontend.protocol
+            );
+        }
     }
 }
 
@@ -242,6 +295,7 @@ pub async fn run(
             frontend.url
         );
     }
+    warn_unauthenticated(&running);
     shutdown.await;
     tracing::info!("shutting down");
     running.shutdown().await;

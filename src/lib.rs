@@ -35,6 +35,7 @@ pub mod mapping;
 pub mod model;
 pub mod mqtt_client;
 pub mod pipeline;
+pub mod policy;
 mod tls;
 
 use std::process::ExitCode;
@@ -64,18 +65,25 @@ pub async fn check(source: &Source) -> ExitCode {
     match app::build(&config).await {
         Ok(gateway) => {
             let table = gateway.pipeline.routes();
-            let rows: Vec<[String; 4]> = table
+            let policies = gateway.pipeline.policies();
+            let rows: Vec<[String; 5]> = table
                 .routes()
                 .map(|r| {
                     [
                         r.pattern.verb().to_owned(),
                         r.pattern.address().to_owned(),
                         r.backend_name.to_string(),
+                        policies.describe(
+                            &r.options.policy,
+                            http::Method::from_bytes(r.pattern.verb().as_bytes())
+                                .ok()
+                                .as_ref(),
+                        ),
                         r.operation.to_string(),
                     ]
                 })
                 .collect();
-            print_table(["METHOD", "PATH", "BACKEND", "OPERATION"], &rows);
+            print_table(["METHOD", "PATH", "BACKEND", "AUTH", "OPERATION"], &rows);
             println!("{} routes, configuration OK", rows.len());
             ExitCode::SUCCESS
         }
@@ -156,17 +164,17 @@ pub fn import(command: &ImportCommand) -> ExitCode {
     }
 }
 
-fn print_table(header: [&str; 4], rows: &[[String; 4]]) {
+fn print_table<const N: usize>(header: [&str; N], rows: &[[String; N]]) {
     let mut widths = header.map(str::len);
     for row in rows {
         for (width, cell) in widths.iter_mut().zip(row) {
             *width = (*width).max(cell.len());
         }
     }
-    let line = |cells: [&str; 4]| {
+    let line = |cells: [&str; N]| {
         let mut text = String::new();
         for (i, (cell, width)) in cells.iter().zip(widths).enumerate() {
-            if i == 3 {
+            if i == N - 1 {
                 text.push_str(cell);
             } else {
                 text.push_str(&format!("{cell:<width$}  "));
@@ -176,12 +184,7 @@ fn print_table(header: [&str; 4], rows: &[[String; 4]]) {
     };
     line(header);
     for row in rows {
-        line([
-            row[0].as_str(),
-            row[1].as_str(),
-            row[2].as_str(),
-            row[3].as_str(),
-        ]);
+        line(row.each_ref().map(String::as_str));
     }
 }
 
@@ -195,6 +198,9 @@ fn report(errors: &[config::ConfigError]) -> ExitCode {
 /// Makes ring the process's TLS provider, once.
 pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
+    // JWT verification's pure-Rust provider, named so a feature unified in from elsewhere
+    // cannot leave jsonwebtoken with a provider that panics on first use.
+    let _ = jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER.install_default();
 }
 
 /// Listens for Ctrl-C and SIGTERM from the moment it is called; the returned future resolves

@@ -41,6 +41,10 @@ pub struct Config {
     /// Options for every route; mapping rules override them per route.
     #[serde(default)]
     pub routes: RoutesConfig,
+    /// Authentication and what it forwards (docs/security.md); per-route `auth:` and
+    /// `rate_limit:` live in mapping files.
+    #[serde(default)]
+    pub policies: crate::policy::config::PoliciesConfig,
     /// The directory relative paths are resolved against: the config file's own.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -74,6 +78,12 @@ pub struct RoutesConfig {
     /// message as body. Default false.
     #[serde(default)]
     pub expose_unannotated_methods: bool,
+    /// A rate limit for every route that sets none (each route its own buckets).
+    #[serde(default)]
+    pub rate_limit: Option<crate::policy::config::RateLimitConfig>,
+    /// A concurrency limit for every route that sets none (each route its own).
+    #[serde(default)]
+    pub concurrency: Option<crate::policy::concurrency::ConcurrencyConfig>,
 }
 
 impl RoutesConfig {
@@ -88,6 +98,9 @@ impl RoutesConfig {
             retryable: None,
             messages: Default::default(),
             cors: self.cors.clone(),
+            auth: None,
+            rate_limit: self.rate_limit.clone(),
+            concurrency: self.concurrency.clone(),
         }
     }
 }

@@ -13,6 +13,9 @@ use super::route::RoutePattern;
 
 use crate::codec::protojson::JsonOptions;
 use crate::config::units::ConfigDuration;
+use crate::policy::concurrency::ConcurrencyConfig;
+use crate::policy::config::{RateLimitConfig, RouteAuthConfig};
+use crate::policy::RoutePolicy;
 
 /// What an unknown query parameter does.
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
@@ -129,6 +132,13 @@ pub struct RouteOptionsConfig {
     pub messages: MessageOptionsConfig,
     /// Cross-origin resource sharing (HTTP routes); replaces the default whole.
     pub cors: Option<CorsConfig>,
+    /// Who may call the route (`none`, `any`, or schemes and scopes); unset takes
+    /// `policies.default_auth`.
+    pub auth: Option<RouteAuthConfig>,
+    /// The route's rate limit.
+    pub rate_limit: Option<RateLimitConfig>,
+    /// The route's concurrency limit.
+    pub concurrency: Option<ConcurrencyConfig>,
 }
 
 impl RouteOptionsConfig {
@@ -148,6 +158,15 @@ impl RouteOptionsConfig {
             retryable: self.retryable.or(fallback.retryable),
             messages: self.messages.or(&fallback.messages),
             cors: self.cors.clone().or_else(|| fallback.cors.clone()),
+            auth: self.auth.clone().or_else(|| fallback.auth.clone()),
+            rate_limit: self
+                .rate_limit
+                .clone()
+                .or_else(|| fallback.rate_limit.clone()),
+            concurrency: self
+                .concurrency
+                .clone()
+                .or_else(|| fallback.concurrency.clone()),
         }
     }
 
@@ -178,6 +197,12 @@ impl RouteOptionsConfig {
             body_field_collision: self.body_field_collision.unwrap_or_default(),
             metadata: resolve_metadata(self.metadata.as_ref(), |name| std::env::var(name).ok())?,
             retryable: self.retryable.unwrap_or(false),
+            policy: RoutePolicy::build(
+                self.auth.as_ref(),
+                self.rate_limit.as_ref(),
+                self.concurrency.as_ref(),
+                messages.is_some(),
+            )?,
             messages,
             // Topic routes have no browser to answer; the default is not theirs.
             cors: match (&self.cors, pattern) {
@@ -245,6 +270,8 @@ pub struct RouteOptions {
     pub messages: Option<Arc<MessageOptions>>,
     /// The route's CORS policy, if it has one.
     pub cors: Option<Arc<CorsPolicy>>,
+    /// Authentication and rate limit, applied by `policy::Policies::admit`.
+    pub policy: RoutePolicy,
 }
 
 #[cfg(test)]

@@ -1,8 +1,10 @@
 //! `GatewayRequest`: what a frontend decoded, before the mapping layer binds it.
 
-use std::time::Duration;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
-use http::{HeaderMap, Method, Uri};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri};
 
 use super::{MessageStream, Payload};
 
@@ -93,4 +95,37 @@ pub struct GatewayRequest {
     pub metadata: HeaderMap,
     /// The time the client allows, if it set one; otherwise the route's timeout applies.
     pub timeout: Option<Duration>,
+    /// Who sent it: what the policies authenticate and rate-limit by.
+    pub caller: Caller,
+}
+
+/// Who sent a request, as far as its frontend knows: what the policies (`policy/`)
+/// authenticate and rate-limit by. A frontend fills what it has and leaves the rest empty.
+#[derive(Debug, Clone, Default)]
+pub struct Caller {
+    /// The address of the connection's peer (not a forwarded one).
+    pub address: Option<IpAddr>,
+    /// The request's headers as the client sent them (credentials, `X-Forwarded-For`); empty
+    /// where the protocol has none.
+    pub headers: HeaderMap,
+    /// The client's own identifier, where its protocol names one (an MQTT client id).
+    pub client_id: Option<Box<str>>,
+    /// An identity the policies established earlier on the same connection (at a WebSocket
+    /// upgrade); the request's own credentials are not looked at when it is set.
+    pub identity: Option<Arc<Identity>>,
+}
+
+/// A caller the policies authenticated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    /// How it authenticated: `api_key` or `jwt`.
+    pub scheme: &'static str,
+    /// Who it is: the API key's name or the token's `sub`.
+    pub subject: Box<str>,
+    /// The scopes it holds (an API key's configured scopes; a token's `scope`/`scp`).
+    pub scopes: Vec<Box<str>>,
+    /// Metadata forwarded to backends for it (claims mapped to metadata, e.g. `x-user-id`).
+    pub metadata: Vec<(HeaderName, HeaderValue)>,
+    /// When its credential stops being valid (a token's `exp`), if it does.
+    pub expires: Option<SystemTime>,
 }

@@ -50,6 +50,21 @@ pub enum Rejection {
     /// or with something the gateway cannot use (malformed or hostile XML, MTOM). The code in
     /// the body stays what the error is (`UNKNOWN`, `INTERNAL`, …).
     UpstreamFault,
+    /// The request carries no valid credential (the gRPC code is `UNAUTHENTICATED`); HTTP
+    /// answers 401 with this challenge in `WWW-Authenticate`.
+    Unauthenticated {
+        /// The challenge, e.g. `Bearer realm="polygate", error="invalid_token"`.
+        challenge: Box<str>,
+    },
+    /// A rate limit refused the request (the gRPC code is `RESOURCE_EXHAUSTED`).
+    RateLimited {
+        /// Whole seconds until a retry can succeed.
+        retry_after: u64,
+        /// The limit, in the IETF `RateLimit-Policy` field syntax (`"route";q=10;w=1`).
+        policy: Box<str>,
+        /// What is left, in the IETF `RateLimit` field syntax (`"route";r=0;t=1`).
+        state: Box<str>,
+    },
 }
 
 /// A gRPC status code with a message and `google.rpc.Status` details, plus where it came from.

@@ -1,4 +1,5 @@
-//! The single request path every frontend uses: route → bind → dispatch → encode.
+//! The single request path every frontend uses: route → admit (the policies) → bind → dispatch
+//! → encode.
 //!
 //! Frontends hand over a [`GatewayRequest`] and get back a [`GatewayResponse`] in the client's
 //! form or a [`Status`] with its details rendered. The route table is an
@@ -10,18 +11,31 @@ use arc_swap::ArcSwap;
 
 use crate::mapping::RouteTable;
 use crate::model::{CallShape, GatewayRequest, GatewayResponse, RequestKey, Status};
+use crate::policy::Policies;
 
 /// The request path shared by every frontend.
 pub struct Pipeline {
     table: ArcSwap<RouteTable>,
+    policies: Policies,
 }
 
 impl Pipeline {
-    /// A pipeline serving `table`.
+    /// A pipeline serving `table` with no policies configured (every route public).
     pub fn new(table: RouteTable) -> Self {
+        Self::with_policies(table, Policies::default())
+    }
+
+    /// A pipeline serving `table` under `policies`.
+    pub fn with_policies(table: RouteTable, policies: Policies) -> Self {
         Self {
             table: ArcSwap::from_pointee(table),
+            policies,
         }
+    }
+
+    /// The policies every request passes.
+    pub fn policies(&self) -> &Policies {
+        &self.policies
     }
 
     /// The current route table.
@@ -48,18 +62,32 @@ impl Pipeline {
         Ok(shape)
     }
 
+    /// The route `key` finds, for a frontend that checks a connection's opening request
+    /// against the route's policies before the first call.
+    pub fn route(&self, key: &RequestKey) -> Result<Arc<crate::mapping::Route>, Status> {
+        let table = self.table.load();
+        let route = table.find(key)?.route.clone();
+        Ok(route)
+    }
+
     /// Routes, binds and dispatches one request, and encodes the answer for the client.
     pub async fn handle(&self, request: GatewayRequest) -> Result<GatewayResponse, Status> {
+        let GatewayRequest {
+            key,
+            body,
+            mut metadata,
+            timeout,
+            caller,
+        } = request;
         let table = self.table.load_full();
-        let matched = table.find(&request.key)?;
+        let matched = table.find(&key)?;
         let route = matched.route.clone();
-        let mut call = route.bind(
-            &matched.captures,
-            matched.query,
-            request.body,
-            request.metadata,
-            request.timeout,
-        )?;
+        // Held until the backend has answered: a concurrency slot, if the route has a limit.
+        let _admission = self
+            .policies
+            .admit(&route.options.policy, &key, &caller, &mut metadata)
+            .await?;
+        let mut call = route.bind(&matched.captures, matched.query, body, metadata, timeout)?;
         drop(matched);
         for (name, value) in &route.options.metadata {
             call.metadata.insert(name.clone(), value.clone());

@@ -26,7 +26,8 @@ async fn start_demo() -> (crate::support::GrpcServer, polygate::app::Running) {
 #[tokio::test]
 async fn the_demo_config_serves_the_library_and_its_mapping_file() {
     let (backend, running) = start_demo().await;
-    let client = Client::new(format!("http://{}", running.local_addr("http").unwrap()));
+    let client = Client::new(format!("http://{}", running.local_addr("http").unwrap()))
+        .with_header("x-api-key", "demo-key");
 
     let shelf = client.get("/v1/shelves/1").await;
     assert_eq!(shelf.status, 200);
@@ -98,7 +99,8 @@ async fn the_demo_reading_room_takes_telemetry_answers_over_mqtt_and_commands_de
         json!({"room": "atrium", "celsius": 27.5, "readings": "1"})
     );
 
-    let client = Client::new(format!("http://{}", running.local_addr("http").unwrap()));
+    let client = Client::new(format!("http://{}", running.local_addr("http").unwrap()))
+        .with_header("x-api-key", "demo-key");
     let sent = client
         .json(
             "POST",
@@ -114,6 +116,43 @@ async fn the_demo_reading_room_takes_telemetry_answers_over_mqtt_and_commands_de
     let command = device.next_on("rooms/atrium/commands").await;
     assert_eq!(command.json(), json!({"action": "lights-off"}));
     device.disconnect().await;
+    running.shutdown().await;
+    backend.stop().await;
+}
+
+#[tokio::test]
+async fn the_demo_write_routes_need_the_demo_key_and_reads_stay_public() {
+    let (backend, running) = start_demo().await;
+    let base = format!("http://{}", running.local_addr("http").unwrap());
+    let anonymous = Client::new(base.clone());
+    assert_eq!(anonymous.get("/v1/shelves/1").await.status, 200);
+    let refused = anonymous
+        .json("POST", "/v1/shelves", json!({"theme": "Poetry"}))
+        .await;
+    assert_eq!(refused.status, 401);
+    assert_eq!(
+        refused.header("www-authenticate"),
+        Some("ApiKey realm=\"polygate\", header=\"x-api-key\"")
+    );
+    assert_eq!(
+        refused.json(),
+        json!({"code": 16, "message": "this route requires authentication: an API key in the x-api-key header", "details": []})
+    );
+    let wrong = Client::new(base.clone())
+        .with_header("x-api-key", "guess")
+        .json("DELETE", "/v1/shelves/1", json!({}))
+        .await;
+    assert_eq!(wrong.status, 401);
+    assert_eq!(
+        wrong.json()["message"],
+        "invalid credentials: the API key is not valid"
+    );
+    let keyed = Client::new(base).with_header("x-api-key", "demo-key");
+    let created = keyed
+        .json("POST", "/v1/shelves", json!({"theme": "Poetry"}))
+        .await;
+    assert_eq!(created.status, 200);
+    assert_eq!(created.json()["theme"], "Poetry");
     running.shutdown().await;
     backend.stop().await;
 }

@@ -19,7 +19,8 @@ async fn the_demo_config_serves_the_warehouse_as_rest_resources() {
     let running = polygate::app::start(polygate::app::build(&config).await.unwrap())
         .await
         .unwrap();
-    let client = Client::new(format!("http://{}", running.local_addr("http").unwrap()));
+    let client = Client::new(format!("http://{}", running.local_addr("http").unwrap()))
+        .with_header("x-api-key", "demo-key");
 
     let item = client.get("/v1/warehouse/items/KET-1002").await;
     assert_eq!(

@@ -28,6 +28,7 @@ mod mqtt_delivery;
 mod mqtt_mosquitto;
 mod pass_through;
 mod plain_xml;
+mod policies;
 mod resilience;
 mod rest_backend;
 mod rest_grpc_gaps;

@@ -17,7 +17,7 @@ use hyper::body::Incoming;
 
 use super::config::HttpFrontendSettings;
 use super::request_id::X_REQUEST_ID;
-use crate::model::{GatewayRequest, Payload, RequestBody, RequestKey, Status};
+use crate::model::{Caller, GatewayRequest, Payload, RequestBody, RequestKey, Status};
 
 const METADATA_PREFIX: &str = "grpc-metadata-";
 /// Hop-by-hop headers (RFC 9110 7.6.1, plus the proxy ones): never forwarded, even when
@@ -43,6 +43,7 @@ const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto
 #[derive(Debug, Clone)]
 pub struct Peer {
     ip: HeaderValue,
+    address: std::net::IpAddr,
 }
 
 impl Peer {
@@ -50,11 +51,23 @@ impl Peer {
     pub fn new(address: SocketAddr) -> Self {
         let ip = HeaderValue::from_str(&address.ip().to_string())
             .unwrap_or(HeaderValue::from_static("unknown"));
-        Self { ip }
+        Self {
+            ip,
+            address: address.ip(),
+        }
     }
 
     fn ip(&self) -> &HeaderValue {
         &self.ip
+    }
+
+    /// The caller this peer is, with the request's `headers` (its credentials).
+    pub fn caller(&self, headers: HeaderMap) -> Caller {
+        Caller {
+            address: Some(self.address),
+            headers,
+            ..Caller::default()
+        }
     }
 }
 
@@ -87,6 +100,7 @@ pub(crate) async fn decode(
         body,
         metadata,
         timeout,
+        caller: peer.caller(parts.headers),
     })
 }
 

@@ -1,7 +1,7 @@
 //! `GatewayResponse` or `Status` → HTTP response: the one place gRPC codes become HTTP statuses.
 
 use futures_util::StreamExt;
-use http::header::{ALLOW, CACHE_CONTROL, CONTENT_TYPE, WWW_AUTHENTICATE};
+use http::header::{ALLOW, CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{HeaderMap, HeaderName, HeaderValue, Response, StatusCode};
 
 use super::body::{Framing, ResponseBody};
@@ -13,6 +13,10 @@ const JSON: HeaderValue = HeaderValue::from_static("application/json");
 const NDJSON: HeaderValue = HeaderValue::from_static("application/x-ndjson");
 const EVENT_STREAM: HeaderValue = HeaderValue::from_static("text/event-stream");
 const NO_CACHE: HeaderValue = HeaderValue::from_static("no-cache");
+/// The IETF `RateLimit-Policy` field (draft-ietf-httpapi-ratelimit-headers).
+const RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
+/// The IETF `RateLimit` field.
+const RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
 
 /// The HTTP status of a gRPC code, as grpc-gateway maps it.
 pub(crate) fn http_status(code: Code) -> StatusCode {
@@ -57,6 +61,8 @@ pub(crate) fn error_response(status: &Status) -> Response<ResponseBody> {
             )
         }
         Some(Rejection::UpstreamFault) => (StatusCode::BAD_GATEWAY, status.to_json()),
+        Some(Rejection::Unauthenticated { .. }) => (StatusCode::UNAUTHORIZED, status.to_json()),
+        Some(Rejection::RateLimited { .. }) => (StatusCode::TOO_MANY_REQUESTS, status.to_json()),
         None => (http_status(status.code()), status.to_json()),
     };
     let mut response = Response::new(ResponseBody::full(body));
@@ -68,7 +74,28 @@ pub(crate) fn error_response(status: &Status) -> Response<ResponseBody> {
         }
     }
     headers.insert(CONTENT_TYPE, JSON);
-    if status.code() == Code::Unauthenticated {
+    match status.rejection() {
+        Some(Rejection::Unauthenticated { challenge }) => {
+            if let Ok(challenge) = HeaderValue::from_str(challenge) {
+                headers.insert(WWW_AUTHENTICATE, challenge);
+            }
+        }
+        Some(Rejection::RateLimited {
+            retry_after,
+            policy,
+            state,
+        }) => {
+            headers.insert(RETRY_AFTER, HeaderValue::from(*retry_after));
+            if let Ok(policy) = HeaderValue::from_str(policy) {
+                headers.insert(RATELIMIT_POLICY, policy);
+            }
+            if let Ok(state) = HeaderValue::from_str(state) {
+                headers.insert(RATELIMIT, state);
+            }
+        }
+        _ => {}
+    }
+    if status.code() == Code::Unauthenticated && !headers.contains_key(WWW_AUTHENTICATE) {
         if let Ok(challenge) = HeaderValue::from_str(status.message()) {
             headers.insert(WWW_AUTHENTICATE, challenge);
         }

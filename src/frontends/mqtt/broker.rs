@@ -94,6 +94,7 @@ pub(crate) async fn start(
         users: settings.users.clone(),
         internal_password: internal_password.clone(),
         allow_anonymous: settings.allow_anonymous,
+        acl: settings.acl.clone(),
     });
     let mut broker = MqttBroker::with_config(config)
         .await
@@ -173,6 +174,8 @@ struct PasswordAuth {
     users: BTreeMap<String, String>,
     internal_password: String,
     allow_anonymous: bool,
+    /// Topic ACLs; polygate's own connection is not restricted.
+    acl: crate::policy::topic_acl::TopicAcl,
 }
 
 impl PasswordAuth {
@@ -223,19 +226,22 @@ impl AuthProvider for PasswordAuth {
     fn authorize_publish<'a>(
         &'a self,
         _client_id: &str,
-        _user_id: Option<&'a str>,
-        _topic: &'a str,
+        user_id: Option<&'a str>,
+        topic: &'a str,
     ) -> Boxed<'a, bool> {
-        Box::pin(async { true })
+        let allowed = user_id == Some(INTERNAL_USER) || self.acl.may_publish(user_id, topic);
+        Box::pin(async move { allowed })
     }
 
     fn authorize_subscribe<'a>(
         &'a self,
         _client_id: &str,
-        _user_id: Option<&'a str>,
-        _topic_filter: &'a str,
+        user_id: Option<&'a str>,
+        topic_filter: &'a str,
     ) -> Boxed<'a, bool> {
-        Box::pin(async { true })
+        let allowed =
+            user_id == Some(INTERNAL_USER) || self.acl.may_subscribe(user_id, topic_filter);
+        Box::pin(async move { allowed })
     }
 }
 
@@ -249,6 +255,7 @@ mod tests {
             users: [("dev".to_owned(), "pw".to_owned())].into(),
             internal_password: "secret".into(),
             allow_anonymous: false,
+            acl: Default::default(),
         };
         assert!(auth.check(Some("dev"), Some(b"pw")).authenticated);
         assert!(!auth.check(Some("dev"), Some(b"px")).authenticated);

@@ -96,6 +96,11 @@ pub struct EmbeddedBrokerConfig {
     /// MQTT over TLS on a second address.
     #[serde(default)]
     pub tls: Option<EmbeddedTlsConfig>,
+    /// Topic ACLs by user name: `{dev-1: {publish: [devices/{user}/#], subscribe: [...]}}`;
+    /// `*` for users not listed and anonymous clients. Default none: every client may
+    /// publish and subscribe anywhere (docs/security.md).
+    #[serde(default)]
+    pub acl: BTreeMap<String, crate::policy::topic_acl::TopicAclConfig>,
 }
 
 /// `embedded.tls:` — MQTT over TLS.
@@ -132,6 +137,8 @@ pub struct EmbeddedBrokerSettings {
     pub users: BTreeMap<String, String>,
     /// TLS: address, certificate, key, client CA.
     pub tls: Option<(SocketAddr, PathBuf, PathBuf, Option<PathBuf>)>,
+    /// Who may publish and subscribe where.
+    pub acl: crate::policy::topic_acl::TopicAcl,
 }
 
 /// Where the bridge's messages come from.
@@ -322,6 +329,8 @@ impl EmbeddedBrokerConfig {
             allow_anonymous,
             users,
             tls,
+            acl: crate::policy::topic_acl::TopicAcl::build(&self.acl)
+                .map_err(|e| format!("embedded.{e}"))?,
         })
     }
 }

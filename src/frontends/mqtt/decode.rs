@@ -8,7 +8,7 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::mapping::messages::{MessageOptions, PayloadFormat};
 use crate::model::{
-    Code, ErrorSource, GatewayRequest, Payload, Rejection, RequestBody, RequestKey, Status,
+    Caller, Code, ErrorSource, GatewayRequest, Payload, Rejection, RequestBody, RequestKey, Status,
 };
 use crate::mqtt_client::InboundMessage;
 
@@ -57,11 +57,27 @@ pub(crate) fn decode(
         },
         body,
         metadata: metadata(message),
+        caller: Caller {
+            client_id: client_id(message),
+            ..Caller::default()
+        },
         timeout: message
             .properties
             .message_expiry
             .map(|seconds| Duration::from_secs(u64::from(seconds))),
     })
+}
+
+/// The publishing client's id, as the embedded broker names it in the `x-mqtt-client-id` user
+/// property of MQTT 5 messages.
+fn client_id(message: &InboundMessage) -> Option<Box<str>> {
+    message
+        .properties
+        .user_properties
+        .iter()
+        .rev()
+        .find(|(key, _)| key == "x-mqtt-client-id")
+        .map(|(_, value)| value.as_str().into())
 }
 
 /// User properties with a valid gRPC metadata key and a printable ASCII value, the content

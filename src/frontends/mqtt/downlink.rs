@@ -41,6 +41,7 @@ pub(crate) async fn run(
             body: RequestBody::Empty,
             metadata: HeaderMap::new(),
             timeout: None,
+            caller: Default::default(),
         };
         let opened = tokio::select! {
             opened = pipeline.handle(request) => opened,

@@ -367,9 +367,8 @@ impl Driver {
                 return;
             }
         };
-        // Policy seam (issue 13): each call's `GatewayRequest` (metadata: the upgrade's
-        // forwarded headers, `init` metadata and the call's own) is checked here, through the
-        // hook every frontend calls, before the call starts.
+        // The pipeline admits each call through the policies (policy::Policies::admit), with
+        // the identity the upgrade established.
         let seq = match self.session.open(&id, requests.is_some()) {
             Ok(seq) => seq,
             Err(refusal) => {
@@ -440,6 +439,7 @@ impl Driver {
             body,
             metadata,
             timeout: call.timeout,
+            caller: self.connection.caller.clone(),
         };
         Ok((request, requests, control))
     }

@@ -83,9 +83,9 @@ where
         body,
         metadata: connection.metadata,
         timeout: None,
+        caller: connection.caller,
     };
-    // Policy seam (issue 13): the call's `GatewayRequest` is checked here, as for the
-    // multiplexed endpoint's calls.
+    // The pipeline admits the call through the policies, with the identity of the upgrade.
     let answer = connection.pipeline.handle(request);
     tokio::pin!(answer);
     let mut answers: Option<MessageStream> = None;

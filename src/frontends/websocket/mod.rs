@@ -37,6 +37,8 @@ pub(crate) struct Connection {
     pipeline: Arc<Pipeline>,
     /// The upgrade request's forwarded headers, metadata of every call (the driver takes them).
     metadata: HeaderMap,
+    /// Who opened the socket: the peer and the identity the upgrade authenticated.
+    caller: crate::model::Caller,
     shutdown: Shutdown,
 }
 

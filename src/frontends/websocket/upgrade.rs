@@ -77,8 +77,6 @@ impl Upgrade for WebSocketEndpoint {
         let accept = handshake(&request)?;
         let headers = request.headers();
         check_origin(headers, &self.settings.allowed_origins)?;
-        // Policy seam (issue 13): the upgrade request (its headers, `authorization` among them)
-        // is checked here, through the hook every frontend calls, before anything is upgraded.
         let way = if request.uri().path() == self.settings.path {
             Way::Envelope {
                 accepted: offers(headers, SUBPROTOCOL),
@@ -89,6 +87,26 @@ impl Upgrade for WebSocketEndpoint {
             };
             let shape = context.pipeline.call_shape(&key)?;
             Way::Direct { key, shape }
+        };
+        // The upgrade is authenticated before the 101: a credential sent must be valid, and
+        // none at all is refused unless the socket's route (the default authentication, for
+        // the multiplexed endpoint) is public. Each call is admitted again by the pipeline.
+        let caller = {
+            let route = match &way {
+                Way::Direct { key, .. } => Some(context.pipeline.route(key)?),
+                Way::Envelope { .. } => None,
+            };
+            let peer = Peer::new(context.peer);
+            let probe = peer.caller(headers.clone());
+            let identity = context.pipeline.policies().connect(
+                route.as_ref().map(|r| &r.options.policy),
+                &probe,
+                request.uri().query(),
+            )?;
+            crate::model::Caller {
+                identity,
+                ..peer.caller(HeaderMap::new())
+            }
         };
         let metadata = detached(forwarded_metadata(
             headers,
@@ -112,6 +130,7 @@ impl Upgrade for WebSocketEndpoint {
             settings: self.settings.clone(),
             pipeline: context.pipeline,
             metadata,
+            caller,
             shutdown: context.shutdown,
         };
         let config = self.socket;

@@ -83,6 +83,16 @@ macro_rules! route_entry {
             /// HTTP routes: cross-origin resource sharing; replaces the config's default whole.
             #[serde(default)]
             pub cors: Option<$crate::mapping::cors::CorsConfig>,
+            /// Who may call the route: `none`, `any`, or `{schemes: […], scopes: […]}`
+            /// (docs/security.md). Default `policies.default_auth`.
+            #[serde(default)]
+            pub auth: Option<$crate::policy::config::RouteAuthConfig>,
+            /// The route's rate limit: `{rate, per, burst, key, name}` (docs/security.md).
+            #[serde(default)]
+            pub rate_limit: Option<$crate::policy::config::RateLimitConfig>,
+            /// The route's concurrency limit: `{max, queue, timeout}` (docs/security.md).
+            #[serde(default)]
+            pub concurrency: Option<$crate::policy::concurrency::ConcurrencyConfig>,
             /// Topic routes: the subscription's QoS (0, 1 or 2). Default 1.
             #[serde(default)]
             pub qos: Option<u8>,
@@ -144,6 +154,9 @@ macro_rules! route_entry {
                             stream_to: self.stream_to.clone(),
                         },
                         cors: self.cors.clone(),
+                        auth: self.auth.clone(),
+                        rate_limit: self.rate_limit.clone(),
+                        concurrency: self.concurrency.clone(),
                     },
                 }
             }

@@ -54,6 +54,8 @@ impl TestResponse {
 pub struct Client {
     base: String,
     inner: hyper_util::client::legacy::Client<HttpConnector, Full<Bytes>>,
+    /// Headers sent with every request (e.g. the demo's API key).
+    always: Vec<(String, String)>,
 }
 
 impl Client {
@@ -62,7 +64,14 @@ impl Client {
         Self {
             base,
             inner: hyper_util::client::legacy::Client::builder(TokioExecutor::new()).build_http(),
+            always: Vec::new(),
         }
+    }
+
+    /// This client, sending `name: value` with every request.
+    pub fn with_header(mut self, name: &str, value: &str) -> Self {
+        self.always.push((name.to_owned(), value.to_owned()));
+        self
     }
 
     /// The base URL.
@@ -83,7 +92,8 @@ impl Client {
             .uri(format!("{}{path}", self.base))
             .body(Full::new(body.into()))
             .unwrap();
-        for (name, value) in headers {
+        let always = self.always.iter().map(|(n, v)| (n.as_str(), v.as_str()));
+        for (name, value) in headers.iter().copied().chain(always) {
             request.headers_mut().append(
                 http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
                 HeaderValue::from_bytes(value.as_bytes()).unwrap(),
@@ -121,7 +131,8 @@ impl Client {
             .uri(format!("{}{path}", self.base))
             .body(Full::new(Bytes::new()))
             .unwrap();
-        for (name, value) in headers {
+        let always = self.always.iter().map(|(n, v)| (n.as_str(), v.as_str()));
+        for (name, value) in headers.iter().copied().chain(always) {
             request.headers_mut().append(
                 http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
                 HeaderValue::from_bytes(value.as_bytes()).unwrap(),

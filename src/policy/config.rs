@@ -1,0 +1,208 @@
+//! The policies as written: the config's `policies:` section and the per-route `auth:` and
+//! `rate_limit:` keys of mapping files. Validated once, by [`super::Policies::build`] and
+//! [`super::RoutePolicy::build`].
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+use crate::config::units::ConfigDuration;
+
+/// The `policies:` section: credentials, the default authentication and what is forwarded.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct PoliciesConfig {
+    /// The authentication of every HTTP and WebSocket route that names none (`auth:`).
+    /// Default `none`: public.
+    #[serde(default)]
+    pub default_auth: Option<RouteAuthConfig>,
+    /// API keys.
+    #[serde(default)]
+    pub api_keys: Option<ApiKeysConfig>,
+    /// JSON Web Tokens in `Authorization: Bearer`.
+    #[serde(default)]
+    pub jwt: Option<JwtConfig>,
+    /// Identity fields forwarded to backends as metadata: `sub` (the API key's name or the
+    /// token's subject) or any other claim name → metadata key, e.g. `{sub: x-user-id}`. Copies
+    /// of these keys the client sent are removed from every request.
+    #[serde(default)]
+    pub forward_claims: BTreeMap<String, String>,
+    /// Proxies (addresses or CIDR blocks, e.g. `10.0.0.0/8`) whose `X-Forwarded-For` is
+    /// believed when rate limits key by client IP. Default none: the peer's address counts.
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
+}
+
+/// API keys: where a client sends one and which are valid.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ApiKeysConfig {
+    /// The header carrying the key. Default `x-api-key`.
+    #[serde(default)]
+    pub header: Option<String>,
+    /// A query parameter carrying the key (e.g. `api_key`). Default none: header only.
+    #[serde(default)]
+    pub query: Option<String>,
+    /// Keys written in the config, as SHA-256 hashes.
+    #[serde(default)]
+    pub keys: Vec<ApiKeyConfig>,
+    /// A file of keys, one a line: `name sha256-hex [scope,scope…]`; `#` starts a comment.
+    #[serde(default)]
+    pub file: Option<PathBuf>,
+    /// An environment variable holding keys in the file's format, lines or `;`-separated.
+    #[serde(default)]
+    pub env: Option<String>,
+}
+
+/// One API key.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ApiKeyConfig {
+    /// The key's name: the identity's subject (forwarded as `sub`, logged, rate-limited by).
+    pub name: String,
+    /// The SHA-256 of the key, 64 hex digits (`printf %s KEY | sha256sum`).
+    pub sha256: String,
+    /// The scopes the key grants.
+    #[serde(default)]
+    pub scopes: Vec<String>,
+}
+
+/// JWT verification.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct JwtConfig {
+    /// Accepted issuers (`iss`); empty accepts any.
+    #[serde(default)]
+    pub issuers: Vec<String>,
+    /// Accepted audiences (`aud`); empty accepts any.
+    #[serde(default)]
+    pub audiences: Vec<String>,
+    /// Clock skew allowed on `exp` and `nbf`. Default `60s`.
+    #[serde(default)]
+    pub leeway: Option<ConfigDuration>,
+    /// Keys written in the config (PEM files or HMAC secrets).
+    #[serde(default)]
+    pub keys: Vec<JwtKeyConfig>,
+    /// A JWKS file (`{"keys": […]}`), read at load.
+    #[serde(default)]
+    pub jwks_file: Option<PathBuf>,
+    /// A JWKS URL, fetched at start-up and every `jwks_refresh`, and again (at most once per
+    /// `jwks_refetch_interval`) when a token names a key id it does not know.
+    #[serde(default)]
+    pub jwks_url: Option<String>,
+    /// How often the JWKS URL is fetched again. Default `10m`.
+    #[serde(default)]
+    pub jwks_refresh: Option<ConfigDuration>,
+    /// The shortest time between two fetches caused by unknown key ids. Default `30s`.
+    #[serde(default)]
+    pub jwks_refetch_interval: Option<ConfigDuration>,
+    /// How many verified tokens are kept until they expire. Default 10000.
+    #[serde(default)]
+    pub cache_size: Option<usize>,
+}
+
+/// One JWT verification key.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct JwtKeyConfig {
+    /// The key id tokens name in `kid`; a key without one is tried for tokens naming none.
+    #[serde(default)]
+    pub kid: Option<String>,
+    /// The one algorithm the key verifies: HS256/384/512, RS256/384/512, PS256/384/512,
+    /// ES256/384 or EdDSA.
+    pub algorithm: String,
+    /// A PEM file with the public key (RSA, EC or Ed25519).
+    #[serde(default)]
+    pub pem_file: Option<PathBuf>,
+    /// The environment variable holding an HMAC secret (HS* only).
+    #[serde(default)]
+    pub secret_env: Option<String>,
+}
+
+/// A route's authentication: `none` (public), `any` (any valid credential), or a rule.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum RouteAuthConfig {
+    /// `none` or `any`.
+    Word(AuthWord),
+    /// `{schemes: […], scopes: […]}`.
+    Rule(AuthRuleConfig),
+}
+
+/// The one-word forms of `auth:`.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthWord {
+    /// Public: no credential is looked at.
+    None,
+    /// Any valid credential.
+    Any,
+}
+
+/// `auth:` as a rule.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct AuthRuleConfig {
+    /// The credential kinds accepted (`api_key`, `jwt`). Default both.
+    #[serde(default)]
+    pub schemes: Vec<Scheme>,
+    /// Scopes the caller must hold, all of them.
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// The HTTP methods the rule applies to (e.g. `[POST, PATCH, DELETE]`: writes need a
+    /// credential, reads stay public). Default all. Requests that name no method (a socket
+    /// of the WebSocket direct binding) are public under a rule that lists methods.
+    #[serde(default)]
+    pub methods: Vec<String>,
+}
+
+/// A kind of credential.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Scheme {
+    /// An API key.
+    ApiKey,
+    /// A JSON Web Token.
+    Jwt,
+}
+
+/// A route's rate limit: a token bucket per key.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitConfig {
+    /// Requests allowed per `per`.
+    pub rate: u32,
+    /// The window `rate` counts in. Default `1s`.
+    #[serde(default)]
+    pub per: Option<ConfigDuration>,
+    /// The bucket's size: how many requests may come at once. Default `rate`.
+    #[serde(default)]
+    pub burst: Option<u32>,
+    /// What a bucket belongs to. Default `caller`.
+    #[serde(default)]
+    pub key: Option<RateKey>,
+    /// The policy's name in the `RateLimit` headers. Default `default`.
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+/// What a rate limit's buckets are keyed by.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum RateKey {
+    /// The authenticated identity (API key name or token subject), else the client IP (or
+    /// the MQTT client id). Default.
+    #[default]
+    Caller,
+    /// The API key's name; requests without one share a bucket.
+    ApiKey,
+    /// The token's subject; requests without one share a bucket.
+    Subject,
+    /// The client IP (`X-Forwarded-For` from trusted proxies).
+    ClientIp,
+    /// The MQTT client id.
+    ClientId,
+    /// One bucket for the whole route.
+    Route,
+}
