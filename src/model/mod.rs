@@ -12,6 +12,6 @@ mod status;
 
 pub use call::{Backend, BackendCall, BackendFuture, BackendKind, CallShape, RequestMessages};
 pub use payload::Payload;
-pub use request::{GatewayRequest, RequestBody, RequestKey};
+pub use request::{FrontendKind, GatewayRequest, RequestBody, RequestContext, RequestKey};
 pub use response::{GatewayResponse, MessageStream, ResponseBody};
 pub use status::{Code, CodeName, ErrorSource, Rejection, Status};

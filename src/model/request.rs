@@ -1,5 +1,7 @@
 //! `GatewayRequest`: what a frontend decoded, before the mapping layer binds it.
 
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use http::{HeaderMap, Method, Uri};
@@ -93,4 +95,63 @@ pub struct GatewayRequest {
     pub metadata: HeaderMap,
     /// The time the client allows, if it set one; otherwise the route's timeout applies.
     pub timeout: Option<Duration>,
+    /// Who sent it and through which frontend, for metrics and the access log; never used for
+    /// routing.
+    pub context: RequestContext,
+}
+
+/// The frontend a request came through: a closed set, so metrics keep one slot per kind.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum FrontendKind {
+    /// The REST/JSON frontend (`http:`).
+    Rest,
+    /// The WebSocket frontend (`websocket:`).
+    WebSocket,
+    /// The MQTT frontend (`mqtt:`).
+    Mqtt,
+    /// Any other frontend (one registered in code, as the tests do).
+    #[default]
+    Other,
+}
+
+impl FrontendKind {
+    /// Every kind, in slot order.
+    pub const ALL: [FrontendKind; 4] = [Self::Rest, Self::WebSocket, Self::Mqtt, Self::Other];
+
+    /// The kind's slot (0..4).
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// The label metrics and logs use: `rest`, `websocket`, `mqtt`, `other`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Rest => "rest",
+            Self::WebSocket => "websocket",
+            Self::Mqtt => "mqtt",
+            Self::Other => "other",
+        }
+    }
+}
+
+/// Who sent a request and through which frontend.
+#[derive(Debug, Clone, Default)]
+pub struct RequestContext {
+    /// The frontend it came through.
+    pub frontend: FrontendKind,
+    /// The client's address, when the frontend knows it.
+    pub client: Option<SocketAddr>,
+    /// Who the client is, once authenticated (an MQTT client id, later a JWT subject).
+    pub principal: Option<Arc<str>>,
+}
+
+impl RequestContext {
+    /// A request through `frontend` from `client`.
+    pub fn new(frontend: FrontendKind, client: Option<SocketAddr>) -> Self {
+        Self {
+            frontend,
+            client,
+            principal: None,
+        }
+    }
 }

@@ -3,65 +3,179 @@
 //! Frontends hand over a [`GatewayRequest`] and get back a [`GatewayResponse`] in the client's
 //! form or a [`Status`] with its details rendered. The route table is an
 //! immutable snapshot, swapped whole on reload; a request keeps the snapshot it started with.
+//! Every exchange is measured here, once, through [`Telemetry`].
 
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
+use std::time::Instant;
 
 use arc_swap::ArcSwap;
 
-use crate::mapping::RouteTable;
-use crate::model::{CallShape, GatewayRequest, GatewayResponse, RequestKey, Status};
+use crate::mapping::{Route, RouteTable};
+use crate::model::{
+    CallShape, Code, GatewayRequest, GatewayResponse, RequestBody, RequestKey, ResponseBody, Status,
+};
+use crate::telemetry::metrics::RouteMetrics;
+use crate::telemetry::Telemetry;
 
 /// The request path shared by every frontend.
 pub struct Pipeline {
-    table: ArcSwap<RouteTable>,
+    installed: ArcSwap<Installed>,
+    telemetry: Arc<Telemetry>,
+}
+
+/// A route table and the metrics handle of each of its routes.
+struct Installed {
+    table: Arc<RouteTable>,
+    metrics: HashMap<usize, Arc<RouteMetrics>, BuildHasherDefault<AddressHasher>>,
+}
+
+impl Installed {
+    fn new(table: RouteTable, telemetry: &Telemetry) -> Self {
+        let metrics = table
+            .routes()
+            .map(|route| {
+                let handle = telemetry.metrics.route(
+                    route.pattern.verb(),
+                    route.pattern.address(),
+                    &route.backend_name,
+                );
+                (address(route), handle)
+            })
+            .collect();
+        Self {
+            table: Arc::new(table),
+            metrics,
+        }
+    }
+}
+
+fn address(route: &Arc<Route>) -> usize {
+    Arc::as_ptr(route) as usize
+}
+
+/// Hashes a route's address: already unique, so one multiplication spreads it.
+#[derive(Default)]
+struct AddressHasher(u64);
+
+impl Hasher for AddressHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for byte in bytes {
+            self.0 = (self.0 << 8 | u64::from(*byte)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn write_usize(&mut self, value: usize) {
+        self.0 = (value as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
 }
 
 impl Pipeline {
-    /// A pipeline serving `table`.
+    /// A pipeline serving `table`, with metrics and no access log.
     pub fn new(table: RouteTable) -> Self {
+        Self::with_telemetry(table, Arc::default())
+    }
+
+    /// A pipeline serving `table`, measured by `telemetry`.
+    pub fn with_telemetry(table: RouteTable, telemetry: Arc<Telemetry>) -> Self {
         Self {
-            table: ArcSwap::from_pointee(table),
+            installed: ArcSwap::from_pointee(Installed::new(table, &telemetry)),
+            telemetry,
         }
+    }
+
+    /// The gateway's metrics and access log.
+    pub fn telemetry(&self) -> &Arc<Telemetry> {
+        &self.telemetry
     }
 
     /// The current route table.
     pub fn routes(&self) -> Arc<RouteTable> {
-        self.table.load_full()
+        self.installed.load().table.clone()
     }
 
     /// Serves `table` from the next request on; requests under way finish on the old one.
     pub fn replace_routes(&self, table: RouteTable) {
-        self.table.store(Arc::new(table));
+        self.installed
+            .store(Arc::new(Installed::new(table, &self.telemetry)));
     }
 
     /// The call shape of the route `key` finds, so a frontend that learns the shape from the
     /// route (not from the request) can hand over one message or a stream of them.
     pub fn call_shape(&self, key: &RequestKey) -> Result<CallShape, Status> {
-        let table = self.table.load();
-        let shape = table.find(key)?.route.shape;
+        let installed = self.installed.load();
+        let shape = installed.table.find(key)?.route.shape;
         Ok(shape)
     }
 
     /// Routes, binds and dispatches one request, and encodes the answer for the client.
     pub async fn handle(&self, request: GatewayRequest) -> Result<GatewayResponse, Status> {
-        let table = self.table.load_full();
-        let matched = table.find(&request.key)?;
+        let GatewayRequest {
+            key,
+            body,
+            mut metadata,
+            timeout,
+            context,
+        } = request;
+        let mut exchange = self.telemetry.begin(context, &key, &mut metadata);
+        let installed = self.installed.load_full();
+        let matched = match installed.table.find(&key) {
+            Ok(matched) => matched,
+            Err(status) => {
+                exchange.finish(status.code());
+                return Err(status);
+            }
+        };
         let route = matched.route.clone();
-        let mut call = route.bind(
-            &matched.captures,
-            matched.query,
-            request.body,
-            request.metadata,
-            request.timeout,
-        )?;
+        if let Some(handle) = installed.metrics.get(&address(&route)) {
+            exchange.matched(handle.clone());
+        }
+        if let RequestBody::Unary(message) = &body {
+            exchange.request_size(message.bytes().len());
+        }
+        let bound = route.bind(&matched.captures, matched.query, body, metadata, timeout);
         drop(matched);
+        let mut call = match bound {
+            Ok(call) => call,
+            Err(status) => {
+                exchange.finish(status.code());
+                return Err(status);
+            }
+        };
         for (name, value) in &route.options.metadata {
             call.metadata.insert(name.clone(), value.clone());
         }
-        match route.backend.call(call).await {
+        let started = Instant::now();
+        let answer = route.backend.call(call).await;
+        exchange.backend_answered(started);
+        let encoded = match answer {
             Ok(response) => route.encode_response(response),
             Err(mut status) => {
                 route.render_details(&mut status);
+                Err(status)
+            }
+        };
+        match encoded {
+            Ok(GatewayResponse { metadata, body }) => {
+                let body = match body {
+                    ResponseBody::Unary { message, trailers } => {
+                        exchange.answered(message.bytes().len());
+                        exchange.finish(Code::Ok);
+                        ResponseBody::Unary { message, trailers }
+                    }
+                    ResponseBody::Stream(messages) => {
+                        ResponseBody::Stream(exchange.stream(messages))
+                    }
+                };
+                Ok(GatewayResponse { metadata, body })
+            }
+            Err(status) => {
+                exchange.finish(status.code());
                 Err(status)
             }
         }

@@ -55,6 +55,7 @@ impl Listener for ToyFrontend {
                     body: RequestBody::Unary(Payload::Json(Bytes::from_static(payload.as_bytes()))),
                     metadata: HeaderMap::new(),
                     timeout: None,
+                    context: Default::default(),
                 };
                 let answer =
                     pipeline

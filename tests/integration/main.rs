@@ -22,6 +22,7 @@ mod metadata;
 mod mqtt;
 mod mqtt_delivery;
 mod mqtt_mosquitto;
+mod operations;
 mod plain_xml;
 mod rest_backend;
 mod routing;

@@ -16,7 +16,9 @@ use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 
 use super::config::HttpFrontendSettings;
-use crate::model::{GatewayRequest, Payload, RequestBody, RequestKey, Status};
+use crate::model::{
+    FrontendKind, GatewayRequest, Payload, RequestBody, RequestContext, RequestKey, Status,
+};
 
 const METADATA_PREFIX: &str = "grpc-metadata-";
 const GRPC_TIMEOUT: HeaderName = HeaderName::from_static("grpc-timeout");
@@ -71,6 +73,7 @@ pub(crate) async fn decode(
         body,
         metadata,
         timeout,
+        context: RequestContext::new(FrontendKind::Rest, None),
     })
 }
 

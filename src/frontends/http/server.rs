@@ -350,10 +350,11 @@ async fn handle(
     }
     let peer = client.peer;
     let event_stream = accepts_event_stream(request.headers());
-    let request = match decode(request, peer, settings).await {
+    let mut request = match decode(request, peer, settings).await {
         Ok(request) => request,
         Err(status) => return error_response(&status),
     };
+    request.context.client = Some(client.address);
     match pipeline.handle(request).await {
         Ok(answer) => success_response(answer, event_stream).await,
         Err(status) => {

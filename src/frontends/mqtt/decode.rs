@@ -8,7 +8,8 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::mapping::messages::{MessageOptions, PayloadFormat};
 use crate::model::{
-    Code, ErrorSource, GatewayRequest, Payload, Rejection, RequestBody, RequestKey, Status,
+    Code, ErrorSource, FrontendKind, GatewayRequest, Payload, Rejection, RequestBody,
+    RequestContext, RequestKey, Status,
 };
 use crate::mqtt_client::InboundMessage;
 
@@ -61,6 +62,7 @@ pub(crate) fn decode(
             .properties
             .message_expiry
             .map(|seconds| Duration::from_secs(u64::from(seconds))),
+        context: RequestContext::new(FrontendKind::Mqtt, None),
     })
 }
 

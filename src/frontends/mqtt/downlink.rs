@@ -13,7 +13,9 @@ use tokio::sync::watch;
 
 use crate::mapping::messages::OutputTopic;
 use crate::mapping::Route;
-use crate::model::{GatewayRequest, RequestBody, RequestKey, ResponseBody};
+use crate::model::{
+    FrontendKind, GatewayRequest, RequestBody, RequestContext, RequestKey, ResponseBody,
+};
 use crate::mqtt_client::{MessageProperties, OutboundMessage, Publisher};
 use crate::pipeline::Pipeline;
 
@@ -41,6 +43,7 @@ pub(crate) async fn run(
             body: RequestBody::Empty,
             metadata: HeaderMap::new(),
             timeout: None,
+            context: RequestContext::new(FrontendKind::Mqtt, None),
         };
         let opened = tokio::select! {
             opened = pipeline.handle(request) => opened,

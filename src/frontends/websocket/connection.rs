@@ -22,7 +22,9 @@ use super::encode;
 use super::protocol::{self, CallFrame, ClientMessage, IdTag, INIT_ACK};
 use super::session::{CallSeq, Close, Refusal, Session};
 use super::Connection;
-use crate::model::{Code, ErrorSource, GatewayRequest, Payload, RequestBody, Status};
+use crate::model::{
+    Code, ErrorSource, FrontendKind, GatewayRequest, Payload, RequestBody, RequestContext, Status,
+};
 
 /// Frames written before a flush, at most, when many are queued.
 const WRITE_BATCH: usize = 64;
@@ -440,6 +442,7 @@ impl Driver {
             body,
             metadata,
             timeout: call.timeout,
+            context: RequestContext::new(FrontendKind::WebSocket, Some(self.connection.peer)),
         };
         Ok((request, requests, control))
     }

@@ -20,8 +20,8 @@ use super::encode;
 use super::session::Close;
 use super::Connection;
 use crate::model::{
-    CallShape, GatewayRequest, MessageStream, Payload, RequestBody, RequestKey, ResponseBody,
-    Status,
+    CallShape, FrontendKind, GatewayRequest, MessageStream, Payload, RequestBody, RequestContext,
+    RequestKey, ResponseBody, Status,
 };
 
 /// What ends the socket.
@@ -83,6 +83,7 @@ where
         body,
         metadata: connection.metadata,
         timeout: None,
+        context: RequestContext::new(FrontendKind::WebSocket, Some(connection.peer)),
     };
     // Policy seam (issue 13): the call's `GatewayRequest` is checked here, as for the
     // multiplexed endpoint's calls.

@@ -38,6 +38,8 @@ pub(crate) struct Connection {
     /// The upgrade request's forwarded headers, metadata of every call (the driver takes them).
     metadata: HeaderMap,
     shutdown: Shutdown,
+    /// The client's address.
+    peer: SocketAddr,
 }
 
 /// The WebSocket frontend on a listener of its own (`websocket.listen`).

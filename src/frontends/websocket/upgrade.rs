@@ -113,6 +113,7 @@ impl Upgrade for WebSocketEndpoint {
             pipeline: context.pipeline,
             metadata,
             shutdown: context.shutdown,
+            peer: context.peer,
         };
         let config = self.socket;
         let guard = self.open.enter();
