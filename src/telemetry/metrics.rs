@@ -36,7 +36,13 @@ pub struct Metrics {
 type RouteKey = (Box<str>, Box<str>, Box<str>);
 
 /// A histogram family: name, help, bounds, scale, and which histogram of a slot it shows.
-type HistogramFamily = (&'static str, &'static str, &'static [f64], f64, fn(&Slot) -> &Histogram);
+type HistogramFamily = (
+    &'static str,
+    &'static str,
+    &'static [f64],
+    f64,
+    fn(&Slot) -> &Histogram,
+);
 
 impl Default for Metrics {
     fn default() -> Self {

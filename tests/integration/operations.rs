@@ -4,9 +4,11 @@
 
 use std::time::Duration;
 
+use futures_util::StreamExt;
 use serde_json::{json, Value};
 use tonic::{Code, Status};
 
+use crate::support::binary::Serving;
 use crate::support::http_server::Answer;
 use crate::support::legacy::{answering, envelope11};
 use crate::support::{bounded, root, test_backend, GrpcServer, Reply};
@@ -374,4 +376,280 @@ async fn traceparent_and_tracestate_reach_grpc_and_soap_backends_with_the_same_t
     assert!(call.metadata.get("traceparent").is_none());
     assert!(call.metadata.get("tracestate").is_none());
     gateway.stop().await;
+}
+
+const LOOKUP_V1: &str = "http:\n  rules:\n    - selector: polygate.test.v1.Unannotated.Lookup\n      get: /v1/lookup/{name}\n";
+const LOOKUP_V2: &str = "http:\n  rules:\n    - selector: polygate.test.v1.Unannotated.Lookup\n      get: /v2/lookup/{name}\n    - selector: polygate.test.v1.Unannotated.Hidden\n      get: /v1/hidden/{name}\n";
+const BROKEN: &str =
+    "http:\n  rules:\n    - selector: polygate.test.v1.Testing.Nope\n      get: /v3/nope/{name}\n";
+
+type Held = tokio::sync::mpsc::Sender<Result<prost_reflect::DynamicMessage, Status>>;
+
+/// `builder` with a `List` that streams what the test sends on the returned sender and ends
+/// when the sender is dropped (one call).
+fn held_list(builder: GrpcServerBuilder) -> (GrpcServerBuilder, Held) {
+    let (sender, receiver) = tokio::sync::mpsc::channel(16);
+    let receiver = std::sync::Mutex::new(Some(receiver));
+    let builder = builder.handle_live("polygate.test.v1.Testing/List", move |_call| {
+        let receiver = receiver.lock().unwrap().take().expect("one List call");
+        futures_util::stream::unfold(receiver, |mut receiver| async move {
+            receiver.recv().await.map(|item| (item, receiver))
+        })
+        .boxed()
+    });
+    (builder, sender)
+}
+
+fn numbered(i: i32) -> prost_reflect::DynamicMessage {
+    crate::support::message(
+        "polygate.test.v1.Everything",
+        json!({"name": format!("m{i}"), "int32Value": i}),
+    )
+}
+
+/// The NDJSON lines of a streamed answer, read as they come.
+struct Lines {
+    body: hyper::body::Incoming,
+    buffer: Vec<u8>,
+}
+
+impl Lines {
+    async fn open(client: &crate::support::Client, path: &str) -> Self {
+        let response = client.open("GET", path, &[]).await;
+        assert_eq!(response.status(), 200);
+        Self {
+            body: response.into_body(),
+            buffer: Vec::new(),
+        }
+    }
+
+    /// The next line, or None at the end of the body.
+    async fn next(&mut self) -> Option<Value> {
+        use http_body_util::BodyExt;
+        loop {
+            if let Some(at) = self.buffer.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = self.buffer.drain(..=at).collect();
+                return Some(serde_json::from_slice(&line[..line.len() - 1]).unwrap());
+            }
+            match bounded("the next stream chunk", self.body.frame()).await {
+                Some(Ok(frame)) => {
+                    if let Ok(data) = frame.into_data() {
+                        self.buffer.extend_from_slice(&data);
+                    }
+                }
+                Some(Err(error)) => panic!("the stream failed: {error}"),
+                None => return None,
+            }
+        }
+    }
+}
+
+fn streamed(i: i32) -> Value {
+    json!({"name": format!("m{i}"), "int32Value": i})
+}
+
+/// Polls `path` until it answers `status`.
+async fn until_status(client: &crate::support::Client, path: &str, status: u16) {
+    bounded(&format!("{path} answering {status}"), async {
+        while client.get(path).await.status != status {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_file_change_reloads_routes_while_a_stream_started_before_completes() {
+    let (builder, held) = held_list(test_backend());
+    let backend = builder.start().await;
+    let gateway = Gateway::start(
+        &crate::support::test_config(&backend.url(), "mappings: [lookup.yaml]\n"),
+        &[("lookup.yaml", LOOKUP_V1)],
+    )
+    .await;
+    let reloader = gateway.running().reloader().unwrap().clone();
+    let watching = tokio::spawn(polygate::reload::watch(
+        reloader,
+        polygate::reload::ReloadConfig {
+            watch: Some(true),
+            interval: Some(polygate::config::units::ConfigDuration(
+                Duration::from_millis(20),
+            )),
+        },
+        polygate::reload::Triggers::listen(),
+    ));
+    let client = &gateway.client;
+    // The answer's head waits for its first message.
+    held.send(Ok(numbered(1))).await.unwrap();
+    let mut stream = Lines::open(client, "/v1/list/a").await;
+    assert_eq!(stream.next().await, Some(streamed(1)));
+    assert_eq!(client.get("/v1/lookup/x").await.status, 200);
+
+    std::fs::write(gateway.dir.join("lookup.yaml"), LOOKUP_V2).unwrap();
+    until_status(client, "/v2/lookup/x", 200).await;
+    assert_eq!(
+        client.get("/v1/lookup/x").await.status,
+        404,
+        "the changed route moved"
+    );
+    let hidden = client.get("/v1/hidden/y").await;
+    assert_eq!(
+        (hidden.status.as_u16(), hidden.json()["name"].clone()),
+        (200, json!("y"))
+    );
+
+    // The stream opened before the reload runs to its end on the table it started with.
+    held.send(Ok(numbered(2))).await.unwrap();
+    drop(held);
+    assert_eq!(stream.next().await, Some(streamed(2)));
+    assert_eq!(stream.next().await, None);
+    // The backend's settings did not change: it was reused, with its one connection.
+    assert_eq!(backend.connections_accepted(), 1);
+    let reloads = &gateway.running().pipeline.telemetry().metrics.reloads;
+    assert_eq!(
+        reloads.succeeded.load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
+    watching.abort();
+    gateway.stop().await;
+}
+
+/// polygate as a child process serving the test protos with `lookup.yaml` = `mapping`, an
+/// admin listener, and `extra` top-level sections.
+async fn serving(
+    backend: &GrpcServer,
+    mapping: &str,
+    extra: &str,
+) -> (Serving, std::path::PathBuf) {
+    let dir = crate::support::scratch_dir();
+    std::fs::write(dir.join("lookup.yaml"), mapping).unwrap();
+    let config = crate::support::test_config(
+        &backend.url(),
+        &format!("mappings: [lookup.yaml]\nadmin:\n  listen: 127.0.0.1:0\n{extra}"),
+    );
+    std::fs::write(dir.join("polygate.yaml"), config).unwrap();
+    (Serving::config(&dir.join("polygate.yaml")).await, dir)
+}
+
+/// Polls `/metrics` until it holds `line`.
+async fn until_metric(admin: &crate::support::Client, line: &str) -> String {
+    bounded(&format!("the metric {line}"), async {
+        loop {
+            let metrics = admin.get("/metrics").await.text();
+            if metrics.lines().any(|l| l == line) {
+                return metrics;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_broken_reload_on_sighup_is_refused_and_counted_while_traffic_continues() {
+    let backend = test_backend().start().await;
+    let (serving, dir) = serving(&backend, LOOKUP_V1, "reload:\n  watch: false\n").await;
+    let admin = serving.admin.clone().expect("an admin listener");
+    assert_eq!(serving.client.get("/v1/lookup/x").await.status, 200);
+
+    std::fs::write(dir.join("lookup.yaml"), BROKEN).unwrap();
+    serving.hangup();
+    let metrics = until_metric(
+        &admin,
+        "polygate_config_reloads_total{result=\"failure\"} 1",
+    )
+    .await;
+    assert!(metrics.contains("\npolygate_config_last_reload_successful 0\n"));
+    assert!(metrics.contains("\npolygate_config_reloads_total{result=\"success\"} 0\n"));
+    assert_eq!(
+        serving.client.get("/v1/lookup/x").await.status,
+        200,
+        "the old config serves"
+    );
+    assert_eq!(serving.client.get("/v3/nope/x").await.status, 404);
+    let routes = admin.get("/routes").await.json();
+    assert!(routes
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["path"] == "/v1/lookup/{name}"));
+
+    std::fs::write(dir.join("lookup.yaml"), LOOKUP_V2).unwrap();
+    serving.hangup();
+    let metrics = until_metric(
+        &admin,
+        "polygate_config_reloads_total{result=\"success\"} 1",
+    )
+    .await;
+    assert!(metrics.contains("\npolygate_config_last_reload_successful 1\n"));
+    assert_eq!(serving.client.get("/v2/lookup/x").await.status, 200);
+    serving.terminate();
+    assert_eq!(bounded("the exit", serving.exited()).await, Some(0));
+}
+
+#[tokio::test]
+async fn sigterm_turns_readiness_false_refuses_new_connections_and_lets_work_under_way_finish() {
+    let reached = std::sync::Arc::new(tokio::sync::Notify::new());
+    let release = std::sync::Arc::new(tokio::sync::Notify::new());
+    let (reached_at, released) = (reached.clone(), release.clone());
+    let (builder, held) = held_list(test_backend().handle(
+        "polygate.test.v1.Testing/Slow",
+        move |call| {
+            let (reached, release) = (reached_at.clone(), released.clone());
+            async move {
+                reached.notify_one();
+                release.notified().await;
+                Ok(Reply::one(call.message().clone()))
+            }
+        },
+    ));
+    let backend = builder.start().await;
+    let (serving, _dir) = serving(&backend, LOOKUP_V1, "").await;
+    let admin = serving.admin.clone().expect("an admin listener");
+    assert_eq!(admin.get("/readyz").await.status, 200);
+
+    held.send(Ok(numbered(1))).await.unwrap();
+    let mut stream = Lines::open(&serving.client, "/v1/list/a").await;
+    assert_eq!(stream.next().await, Some(streamed(1)));
+    let client = serving.client.clone();
+    let slow = tokio::spawn(async move { client.get("/v1/slow").await });
+    bounded("the slow call reaching the backend", reached.notified()).await;
+
+    serving.terminate();
+    // Readiness turns false while both are still under way...
+    let ready = bounded("readiness turning false", async {
+        loop {
+            let ready = admin.get("/readyz").await;
+            if ready.status == 503 {
+                return ready;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    assert_eq!(
+        ready.json()["checks"][0],
+        json!({"check": "draining", "ok": false})
+    );
+    // ...then the REST listener refuses new connections...
+    let address = serving
+        .client
+        .base()
+        .trim_start_matches("http://")
+        .to_owned();
+    bounded("new connections being refused", async {
+        while tokio::net::TcpStream::connect(&address).await.is_ok() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    // ...and what was under way finishes.
+    release.notify_one();
+    let slow = bounded("the slow answer", slow).await.unwrap();
+    assert_eq!(slow.status, 200, "{}", slow.text());
+    held.send(Ok(numbered(2))).await.unwrap();
+    drop(held);
+    assert_eq!(stream.next().await, Some(streamed(2)));
+    assert_eq!(stream.next().await, None);
+    assert_eq!(bounded("the exit", serving.exited()).await, Some(0));
 }
