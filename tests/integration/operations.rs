@@ -653,3 +653,71 @@ async fn sigterm_turns_readiness_false_refuses_new_connections_and_lets_work_und
     assert_eq!(stream.next().await, None);
     assert_eq!(bounded("the exit", serving.exited()).await, Some(0));
 }
+
+#[tokio::test]
+async fn websocket_and_mqtt_traffic_is_counted_by_frontend() {
+    use crate::support::mqtt::{embedded_config, eventually, Device, MqttGateway};
+    use crate::support::ws_client::WsClient;
+
+    // A WebSocket bound to Echo: one message in, one out, a connection opened and closed.
+    let backend = test_backend().start().await;
+    let bindings = "http:\n  rules:\n    - selector: polygate.test.v1.Testing.Echo\n      websocket: /ws/echo\n";
+    let gateway = Gateway::start(
+        &crate::support::test_config(
+            &backend.url(),
+            "websocket: {}\nmappings: [bindings.yaml]\nadmin:\n  listen: 127.0.0.1:0\n",
+        ),
+        &[("bindings.yaml", bindings)],
+    )
+    .await;
+    let mut ws = WsClient::open(gateway.addr("http"), "/ws/echo", &[])
+        .await
+        .unwrap();
+    ws.send(json!({"name": "w"})).await;
+    assert_eq!(
+        serde_json::from_str::<Value>(&ws.text().await.unwrap()).unwrap(),
+        json!({"result": {"name": "w"}})
+    );
+    assert!(ws.text().await.is_err(), "the socket closes after the call");
+    let admin = gateway.admin();
+    let metrics = until_metric(&admin, "polygate_websocket_connections 0").await;
+    for line in [
+        "polygate_websocket_connections_total 1",
+        "polygate_websocket_messages_total{direction=\"in\"} 1",
+        "polygate_websocket_messages_total{direction=\"out\"} 1",
+        "polygate_requests_total{frontend=\"websocket\",method=\"WEBSOCKET\",route=\"/ws/echo\",backend=\"test\",code=\"OK\"} 1",
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "{line} missing:\n{metrics}");
+    }
+    gateway.stop().await;
+
+    // An MQTT message on a topic route: in, acknowledged, counted under its topic template.
+    let telemetry = "http:\n  rules:\n    - selector: polygate.test.v1.Testing.EchoNested\n      topic: devices/{name}/telemetry/{nested.label}\n";
+    let url = backend.url();
+    let gateway = MqttGateway::start(
+        |dir| embedded_config(&url, dir, "mappings: [telemetry.yaml]\n"),
+        &[("telemetry.yaml", telemetry)],
+    )
+    .await;
+    let device = Device::v5(gateway.broker(), "device-1").await;
+    device
+        .publish("devices/d-1/telemetry/boiler", r#"{"int32Value": 1}"#, 1)
+        .await;
+    device.wait_acked(1).await;
+    let metrics = &gateway.running.pipeline.telemetry().metrics;
+    eventually(
+        || metrics.mqtt.acks.load(std::sync::atomic::Ordering::Relaxed) == 1,
+        "the message acknowledged",
+    )
+    .await;
+    let text = metrics.render(&[]);
+    for line in [
+        "polygate_mqtt_messages_total{direction=\"in\"} 1",
+        "polygate_mqtt_acks_total 1",
+        "polygate_requests_total{frontend=\"mqtt\",method=\"PUBLISH\",route=\"devices/{name}/telemetry/{nested.label}\",backend=\"test\",code=\"OK\"} 1",
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line} missing:\n{text}");
+    }
+    device.disconnect().await;
+    gateway.stop().await;
+}

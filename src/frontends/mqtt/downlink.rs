@@ -101,6 +101,10 @@ pub(crate) async fn run(
                             {
                                 return;
                             }
+                            let metrics = &pipeline.telemetry().metrics.mqtt;
+                            metrics
+                                .messages_out
+                                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         }
                     }
                 }

@@ -133,6 +133,9 @@ impl Upgrade for WebSocketEndpoint {
                 Some(config),
             )
             .await;
+            let telemetry = connection.pipeline.telemetry().clone();
+            telemetry.metrics.websocket.connected();
+            let _counted = Disconnected(&telemetry.metrics.websocket);
             match way {
                 Way::Envelope { accepted } => connection::serve(socket, connection, accepted).await,
                 Way::Direct { key, shape } => direct::serve(socket, connection, key, shape).await,
@@ -277,6 +280,15 @@ impl Drop for Open {
         if self.0.open.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.0.idle.notify_waiters();
         }
+    }
+}
+
+/// Counts a WebSocket connection closed when dropped, however its driver ends.
+struct Disconnected<'a>(&'a crate::telemetry::metrics::WebSocketMetrics);
+
+impl Drop for Disconnected<'_> {
+    fn drop(&mut self) {
+        self.0.disconnected();
     }
 }
 
