@@ -1,5 +1,6 @@
 //! The command line: `polygate serve` and `polygate check`, from a config file or from
-//! zero-config flags that describe one gRPC backend; `polygate import wsdl`.
+//! zero-config flags that describe one gRPC backend; `polygate import wsdl`; `polygate openapi`
+//! and `polygate asyncapi`.
 
 use std::path::PathBuf;
 
@@ -30,6 +31,21 @@ pub enum Command {
     /// Write a mapping file from another service description.
     #[command(subcommand)]
     Import(ImportCommand),
+    /// Write the OpenAPI 3.1 document of the HTTP routes to standard output.
+    Openapi(DescribeArgs),
+    /// Write the AsyncAPI 3.0 document of the MQTT and WebSocket routes to standard output.
+    Asyncapi(DescribeArgs),
+}
+
+/// `polygate openapi` and `polygate asyncapi`: the same sources as `serve`.
+#[derive(Debug, Args)]
+pub struct DescribeArgs {
+    /// Where the configuration comes from.
+    #[command(flatten)]
+    pub source: Source,
+    /// Write YAML instead of JSON (`openapi` only).
+    #[arg(long)]
+    pub yaml: bool,
 }
 
 /// What `polygate import` reads.

@@ -27,6 +27,7 @@ pub mod backends;
 pub mod cli;
 pub mod codec;
 pub mod config;
+pub mod describe;
 pub mod descriptors;
 pub mod frontends;
 pub mod import;
@@ -82,6 +83,44 @@ pub async fn check(source: &Source) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(errors) => report(&errors),
+    }
+}
+
+/// `polygate openapi` / `polygate asyncapi`: builds the route table as `check` does and writes
+/// its OpenAPI 3.1 (JSON, or YAML with `--yaml`) or AsyncAPI 3.0 document to standard output.
+pub async fn describe(args: &cli::DescribeArgs, asyncapi: bool) -> ExitCode {
+    install_crypto_provider();
+    let config = match args.source.load() {
+        Ok(config) => config,
+        Err(error) => return report(&[error]),
+    };
+    let gateway = match app::build(&config).await {
+        Ok(gateway) => gateway,
+        Err(errors) => return report(&errors),
+    };
+    let table = gateway.pipeline.routes();
+    let info = describe::Info {
+        server: config.http.as_ref().map(|h| format!("http://{}", h.listen)),
+        ..describe::Info::default()
+    };
+    let text = if asyncapi {
+        let websocket_path = config
+            .websocket
+            .as_ref()
+            .map(|w| w.path.clone().unwrap_or_else(|| "/ws".to_owned()));
+        describe::asyncapi_json(&table, &info, websocket_path.as_deref())
+    } else if args.yaml {
+        describe::openapi_yaml(&table, &info)
+    } else {
+        describe::openapi_json(&table, &info)
+    };
+    use std::io::Write;
+    match std::io::stdout().lock().write_all(&text) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: cannot write: {error}");
+            ExitCode::FAILURE
+        }
     }
 }
 

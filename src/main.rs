@@ -31,6 +31,8 @@ fn main() -> ExitCode {
             Command::Serve(source) => polygate::serve(&source).await,
             Command::Check(source) => polygate::check(&source).await,
             Command::Import(command) => polygate::import(&command),
+            Command::Openapi(args) => polygate::describe(&args, false).await,
+            Command::Asyncapi(args) => polygate::describe(&args, true).await,
         }
     })
 }

@@ -186,6 +186,7 @@ pub struct GrpcServerBuilder {
     reflection: Option<Vec<u8>>,
     reflection_v1: bool,
     tls: Option<Arc<rustls::ServerConfig>>,
+    health: Option<ReflectionService>,
 }
 
 impl GrpcServerBuilder {
@@ -199,7 +200,18 @@ impl GrpcServerBuilder {
             reflection: None,
             reflection_v1: true,
             tls: None,
+            health: None,
         }
+    }
+
+    /// Also serves the gRPC health protocol (`grpc.health.v1.Health`, tonic-health's
+    /// implementation) with the statuses `reporter` sets.
+    pub fn with_health(mut self, reporter: &tonic_health::server::HealthReporter) -> Self {
+        let service = tonic_health::pb::health_server::HealthServer::new(
+            tonic_health::server::HealthService::from_health_reporter(reporter.clone()),
+        );
+        self.health = Some(ReflectionService::new(service));
+        self
     }
 
     /// Implements `method` (`pkg.Service/Method` or `pkg.Service.Method`).
@@ -298,6 +310,7 @@ impl GrpcServerBuilder {
             cancelled: cancelled.clone(),
             reflection,
             reflection_v1: self.reflection_v1,
+            health: self.health,
         });
         let (stop, mut stopped) = oneshot::channel::<()>();
         let connections = Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -414,6 +427,7 @@ struct State {
     cancelled: Arc<CancelledStreams>,
     reflection: Option<(ReflectionService, ReflectionService)>,
     reflection_v1: bool,
+    health: Option<ReflectionService>,
 }
 
 impl State {
@@ -423,6 +437,17 @@ impl State {
     ) -> http::Response<tonic::body::Body> {
         use tower::Service as _;
         let path = request.uri().path().to_owned();
+        if let Some(health) = self
+            .health
+            .as_ref()
+            .filter(|_| path.starts_with("/grpc.health.v1."))
+        {
+            return health
+                .clone()
+                .call(request)
+                .await
+                .unwrap_or_else(|e| match e {});
+        }
         if let Some((v1, v1alpha)) = &self.reflection {
             if path.starts_with("/grpc.reflection.v1.") && self.reflection_v1 {
                 return v1

@@ -38,8 +38,18 @@ macro_rules! backend_config {
     ) => {
         $(#[$meta])*
         pub struct $name {
-            /// The backend's URL: `http://host:port…` or `https://…` (TLS).
+            /// The backend's URL: `http://host:port…` or `https://…` (TLS). Either this or
+            /// `endpoints`.
+            #[serde(default)]
             pub url: String,
+            /// Several URLs of the same service, balanced by the resilience layer (instead of
+            /// `url`; docs/resilience.md).
+            #[serde(default)]
+            pub endpoints: Vec<String>,
+            /// Balancing, DNS re-resolution, health checks, outlier ejection, retries and
+            /// circuit breaking (docs/resilience.md). Default: none of it with one `url`.
+            #[serde(default)]
+            pub resilience: Option<$crate::backends::resilience::ResilienceConfig>,
             /// A PEM file of CA certificates to trust instead of the system roots (`https` only).
             #[serde(default)]
             pub ca_file: Option<std::path::PathBuf>,

@@ -94,6 +94,7 @@ impl RoutesConfig {
             unknown_query_parameters: self.unknown_query_parameters,
             body_field_collision: self.body_field_collision,
             metadata: self.metadata.clone(),
+            retryable: None,
             messages: Default::default(),
         }
     }

@@ -87,7 +87,7 @@ fn compiler(proto_paths: &[PathBuf]) -> Compiler {
     resolver.add(BundledFiles);
     resolver.add(GoogleFileResolver::new());
     let mut compiler = Compiler::with_file_resolver(resolver);
-    compiler.include_imports(true).include_source_info(false);
+    compiler.include_imports(true).include_source_info(true);
     compiler
 }
 

@@ -160,6 +160,7 @@ impl Client<'_> {
             messages: RequestMessages::Stream(Box::pin(futures_util::stream::iter([Ok(message)]))),
             metadata: HeaderMap::new(),
             timeout: Some(TIMEOUT),
+            idempotent: false,
         };
         let response = self
             .backend

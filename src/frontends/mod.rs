@@ -140,11 +140,19 @@ pub async fn bind(
         }
         _ => None,
     });
+    // The API description names the WebSocket endpoint wherever it listens.
+    let websocket_path = settings.iter().find_map(|f| match f {
+        FrontendSettings::WebSocket(ws) => Some(ws.path.clone()),
+        _ => None,
+    });
     let mut listeners: Vec<(&'static str, Box<dyn Listener>)> = Vec::new();
     for frontend in settings {
         let key = frontend.key();
         let listener: Box<dyn Listener> = match frontend {
-            FrontendSettings::Http(settings) => {
+            FrontendSettings::Http(mut settings) => {
+                if let (Some(docs), Some(path)) = (&mut settings.api_docs, &websocket_path) {
+                    docs.websocket_path = Some(path.clone());
+                }
                 let server = http::HttpServer::bind(settings).await?;
                 Box::new(match &upgrade {
                     Some(upgrade) => server.with_upgrade(upgrade.clone()),

@@ -98,6 +98,8 @@ pub struct RouteOptionsConfig {
     pub body_field_collision: Option<BodyFieldCollision>,
     /// Metadata added to every backend call (name → value, or `${ENV_NAME}`).
     pub metadata: Option<BTreeMap<String, String>>,
+    /// Calls of the route are safe to repeat, whatever their method (docs/resilience.md).
+    pub retryable: Option<bool>,
     /// Options of topic routes.
     pub messages: MessageOptionsConfig,
 }
@@ -116,6 +118,7 @@ impl RouteOptionsConfig {
                 .or(fallback.unknown_query_parameters),
             body_field_collision: self.body_field_collision.or(fallback.body_field_collision),
             metadata: self.metadata.clone().or_else(|| fallback.metadata.clone()),
+            retryable: self.retryable.or(fallback.retryable),
             messages: self.messages.or(&fallback.messages),
         }
     }
@@ -141,6 +144,7 @@ impl RouteOptionsConfig {
             unknown_query_parameters: self.unknown_query_parameters.unwrap_or_default(),
             body_field_collision: self.body_field_collision.unwrap_or_default(),
             metadata: resolve_metadata(self.metadata.as_ref(), |name| std::env::var(name).ok())?,
+            retryable: self.retryable.unwrap_or(false),
             messages,
         })
     }
@@ -193,6 +197,8 @@ pub struct RouteOptions {
     pub body_field_collision: BodyFieldCollision,
     /// Metadata added to every backend call, replacing forwarded metadata of the same name.
     pub metadata: Vec<(HeaderName, HeaderValue)>,
+    /// Calls are safe to repeat whatever their method (`retryable: true`); default false.
+    pub retryable: bool,
     /// The options of a topic route; `None` for HTTP routes.
     pub messages: Option<Arc<MessageOptions>>,
 }

@@ -178,13 +178,15 @@ impl Route {
             metadata,
             timeout: timeout.map_or(self.options.timeout, |t| t.min(self.options.timeout)),
         };
-        match &self.plan {
+        let mut call = match &self.plan {
             RoutePlan::Grpc(plan) => plan.bind(self, request),
             RoutePlan::Soap(plan) => plan.bind(self, request),
             RoutePlan::PlainXml(plan) => plan.bind(self, request),
             RoutePlan::Rest(plan) => plan.bind(self, request),
             RoutePlan::Publish(plan) => plan.bind(self, request),
-        }
+        }?;
+        call.idempotent |= self.options.retryable;
+        Ok(call)
     }
 
     /// Turns the backend's answer into the client's form, message by message for streams.

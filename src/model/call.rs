@@ -86,6 +86,10 @@ pub struct BackendCall {
     pub metadata: HeaderMap,
     /// How long the backend may take.
     pub timeout: Option<Duration>,
+    /// Whether repeating the call is safe: an idempotent HTTP method of a plain-XML or REST
+    /// call, a gRPC method whose `idempotency_level` is set, or a route marked `retryable`.
+    /// Only such calls are retried once the backend may have received them.
+    pub idempotent: bool,
 }
 
 impl BackendCall {
@@ -99,9 +103,10 @@ impl BackendCall {
     ) -> Self {
         Self {
             operation,
-            method,
             shape: CallShape::Unary,
             messages: RequestMessages::Unary(message),
+            idempotent: method.is_idempotent(),
+            method,
             metadata,
             timeout: Some(timeout),
         }
@@ -121,4 +126,10 @@ pub trait Backend: Send + Sync + 'static {
 
     /// Performs one call.
     fn call(&self, call: BackendCall) -> BackendFuture;
+
+    /// The backend as `Any`, for readers that know a wrapper's concrete type (telemetry reads
+    /// a resilience layer's endpoint state this way); `None` for plain backends.
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        None
+    }
 }

@@ -68,6 +68,8 @@ struct Inner {
     rejection: Option<Rejection>,
     /// Response metadata the backend sent with the error (headers and trailers).
     metadata: HeaderMap,
+    /// The backend never received the request (no connection, refused stream): safe to retry.
+    unsent: bool,
 }
 
 impl Status {
@@ -81,6 +83,7 @@ impl Status {
             source,
             rejection: None,
             metadata: HeaderMap::new(),
+            unsent: false,
         }))
     }
 
@@ -188,6 +191,18 @@ impl Status {
     pub fn with_metadata(mut self, metadata: HeaderMap) -> Self {
         self.0.metadata = metadata;
         self
+    }
+
+    /// Marks the error as raised before the backend received anything of the request (it
+    /// could not be reached, or refused the call unprocessed), so repeating the call is safe.
+    pub fn with_unsent(mut self) -> Self {
+        self.0.unsent = true;
+        self
+    }
+
+    /// Whether the backend never received the request (see [`with_unsent`](Self::with_unsent)).
+    pub fn is_unsent(&self) -> bool {
+        self.0.unsent
     }
 
     /// The gRPC status code.

@@ -99,6 +99,15 @@ impl Pipeline {
         self.installed.load().table.clone()
     }
 
+    /// The route table, for a pipeline that was built but will not serve (a reload builds a
+    /// new gateway and moves its table into the running pipeline with `replace_routes`).
+    pub fn into_routes(self) -> Arc<RouteTable> {
+        match Arc::try_unwrap(self.installed.into_inner()) {
+            Ok(installed) => installed.table,
+            Err(shared) => shared.table.clone(),
+        }
+    }
+
     /// Serves `table` from the next request on; requests under way finish on the old one.
     pub fn replace_routes(&self, table: RouteTable) {
         self.installed

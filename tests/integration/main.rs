@@ -4,6 +4,9 @@
 
 mod support;
 
+mod api_docs;
+mod api_docs_browser;
+mod api_docs_swagger;
 mod binding;
 mod cli;
 mod connections;
@@ -24,6 +27,7 @@ mod mqtt_delivery;
 mod mqtt_mosquitto;
 mod operations;
 mod plain_xml;
+mod resilience;
 mod rest_backend;
 mod routing;
 mod shutdown;

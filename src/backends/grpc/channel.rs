@@ -272,6 +272,7 @@ impl Channel {
             "backend '{}' is unreachable: {detail}",
             self.backend
         ))
+        .with_unsent()
     }
 }
 

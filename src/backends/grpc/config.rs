@@ -136,6 +136,8 @@ mod tests {
             ca_file: None,
             tls_server_name: None,
             connect_timeout: None,
+            endpoints: Vec::new(),
+            resilience: None,
             max_message_size: None,
             max_metadata_size: None,
             connections: None,

@@ -142,7 +142,10 @@ pub(crate) fn broken_stream(error: &h2::Error) -> Status {
             "backend cancelled the call",
             ErrorSource::Backend,
         ),
-        Some(h2::Reason::REFUSED_STREAM) => Status::unavailable("backend refused the call"),
+        // HTTP/2 promises a refused stream was not processed at all.
+        Some(h2::Reason::REFUSED_STREAM) => {
+            Status::unavailable("backend refused the call").with_unsent()
+        }
         _ => Status::unavailable(format!("connection to the backend broke: {error}")),
     }
 }

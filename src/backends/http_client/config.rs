@@ -105,6 +105,8 @@ mod tests {
             ca_file: None,
             tls_server_name: None,
             connect_timeout: None,
+            endpoints: Vec::new(),
+            resilience: None,
             request_timeout: None,
             max_response_size: None,
             pool_idle_timeout: None,

@@ -66,9 +66,11 @@ impl UpstreamError {
     pub(crate) fn into_status(self, backend: &str) -> Status {
         let message = format!("backend '{backend}': {self}");
         match self {
-            UpstreamError::Unreachable(_)
-            | UpstreamError::Failed(_)
-            | UpstreamError::BodyRead(_) => {
+            // No connection: the upstream received nothing, so a retry is safe.
+            UpstreamError::Unreachable(_) => Status::unavailable(message)
+                .with_reason("UPSTREAM_UNAVAILABLE")
+                .with_unsent(),
+            UpstreamError::Failed(_) | UpstreamError::BodyRead(_) => {
                 Status::unavailable(message).with_reason("UPSTREAM_UNAVAILABLE")
             }
             // Not RESOURCE_EXHAUSTED: the client did nothing wrong (and HTTP clients read that

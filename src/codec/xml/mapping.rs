@@ -70,6 +70,8 @@ pub(crate) struct Inner {
     pub(crate) decimal_as_number: bool,
     pub(crate) limits: XmlLimits,
     pub(crate) paths: PathTrie,
+    /// The configuration as written (arrays, types, order), for the API description.
+    config: Option<Box<XmlMappingConfig>>,
 }
 
 impl Default for XmlMapping {
@@ -87,6 +89,7 @@ impl Default for XmlMapping {
                 decimal_as_number: false,
                 limits: XmlLimits::default(),
                 paths: PathTrie::default(),
+                config: None,
             }),
         }
     }
@@ -134,11 +137,17 @@ impl XmlMapping {
             decimal_as_number: config.decimal_as_number,
             limits: config.limits,
             paths: PathTrie::default(),
+            config: Some(Box::new(config.clone())),
         };
         inner.paths = compile_paths(config, &inner)?;
         Ok(Self {
             inner: Arc::new(inner),
         })
+    }
+
+    /// The configuration this mapping was built from (`None` for the default mapping).
+    pub fn config(&self) -> Option<&XmlMappingConfig> {
+        self.inner.config.as_deref()
     }
 
     pub(crate) fn inner(&self) -> &Inner {

@@ -7,6 +7,7 @@ use http::HeaderName;
 use serde::Deserialize;
 
 use crate::config::units::{ByteSize, ConfigDuration};
+use crate::describe::{ApiDocsConfig, ApiDocsSettings};
 
 /// The `http:` section of the config.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
@@ -59,6 +60,10 @@ pub struct HttpFrontendConfig {
     /// 503 (streams end with an in-band error) and their connections closed. Default `10s`.
     #[serde(default)]
     pub drain_timeout: Option<ConfigDuration>,
+    /// Serve the OpenAPI and AsyncAPI documents and the `/docs` page on this listener
+    /// (`enabled`, `path_prefix`). Default off.
+    #[serde(default)]
+    pub api_docs: Option<ApiDocsConfig>,
 }
 
 /// The validated REST/JSON frontend settings.
@@ -90,6 +95,8 @@ pub struct HttpFrontendSettings {
     pub http2_max_concurrent_streams: u32,
     /// Time requests under way get on shutdown.
     pub drain_timeout: Duration,
+    /// The API documents and docs page, when served here.
+    pub api_docs: Option<ApiDocsSettings>,
 }
 
 /// The headers forwarded when the config names none.
@@ -133,6 +140,10 @@ impl HttpFrontendConfig {
             request_body_timeout: duration(self.request_body_timeout, 30),
             http2_max_concurrent_streams: self.http2_max_concurrent_streams.unwrap_or(200).max(1),
             drain_timeout: duration(self.drain_timeout, 10),
+            api_docs: match &self.api_docs {
+                Some(docs) => docs.validate()?,
+                None => None,
+            },
         })
     }
 }

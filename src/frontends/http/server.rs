@@ -348,6 +348,18 @@ async fn handle(
             "this listener serves WebSocket upgrades only",
         ));
     }
+    if let Some(docs) = settings
+        .api_docs
+        .as_ref()
+        .filter(|docs| docs.claims(request.uri().path()))
+    {
+        let table = pipeline.routes();
+        if let Some(answer) =
+            crate::describe::respond(docs, request.method(), request.uri().path(), &table)
+        {
+            return answer.map(ResponseBody::full);
+        }
+    }
     let peer = client.peer;
     let event_stream = accepts_event_stream(request.headers());
     let mut request = match decode(request, peer, settings).await {

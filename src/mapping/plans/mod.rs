@@ -26,13 +26,28 @@ pub use rest::RestPlan;
 pub use soap::SoapPlan;
 
 use document::HeaderEdits;
-use selection::Selection;
+pub(crate) use selection::Selection;
+pub(crate) use values::BodyTarget;
 
 use super::messages::PayloadFormat;
 use super::options::RouteOptionsConfig;
 use super::route::{Route, RoutePattern, RoutePlan};
 use super::source::{RouteSpec, RouteTarget};
 use crate::model::{Backend, BackendKind, CallShape};
+
+/// What a `routes:` target's request and answer look like, for the API description
+/// (`crate::describe`).
+pub(crate) struct TargetShape<'a> {
+    /// Where the client's body goes.
+    pub(crate) body: &'a BodyTarget,
+    /// The element the request object fills (SOAP operation, plain-XML root); `None` for a
+    /// template, a REST or a publish target.
+    pub(crate) request_element: Option<&'a str>,
+    /// The JSON ⇄ XML mapping (SOAP and plain XML).
+    pub(crate) mapping: Option<&'a crate::codec::xml::XmlMapping>,
+    /// What of the answer is returned.
+    pub(crate) selection: Option<&'a Selection>,
+}
 
 /// A backend that `routes:` entries can name (SOAP, plain XML, REST, MQTT).
 pub struct TargetBackend {

@@ -69,6 +69,19 @@ impl XmlPlan {
         Ok((plan, operation))
     }
 
+    /// The shape of the route's JSON, for the API description.
+    pub(crate) fn shape(&self) -> super::TargetShape<'_> {
+        super::TargetShape {
+            body: &self.values.body,
+            request_element: match &self.body {
+                Some(XmlBody::Element(name)) => Some(name),
+                _ => None,
+            },
+            mapping: Some(&self.mapping),
+            selection: Some(&self.selection),
+        }
+    }
+
     /// The call: the upstream method and path, with the request document or the client's
     /// query.
     pub(crate) fn bind(

@@ -55,6 +55,20 @@ impl RestPlan {
         Ok((plan, operation))
     }
 
+    /// The shape of the route's JSON, for the API description.
+    pub(crate) fn shape(&self) -> super::TargetShape<'_> {
+        super::TargetShape {
+            body: if self.takes_body {
+                &BodyTarget::Whole
+            } else {
+                &BodyTarget::None
+            },
+            request_element: None,
+            mapping: None,
+            selection: Some(&self.selection),
+        }
+    }
+
     /// The call: the rewritten method and path, the client's body as it is.
     pub(crate) fn bind(
         &self,

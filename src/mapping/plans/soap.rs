@@ -60,6 +60,19 @@ impl SoapPlan {
         Ok((plan, operation))
     }
 
+    /// The shape of the route's JSON, for the API description.
+    pub(crate) fn shape(&self) -> super::TargetShape<'_> {
+        super::TargetShape {
+            body: &self.values.body,
+            request_element: match &self.body {
+                XmlBody::Element(name) => Some(name),
+                XmlBody::Template(_) => None,
+            },
+            mapping: Some(&self.mapping),
+            selection: Some(&self.selection),
+        }
+    }
+
     /// The call: the body element's XML, sent with the operation's action.
     pub(crate) fn bind(
         &self,

@@ -76,6 +76,10 @@ macro_rules! route_entry {
             /// environment variable `NAME` at load).
             #[serde(default)]
             pub metadata: Option<std::collections::BTreeMap<String, String>>,
+            /// Calls of this route are safe to repeat whatever their method, so a resilient
+            /// backend may retry them (docs/resilience.md). Default false.
+            #[serde(default)]
+            pub retryable: Option<bool>,
             /// Topic routes: the subscription's QoS (0, 1 or 2). Default 1.
             #[serde(default)]
             pub qos: Option<u8>,
@@ -125,6 +129,7 @@ macro_rules! route_entry {
                         unknown_query_parameters: self.unknown_query_parameters,
                         body_field_collision: self.body_field_collision,
                         metadata: self.metadata.clone(),
+                        retryable: self.retryable,
                         messages: $crate::mapping::messages::MessageOptionsConfig {
                             qos: self.qos,
                             payload: self.payload,

@@ -4,6 +4,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 pub mod binary;
+pub mod browser;
 #[path = "../../../examples/common/grpc_server.rs"]
 pub mod grpc_server;
 pub mod http_client;
@@ -138,6 +139,17 @@ impl Gateway {
     /// The running gateway.
     pub fn running(&self) -> &polygate::app::Running {
         &self.running
+    }
+
+    /// The backend configured as `name`, as the routes hold it.
+    pub fn backend(&self, name: &str) -> std::sync::Arc<dyn polygate::model::Backend> {
+        self.running
+            .pipeline
+            .routes()
+            .routes()
+            .find(|route| &*route.backend_name == name)
+            .map(|route| route.backend.clone())
+            .unwrap_or_else(|| panic!("no route uses backend {name}"))
     }
 
     /// Stops the gateway.

@@ -73,6 +73,7 @@ impl GrpcPlan {
             messages,
             metadata: request.metadata,
             timeout: Some(request.timeout),
+            idempotent: self.idempotent,
         })
     }
 

@@ -58,8 +58,20 @@ pub(crate) struct ResponsePlan {
 pub struct GrpcPlan {
     /// The method.
     pub method: MethodDescriptor,
+    /// The method's `idempotency_level` is set (`NO_SIDE_EFFECTS` or `IDEMPOTENT`).
+    pub(crate) idempotent: bool,
     pub(crate) request: RequestPlan,
     pub(crate) response: ResponsePlan,
+}
+
+/// Whether `method` declares `option idempotency_level = NO_SIDE_EFFECTS` or `IDEMPOTENT`
+/// (both mean a repeated call does no harm).
+pub(crate) fn is_idempotent(method: &MethodDescriptor) -> bool {
+    method
+        .options()
+        .get_field_by_name("idempotency_level")
+        .and_then(|value| value.as_enum_number())
+        .is_some_and(|level| level != 0)
 }
 
 /// The full name of `google.api.HttpBody`.
@@ -206,6 +218,7 @@ pub(crate) fn compile(
         options,
         origin: rule.origin.clone(),
         plan: RoutePlan::Grpc(Arc::new(GrpcPlan {
+            idempotent: is_idempotent(&method),
             method,
             request: RequestPlan {
                 input,
