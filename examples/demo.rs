@@ -63,6 +63,9 @@ async fn main() -> anyhow::Result<()> {
         .local_addr("mqtt")
         .expect("the demo config has an MQTT frontend");
     println!("demo page server on {}", page.url());
+    if let Some(admin) = running.admin_addr() {
+        println!("polygate admin (/healthz /readyz /metrics /config /routes) on http://{admin}");
+    }
     println!(
         "polygate (REST/JSON and WebSocket) on {base}, with an embedded MQTT broker on mqtt://{mqtt}\n"
     );

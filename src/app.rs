@@ -7,16 +7,21 @@ use std::sync::Arc;
 
 use tokio::task::JoinHandle;
 
-use crate::backends;
+use std::collections::BTreeMap;
+
+use crate::admin::{AdminConfig, AdminServer, AdminSettings, AdminState};
+use crate::backends::{self, BackendConfig};
 use crate::config::{Config, ConfigError};
 use crate::descriptors::load_schema;
 use crate::frontends::{self, FrontendSettings, Listener, Shutdown, ShutdownTrigger};
 use crate::mapping::source::{load_mapping, RuleOrigin};
 use crate::mapping::{BackendSchema, RouteError, RouteSources, RouteTable, TargetBackend};
-use crate::model::BackendKind;
+use crate::model::{Backend, BackendKind};
 use crate::mqtt_client::EmbeddedEndpoint;
 use crate::pipeline::Pipeline;
 use crate::policy::Policies;
+use crate::reload::{self, Reloader};
+use crate::telemetry::access_log::AccessLog;
 
 /// Everything a config describes, built and checked, not yet listening.
 pub struct Gateway {
@@ -24,7 +29,17 @@ pub struct Gateway {
     pub pipeline: Arc<Pipeline>,
     /// The configured frontends' settings.
     pub frontends: Vec<FrontendSettings>,
+    /// The admin listener's settings, when configured.
+    pub admin: Option<AdminSettings>,
+    /// The backends built, reused by reloads that leave their settings alone.
+    pub backends: BackendCache,
+    /// The config it was built from.
+    pub config: Config,
+    embedded: EmbeddedEndpoint,
 }
+
+/// Backends by name, each with the settings it was built from.
+pub type BackendCache = BTreeMap<String, (BackendConfig, Arc<dyn Backend>)>;
 
 /// Builds every part of `config`, collecting every error.
 pub async fn build(config: &Config) -> Result<Gateway, Vec<ConfigError>> {
@@ -50,17 +65,90 @@ pub async fn build(config: &Config) -> Result<Gateway, Vec<ConfigError>> {
             Policies::default()
         }
     };
+    let admin = match config.admin.as_ref().map(AdminConfig::validate) {
+        None => None,
+        Some(Ok(settings)) => Some(settings),
+        Some(Err(message)) => {
+            errors.push(ConfigError::general(message));
+            None
+        }
+    };
+    let websocket = frontends
+        .iter()
+        .any(|f| matches!(f, FrontendSettings::WebSocket(_)));
+    let built = build_routes(config, &BackendCache::new(), &embedded, websocket).await;
+    match built {
+        Ok((table, backends)) => {
+            if let Err(refused) = check_route_policies(&policies, &table) {
+                errors.extend(refused);
+            }
+            if !errors.is_empty() {
+                return Err(errors);
+            }
+            policies.start().await;
+            Ok(Gateway {
+                pipeline: Arc::new(Pipeline::with_policies(table, policies)),
+                frontends,
+                admin,
+                backends,
+                config: config.clone(),
+                embedded,
+            })
+        }
+        Err(more) => {
+            errors.extend(more);
+            Err(errors)
+        }
+    }
+}
 
+/// Checks that every route's policy asks only for what `policies` configures (a scheme named in
+/// `auth:` must be set up in `policies:`).
+pub fn check_route_policies(policies: &Policies, table: &RouteTable) -> Result<(), Vec<ConfigError>> {
+    let refused: Vec<ConfigError> = table
+        .routes()
+        .filter_map(|route| {
+            policies.check_route(&route.options.policy).err().map(|e| {
+                ConfigError::general(format!(
+                    "route {} {}: {e}",
+                    route.pattern.verb(),
+                    route.pattern.address()
+                ))
+            })
+        })
+        .collect();
+    if refused.is_empty() {
+        Ok(())
+    } else {
+        Err(refused)
+    }
+}
+
+/// Builds the backends and the route table of `config`, reusing the backends of `previous`
+/// whose settings did not change (they keep their connections); `websocket` says whether the
+/// WebSocket frontend is on. `polygate check`, start-up and reloads all validate here.
+pub async fn build_routes(
+    config: &Config,
+    previous: &BackendCache,
+    embedded: &EmbeddedEndpoint,
+    websocket: bool,
+) -> Result<(RouteTable, BackendCache), Vec<ConfigError>> {
+    let mut errors = Vec::new();
+    let mut built = BackendCache::new();
     let mut schemas = Vec::new();
     let mut target_backends = Vec::new();
     for (name, backend_config) in &config.backends {
-        let backend = match backends::build(name, backend_config, &config.base_dir, &embedded) {
-            Ok(backend) => backend,
-            Err(message) => {
-                errors.push(ConfigError::general(format!("backend '{name}': {message}")));
-                continue;
-            }
+        let backend = match previous.get(name) {
+            Some((settings, backend)) if settings == backend_config => backend.clone(),
+            _ => match backends::build(name, backend_config, &config.base_dir, embedded) {
+                Ok(backend) => backend,
+                Err(message) => {
+                    errors.push(ConfigError::general(format!("backend '{name}': {message}")));
+                    continue;
+                }
+            },
         };
+        built.insert(name.clone(), (backend_config.clone(), backend.clone()));
         let kind = backend_config.kind();
         if kind != BackendKind::Grpc {
             target_backends.push(TargetBackend {
@@ -119,38 +207,12 @@ pub async fn build(config: &Config) -> Result<Gateway, Vec<ConfigError>> {
         target_routes,
     };
     match RouteTable::build(sources) {
-        Ok(table)
-            if table.has_websocket_routes()
-                && !frontends
-                    .iter()
-                    .any(|f| matches!(f, FrontendSettings::WebSocket(_))) =>
-        {
+        Ok(table) if table.has_websocket_routes() && !websocket => {
             Err(vec![ConfigError::general(
                 "routes bind WebSocket paths (websocket:), but the WebSocket frontend is off; add a websocket: section (websocket: {} takes the defaults)",
             )])
         }
-        Ok(table) => {
-            let refused: Vec<ConfigError> = table
-                .routes()
-                .filter_map(|route| {
-                    policies.check_route(&route.options.policy).err().map(|e| {
-                        ConfigError::general(format!(
-                            "route {} {}: {e}",
-                            route.pattern.verb(),
-                            route.pattern.address()
-                        ))
-                    })
-                })
-                .collect();
-            if !refused.is_empty() {
-                return Err(refused);
-            }
-            policies.start().await;
-            Ok(Gateway {
-                pipeline: Arc::new(Pipeline::with_policies(table, policies)),
-                frontends,
-            })
-        }
+        Ok(table) => Ok((table, built)),
         Err(route_errors) => Err(route_errors.into_iter().map(route_error).collect()),
     }
 }
@@ -212,12 +274,38 @@ pub struct Running {
     pub pipeline: Arc<Pipeline>,
     trigger: ShutdownTrigger,
     tasks: Vec<JoinHandle<()>>,
+    admin: Option<RunningAdmin>,
+    reloader: Option<Arc<Reloader>>,
+}
+
+/// The admin listener serving in the background.
+struct RunningAdmin {
+    addr: SocketAddr,
+    state: Arc<AdminState>,
+    shutdown_delay: std::time::Duration,
+    trigger: ShutdownTrigger,
+    task: JoinHandle<()>,
 }
 
 impl Running {
     /// Where the frontend written under `key` listens.
     pub fn local_addr(&self, key: &str) -> Option<SocketAddr> {
         self.frontends.iter().find(|f| f.key == key).map(|f| f.addr)
+    }
+
+    /// Where the admin listener listens, when configured.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin.as_ref().map(|admin| admin.addr)
+    }
+
+    /// The admin pages' state, when configured.
+    pub fn admin(&self) -> Option<&Arc<AdminState>> {
+        self.admin.as_ref().map(|admin| &admin.state)
+    }
+
+    /// What reloads the config file (none when the gateway was started otherwise).
+    pub fn reloader(&self) -> Option<&Arc<Reloader>> {
+        self.reloader.as_ref()
     }
 
     /// Waits until the frontend written under `key` is ready (at once for frontends that are
@@ -232,19 +320,74 @@ impl Running {
         }
     }
 
-    /// Stops accepting, lets requests under way finish, and waits until done.
+    /// Shuts down gracefully: `/readyz` turns false (for `admin.shutdown_delay`), then the
+    /// listeners stop accepting and work under way finishes (each frontend's drain timeout);
+    /// the admin listener stops last.
     pub async fn shutdown(self) {
+        if let Some(admin) = &self.admin {
+            admin.state.drain();
+            if !admin.shutdown_delay.is_zero() {
+                tracing::info!(
+                    "readiness is false; listeners stop accepting in {:?}",
+                    admin.shutdown_delay
+                );
+                tokio::time::sleep(admin.shutdown_delay).await;
+            }
+        }
         self.trigger.fire();
         for task in self.tasks {
             let _ = task.await;
         }
+        if let Some(admin) = self.admin {
+            admin.trigger.fire();
+            let _ = admin.task.await;
+        }
     }
 }
 
-/// Binds the listeners of `gateway` and serves in the background.
+/// Binds the listeners of `gateway` (and its admin listener), starts its access log, and
+/// serves in the background.
 pub async fn start(gateway: Gateway) -> std::io::Result<Running> {
+    let config = gateway.config;
+    gateway
+        .pipeline
+        .telemetry()
+        .start_access_log(AccessLog::start(&config.access_log, &config.base_dir)?);
     let listeners = frontends::bind(gateway.frontends).await?;
-    start_listeners(gateway.pipeline, listeners)
+    let mut running = start_listeners(gateway.pipeline.clone(), listeners)?;
+    if let Some(settings) = gateway.admin {
+        let ready = running
+            .frontends
+            .iter()
+            .filter_map(|f| Some((f.key, f.ready.clone()?)))
+            .collect();
+        let shutdown_delay = settings.shutdown_delay;
+        let state = Arc::new(AdminState::new(
+            settings,
+            gateway.pipeline.clone(),
+            ready,
+            &config,
+        ));
+        let server = AdminServer::bind(state.clone()).await?;
+        let (trigger, shutdown) = Shutdown::new();
+        running.admin = Some(RunningAdmin {
+            addr: server.local_addr(),
+            state,
+            shutdown_delay,
+            trigger,
+            task: tokio::spawn(server.serve(shutdown)),
+        });
+    }
+    let websocket = config.websocket.is_some();
+    running.reloader = Some(Arc::new(Reloader::new(
+        gateway.pipeline,
+        running.admin.as_ref().map(|a| a.state.clone()),
+        config,
+        gateway.backends,
+        gateway.embedded,
+        websocket,
+    )));
+    Ok(running)
 }
 
 /// Serves already bound listeners through `pipeline`: the one place every frontend, configured
@@ -273,19 +416,26 @@ pub fn start_listeners(
         pipeline,
         trigger,
         tasks,
+        admin: None,
+        reloader: None,
     })
 }
 
-/// Builds, starts and serves `config` until `shutdown` completes.
+/// Builds, starts and serves `config` until `shutdown` completes, reloading on SIGHUP and on
+/// file changes (`reload:`).
 pub async fn run(
     config: &Config,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), Vec<ConfigError>> {
     let gateway = build(config).await?;
     let routes = gateway.pipeline.routes().len();
+    let triggers = reload::Triggers::listen();
     let running = start(gateway)
         .await
         .map_err(|e| vec![ConfigError::general(format!("cannot listen: {e}"))])?;
+    if let Some(addr) = running.admin_addr() {
+        tracing::info!(%addr, "polygate admin listener on http://{addr} (/healthz /readyz /metrics /config /routes)");
+    }
     for frontend in &running.frontends {
         tracing::info!(
             addr = %frontend.addr,
@@ -296,8 +446,21 @@ pub async fn run(
         );
     }
     warn_unauthenticated(&running);
+    let reloading = running
+        .reloader()
+        .filter(|_| config.source.is_some())
+        .map(|reloader| {
+            tokio::spawn(reload::watch(
+                reloader.clone(),
+                config.reload.clone(),
+                triggers,
+            ))
+        });
     shutdown.await;
     tracing::info!("shutting down");
+    if let Some(reloading) = reloading {
+        reloading.abort();
+    }
     running.shutdown().await;
     Ok(())
 }

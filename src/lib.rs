@@ -21,6 +21,7 @@
 //! [`pipeline::Pipeline::handle`] is that path, the same for every frontend. See
 //! `docs/DESIGN.md` for the module map, the direction of dependencies and how to add a protocol.
 
+pub mod admin;
 pub mod app;
 pub mod backends;
 pub mod cli;
@@ -36,6 +37,8 @@ pub mod model;
 pub mod mqtt_client;
 pub mod pipeline;
 pub mod policy;
+pub mod reload;
+pub mod telemetry;
 mod tls;
 
 use std::process::ExitCode;

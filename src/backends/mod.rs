@@ -50,6 +50,16 @@ impl BackendConfig {
         }
     }
 
+    /// The URL the backend is reached at (`embedded` for the MQTT frontend's own broker).
+    pub fn url(&self) -> &str {
+        match self {
+            BackendConfig::Grpc(grpc) => &grpc.url,
+            BackendConfig::Soap(soap) => &soap.url,
+            BackendConfig::Xml(http) | BackendConfig::Rest(http) => &http.url,
+            BackendConfig::Mqtt(mqtt) => &mqtt.broker.url,
+        }
+    }
+
     /// The protocol the backend speaks.
     pub fn kind(&self) -> BackendKind {
         match self {

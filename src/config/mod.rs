@@ -45,9 +45,22 @@ pub struct Config {
     /// `rate_limit:` live in mapping files.
     #[serde(default)]
     pub policies: crate::policy::config::PoliciesConfig,
+    /// The admin listener (`/healthz`, `/readyz`, `/metrics`, `/config`, `/routes`); off when
+    /// absent. See docs/operations.md.
+    #[serde(default)]
+    pub admin: Option<crate::admin::AdminConfig>,
+    /// The access log (off by default).
+    #[serde(default)]
+    pub access_log: crate::telemetry::access_log::AccessLogConfig,
+    /// Hot reload of the config, mapping and proto files.
+    #[serde(default)]
+    pub reload: crate::reload::ReloadConfig,
     /// The directory relative paths are resolved against: the config file's own.
     #[serde(skip)]
     pub base_dir: PathBuf,
+    /// The file it was read from, and its text (for `/config` and reload); none for flags.
+    #[serde(skip)]
+    pub source: Option<(PathBuf, std::sync::Arc<str>)>,
 }
 
 /// The `routes:` section: defaults for every route.
@@ -179,6 +192,7 @@ impl Config {
             ConfigError::at(path, Some(line), message)
         })?;
         config.base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        config.source = Some((path.to_path_buf(), text.into()));
         Ok(config)
     }
 

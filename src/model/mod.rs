@@ -13,7 +13,7 @@ mod upstream;
 
 pub use call::{Backend, BackendCall, BackendFuture, BackendKind, CallShape, RequestMessages};
 pub use payload::Payload;
-pub use request::{Caller, GatewayRequest, Identity, RequestBody, RequestKey};
+pub use request::{Caller, FrontendKind, GatewayRequest, Identity, RequestBody, RequestKey};
 pub use response::{GatewayResponse, MessageStream, ResponseBody};
 pub use status::{Code, CodeName, ErrorSource, Rejection, Status};
 pub use upstream::UpstreamReply;

@@ -1,6 +1,6 @@
 //! `GatewayRequest`: what a frontend decoded, before the mapping layer binds it.
 
-use std::net::IpAddr;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -95,7 +95,8 @@ pub struct GatewayRequest {
     pub metadata: HeaderMap,
     /// The time the client allows, if it set one; otherwise the route's timeout applies.
     pub timeout: Option<Duration>,
-    /// Who sent it: what the policies authenticate and rate-limit by.
+    /// Who sent it and through which frontend: what the policies authenticate and rate-limit
+    /// by, and what metrics and the access log record; never used for routing.
     pub caller: Caller,
 }
 
@@ -103,8 +104,10 @@ pub struct GatewayRequest {
 /// authenticate and rate-limit by. A frontend fills what it has and leaves the rest empty.
 #[derive(Debug, Clone, Default)]
 pub struct Caller {
+    /// The frontend the request came through (metrics and the access log count by it).
+    pub frontend: FrontendKind,
     /// The address of the connection's peer (not a forwarded one).
-    pub address: Option<IpAddr>,
+    pub address: Option<SocketAddr>,
     /// The request's headers as the client sent them (credentials, `X-Forwarded-For`); empty
     /// where the protocol has none.
     pub headers: HeaderMap,
@@ -128,4 +131,38 @@ pub struct Identity {
     pub metadata: Vec<(HeaderName, HeaderValue)>,
     /// When its credential stops being valid (a token's `exp`), if it does.
     pub expires: Option<SystemTime>,
+}
+
+/// The frontend a request came through: a closed set, so metrics keep one slot per kind.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum FrontendKind {
+    /// The REST/JSON frontend (`http:`).
+    Rest,
+    /// The WebSocket frontend (`websocket:`).
+    WebSocket,
+    /// The MQTT frontend (`mqtt:`).
+    Mqtt,
+    /// Any other frontend (one registered in code, as the tests do).
+    #[default]
+    Other,
+}
+
+impl FrontendKind {
+    /// Every kind, in slot order.
+    pub const ALL: [FrontendKind; 4] = [Self::Rest, Self::WebSocket, Self::Mqtt, Self::Other];
+
+    /// The kind's slot (0..4).
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// The label metrics and logs use: `rest`, `websocket`, `mqtt`, `other`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Rest => "rest",
+            Self::WebSocket => "websocket",
+            Self::Mqtt => "mqtt",
+            Self::Other => "other",
+        }
+    }
 }

@@ -4,32 +4,99 @@
 //! Frontends hand over a [`GatewayRequest`] and get back a [`GatewayResponse`] in the client's
 //! form or a [`Status`] with its details rendered. The route table is an
 //! immutable snapshot, swapped whole on reload; a request keeps the snapshot it started with.
+//! Every exchange is measured here, once, through [`Telemetry`], and admitted here, once,
+//! through the [`Policies`].
 
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
+use std::time::Instant;
 
 use arc_swap::ArcSwap;
 
-use crate::mapping::RouteTable;
-use crate::model::{CallShape, GatewayRequest, GatewayResponse, RequestKey, Status};
+use crate::mapping::{Route, RouteTable};
+use crate::model::{
+    CallShape, Code, GatewayRequest, GatewayResponse, RequestBody, RequestKey, ResponseBody, Status,
+};
 use crate::policy::Policies;
+use crate::telemetry::metrics::RouteMetrics;
+use crate::telemetry::Telemetry;
 
 /// The request path shared by every frontend.
 pub struct Pipeline {
-    table: ArcSwap<RouteTable>,
+    installed: ArcSwap<Installed>,
     policies: Policies,
+    telemetry: Arc<Telemetry>,
+}
+
+/// A route table and the metrics handle of each of its routes.
+struct Installed {
+    table: Arc<RouteTable>,
+    metrics: HashMap<usize, Arc<RouteMetrics>, BuildHasherDefault<AddressHasher>>,
+}
+
+impl Installed {
+    fn new(table: RouteTable, telemetry: &Telemetry) -> Self {
+        let metrics = table
+            .routes()
+            .map(|route| {
+                let handle = telemetry.metrics.route(
+                    route.pattern.verb(),
+                    route.pattern.address(),
+                    &route.backend_name,
+                );
+                (address(route), handle)
+            })
+            .collect();
+        Self {
+            table: Arc::new(table),
+            metrics,
+        }
+    }
+}
+
+fn address(route: &Arc<Route>) -> usize {
+    Arc::as_ptr(route) as usize
+}
+
+/// Hashes a route's address: already unique, so one multiplication spreads it.
+#[derive(Default)]
+struct AddressHasher(u64);
+
+impl Hasher for AddressHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for byte in bytes {
+            self.0 = (self.0 << 8 | u64::from(*byte)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn write_usize(&mut self, value: usize) {
+        self.0 = (value as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
 }
 
 impl Pipeline {
-    /// A pipeline serving `table` with no policies configured (every route public).
+    /// A pipeline serving `table` with no policies configured (every route public), with
+    /// metrics and no access log.
     pub fn new(table: RouteTable) -> Self {
-        Self::with_policies(table, Policies::default())
+        Self::with_parts(table, Policies::default(), Arc::default())
     }
 
-    /// A pipeline serving `table` under `policies`.
+    /// A pipeline serving `table` under `policies`, with metrics and no access log.
     pub fn with_policies(table: RouteTable, policies: Policies) -> Self {
+        Self::with_parts(table, policies, Arc::default())
+    }
+
+    /// A pipeline serving `table` under `policies`, measured by `telemetry`.
+    pub fn with_parts(table: RouteTable, policies: Policies, telemetry: Arc<Telemetry>) -> Self {
         Self {
-            table: ArcSwap::from_pointee(table),
+            installed: ArcSwap::from_pointee(Installed::new(table, &telemetry)),
             policies,
+            telemetry,
         }
     }
 
@@ -38,35 +105,44 @@ impl Pipeline {
         &self.policies
     }
 
+    /// The gateway's metrics and access log.
+    pub fn telemetry(&self) -> &Arc<Telemetry> {
+        &self.telemetry
+    }
+
     /// The current route table.
     pub fn routes(&self) -> Arc<RouteTable> {
-        self.table.load_full()
+        self.installed.load().table.clone()
     }
 
     /// The route table, for a pipeline that was built but will not serve (a reload builds a
     /// new gateway and moves its table into the running pipeline with `replace_routes`).
     pub fn into_routes(self) -> Arc<RouteTable> {
-        self.table.into_inner()
+        match Arc::try_unwrap(self.installed.into_inner()) {
+            Ok(installed) => installed.table,
+            Err(shared) => shared.table.clone(),
+        }
     }
 
     /// Serves `table` from the next request on; requests under way finish on the old one.
     pub fn replace_routes(&self, table: RouteTable) {
-        self.table.store(Arc::new(table));
+        self.installed
+            .store(Arc::new(Installed::new(table, &self.telemetry)));
     }
 
     /// The call shape of the route `key` finds, so a frontend that learns the shape from the
     /// route (not from the request) can hand over one message or a stream of them.
     pub fn call_shape(&self, key: &RequestKey) -> Result<CallShape, Status> {
-        let table = self.table.load();
-        let shape = table.find(key)?.route.shape;
+        let installed = self.installed.load();
+        let shape = installed.table.find(key)?.route.shape;
         Ok(shape)
     }
 
     /// The route `key` finds, for a frontend that checks a connection's opening request
     /// against the route's policies before the first call.
     pub fn route(&self, key: &RequestKey) -> Result<Arc<crate::mapping::Route>, Status> {
-        let table = self.table.load();
-        let route = table.find(key)?.route.clone();
+        let installed = self.installed.load();
+        let route = installed.table.find(key)?.route.clone();
         Ok(route)
     }
 
@@ -79,23 +155,81 @@ impl Pipeline {
             timeout,
             caller,
         } = request;
-        let table = self.table.load_full();
-        let matched = table.find(&key)?;
+        let mut exchange = self.telemetry.begin(&caller, &key, &mut metadata);
+        let installed = self.installed.load_full();
+        let matched = match installed.table.find(&key) {
+            Ok(matched) => matched,
+            Err(status) => {
+                exchange.finish(status.code());
+                return Err(status);
+            }
+        };
         let route = matched.route.clone();
+        if let Some(handle) = installed.metrics.get(&address(&route)) {
+            exchange.matched(handle.clone());
+        }
         // Held until the backend has answered: a concurrency slot, if the route has a limit.
-        let _admission = self
+        let admission = match self
             .policies
             .admit(&route.options.policy, &key, &caller, &mut metadata)
-            .await?;
-        let mut call = route.bind(&matched.captures, matched.query, body, metadata, timeout)?;
+            .await
+        {
+            Ok(admission) => admission,
+            Err(status) => {
+                exchange.finish(status.code());
+                return Err(status);
+            }
+        };
+        exchange.admitted(admission.identity());
+        if let RequestBody::Unary(message) = &body {
+            exchange.request_size(message.bytes().len());
+        }
+        let bound = route.bind(&matched.captures, matched.query, body, metadata, timeout);
         drop(matched);
+        let mut call = match bound {
+            Ok(call) => call,
+            Err(status) => {
+                exchange.finish(status.code());
+                return Err(status);
+            }
+        };
         for (name, value) in &route.options.metadata {
             call.metadata.insert(name.clone(), value.clone());
         }
-        match route.backend.call(call).await {
+        let started = Instant::now();
+        let answer = route.backend.call(call).await;
+        exchange.backend_answered(started);
+        let encoded = match answer {
             Ok(response) => route.encode_response(response),
             Err(mut status) => {
                 route.render_details(&mut status);
+                Err(status)
+            }
+        };
+        match encoded {
+            Ok(GatewayResponse {
+                metadata,
+                body,
+                upstream,
+            }) => {
+                let body = match body {
+                    ResponseBody::Unary { message, trailers } => {
+                        exchange.answered(message.bytes().len());
+                        exchange.finish(Code::Ok);
+                        ResponseBody::Unary { message, trailers }
+                    }
+                    ResponseBody::Stream(messages) => {
+                        ResponseBody::Stream(exchange.stream(messages))
+                    }
+                };
+                Ok(GatewayResponse {
+                    metadata,
+                    body,
+                    upstream,
+                })
+            }
+            Err(status) => {
+                exchange.finish(status.code());
                 Err(status)
             }
         }

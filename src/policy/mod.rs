@@ -128,11 +128,19 @@ impl RoutePolicy {
 }
 
 /// What admitting a request holds: a slot of the route's concurrency limit, if it has one,
-/// given back when this is dropped.
+/// given back when this is dropped, and who was admitted.
 #[derive(Debug)]
 #[must_use = "the concurrency slot is given back when the admission is dropped"]
 pub struct Admission {
     _slot: Option<OwnedSemaphorePermit>,
+    identity: Option<Arc<Identity>>,
+}
+
+impl Admission {
+    /// The identity the request was admitted as; none for a public route called without one.
+    pub fn identity(&self) -> Option<&Arc<Identity>> {
+        self.identity.as_ref()
+    }
 }
 
 /// Identity fields forwarded to backends as metadata.
@@ -235,7 +243,7 @@ impl TrustedProxies {
     /// The client's address: the peer's, or, when the peer is a trusted proxy, the last
     /// address in `X-Forwarded-For` that is not one.
     fn client_ip(&self, caller: &Caller) -> Option<IpAddr> {
-        let peer = caller.address?;
+        let peer = caller.address?.ip();
         if !self.contains(peer) {
             return Some(peer);
         }
@@ -473,7 +481,10 @@ impl Policies {
             None => None,
             Some(limit) => Some(limit.acquire().await.map_err(PolicyError::status)?),
         };
-        Ok(Admission { _slot: slot })
+        Ok(Admission {
+            _slot: slot,
+            identity,
+        })
     }
 
     /// Authenticates a connection's opening request (a WebSocket upgrade) for what it will

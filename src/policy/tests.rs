@@ -42,7 +42,7 @@ fn caller(key: Option<&str>) -> Caller {
         headers.insert("x-api-key", key.parse().unwrap());
     }
     Caller {
-        address: Some("127.0.0.1".parse().unwrap()),
+        address: Some("127.0.0.1:40000".parse().unwrap()),
         headers,
         ..Caller::default()
     }
@@ -136,7 +136,7 @@ fn topic_routes_take_no_auth_key() {
 fn forwarded_for_is_believed_only_from_trusted_proxies() {
     let policies = policies(None);
     let mut from_proxy = caller(None);
-    from_proxy.address = Some("10.1.2.3".parse().unwrap());
+    from_proxy.address = Some("10.1.2.3:40000".parse().unwrap());
     from_proxy
         .headers
         .insert("x-forwarded-for", "198.51.100.7, 10.9.9.9".parse().unwrap());
@@ -145,7 +145,7 @@ fn forwarded_for_is_believed_only_from_trusted_proxies() {
         Some("198.51.100.7".parse().unwrap())
     );
     let mut direct = from_proxy.clone();
-    direct.address = Some("192.0.2.1".parse().unwrap());
+    direct.address = Some("192.0.2.1:40000".parse().unwrap());
     assert_eq!(
         policies.trusted.client_ip(&direct),
         Some("192.0.2.1".parse().unwrap())

@@ -26,6 +26,7 @@ mod metadata;
 mod mqtt;
 mod mqtt_delivery;
 mod mqtt_mosquitto;
+mod operations;
 mod pass_through;
 mod plain_xml;
 mod policies;

@@ -17,7 +17,9 @@ use hyper::body::Incoming;
 
 use super::config::HttpFrontendSettings;
 use super::request_id::X_REQUEST_ID;
-use crate::model::{Caller, GatewayRequest, Payload, RequestBody, RequestKey, Status};
+use crate::model::{
+    Caller, FrontendKind, GatewayRequest, Payload, RequestBody, RequestKey, Status,
+};
 
 const METADATA_PREFIX: &str = "grpc-metadata-";
 /// Hop-by-hop headers (RFC 9110 7.6.1, plus the proxy ones): never forwarded, even when
@@ -43,7 +45,7 @@ const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto
 #[derive(Debug, Clone)]
 pub struct Peer {
     ip: HeaderValue,
-    address: std::net::IpAddr,
+    address: SocketAddr,
 }
 
 impl Peer {
@@ -53,7 +55,7 @@ impl Peer {
             .unwrap_or(HeaderValue::from_static("unknown"));
         Self {
             ip,
-            address: address.ip(),
+            address,
         }
     }
 
@@ -61,9 +63,11 @@ impl Peer {
         &self.ip
     }
 
-    /// The caller this peer is, with the request's `headers` (its credentials).
-    pub fn caller(&self, headers: HeaderMap) -> Caller {
+    /// The caller this peer is through `frontend`, with the request's `headers` (its
+    /// credentials).
+    pub fn caller(&self, frontend: FrontendKind, headers: HeaderMap) -> Caller {
         Caller {
+            frontend,
             address: Some(self.address),
             headers,
             ..Caller::default()
@@ -100,7 +104,7 @@ pub(crate) async fn decode(
         body,
         metadata,
         timeout,
-        caller: peer.caller(parts.headers),
+        caller: peer.caller(FrontendKind::Rest, parts.headers),
     })
 }
 

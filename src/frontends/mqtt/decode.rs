@@ -8,7 +8,8 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::mapping::messages::{MessageOptions, PayloadFormat};
 use crate::model::{
-    Caller, Code, ErrorSource, GatewayRequest, Payload, Rejection, RequestBody, RequestKey, Status,
+    Caller, Code, ErrorSource, FrontendKind, GatewayRequest, Payload, Rejection, RequestBody,
+    RequestKey, Status,
 };
 use crate::mqtt_client::InboundMessage;
 
@@ -58,6 +59,7 @@ pub(crate) fn decode(
         body,
         metadata: metadata(message),
         caller: Caller {
+            frontend: FrontendKind::Mqtt,
             client_id: client_id(message),
             ..Caller::default()
         },

@@ -13,7 +13,9 @@ use tokio::sync::watch;
 
 use crate::mapping::messages::OutputTopic;
 use crate::mapping::Route;
-use crate::model::{GatewayRequest, RequestBody, RequestKey, ResponseBody};
+use crate::model::{
+    Caller, FrontendKind, GatewayRequest, RequestBody, RequestKey, ResponseBody,
+};
 use crate::mqtt_client::{MessageProperties, OutboundMessage, Publisher};
 use crate::pipeline::Pipeline;
 
@@ -41,7 +43,10 @@ pub(crate) async fn run(
             body: RequestBody::Empty,
             metadata: HeaderMap::new(),
             timeout: None,
-            caller: Default::default(),
+            caller: Caller {
+                frontend: FrontendKind::Mqtt,
+                ..Caller::default()
+            },
         };
         let opened = tokio::select! {
             opened = pipeline.handle(request) => opened,
@@ -99,6 +104,10 @@ pub(crate) async fn run(
                             {
                                 return;
                             }
+                            let metrics = &pipeline.telemetry().metrics.mqtt;
+                            metrics
+                                .messages_out
+                                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         }
                     }
                 }

@@ -65,6 +65,16 @@ const MAX_PUBLISH_BACKOFF: Duration = Duration::from_secs(5);
 impl Worker {
     /// Works on `message` until it may be acknowledged, or shutdown stops it.
     pub(crate) async fn work(&self, message: InboundMessage) -> Outcome {
+        let metrics = &self.pipeline.telemetry().metrics.mqtt;
+        metrics.messages_in.fetch_add(1, Ordering::Relaxed);
+        let outcome = self.work_on(message).await;
+        if outcome == Outcome::Done {
+            metrics.acks.fetch_add(1, Ordering::Relaxed);
+        }
+        outcome
+    }
+
+    async fn work_on(&self, message: InboundMessage) -> Outcome {
         let table = self.pipeline.routes();
         let key = RequestKey::Topic {
             topic: message.topic.as_str().into(),
@@ -121,6 +131,8 @@ impl Worker {
                 && options.retry.retryable.contains(&status.code());
             if retryable && options.retry.retries(status.code(), attempt) {
                 self.counters.retries.fetch_add(1, Ordering::Relaxed);
+                let metrics = &self.pipeline.telemetry().metrics.mqtt;
+                metrics.retries.fetch_add(1, Ordering::Relaxed);
                 tracing::debug!(topic = %message.topic, attempt, code = ?status.code(), "retrying");
                 if !self.pause(options.retry.backoff(attempt)).await {
                     return Outcome::Abandoned;
@@ -216,6 +228,8 @@ impl Worker {
                 let outcome = self.publish_reliably(outbound).await;
                 if outcome == Outcome::Done {
                     self.counters.dead_lettered.fetch_add(1, Ordering::Relaxed);
+                    let metrics = &self.pipeline.telemetry().metrics.mqtt;
+                    metrics.dead_letters.fetch_add(1, Ordering::Relaxed);
                 }
                 return outcome;
             }
@@ -263,7 +277,11 @@ impl Worker {
                 .publish(message.clone(), self.publish_timeout)
                 .await
             {
-                Ok(()) => return Outcome::Done,
+                Ok(()) => {
+                    let metrics = &self.pipeline.telemetry().metrics.mqtt;
+                    metrics.messages_out.fetch_add(1, Ordering::Relaxed);
+                    return Outcome::Done;
+                }
                 Err(error) => {
                     tracing::warn!(topic = %message.topic, %error, "publish failed; trying again");
                 }

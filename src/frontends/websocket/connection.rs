@@ -3,6 +3,7 @@
 //! is empty), and keeps the timers (init, ping, idle, shutdown grace).
 
 use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,7 +23,10 @@ use super::encode;
 use super::protocol::{self, CallFrame, ClientMessage, IdTag, INIT_ACK};
 use super::session::{CallSeq, Close, Refusal, Session};
 use super::Connection;
-use crate::model::{Code, ErrorSource, GatewayRequest, Payload, RequestBody, Status};
+use crate::model::{
+    Code, ErrorSource, GatewayRequest, Payload, RequestBody, Status,
+};
+use crate::telemetry::metrics::WebSocketMetrics;
 
 /// Frames written before a flush, at most, when many are queued.
 const WRITE_BATCH: usize = 64;
@@ -124,6 +128,7 @@ where
                     None => break None,
                     Some(Ok(Message::Text(text))) => {
                         driver.last_activity = now;
+                        driver.counted().messages_in.fetch_add(1, Ordering::Relaxed);
                         driver.on_text(text)
                     }
                     Some(Ok(Message::Binary(_))) => Err(Close::Binary),
@@ -181,6 +186,13 @@ where
     if let Some(close) = close {
         // A client that reads nothing more cannot hold the task: the close gets a few seconds.
         let _ = tokio::time::timeout(CLOSE_TIME, socket.close(Some(encode::close(&close)))).await;
+    }
+}
+
+impl Driver {
+    /// The WebSocket metrics.
+    fn counted(&self) -> &WebSocketMetrics {
+        &self.connection.pipeline.telemetry().metrics.websocket
     }
 }
 
@@ -256,6 +268,7 @@ impl Driver {
                     .feed(encode::text(frame.json))
                     .await
                     .map_err(write_failed)?;
+                self.counted().messages_out.fetch_add(1, Ordering::Relaxed);
                 written += 1;
             }
             if written < WRITE_BATCH {
@@ -272,9 +285,13 @@ impl Driver {
         if self.replies.is_empty() {
             return Ok(());
         }
+        let replies = self.replies.len() as u64;
         for reply in self.replies.drain(..) {
             socket.feed(reply).await.map_err(drop)?;
         }
+        self.counted()
+            .messages_out
+            .fetch_add(replies, Ordering::Relaxed);
         socket.flush().await.map_err(drop)
     }
 

@@ -5,6 +5,7 @@
 //! call ends with an `{"error":…}` frame; the close code says how the call ended.
 
 use std::pin::Pin;
+use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
@@ -20,8 +21,8 @@ use super::encode;
 use super::session::Close;
 use super::Connection;
 use crate::model::{
-    CallShape, GatewayRequest, MessageStream, Payload, RequestBody, RequestKey, ResponseBody,
-    Status,
+    CallShape, GatewayRequest, MessageStream, Payload, RequestBody,
+    RequestKey, ResponseBody, Status,
 };
 
 /// What ends the socket.
@@ -68,13 +69,20 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let settings = connection.settings.clone();
+    let telemetry = connection.pipeline.telemetry().clone();
+    let counted = &telemetry.metrics.websocket;
     let (body, mut requests) = if shape.client_streams() {
         let (sender, receiver) = mpsc::channel(settings.max_queued_messages as usize);
         let stream: MessageStream = Box::pin(Frames(receiver));
         (RequestBody::Stream(stream), Some(sender))
     } else {
         match first_message(socket, settings.max_message_size).await {
-            Ok(body) => (body, None),
+            Ok(body) => {
+                if matches!(body, RequestBody::Unary(_)) {
+                    counted.messages_in.fetch_add(1, Ordering::Relaxed);
+                }
+                (body, None)
+            }
             Err(end) => return end,
         }
     };
@@ -113,6 +121,7 @@ where
                         if socket.send(encode::text(encode::result_frame(&message))).await.is_err() {
                             return End::Gone;
                         }
+                        counted.messages_out.fetch_add(1, Ordering::Relaxed);
                         return End::Call(None);
                     }
                     ResponseBody::Stream(stream) => answers = Some(stream),
@@ -125,6 +134,7 @@ where
                     if socket.send(encode::text(encode::result_frame(&message))).await.is_err() {
                         return End::Gone;
                     }
+                    counted.messages_out.fetch_add(1, Ordering::Relaxed);
                 }
             },
             permit = reserve, if requests.is_some() && room.is_none() => match permit {
@@ -144,6 +154,7 @@ where
                     }
                     Some(Ok(Message::Text(text))) => match room.take() {
                         Some(permit) => {
+                            counted.messages_in.fetch_add(1, Ordering::Relaxed);
                             permit.send(Payload::Json(Bytes::from(text)));
                         }
                         None => {

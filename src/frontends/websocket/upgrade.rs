@@ -25,7 +25,7 @@ use super::config::{AllowedOrigin, WebSocketSettings};
 use super::protocol::SUBPROTOCOL;
 use super::{connection, direct, Connection};
 use crate::frontends::http::{forwarded_metadata, Peer, Upgrade, UpgradeContext};
-use crate::model::{CallShape, Code, ErrorSource, RequestKey, Status};
+use crate::model::{CallShape, Code, ErrorSource, FrontendKind, RequestKey, Status};
 
 /// The WebSocket frontend as the HTTP listener sees it: it takes every `Upgrade: websocket`
 /// request.
@@ -97,7 +97,7 @@ impl Upgrade for WebSocketEndpoint {
                 Way::Envelope { .. } => None,
             };
             let peer = Peer::new(context.peer);
-            let probe = peer.caller(headers.clone());
+            let probe = peer.caller(FrontendKind::WebSocket, headers.clone());
             let identity = context.pipeline.policies().connect(
                 route.as_ref().map(|r| &r.options.policy),
                 &probe,
@@ -105,7 +105,7 @@ impl Upgrade for WebSocketEndpoint {
             )?;
             crate::model::Caller {
                 identity,
-                ..peer.caller(HeaderMap::new())
+                ..peer.caller(FrontendKind::WebSocket, HeaderMap::new())
             }
         };
         let metadata = detached(forwarded_metadata(
@@ -132,6 +132,7 @@ impl Upgrade for WebSocketEndpoint {
             metadata,
             caller,
             shutdown: context.shutdown,
+            peer: context.peer,
         };
         let config = self.socket;
         let guard = self.open.enter();
@@ -151,6 +152,9 @@ impl Upgrade for WebSocketEndpoint {
                 Some(config),
             )
             .await;
+            let telemetry = connection.pipeline.telemetry().clone();
+            telemetry.metrics.websocket.connected();
+            let _counted = Disconnected(&telemetry.metrics.websocket);
             match way {
                 Way::Envelope { accepted } => connection::serve(socket, connection, accepted).await,
                 Way::Direct { key, shape } => direct::serve(socket, connection, key, shape).await,
@@ -295,6 +299,15 @@ impl Drop for Open {
         if self.0.open.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.0.idle.notify_waiters();
         }
+    }
+}
+
+/// Counts a WebSocket connection closed when dropped, however its driver ends.
+struct Disconnected<'a>(&'a crate::telemetry::metrics::WebSocketMetrics);
+
+impl Drop for Disconnected<'_> {
+    fn drop(&mut self) {
+        self.0.disconnected();
     }
 }
 

@@ -17,6 +17,8 @@ pub struct Serving {
     child: Child,
     /// A client pointed at its REST listener.
     pub client: Client,
+    /// A client pointed at its admin listener, when it has one.
+    pub admin: Option<Client>,
 }
 
 impl Serving {
@@ -35,13 +37,20 @@ impl Serving {
             .spawn()
             .expect("polygate starts");
         let stderr = child.stderr.take().expect("stderr is piped");
-        let base = tokio::task::spawn_blocking(move || {
+        let (base, admin) = tokio::task::spawn_blocking(move || {
             let mut lines = BufReader::new(stderr).lines();
+            let mut admin = None;
             loop {
                 let line = lines
                     .next()
                     .expect("polygate exited before listening")
                     .expect("a log line");
+                if let Some(at) = line.find("admin listener on ") {
+                    admin = line[at + "admin listener on ".len()..]
+                        .split_whitespace()
+                        .next()
+                        .map(|url| Client::new(url.to_owned()));
+                }
                 if let Some(at) = line.find("serving REST/JSON on ") {
                     let url = line[at + "serving REST/JSON on ".len()..]
                         .split_whitespace()
@@ -50,7 +59,7 @@ impl Serving {
                         .to_owned();
                     // Keep draining so the child never blocks on a full pipe.
                     std::thread::spawn(move || for _ in lines {});
-                    return url;
+                    return (url, admin);
                 }
             }
         })
@@ -59,12 +68,18 @@ impl Serving {
         Self {
             child,
             client: Client::new(base),
+            admin,
         }
     }
 
     /// Sends SIGTERM.
     pub fn terminate(&self) {
         self.signal("TERM");
+    }
+
+    /// Sends SIGHUP.
+    pub fn hangup(&self) {
+        self.signal("HUP");
     }
 
     /// Sends SIGKILL.

@@ -128,6 +128,19 @@ impl Gateway {
         Self::start(&test_config(url, extra), &[]).await
     }
 
+    /// A client of the admin listener (the config needs an `admin:` section).
+    pub fn admin(&self) -> Client {
+        Client::new(format!(
+            "http://{}",
+            self.running.admin_addr().expect("an admin listener")
+        ))
+    }
+
+    /// The running gateway.
+    pub fn running(&self) -> &polygate::app::Running {
+        &self.running
+    }
+
     /// The backend configured as `name`, as the routes hold it.
     pub fn backend(&self, name: &str) -> std::sync::Arc<dyn polygate::model::Backend> {
         self.running
@@ -220,6 +233,9 @@ pub fn demo_config() -> polygate::config::Config {
     let mut config =
         polygate::config::Config::from_file(&root().join("examples/demo.yaml")).unwrap();
     config.http.as_mut().expect("an http listener").listen = "127.0.0.1:0".into();
+    if let Some(admin) = config.admin.as_mut() {
+        admin.listen = Some("127.0.0.1:0".into());
+    }
     let embedded = config
         .mqtt
         .as_mut()

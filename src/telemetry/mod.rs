@@ -1,0 +1,266 @@
+//! Telemetry: metrics ([`metrics`], Prometheus text), the access log ([`access_log`]) and W3C
+//! trace context ([`trace`]). The pipeline opens one [`Exchange`] per request and it records
+//! itself once, when the exchange ends (for a stream: at its last message), whatever the
+//! frontend; a leaf that knows only `model`.
+
+pub mod access_log;
+mod histogram;
+pub mod metrics;
+pub mod trace;
+
+use std::pin::Pin;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
+use std::time::{Instant, SystemTime};
+
+use futures_util::Stream;
+use http::{HeaderMap, HeaderName};
+
+use crate::model::{
+    Caller, Code, FrontendKind, Identity, MessageStream, Payload, RequestKey, Status,
+};
+use access_log::{AccessLog, Entry};
+use metrics::{Metrics, Observation, RouteMetrics};
+
+const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// One gateway's metrics and access log.
+#[derive(Debug)]
+pub struct Telemetry {
+    /// Every metric.
+    pub metrics: Metrics,
+    access_log: OnceLock<AccessLog>,
+}
+
+impl Default for Telemetry {
+    fn default() -> Self {
+        Self {
+            metrics: Metrics::default(),
+            access_log: OnceLock::new(),
+        }
+    }
+}
+
+impl Telemetry {
+    /// Starts writing the access log to `access_log` (once; later calls are ignored).
+    pub fn start_access_log(&self, access_log: AccessLog) {
+        let _ = self.access_log.set(access_log);
+    }
+
+    fn access_log(&self) -> Option<&AccessLog> {
+        self.access_log.get().filter(|log| log.enabled())
+    }
+
+    /// Opens the exchange of a request, before it is routed: counts it in flight, checks its
+    /// trace headers (an invalid `traceparent` is removed), and notes what the access log needs.
+    pub fn begin(
+        self: &Arc<Self>,
+        caller: &Caller,
+        key: &RequestKey,
+        metadata: &mut HeaderMap,
+    ) -> Exchange {
+        self.metrics.begin(caller.frontend);
+        let trace_id = if metadata.is_empty() {
+            None
+        } else {
+            trace::accept(metadata)
+        };
+        let log = self.access_log().map(|_| {
+            let request_id = metadata
+                .get(X_REQUEST_ID)
+                .and_then(|v| v.to_str().ok())
+                .map(Box::from)
+                .or_else(|| trace_id.clone());
+            Box::new(LogStart {
+                time: SystemTime::now(),
+                method: key
+                    .verb()
+                    .map_or(
+                        if matches!(key, RequestKey::Topic { .. }) {
+                            "PUBLISH"
+                        } else {
+                            ""
+                        },
+                        |m| m.as_str(),
+                    )
+                    .into(),
+                target: key.target().into(),
+                request_id,
+                trace_id,
+                client: caller.address,
+                principal: caller
+                    .identity
+                    .as_ref()
+                    .map(|identity| Arc::from(&*identity.subject))
+                    .or_else(|| caller.client_id.as_deref().map(Arc::from)),
+            })
+        });
+        Exchange {
+            telemetry: self.clone(),
+            route: None,
+            frontend: caller.frontend,
+            started: Instant::now(),
+            backend_nanos: None,
+            request_bytes: None,
+            response_bytes: None,
+            code: None,
+            log,
+        }
+    }
+}
+
+/// What the access log learns when an exchange opens.
+#[derive(Debug)]
+struct LogStart {
+    time: SystemTime,
+    method: Box<str>,
+    target: Box<str>,
+    request_id: Option<Box<str>>,
+    trace_id: Option<Box<str>>,
+    client: Option<std::net::SocketAddr>,
+    principal: Option<Arc<str>>,
+}
+
+/// One request on its way through the pipeline; recorded once when it ends or is dropped
+/// (a dropped exchange, its client gone, counts as `CANCELLED`).
+#[derive(Debug)]
+pub struct Exchange {
+    telemetry: Arc<Telemetry>,
+    route: Option<Arc<RouteMetrics>>,
+    frontend: FrontendKind,
+    started: Instant,
+    backend_nanos: Option<u64>,
+    request_bytes: Option<u64>,
+    response_bytes: Option<u64>,
+    code: Option<Code>,
+    log: Option<Box<LogStart>>,
+}
+
+impl Exchange {
+    /// The policies admitted the request as `identity` (none on a public route): the access
+    /// log names it.
+    #[inline]
+    pub fn admitted(&mut self, identity: Option<&Arc<Identity>>) {
+        if let (Some(log), Some(identity)) = (self.log.as_mut(), identity) {
+            log.principal = Some(Arc::from(&*identity.subject));
+        }
+    }
+
+    /// The route matched.
+    #[inline]
+    pub fn matched(&mut self, route: Arc<RouteMetrics>) {
+        self.route = Some(route);
+    }
+
+    /// The client sent one message of `bytes`.
+    #[inline]
+    pub fn request_size(&mut self, bytes: usize) {
+        self.request_bytes = Some(bytes as u64);
+    }
+
+    /// The backend call made at `started` answered (its first answer, for streams).
+    #[inline]
+    pub fn backend_answered(&mut self, started: Instant) {
+        self.backend_nanos = Some(started.elapsed().as_nanos() as u64);
+    }
+
+    /// An answer message of `bytes` goes to the client.
+    #[inline]
+    pub fn answered(&mut self, bytes: usize) {
+        *self.response_bytes.get_or_insert(0) += bytes as u64;
+    }
+
+    /// Ends the exchange with `code`.
+    #[inline]
+    pub fn finish(mut self, code: Code) {
+        self.code = Some(code);
+    }
+
+    /// The stream of answers, recording the exchange when it ends.
+    pub fn stream(self, messages: MessageStream) -> MessageStream {
+        Box::pin(Recorded {
+            messages,
+            exchange: Some(self),
+        })
+    }
+}
+
+impl Drop for Exchange {
+    fn drop(&mut self) {
+        let code = self.code.unwrap_or(Code::Cancelled);
+        let duration_nanos = self.started.elapsed().as_nanos() as u64;
+        let telemetry = &self.telemetry;
+        telemetry.metrics.end(self.frontend);
+        let route = self
+            .route
+            .take()
+            .unwrap_or_else(|| telemetry.metrics.unmatched());
+        route.record(&Observation {
+            frontend: self.frontend,
+            code,
+            duration_nanos,
+            backend_nanos: self.backend_nanos,
+            request_bytes: self.request_bytes,
+            response_bytes: self.response_bytes,
+        });
+        if let Some(log) = self.log.take() {
+            let log = *log;
+            let entry = Entry {
+                time: log.time,
+                frontend: self.frontend.label(),
+                route,
+                method: log.method,
+                target: log.target,
+                status: code,
+                upstream_nanos: self.backend_nanos,
+                duration_nanos,
+                bytes_in: self.request_bytes.unwrap_or(0),
+                bytes_out: self.response_bytes.unwrap_or(0),
+                request_id: log.request_id,
+                trace_id: log.trace_id,
+                client: log.client,
+                principal: log.principal,
+            };
+            if !telemetry.access_log().is_some_and(|log| log.send(entry)) {
+                telemetry
+                    .metrics
+                    .access_log_dropped
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+/// A stream of answers that records its exchange at its end.
+struct Recorded {
+    messages: MessageStream,
+    exchange: Option<Exchange>,
+}
+
+impl Stream for Recorded {
+    type Item = Result<Payload, Status>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        let item = std::task::ready!(this.messages.as_mut().poll_next(cx));
+        match &item {
+            Some(Ok(message)) => {
+                if let Some(exchange) = &mut this.exchange {
+                    exchange.answered(message.bytes().len());
+                }
+            }
+            Some(Err(status)) => {
+                if let Some(exchange) = this.exchange.take() {
+                    exchange.finish(status.code());
+                }
+            }
+            None => {
+                if let Some(exchange) = this.exchange.take() {
+                    exchange.finish(Code::Ok);
+                }
+            }
+        }
+        Poll::Ready(item)
+    }
+}
