@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use http::{HeaderMap, HeaderValue, Method};
-use polygate::model::{Code, FrontendKind, RequestContext, RequestKey};
+use polygate::model::{Caller, Code, FrontendKind, RequestKey};
 use polygate::telemetry::access_log::{AccessLog, AccessLogConfig, AccessLogFormat};
 use polygate::telemetry::Telemetry;
 
@@ -20,8 +20,12 @@ fn key() -> RequestKey {
     }
 }
 
-fn context() -> RequestContext {
-    RequestContext::new(FrontendKind::Rest, Some("127.0.0.1:40000".parse().unwrap()))
+fn caller() -> Caller {
+    Caller {
+        frontend: FrontendKind::Rest,
+        address: Some("127.0.0.1:40000".parse().unwrap()),
+        ..Caller::default()
+    }
 }
 
 /// One request's telemetry, as `Pipeline::handle` does it.
@@ -31,7 +35,7 @@ fn exchange(
     metadata: &mut HeaderMap,
     route: &Arc<polygate::telemetry::metrics::RouteMetrics>,
 ) {
-    let mut exchange = telemetry.begin(context(), key, metadata);
+    let mut exchange = telemetry.begin(&caller(), key, metadata);
     exchange.matched(route.clone());
     exchange.request_size(0);
     let started = Instant::now();

@@ -40,8 +40,6 @@ pub(crate) struct Connection {
     /// Who opened the socket: the peer and the identity the upgrade authenticated.
     caller: crate::model::Caller,
     shutdown: Shutdown,
-    /// The client's address.
-    peer: SocketAddr,
 }
 
 /// The WebSocket frontend on a listener of its own (`websocket.listen`).

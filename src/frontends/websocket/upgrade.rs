@@ -132,7 +132,6 @@ impl Upgrade for WebSocketEndpoint {
             metadata,
             caller,
             shutdown: context.shutdown,
-            peer: context.peer,
         };
         let config = self.socket;
         let guard = self.open.enter();
