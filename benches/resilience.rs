@@ -34,6 +34,7 @@ impl Backend for Immediate {
                 trailers: HeaderMap::new(),
             },
             upstream: None,
+            cache: None,
         })))
     }
 }

@@ -73,6 +73,10 @@ pub async fn build(config: &Config) -> Result<Gateway, Vec<ConfigError>> {
             None
         }
     };
+    let cache = config.cache.validate().unwrap_or_else(|message| {
+        errors.push(ConfigError::general(message));
+        Default::default()
+    });
     let websocket = frontends
         .iter()
         .any(|f| matches!(f, FrontendSettings::WebSocket(_)));
@@ -87,7 +91,7 @@ pub async fn build(config: &Config) -> Result<Gateway, Vec<ConfigError>> {
             }
             policies.start().await;
             Ok(Gateway {
-                pipeline: Arc::new(Pipeline::with_policies(table, policies)),
+                pipeline: Arc::new(Pipeline::with_policies(table, policies).with_cache(cache)),
                 frontends,
                 admin,
                 backends,
@@ -104,7 +108,10 @@ pub async fn build(config: &Config) -> Result<Gateway, Vec<ConfigError>> {
 
 /// Checks that every route's policy asks only for what `policies` configures (a scheme named in
 /// `auth:` must be set up in `policies:`).
-pub fn check_route_policies(policies: &Policies, table: &RouteTable) -> Result<(), Vec<ConfigError>> {
+pub fn check_route_policies(
+    policies: &Policies,
+    table: &RouteTable,
+) -> Result<(), Vec<ConfigError>> {
     let refused: Vec<ConfigError> = table
         .routes()
         .filter_map(|route| {

@@ -24,6 +24,7 @@
 pub mod admin;
 pub mod app;
 pub mod backends;
+pub mod cache;
 pub mod cli;
 pub mod codec;
 pub mod config;
@@ -69,7 +70,7 @@ pub async fn check(source: &Source) -> ExitCode {
         Ok(gateway) => {
             let table = gateway.pipeline.routes();
             let policies = gateway.pipeline.policies();
-            let rows: Vec<[String; 5]> = table
+            let rows: Vec<[String; 6]> = table
                 .routes()
                 .map(|r| {
                     [
@@ -82,11 +83,18 @@ pub async fn check(source: &Source) -> ExitCode {
                                 .ok()
                                 .as_ref(),
                         ),
+                        r.options
+                            .cache
+                            .as_ref()
+                            .map_or_else(|| "-".to_owned(), |c| c.describe()),
                         r.operation.to_string(),
                     ]
                 })
                 .collect();
-            print_table(["METHOD", "PATH", "BACKEND", "AUTH", "OPERATION"], &rows);
+            print_table(
+                ["METHOD", "PATH", "BACKEND", "AUTH", "CACHE", "OPERATION"],
+                &rows,
+            );
             println!("{} routes, configuration OK", rows.len());
             ExitCode::SUCCESS
         }

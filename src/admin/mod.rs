@@ -99,7 +99,8 @@ impl AdminState {
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .clone();
-        let extra: Vec<&dyn RenderMetrics> = extra.iter().map(|m| m.as_ref()).collect();
+        let mut extra: Vec<&dyn RenderMetrics> = extra.iter().map(|m| m.as_ref()).collect();
+        extra.push(self.pipeline.cache().as_ref());
         self.pipeline.telemetry().metrics.render(&extra)
     }
 }
@@ -163,6 +164,9 @@ impl AdminServer {
 
 async fn answer(state: &AdminState, request: Request<Incoming>) -> Response<Full<Bytes>> {
     let path = request.uri().path();
+    if path == "/cache/purge" {
+        return purge(state, request).await;
+    }
     let known = matches!(
         path,
         "/healthz" | "/readyz" | "/metrics" | "/config" | "/routes"
@@ -202,6 +206,58 @@ async fn answer(state: &AdminState, request: Request<Incoming>) -> Response<Full
         "/config" => json_response(StatusCode::OK, &state.config.load()),
         _ => json_response(StatusCode::OK, &view::routes_view(&state.pipeline.routes())),
     }
+}
+
+/// `POST /cache/purge` with a JSON body: `{}` drops everything, `{"route": "GET /v1/items/{sku}"}`
+/// one route, with `"values": {"sku": "7"}` its entries bound to those values, and
+/// `{"tag": "item:7"}` the entries carrying a tag. Answers `{"purged": N}`.
+async fn purge(state: &AdminState, request: Request<Incoming>) -> Response<Full<Bytes>> {
+    use http_body_util::BodyExt;
+    if request.method() != Method::POST {
+        let mut response = json_response(
+            StatusCode::METHOD_NOT_ALLOWED,
+            &json!({"code": 12, "message": "/cache/purge answers POST only", "details": []}),
+        );
+        response
+            .headers_mut()
+            .insert(ALLOW, http::HeaderValue::from_static("POST"));
+        return response;
+    }
+    // Limited to 64 KiB.
+    #[allow(clippy::disallowed_methods)]
+    let collected = http_body_util::Limited::new(request.into_body(), 64 * 1024)
+        .collect()
+        .await;
+    let body = match collected {
+        Ok(body) => body.to_bytes(),
+        Err(_) => {
+            return json_response(
+                StatusCode::BAD_REQUEST,
+                &json!({"code": 3, "message": "the purge request must be a JSON object of at most 64 KiB", "details": []}),
+            )
+        }
+    };
+    let purge: crate::cache::Purge = if body.iter().all(u8::is_ascii_whitespace) {
+        crate::cache::Purge::default()
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(purge) => purge,
+            Err(error) => {
+                return json_response(
+                    StatusCode::BAD_REQUEST,
+                    &json!({"code": 3, "message": format!("invalid purge request: {error}; give {{}}, {{\"route\": …, \"values\": {{…}}}} or {{\"tag\": …}}"), "details": []}),
+                )
+            }
+        }
+    };
+    if !purge.values.is_empty() && purge.route.is_none() {
+        return json_response(
+            StatusCode::BAD_REQUEST,
+            &json!({"code": 3, "message": "values need a route", "details": []}),
+        );
+    }
+    let purged = state.pipeline.cache().purge(&purge).await;
+    json_response(StatusCode::OK, &json!({"purged": purged}))
 }
 
 fn text_response(

@@ -52,6 +52,9 @@ pub struct Config {
     /// The access log (off by default).
     #[serde(default)]
     pub access_log: crate::telemetry::access_log::AccessLogConfig,
+    /// The response cache's store (docs/compose-cache.md); routes opt in with `cache:`.
+    #[serde(default)]
+    pub cache: crate::cache::CacheConfig,
     /// Hot reload of the config, mapping and proto files.
     #[serde(default)]
     pub reload: crate::reload::ReloadConfig,
@@ -97,6 +100,9 @@ pub struct RoutesConfig {
     /// A concurrency limit for every route that sets none (each route its own).
     #[serde(default)]
     pub concurrency: Option<crate::policy::concurrency::ConcurrencyConfig>,
+    /// A response cache for every cacheable route that sets none (docs/compose-cache.md).
+    #[serde(default)]
+    pub cache: Option<crate::cache::RouteCacheConfig>,
 }
 
 impl RoutesConfig {
@@ -114,6 +120,9 @@ impl RoutesConfig {
             auth: None,
             rate_limit: self.rate_limit.clone(),
             concurrency: self.concurrency.clone(),
+            cache: self.cache.clone(),
+            cache_inherited: false,
+            safe: None,
         }
     }
 }

@@ -11,6 +11,7 @@ use super::cors::{CorsConfig, CorsPolicy};
 use super::messages::{MessageOptions, MessageOptionsConfig};
 use super::route::RoutePattern;
 
+use crate::cache::{RouteCacheConfig, RouteCachePolicy};
 use crate::codec::protojson::JsonOptions;
 use crate::config::units::ConfigDuration;
 use crate::policy::concurrency::ConcurrencyConfig;
@@ -139,6 +140,13 @@ pub struct RouteOptionsConfig {
     pub rate_limit: Option<RateLimitConfig>,
     /// The route's concurrency limit.
     pub concurrency: Option<ConcurrencyConfig>,
+    /// The response cache (docs/compose-cache.md); replaces the default whole.
+    pub cache: Option<RouteCacheConfig>,
+    /// The cache setting came from the config's `routes:` (applied only where it can be).
+    pub cache_inherited: bool,
+    /// The backend call has no side effects whatever its method (a SOAP or XML POST), so
+    /// the route may be cached.
+    pub safe: Option<bool>,
 }
 
 impl RouteOptionsConfig {
@@ -167,6 +175,12 @@ impl RouteOptionsConfig {
                 .concurrency
                 .clone()
                 .or_else(|| fallback.concurrency.clone()),
+            cache: self.cache.clone().or_else(|| fallback.cache.clone()),
+            cache_inherited: match self.cache {
+                Some(_) => self.cache_inherited,
+                None => fallback.cache.is_some(),
+            },
+            safe: self.safe.or(fallback.safe),
         }
     }
 
@@ -204,6 +218,12 @@ impl RouteOptionsConfig {
                 messages.is_some(),
             )?,
             messages,
+            cache: match &self.cache {
+                Some(cache) => Some(Arc::new(cache.resolve()?)),
+                None => None,
+            },
+            cache_inherited: self.cache_inherited,
+            safe: self.safe.unwrap_or(false),
             // Topic routes have no browser to answer; the default is not theirs.
             cors: match (&self.cors, pattern) {
                 (Some(cors), RoutePattern::Http { .. } | RoutePattern::WebSocket(_)) => {
@@ -272,6 +292,51 @@ pub struct RouteOptions {
     pub cors: Option<Arc<CorsPolicy>>,
     /// Authentication and rate limit, applied by `policy::Policies::admit`.
     pub policy: RoutePolicy,
+    /// The response cache policy, on cacheable routes that set one.
+    pub cache: Option<Arc<RouteCachePolicy>>,
+    /// The cache policy is the config's default, not the route's own.
+    pub cache_inherited: bool,
+    /// The route is marked `safe: true`.
+    pub safe: bool,
+}
+
+impl RouteOptions {
+    /// Keeps the cache policy only where it can apply: a unary GET or HEAD route whose
+    /// backend call is safe (`target` says why not). A route's own `cache:` that cannot apply
+    /// is an error; a default from `routes:` is dropped silently.
+    pub(crate) fn check_cache(
+        &mut self,
+        pattern: &RoutePattern,
+        unary: bool,
+        target: Result<(), String>,
+    ) -> Result<(), String> {
+        if self.cache.is_none() {
+            return Ok(());
+        }
+        let refusal = match pattern {
+            RoutePattern::Http { method, .. }
+                if *method == http::Method::GET || *method == http::Method::HEAD =>
+            {
+                if unary {
+                    target.err()
+                } else {
+                    Some("cache: streaming methods are never cached".to_owned())
+                }
+            }
+            _ => Some(format!(
+                "cache: only GET and HEAD routes are cached, not {}",
+                pattern.verb()
+            )),
+        };
+        match refusal {
+            None => Ok(()),
+            Some(_) if self.cache_inherited => {
+                self.cache = None;
+                Ok(())
+            }
+            Some(reason) => Err(reason),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -219,6 +219,7 @@ impl Route {
             metadata: response.metadata,
             body,
             upstream,
+            cache: None,
         })
     }
 

@@ -14,6 +14,9 @@ mod upstream;
 pub use call::{Backend, BackendCall, BackendFuture, BackendKind, CallShape, RequestMessages};
 pub use payload::Payload;
 pub use request::{Caller, FrontendKind, GatewayRequest, Identity, RequestBody, RequestKey};
-pub use response::{GatewayResponse, MessageStream, ResponseBody};
+pub use response::{CacheFacts, GatewayResponse, MessageStream, ResponseBody};
 pub use status::{Code, CodeName, ErrorSource, Rejection, Status};
 pub use upstream::UpstreamReply;
+
+/// Metadata (gRPC) or headers (HTTP): one map of names to values.
+pub type Metadata = http::HeaderMap;

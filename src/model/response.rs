@@ -3,7 +3,7 @@
 use std::pin::Pin;
 
 use futures_util::Stream;
-use http::HeaderMap;
+use http::{HeaderMap, HeaderValue};
 
 use super::{Payload, Status, UpstreamReply};
 
@@ -45,4 +45,18 @@ pub struct GatewayResponse {
     pub body: ResponseBody,
     /// An HTTP backend's own status and headers, to pass on (REST and plain-XML backends).
     pub upstream: Option<Box<UpstreamReply>>,
+    /// What the response cache did, for the frontend to tell the client (`ETag`, `Age`,
+    /// `Cache-Status`); `None` on routes without `cache:`.
+    pub cache: Option<Box<CacheFacts>>,
+}
+
+/// The response cache's facts about one answer, written by the pipeline, read by frontends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheFacts {
+    /// The RFC 9211 `Cache-Status` value, e.g. `polygate; hit`.
+    pub status: HeaderValue,
+    /// The stored answer's strong validator; `None` when the answer was not stored.
+    pub etag: Option<HeaderValue>,
+    /// Seconds since the answer was stored, for `Age`; `None` for a fresh backend answer.
+    pub age: Option<u64>,
 }

@@ -8,6 +8,7 @@ mod api_docs;
 mod api_docs_browser;
 mod api_docs_swagger;
 mod binding;
+mod cache;
 mod cli;
 mod connections;
 mod demo;

@@ -56,11 +56,11 @@ async fn the_warehouse_wsdl_imports_into_a_mapping_that_check_accepts_and_that_s
     assert_eq!(
         String::from_utf8(check.stdout).unwrap(),
         concat!(
-            "METHOD  PATH                    BACKEND    AUTH    OPERATION\n",
-            "POST    /warehouse/GetItem      warehouse  PUBLIC  urn:example:warehouse/GetItem\n",
-            "POST    /warehouse/ListItems    warehouse  PUBLIC  urn:example:warehouse/ListItems\n",
-            "POST    /warehouse/PlaceOrder   warehouse  PUBLIC  urn:example:warehouse/PlaceOrder\n",
-            "POST    /warehouse/CancelOrder  warehouse  PUBLIC  urn:example:warehouse/CancelOrder\n",
+            "METHOD  PATH                    BACKEND    AUTH    CACHE  OPERATION\n",
+            "POST    /warehouse/GetItem      warehouse  PUBLIC  -      urn:example:warehouse/GetItem\n",
+            "POST    /warehouse/ListItems    warehouse  PUBLIC  -      urn:example:warehouse/ListItems\n",
+            "POST    /warehouse/PlaceOrder   warehouse  PUBLIC  -      urn:example:warehouse/PlaceOrder\n",
+            "POST    /warehouse/CancelOrder  warehouse  PUBLIC  -      urn:example:warehouse/CancelOrder\n",
             "4 routes, configuration OK\n",
         )
     );

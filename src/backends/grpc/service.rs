@@ -221,6 +221,7 @@ impl Inner {
                 Err(status) => Err(status.with_metadata(metadata)),
                 Ok(()) if server_streams => Ok(GatewayResponse {
                     upstream: None,
+                    cache: None,
                     metadata,
                     body: ResponseBody::Stream(Box::pin(futures_util::stream::empty())),
                 }),
@@ -252,6 +253,7 @@ impl Inner {
             let messages = ResponseMessages::new(body, self.max_message_size, Some(progress));
             return Ok(GatewayResponse {
                 upstream: None,
+                cache: None,
                 metadata,
                 body: ResponseBody::Stream(Box::pin(messages)),
             });
@@ -273,6 +275,7 @@ impl Inner {
         match messages.next().await {
             None => Ok(GatewayResponse {
                 upstream: None,
+                cache: None,
                 metadata,
                 body: ResponseBody::Unary {
                     message,

@@ -122,6 +122,7 @@ impl Inner {
         answer.extend_from_slice(format!(",\"qos\":{qos}}}").as_bytes());
         Ok(GatewayResponse {
             upstream: None,
+            cache: None,
             metadata: HeaderMap::new(),
             body: ResponseBody::Unary {
                 message: Payload::Json(Bytes::from(answer)),

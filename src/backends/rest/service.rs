@@ -125,6 +125,7 @@ async fn exchange(client: &HttpClient, call: BackendCall) -> Result<GatewayRespo
     let upstream = Some(client.reply(response.status, &response.headers, None));
     Ok(GatewayResponse {
         upstream,
+        cache: None,
         metadata: HeaderMap::new(),
         body: ResponseBody::Unary {
             message,

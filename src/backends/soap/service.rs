@@ -229,6 +229,7 @@ pub(super) fn read_answer(
 fn answer(document: Bytes) -> GatewayResponse {
     GatewayResponse {
         upstream: None,
+        cache: None,
         metadata: HeaderMap::new(),
         body: ResponseBody::Unary {
             message: Payload::Xml(document),

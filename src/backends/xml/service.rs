@@ -115,6 +115,7 @@ async fn exchange(client: &HttpClient, call: BackendCall) -> Result<GatewayRespo
     };
     Ok(GatewayResponse {
         upstream,
+        cache: None,
         metadata: HeaderMap::new(),
         body: ResponseBody::Unary {
             message: Payload::Xml(bytes),

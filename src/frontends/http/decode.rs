@@ -53,10 +53,7 @@ impl Peer {
     pub fn new(address: SocketAddr) -> Self {
         let ip = HeaderValue::from_str(&address.ip().to_string())
             .unwrap_or(HeaderValue::from_static("unknown"));
-        Self {
-            ip,
-            address,
-        }
+        Self { ip, address }
     }
 
     fn ip(&self) -> &HeaderValue {

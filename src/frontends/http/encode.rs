@@ -1,7 +1,10 @@
 //! `GatewayResponse` or `Status` → HTTP response: the one place gRPC codes become HTTP statuses.
 
 use futures_util::StreamExt;
-use http::header::{ALLOW, CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
+use http::header::{
+    AGE, ALLOW, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, ETAG, IF_NONE_MATCH, RETRY_AFTER,
+    WWW_AUTHENTICATE,
+};
 use http::{HeaderMap, HeaderName, HeaderValue, Response, StatusCode};
 
 use super::body::{Framing, ResponseBody};
@@ -17,6 +20,8 @@ const NO_CACHE: HeaderValue = HeaderValue::from_static("no-cache");
 const RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
 /// The IETF `RateLimit` field.
 const RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
+/// The RFC 9211 `Cache-Status` field.
+const CACHE_STATUS: HeaderName = HeaderName::from_static("cache-status");
 
 /// The HTTP status of a gRPC code, as grpc-gateway maps it.
 pub(crate) fn http_status(code: Code) -> StatusCode {
@@ -181,7 +186,52 @@ pub(crate) async fn success_response(
     if let Some(reply) = answer.upstream {
         pass_success(&mut response, *reply);
     }
+    if let Some(facts) = answer.cache {
+        let headers = response.headers_mut();
+        headers.insert(CACHE_STATUS, facts.status);
+        if let Some(etag) = facts.etag {
+            headers.insert(ETAG, etag);
+        }
+        if let Some(age) = facts.age {
+            headers.insert(AGE, HeaderValue::from(age));
+        }
+    }
     response
+}
+
+/// Answers 304 Not Modified when the request's `If-None-Match` names a cached answer's `ETag`
+/// (weak comparison, RFC 9110 §13.1.2), keeping the answer's headers but not its body.
+pub(crate) fn not_modified(
+    response: Response<ResponseBody>,
+    if_none_match: Option<&HeaderValue>,
+) -> Response<ResponseBody> {
+    let (Some(wanted), Some(etag)) = (if_none_match, response.headers().get(ETAG)) else {
+        return response;
+    };
+    let cached = response.headers().contains_key(CACHE_STATUS);
+    if !cached || !response.status().is_success() || !etag_matches(wanted, etag) {
+        return response;
+    }
+    let (mut parts, _) = response.into_parts();
+    parts.status = StatusCode::NOT_MODIFIED;
+    parts.headers.remove(CONTENT_TYPE);
+    parts.headers.remove(CONTENT_LENGTH);
+    Response::from_parts(parts, ResponseBody::full(bytes::Bytes::new()))
+}
+
+/// Whether an `If-None-Match` list names `etag` (or is `*`), ignoring `W/` prefixes.
+fn etag_matches(list: &HeaderValue, etag: &HeaderValue) -> bool {
+    let Ok(list) = list.to_str() else {
+        return false;
+    };
+    let bare = |tag: &str| tag.trim().trim_start_matches("W/").to_owned();
+    let etag = bare(etag.to_str().unwrap_or(""));
+    list.trim() == "*" || list.split(',').any(|tag| bare(tag) == etag)
+}
+
+/// The request's `If-None-Match`, kept for [`not_modified`].
+pub(crate) fn if_none_match(headers: &HeaderMap) -> Option<HeaderValue> {
+    headers.get(IF_NONE_MATCH).cloned()
 }
 
 fn content_type_of(message: &Payload, json: HeaderValue) -> HeaderValue {
@@ -226,6 +276,24 @@ mod tests {
         ];
         for (code, expected) in table {
             assert_eq!(http_status(code).as_u16(), expected, "{code:?}");
+        }
+    }
+
+    #[test]
+    fn if_none_match_compares_weakly_and_lists() {
+        let etag = HeaderValue::from_static("\"pg-1\"");
+        for (list, matches) in [
+            ("\"pg-1\"", true),
+            ("W/\"pg-1\"", true),
+            ("\"x\", \"pg-1\"", true),
+            ("*", true),
+            ("\"pg-2\"", false),
+        ] {
+            assert_eq!(
+                etag_matches(&HeaderValue::from_static(list), &etag),
+                matches,
+                "{list}"
+            );
         }
     }
 

@@ -28,7 +28,7 @@ use super::encode::{error_response, success_response};
 use super::framing::Framing;
 use super::request_id::{self, X_REQUEST_ID};
 use super::upgrade::{Upgrade, UpgradeContext};
-use super::{compress, cors, path};
+use super::{compress, cors, encode, path};
 use crate::frontends::{Listener, ServeFuture, Shutdown};
 use crate::model::Status;
 use crate::pipeline::Pipeline;
@@ -470,12 +470,16 @@ async fn serve_request(
     let peer = client.peer;
     let event_stream = accepts_event_stream(request.headers());
     let head = request.method() == http::Method::HEAD;
+    let if_none_match = encode::if_none_match(request.headers());
     let request = match decode(request, peer, settings).await {
         Ok(request) => request,
         Err(status) => return error_response(&status),
     };
     let response = match pipeline.handle(request).await {
-        Ok(answer) => success_response(answer, event_stream).await,
+        Ok(answer) => encode::not_modified(
+            success_response(answer, event_stream).await,
+            if_none_match.as_ref(),
+        ),
         Err(status) => {
             tracing::debug!(code = ?status.code(), message = status.message(), "request failed");
             error_response(&status)

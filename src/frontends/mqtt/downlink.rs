@@ -13,9 +13,7 @@ use tokio::sync::watch;
 
 use crate::mapping::messages::OutputTopic;
 use crate::mapping::Route;
-use crate::model::{
-    Caller, FrontendKind, GatewayRequest, RequestBody, RequestKey, ResponseBody,
-};
+use crate::model::{Caller, FrontendKind, GatewayRequest, RequestBody, RequestKey, ResponseBody};
 use crate::mqtt_client::{MessageProperties, OutboundMessage, Publisher};
 use crate::pipeline::Pipeline;
 

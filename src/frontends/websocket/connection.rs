@@ -23,9 +23,7 @@ use super::encode;
 use super::protocol::{self, CallFrame, ClientMessage, IdTag, INIT_ACK};
 use super::session::{CallSeq, Close, Refusal, Session};
 use super::Connection;
-use crate::model::{
-    Code, ErrorSource, GatewayRequest, Payload, RequestBody, Status,
-};
+use crate::model::{Code, ErrorSource, GatewayRequest, Payload, RequestBody, Status};
 use crate::telemetry::metrics::WebSocketMetrics;
 
 /// Frames written before a flush, at most, when many are queued.

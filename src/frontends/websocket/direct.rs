@@ -21,8 +21,8 @@ use super::encode;
 use super::session::Close;
 use super::Connection;
 use crate::model::{
-    CallShape, GatewayRequest, MessageStream, Payload, RequestBody,
-    RequestKey, ResponseBody, Status,
+    CallShape, GatewayRequest, MessageStream, Payload, RequestBody, RequestKey, ResponseBody,
+    Status,
 };
 
 /// What ends the socket.

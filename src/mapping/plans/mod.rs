@@ -106,7 +106,21 @@ pub(crate) fn compile_target(
         RouteTarget::Publish(publish) => PublishPlan::compile(spec, publish, &pattern)
             .map(|(plan, op)| (RoutePlan::Publish(plan), op))?,
     };
-    let options = spec.options.or(defaults).resolve(&pattern)?;
+    let mut options = spec.options.or(defaults).resolve(&pattern)?;
+    let upstream = match &plan {
+        RoutePlan::Rest(plan) => Some(plan.method()),
+        RoutePlan::PlainXml(plan) => Some(plan.method()),
+        RoutePlan::Soap(_) => Some(&Method::POST),
+        RoutePlan::Publish(_) | RoutePlan::Grpc(_) => None,
+    };
+    let safe_target = match upstream {
+        Some(method) if *method == Method::GET || *method == Method::HEAD || options.safe => Ok(()),
+        Some(method) => Err(format!(
+            "cache: the backend call is a {method}; mark the route safe: true if it has no side effects"
+        )),
+        None => Err("cache: publish: routes are never cached".to_owned()),
+    };
+    options.check_cache(&pattern, true, safe_target)?;
     if let Some(messages) = &options.messages {
         if messages.stream_to.is_some() {
             return Err("stream_to needs a server-streaming gRPC method".into());

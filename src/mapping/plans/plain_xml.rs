@@ -32,6 +32,11 @@ pub struct XmlPlan {
 }
 
 impl XmlPlan {
+    /// The upstream request's method.
+    pub(crate) fn method(&self) -> &Method {
+        &self.method
+    }
+
     /// The plan of an `xml:` target, and the operation `polygate check` shows for it.
     pub(crate) fn compile(
         spec: &RouteSpec,

@@ -31,6 +31,11 @@ pub struct RestPlan {
 }
 
 impl RestPlan {
+    /// The upstream request's method.
+    pub(crate) fn method(&self) -> &Method {
+        &self.method
+    }
+
     /// The plan of a `rest:` target, and the operation `polygate check` shows for it.
     pub(crate) fn compile(
         spec: &RouteSpec,

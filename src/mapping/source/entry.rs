@@ -93,6 +93,15 @@ macro_rules! route_entry {
             /// The route's concurrency limit: `{max, queue, timeout}` (docs/security.md).
             #[serde(default)]
             pub concurrency: Option<$crate::policy::concurrency::ConcurrencyConfig>,
+            /// GET and HEAD routes: the response cache, `{ttl, vary_headers, scope, negative_ttl,
+            /// stale_while_revalidate, stale_if_error, assume_safe, allow_client_no_cache, tags}`
+            /// (docs/compose-cache.md).
+            #[serde(default)]
+            pub cache: Option<$crate::cache::RouteCacheConfig>,
+            /// The backend call has no side effects although its method says otherwise (a
+            /// SOAP or XML POST), so the route may be cached. Default false.
+            #[serde(default)]
+            pub safe: Option<bool>,
             /// Topic routes: the subscription's QoS (0, 1 or 2). Default 1.
             #[serde(default)]
             pub qos: Option<u8>,
@@ -157,6 +166,9 @@ macro_rules! route_entry {
                         auth: self.auth.clone(),
                         rate_limit: self.rate_limit.clone(),
                         concurrency: self.concurrency.clone(),
+                        cache: self.cache.clone(),
+                        cache_inherited: false,
+                        safe: self.safe,
                     },
                 }
             }

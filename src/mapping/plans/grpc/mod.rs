@@ -78,6 +78,15 @@ pub(crate) fn is_idempotent(method: &MethodDescriptor) -> bool {
         .is_some_and(|level| level != 0)
 }
 
+/// Whether `method` declares `option idempotency_level = NO_SIDE_EFFECTS` (safe to cache).
+pub(crate) fn has_no_side_effects(method: &MethodDescriptor) -> bool {
+    method
+        .options()
+        .get_field_by_name("idempotency_level")
+        .and_then(|value| value.as_enum_number())
+        == Some(1)
+}
+
 /// The full name of `google.protobuf.FieldMask`.
 const FIELD_MASK: &str = "google.protobuf.FieldMask";
 
@@ -220,7 +229,22 @@ pub(crate) fn compile(
         None => output.full_name() == HTTP_BODY,
     };
 
-    let options = rule.options.or(defaults).resolve(&pattern)?;
+    let mut options = rule.options.or(defaults).resolve(&pattern)?;
+    let safe_target = match &options.cache {
+        Some(_) if has_no_side_effects(&method) => Ok(()),
+        Some(cache) if cache.assume_safe => {
+            tracing::warn!(
+                method = method.full_name(),
+                "cache: assume_safe caches a method not marked idempotency_level = NO_SIDE_EFFECTS"
+            );
+            Ok(())
+        }
+        _ => Err(format!(
+            "cache: {} is not marked idempotency_level = NO_SIDE_EFFECTS; set cache.assume_safe: true if it has none",
+            method.full_name()
+        )),
+    };
+    options.check_cache(&pattern, matches!(shape, CallShape::Unary), safe_target)?;
     if let Some(messages) = &options.messages {
         check_payload(messages.payload, &body, raw_body)?;
         if messages.stream_to.is_some() {
