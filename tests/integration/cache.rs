@@ -444,3 +444,81 @@ async fn only_get_routes_with_a_safe_backend_call_may_be_cached() {
         }
     }
 }
+
+#[tokio::test]
+async fn soap_keys_come_from_bound_values_so_fresh_nonces_do_not_split_them() {
+    std::env::set_var("POLYGATE_IT_CACHE_WSSE_PASSWORD", "pw");
+    let service = HttpServer::start(|_request: Recorded| async {
+        Answer::xml(crate::support::legacy::envelope11(
+            r#"<AddResponse xmlns="http://tempuri.org/"><AddResult>5</AddResult></AddResponse>"#,
+        ))
+    })
+    .await;
+    let backends = format!(
+        "  calc:\n    soap:\n      url: {}/calc\n      ws_security:\n        username: svc\n        password_env: POLYGATE_IT_CACHE_WSSE_PASSWORD\n",
+        service.url()
+    );
+    let mapping = r#"
+xml_mapping:
+  default_namespace: http://tempuri.org/
+  types:
+    Add/intA: int
+    Add/intB: int
+    AddResponse/AddResult: int
+  order:
+    Add: [intA, intB]
+routes:
+  - get: /v1/calc/add/{intA}/{intB}
+    backend: calc
+    safe: true
+    soap:
+      operation: Add
+      action: http://tempuri.org/Add
+    cache: {ttl: 60s}
+"#;
+    let gateway = gateway(&backends, mapping).await;
+    for status in ["polygate; fwd=miss; stored", "polygate; hit"] {
+        let answer = gateway.client.get("/v1/calc/add/2/3").await;
+        assert_eq!(answer.status, 200, "{}", answer.text());
+        assert_eq!(answer.header("cache-status"), Some(status));
+    }
+    assert_eq!(service.requests().len(), 1);
+    gateway.client.get("/v1/calc/add/3/2").await;
+    let requests = service.requests();
+    assert_eq!(requests.len(), 2);
+    let nonce = |request: &Recorded| {
+        crate::support::xml_tree::parse(request.text())
+            .unwrap()
+            .at(&["Header", "Security", "UsernameToken"])
+            .unwrap()
+            .text_at(&["Nonce"])
+    };
+    // Every envelope carries a fresh nonce; the key never saw one.
+    assert_ne!(nonce(&requests[0]), nonce(&requests[1]));
+    gateway.stop().await;
+}
+
+#[tokio::test]
+async fn not_found_answers_are_kept_only_with_a_negative_ttl() {
+    let upstream = HttpServer::start(|_request: Recorded| async {
+        Answer::json(json!({"error": "no such item"})).status(404)
+    })
+    .await;
+    let mapping = "routes:\n  - get: /v1/items/{sku}\n    backend: shop\n    rest: {path: \"/items/{sku}\"}\n    cache: {ttl: 60s, negative_ttl: 60s}\n  - get: /v1/plain/{sku}\n    backend: shop\n    rest: {path: \"/items/{sku}\"}\n    cache: {ttl: 60s}\n";
+    let gateway = gateway(
+        &format!("  shop:\n    rest:\n      url: {}\n", upstream.url()),
+        mapping,
+    )
+    .await;
+    for _ in 0..2 {
+        let missing = gateway.client.get("/v1/items/none").await;
+        assert_eq!(missing.status, 404, "{}", missing.text());
+        assert_eq!(missing.json(), json!({"error": "no such item"}));
+    }
+    assert_eq!(upstream.requests().len(), 1);
+    for _ in 0..2 {
+        assert_eq!(gateway.client.get("/v1/plain/none").await.status, 404);
+    }
+    assert_eq!(upstream.requests().len(), 3);
+    gateway.stop().await;
+}
