@@ -209,7 +209,7 @@ impl ResponseCache<MemoryStore> {
             }
             if age < entry.fresh + entry.stale_while_revalidate {
                 RouteCounters::count(&counters.stale);
-                let refresh = self.join(&key, None, forced).err();
+                let refresh = self.lead_if_idle(&key, forced);
                 return Lookup::Stale { entry, refresh };
             }
             if age < entry.fresh + entry.stale_if_error {
@@ -230,6 +230,27 @@ impl ResponseCache<MemoryStore> {
                 Lookup::Bypass("waiters")
             }
         }
+    }
+
+    /// Starts the flight for `key` when none runs (a background refresh never waits).
+    fn lead_if_idle(self: &Arc<Self>, key: &CacheKey, forced: bool) -> Option<Leader> {
+        let mut flights = self.flights.lock().unwrap_or_else(|e| e.into_inner());
+        if flights.contains_key(key) {
+            return None;
+        }
+        let flight = Arc::new(Flight {
+            done: watch::Sender::new(None),
+            waiters: Default::default(),
+        });
+        flights.insert(key.clone(), flight.clone());
+        Some(Leader {
+            key: key.clone(),
+            flight,
+            stale: None,
+            forced,
+            finished: false,
+            cache: Some(self.clone()),
+        })
     }
 
     /// Joins the flight for `key` as a waiter (`Ok(Some)`), or, when none runs, starts it
