@@ -43,7 +43,13 @@ pub struct Reloader {
 struct Current {
     config: Config,
     backends: BackendCache,
+    /// The watched files as they were when `config` was read from them: a change made while
+    /// a reload reads them still differs from this, so the watcher reloads again.
+    loaded: Fingerprint,
 }
+
+/// Each watched file with its modification time and length (`None`: unreadable).
+type Fingerprint = Vec<(PathBuf, Option<(SystemTime, u64)>)>;
 
 impl Reloader {
     /// A reloader of the gateway serving `config` through `pipeline`.
@@ -60,7 +66,11 @@ impl Reloader {
             admin,
             embedded,
             websocket,
-            current: tokio::sync::Mutex::new(Current { config, backends }),
+            current: tokio::sync::Mutex::new(Current {
+                loaded: fingerprint_now(watched_files(&config)),
+                config,
+                backends,
+            }),
         }
     }
 
@@ -69,6 +79,7 @@ impl Reloader {
     pub async fn reload(&self) -> Result<usize, Vec<ConfigError>> {
         let mut current = self.current.lock().await;
         let started = std::time::Instant::now();
+        let before = fingerprint_of(&current.config).await;
         let outcome = self.build(&current).await;
         let metrics = &self.pipeline.telemetry().metrics.reloads;
         match outcome {
@@ -90,7 +101,21 @@ impl Reloader {
                             .is_some_and(|(_, old)| Arc::ptr_eq(old, backend))
                     })
                     .count();
-                *current = Current { config, backends };
+                // Files read before the reload keep the state they had then; new ones the
+                // state they have now.
+                let loaded = fingerprint_of(&config)
+                    .await
+                    .into_iter()
+                    .map(|(file, seen)| {
+                        let then = before.iter().find(|(old, _)| *old == file);
+                        (file, then.map_or(seen, |(_, then)| *then))
+                    })
+                    .collect();
+                *current = Current {
+                    config,
+                    backends,
+                    loaded,
+                };
                 metrics.record(true);
                 tracing::info!(
                     routes,
@@ -101,6 +126,7 @@ impl Reloader {
                 Ok(routes)
             }
             Err(errors) => {
+                current.loaded = before;
                 metrics.record(false);
                 for error in &errors {
                     tracing::error!("reload refused: {error}");
@@ -134,23 +160,38 @@ impl Reloader {
         Ok((config, table, backends))
     }
 
-    /// The files whose change triggers a reload, with what each looked like last.
-    async fn fingerprint(&self) -> Vec<(PathBuf, Option<(SystemTime, u64)>)> {
+    /// The files whose change triggers a reload, as they are now.
+    async fn fingerprint(&self) -> Fingerprint {
         let files = watched_files(&self.current.lock().await.config);
-        tokio::task::spawn_blocking(move || {
-            files
-                .into_iter()
-                .map(|file| {
-                    let seen = std::fs::metadata(&file)
-                        .ok()
-                        .map(|m| (m.modified().unwrap_or(SystemTime::UNIX_EPOCH), m.len()));
-                    (file, seen)
-                })
-                .collect()
-        })
+        fingerprint_off_thread(files).await
+    }
+
+    /// The files whose change triggers a reload, as they were when the serving config was read.
+    async fn loaded(&self) -> Fingerprint {
+        self.current.lock().await.loaded.clone()
+    }
+}
+
+async fn fingerprint_of(config: &Config) -> Fingerprint {
+    fingerprint_off_thread(watched_files(config)).await
+}
+
+async fn fingerprint_off_thread(files: Vec<PathBuf>) -> Fingerprint {
+    tokio::task::spawn_blocking(move || fingerprint_now(files))
         .await
         .unwrap_or_default()
-    }
+}
+
+fn fingerprint_now(files: Vec<PathBuf>) -> Fingerprint {
+    files
+        .into_iter()
+        .map(|file| {
+            let seen = std::fs::metadata(&file)
+                .ok()
+                .map(|m| (m.modified().unwrap_or(SystemTime::UNIX_EPOCH), m.len()));
+            (file, seen)
+        })
+        .collect()
 }
 
 fn listeners_changed(old: &Config, new: &Config) -> bool {
@@ -241,7 +282,9 @@ pub async fn watch(reloader: Arc<Reloader>, config: ReloadConfig, mut triggers: 
     let period = config.interval.map_or(Duration::from_secs(1), |d| d.0);
     let mut ticks = tokio::time::interval(period);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut seen = reloader.fingerprint().await;
+    // Compared with the files as they were read, not as they are when watching starts: a
+    // change made in between is not missed.
+    let mut seen = reloader.loaded().await;
     loop {
         tokio::select! {
             () = triggers.hangup() => {
@@ -256,6 +299,6 @@ pub async fn watch(reloader: Arc<Reloader>, config: ReloadConfig, mut triggers: 
             }
         }
         let _ = reloader.reload().await;
-        seen = reloader.fingerprint().await;
+        seen = reloader.loaded().await;
     }
 }
