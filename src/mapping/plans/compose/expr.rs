@@ -259,3 +259,97 @@ pub(crate) fn not_text(expr: &Expr) -> String {
         expr.text
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    const STEPS: &[&str] = &["item", "list"];
+
+    fn render(template: Value, request: Value, answers: &[Option<Value>]) -> Result<Value, String> {
+        let template = Template::compile(&template, STEPS, false)?;
+        template.render(&Scope {
+            request: &request,
+            answers,
+            each: None,
+        })
+    }
+
+    #[test]
+    fn paths_name_the_request_a_step_or_each() {
+        assert_eq!(
+            Expr::parse("request.sku", STEPS, false).unwrap().root,
+            Root::Request
+        );
+        assert_eq!(
+            Expr::parse("list.items", STEPS, false).unwrap().root,
+            Root::Step(1)
+        );
+        assert_eq!(Expr::parse("each", STEPS, true).unwrap().root, Root::Each);
+        assert_eq!(
+            Expr::parse("each.sku", STEPS, false).unwrap_err(),
+            "{each.sku}: each is bound only in a step with for_each: or collect:"
+        );
+        assert_eq!(
+            Expr::parse("stock.n", STEPS, false).unwrap_err(),
+            "{stock.n} names no step 'stock' (steps: item, list; the client's request is {request.…})"
+        );
+        assert_eq!(
+            Expr::parse("item..n", STEPS, false).unwrap_err(),
+            "{item..n} is not a path"
+        );
+    }
+
+    #[test]
+    fn values_keep_their_json_types_and_arrays_project() {
+        let answers = [
+            Some(json!({"id": "9007199254740993", "price": 10.5, "ok": true})),
+            Some(json!({"items": [{"sku": "a"}, {"sku": null}, {"sku": "c"}]})),
+        ];
+        let rendered = render(
+            json!({
+                "id": "{item.id}",
+                "price": "{item.price}",
+                "ok": "{item.ok}",
+                "skus": "{list.items.sku}",
+                "label": "{item.id}-{item.price}-{item.ok}",
+                "fixed": 3,
+                "nested": {"q": "{request.q}"},
+            }),
+            json!({"q": "x"}),
+            &answers,
+        )
+        .unwrap();
+        assert_eq!(
+            rendered,
+            json!({
+                "id": "9007199254740993",
+                "price": 10.5,
+                "ok": true,
+                "skus": ["a", "c"],
+                "label": "9007199254740993-10.5-true",
+                "fixed": 3,
+                "nested": {"q": "x"},
+            })
+        );
+    }
+
+    #[test]
+    fn missing_null_and_non_text_values_are_named() {
+        let answers = [Some(json!({"gone": null, "list": [1]})), None];
+        assert_eq!(
+            render(json!({"a": "{item.gone}"}), json!({}), &answers).unwrap_err(),
+            "the value {item.gone} is missing"
+        );
+        assert_eq!(
+            render(json!({"a": "{list.items}"}), json!({}), &answers).unwrap_err(),
+            "the value {list.items} is missing"
+        );
+        assert_eq!(
+            render(json!({"a": "x-{item.list}"}), json!({}), &answers).unwrap_err(),
+            "the value {item.list} is an array or object, not text"
+        );
+    }
+}

@@ -299,6 +299,14 @@ fn compile_step(
         })
         .transpose()?;
     let body = if request.is_some() { "*" } else { "" };
+    let forwards = config.rest.as_ref().and_then(|r| r.forward_query) == Some(true)
+        || config.xml.as_ref().and_then(|x| x.forward_query) == Some(true);
+    if forwards {
+        return Err(
+            "forward_query: a step never forwards the client's query string; use {request.NAME} in path:"
+                .into(),
+        );
+    }
     let mut texts: Vec<&str> = Vec::new();
     let (route, safe) = match (&config.grpc, &config.soap, &config.xml, &config.rest) {
         (Some(selector), None, None, None) => {
@@ -426,18 +434,16 @@ fn compile_step(
     let merge = config.merge == Some(true);
     let group = match (&config.group, merge) {
         (Some(_), true) => return Err("group: and merge: true exclude each other".into()),
-        (Some(group), false) => {
-            let parts: Vec<String> = group.split('.').map(str::to_owned).collect();
-            if parts.iter().any(String::is_empty) || group == "errors" {
-                return Err(format!(
-                    "group '{group}' is not a key path other than errors"
-                ));
-            }
-            parts
-        }
+        (Some(group), false) => group.split('.').map(str::to_owned).collect(),
         (None, true) => Vec::new(),
         (None, false) => vec![config.name.clone()],
     };
+    if !merge && (group.iter().any(String::is_empty) || group[0] == "errors") {
+        return Err(format!(
+            "its answer would sit at '{}'; a group is a key path not starting with errors",
+            group.join(".")
+        ));
+    }
     let on_error = match &config.on_error {
         None | Some(OnErrorConfig::Policy(ErrorPolicy::Fail)) => OnError::Fail,
         Some(OnErrorConfig::Policy(ErrorPolicy::Omit)) => OnError::Omit,

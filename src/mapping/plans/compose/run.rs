@@ -247,9 +247,12 @@ impl ComposePlan {
         metadata: &HeaderMap,
         deadline: Instant,
     ) -> Result<Value, Status> {
-        let step_deadline = match step.timeout {
-            Some(timeout) => deadline.min(Instant::now() + timeout),
-            None => deadline,
+        let now = Instant::now();
+        let (step_deadline, budget) = match step.timeout {
+            Some(timeout) if now + timeout < deadline => {
+                (now + timeout, format!("its timeout of {timeout:?}"))
+            }
+            _ => (deadline, "the route's deadline".to_owned()),
         };
         let iterate = step.iteration.as_ref().filter(|i| !i.collect);
         let work = async {
@@ -271,14 +274,16 @@ impl ComposePlan {
                 }
             }
         };
+        let late = || Status::deadline_exceeded(format!("no answer within {budget}"));
         match tokio::time::timeout_at(step_deadline, work).await {
+            // The backend's own timer (the call carries the step's time) may fire first.
+            Ok(Err(status))
+                if status.code() == Code::DeadlineExceeded && Instant::now() >= step_deadline =>
+            {
+                Err(late())
+            }
             Ok(answer) => answer,
-            Err(_) => Err(Status::deadline_exceeded(format!(
-                "no answer within {:?}",
-                step_deadline
-                    .saturating_duration_since(Instant::now())
-                    .max(step.timeout.unwrap_or_default())
-            ))),
+            Err(_) => Err(late()),
         }
     }
 
@@ -327,13 +332,10 @@ impl ComposePlan {
                     .collect();
                 out.insert("errors".into(), Value::Array(errors));
             }
-            let mut names: Vec<&str> = Vec::new();
-            for failure in failures {
-                let name = &*self.steps[failure.step].name;
-                if !names.contains(&name) {
-                    names.push(name);
-                }
-            }
+            let mut failed: Vec<usize> = failures.iter().map(|f| f.step).collect();
+            failed.sort_unstable();
+            failed.dedup();
+            let names: Vec<&str> = failed.iter().map(|i| &*self.steps[*i].name).collect();
             let mut headers = HeaderMap::new();
             if let Ok(value) = HeaderValue::from_str(&names.join(", ")) {
                 headers.insert(PARTIAL, value);
