@@ -42,7 +42,9 @@ pub fn document(table: &RouteTable, info: &Info) -> Value {
             RoutePlan::Soap(plan) => target_operation(route, plan.shape(), path_parameters),
             RoutePlan::PlainXml(plan) => target_operation(route, plan.shape(), path_parameters),
             RoutePlan::Rest(plan) => target_operation(route, plan.shape(), path_parameters),
-            RoutePlan::Publish(_) => target_operation(route, publish_shape(), path_parameters),
+            RoutePlan::Publish(_) | RoutePlan::Compose(_) => {
+                target_operation(route, publish_shape(), path_parameters)
+            }
         };
         let tag = match &route.plan {
             RoutePlan::Grpc(plan) => plan.method.parent_service().full_name().to_owned(),
@@ -528,6 +530,7 @@ fn target_operation(
         RoutePlan::Soap(_) => "SOAP operation",
         RoutePlan::PlainXml(_) => "XML request",
         RoutePlan::Rest(_) => "REST request",
+        RoutePlan::Compose(_) => "composed request",
         _ => "MQTT publish",
     };
     let mut operation = json!({

@@ -31,6 +31,8 @@ pub enum RoutePlan {
     Rest(RestPlan),
     /// A publish to an MQTT backend (`routes:` entry with `publish:`).
     Publish(super::plans::PublishPlan),
+    /// Several steps composed into one answer (`routes:` entry with `compose:`).
+    Compose(Arc<super::plans::ComposePlan>),
 }
 
 /// What a route listens on.
@@ -184,6 +186,7 @@ impl Route {
             RoutePlan::PlainXml(plan) => plan.bind(self, request),
             RoutePlan::Rest(plan) => plan.bind(self, request),
             RoutePlan::Publish(plan) => plan.bind(self, request),
+            RoutePlan::Compose(plan) => plan.bind(self, request),
         }?;
         call.idempotent |= self.options.retryable;
         Ok(call)
@@ -213,6 +216,7 @@ impl Route {
         let upstream = match &self.plan {
             RoutePlan::Rest(plan) => plan.pass_success(response.upstream),
             RoutePlan::PlainXml(plan) => plan.pass_success(response.upstream),
+            RoutePlan::Compose(_) => response.upstream,
             RoutePlan::Grpc(_) | RoutePlan::Soap(_) | RoutePlan::Publish(_) => None,
         };
         Ok(GatewayResponse {
@@ -230,6 +234,7 @@ impl Route {
             RoutePlan::PlainXml(plan) => plan.encode(self, message),
             RoutePlan::Rest(plan) => plan.encode(self, message),
             RoutePlan::Publish(plan) => plan.encode(self, message),
+            RoutePlan::Compose(_) => Ok(message),
         }
     }
 
@@ -242,7 +247,9 @@ impl Route {
             RoutePlan::Grpc(plan) => plan.render_details(self, status),
             RoutePlan::Rest(plan) => plan.pass_error(status),
             RoutePlan::PlainXml(plan) => plan.pass_error(status),
-            RoutePlan::Soap(_) | RoutePlan::Publish(_) => drop(status.take_upstream()),
+            RoutePlan::Soap(_) | RoutePlan::Publish(_) | RoutePlan::Compose(_) => {
+                drop(status.take_upstream())
+            }
         }
     }
 }

@@ -190,8 +190,22 @@ impl RouteTable {
             }
             place(compiled, &rule.origin, &rule.pattern);
         }
+        let mut composed_errors = Vec::new();
         let grpc_names: Vec<&str> = sources.backends.iter().map(|b| &*b.name).collect();
         for spec in &sources.target_routes {
+            if let super::source::RouteTarget::Compose(compose) = &spec.target {
+                match super::plans::compose::compile(
+                    spec,
+                    compose,
+                    sources.backends,
+                    sources.target_backends,
+                    &sources.defaults,
+                ) {
+                    Ok(route) => place(Ok(route), &spec.origin, &spec.pattern),
+                    Err((origin, message)) => composed_errors.push(RouteError { origin, message }),
+                }
+                continue;
+            }
             let compiled = super::plans::compile_target(
                 spec,
                 sources.target_backends,
@@ -200,6 +214,7 @@ impl RouteTable {
             );
             place(compiled, &spec.origin, &spec.pattern);
         }
+        errors.append(&mut composed_errors);
         if errors.is_empty() {
             Ok(Self {
                 http,

@@ -10,6 +10,7 @@ mod api_docs_swagger;
 mod binding;
 mod cache;
 mod cli;
+mod compose;
 mod connections;
 mod demo;
 mod descriptors;

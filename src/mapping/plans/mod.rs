@@ -3,6 +3,7 @@
 //! `BackendCall`) and its encoding (the backend's answer → the client's form); `Route`
 //! dispatches to them with one `match` per direction.
 
+pub mod compose;
 mod document;
 pub mod grpc;
 mod pass_through;
@@ -21,6 +22,7 @@ use std::sync::Arc;
 
 use http::Method;
 
+pub use compose::ComposePlan;
 pub use grpc::GrpcPlan;
 pub use plain_xml::XmlPlan;
 pub use publish::PublishPlan;
@@ -69,6 +71,9 @@ pub(crate) fn compile_target(
     grpc_backends: &[&str],
     defaults: &RouteOptionsConfig,
 ) -> Result<Route, String> {
+    if let RouteTarget::Compose(_) = &spec.target {
+        return Err("a composed route is compiled by the compose plan".into());
+    }
     let backend = match backends.iter().find(|b| *b.name == *spec.backend) {
         Some(backend) => backend,
         None if grpc_backends.contains(&spec.backend.as_str()) => {
@@ -85,6 +90,7 @@ pub(crate) fn compile_target(
         RouteTarget::Xml(_) => BackendKind::Xml,
         RouteTarget::Rest(_) => BackendKind::Rest,
         RouteTarget::Publish(_) => BackendKind::Mqtt,
+        RouteTarget::Compose(_) => unreachable!("refused above"),
     };
     if wanted != backend.kind {
         return Err(format!(
@@ -105,13 +111,14 @@ pub(crate) fn compile_target(
             .map(|(plan, op)| (RoutePlan::Rest(plan), op))?,
         RouteTarget::Publish(publish) => PublishPlan::compile(spec, publish, &pattern)
             .map(|(plan, op)| (RoutePlan::Publish(plan), op))?,
+        RouteTarget::Compose(_) => unreachable!("refused above"),
     };
     let mut options = spec.options.or(defaults).resolve(&pattern)?;
     let upstream = match &plan {
         RoutePlan::Rest(plan) => Some(plan.method()),
         RoutePlan::PlainXml(plan) => Some(plan.method()),
         RoutePlan::Soap(_) => Some(&Method::POST),
-        RoutePlan::Publish(_) | RoutePlan::Grpc(_) => None,
+        RoutePlan::Publish(_) | RoutePlan::Grpc(_) | RoutePlan::Compose(_) => None,
     };
     let safe_target = match upstream {
         Some(method) if *method == Method::GET || *method == Method::HEAD || options.safe => Ok(()),

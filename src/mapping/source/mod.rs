@@ -3,6 +3,7 @@
 //! Envoy users have) and `routes:` entries share one set of route keys (`entry.rs`).
 
 mod annotations;
+pub mod compose;
 mod entry;
 mod http_rules;
 mod routes;

@@ -40,6 +40,12 @@ route_entry! {
         /// The JSON ⇄ XML mapping for this route, replacing the file's `xml_mapping`.
         #[serde(default)]
         pub xml_mapping: Option<Spanned<XmlMappingConfig>>,
+        /// A composed route: named steps instead of one target (docs/compose-cache.md).
+        #[serde(default)]
+        pub compose: Option<Vec<Spanned<super::compose::StepConfig>>>,
+        /// Composed routes: partial answers carry an `errors` array. Default false.
+        #[serde(default)]
+        pub errors: Option<bool>,
     }
 }
 
@@ -171,6 +177,8 @@ pub enum RouteTarget {
     Rest(RestTargetConfig),
     /// `publish:`.
     Publish(PublishTargetConfig),
+    /// `compose:`.
+    Compose(super::compose::ComposeSpec),
 }
 
 /// A route of `routes:`, read and checked as far as the file alone allows.
@@ -247,6 +255,53 @@ fn read_route(
             ))
         }
     };
+    if let Some(steps) = &entry.compose {
+        if entry.backend.is_some()
+            || entry.soap.is_some()
+            || entry.xml.is_some()
+            || entry.rest.is_some()
+            || entry.publish.is_some()
+        {
+            return Err((
+                line,
+                format!("the route {pattern} is composed: its steps name the backends and targets, not the route"),
+            ));
+        }
+        let spec = super::compose::ComposeSpec {
+            steps: steps
+                .iter()
+                .map(|step| super::compose::StepSpec {
+                    config: step.value.clone(),
+                    line: step.referenced.line(),
+                })
+                .collect(),
+            errors: entry.errors.unwrap_or(false),
+        };
+        return Ok(RouteSpec {
+            body: shared.body_for(&pattern),
+            pattern,
+            backend: String::new(),
+            target: RouteTarget::Compose(spec),
+            response_body: String::new(),
+            response_fields: BTreeMap::new(),
+            headers: HeaderEditsConfig::default(),
+            options: shared.options,
+            xml_mapping: match &entry.xml_mapping {
+                Some(config) => compile_mapping(config)?,
+                None => file_mapping.clone(),
+            },
+            origin: RuleOrigin::MappingFile {
+                path: path.to_path_buf(),
+                line,
+            },
+        });
+    }
+    if entry.errors.is_some() {
+        return Err((
+            line,
+            format!("the route {pattern}: errors: is for composed routes"),
+        ));
+    }
     let Some(backend) = &entry.backend else {
         return Err((line, format!("the route {pattern} names no backend")));
     };
