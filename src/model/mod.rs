@@ -16,7 +16,7 @@ pub use payload::Payload;
 pub use request::{Caller, FrontendKind, GatewayRequest, Identity, RequestBody, RequestKey};
 pub use response::{CacheFacts, GatewayResponse, MessageStream, ResponseBody};
 pub use status::{Code, CodeName, ErrorSource, Rejection, Status};
-pub use upstream::UpstreamReply;
+pub use upstream::{UpstreamReply, HOP_BY_HOP};
 
 /// Metadata (gRPC) or headers (HTTP): one map of names to values.
 pub type Metadata = http::HeaderMap;

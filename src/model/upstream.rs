@@ -6,6 +6,20 @@ use http::HeaderMap;
 
 use super::Payload;
 
+/// Hop-by-hop headers (RFC 9110 7.6.1, plus the proxy ones): they belong to one connection, so
+/// the gateway never passes them on, neither to a backend nor back to a client.
+pub const HOP_BY_HOP: [&str; 9] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
 /// An HTTP backend's own answer, for pass-through. The backend fills it; the mapping layer
 /// decides (per route, with the backend's default) whether it reaches the client, converts an
 /// XML error body to JSON and rewrites `Location`; the frontend writes it.

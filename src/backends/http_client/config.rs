@@ -8,12 +8,14 @@ use std::time::Duration;
 
 use http::uri::{Authority, Scheme};
 use http::HeaderName;
+
 use serde::Deserialize;
 
 use crate::backends::connection::{
     backend_config, tls_config, ConnectionFields, HttpClientFields, TrustRoots,
     DEFAULT_MAX_RESPONSE_SIZE, DEFAULT_POOL_IDLE_TIMEOUT, DEFAULT_POOL_MAX_IDLE,
 };
+use crate::model::HOP_BY_HOP;
 
 backend_config! {
     http_client;
@@ -43,7 +45,7 @@ impl HttpBackendConfig {
         for name in &self.response_headers {
             let header = HeaderName::from_bytes(name.to_ascii_lowercase().as_bytes())
                 .map_err(|_| format!("response_headers: '{name}' is not a header name"))?;
-            if NEVER_PASSED.contains(&header.as_str()) {
+            if never_passed(header.as_str()) {
                 return Err(format!(
                     "response_headers: '{name}' is a hop-by-hop or framing header, which the gateway never passes back"
                 ));
@@ -69,19 +71,9 @@ pub(crate) const DEFAULT_RESPONSE_HEADERS: [&str; 8] = [
 ];
 
 /// Headers that belong to one connection or to the message's framing: never passed on.
-pub(crate) const NEVER_PASSED: [&str; 11] = [
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "content-length",
-    "content-type",
-];
+fn never_passed(name: &str) -> bool {
+    HOP_BY_HOP.contains(&name) || name == "content-length" || name == "content-type"
+}
 
 /// Validated client settings for one backend.
 #[derive(Clone)]

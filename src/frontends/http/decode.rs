@@ -18,23 +18,10 @@ use hyper::body::Incoming;
 use super::config::HttpFrontendSettings;
 use super::request_id::X_REQUEST_ID;
 use crate::model::{
-    Caller, FrontendKind, GatewayRequest, Payload, RequestBody, RequestKey, Status,
+    Caller, FrontendKind, GatewayRequest, Payload, RequestBody, RequestKey, Status, HOP_BY_HOP,
 };
 
 const METADATA_PREFIX: &str = "grpc-metadata-";
-/// Hop-by-hop headers (RFC 9110 7.6.1, plus the proxy ones): never forwarded, even when
-/// `forward_headers` lists them.
-const HOP_BY_HOP: [&str; 9] = [
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-];
 const GRPC_TIMEOUT: HeaderName = HeaderName::from_static("grpc-timeout");
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
