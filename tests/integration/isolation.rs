@@ -158,6 +158,12 @@ async fn fifty_stalled_readers_do_not_starve_unary_calls() {
     stalled_readers_do_not_starve_unary_calls(50).await;
 }
 
+/// The scale of the `stalled` load scenario (benches/load): a hundred clients that never read.
+#[tokio::test]
+async fn a_hundred_stalled_readers_do_not_starve_unary_calls() {
+    stalled_readers_do_not_starve_unary_calls(100).await;
+}
+
 #[tokio::test]
 async fn a_stalled_reader_has_its_call_cancelled_after_the_timeout() {
     let backend = chunk_backend(64, false).await;

@@ -11,6 +11,9 @@ use crate::backends::connection::backend_config;
 use crate::config::units::{ByteSize, ConfigDuration};
 use crate::descriptors::SchemaConfig;
 
+/// HTTP/2's largest flow-control window (RFC 9113 §6.9.1).
+const MAX_WINDOW: u64 = (1 << 31) - 1;
+
 backend_config! {
     connection;
     /// A gRPC backend as written in the config file: `url` is `http://host:port` for plaintext
@@ -33,8 +36,11 @@ backend_config! {
         /// polygate for a client that reads slowly. Default `256KiB`.
         #[serde(default)]
         pub stream_window: Option<ByteSize>,
-        /// The HTTP/2 flow-control window of each connection, shared by its calls. Default
-        /// `16MiB`.
+        /// The HTTP/2 flow-control window of each connection, shared by its calls. Default: the
+        /// largest HTTP/2 allows (2 GiB − 1), so only `stream_window` bounds what waits for each
+        /// call and calls whose clients stall can never exhaust the connection's window; a
+        /// smaller value caps a connection's waiting answers but lets `connection_window /
+        /// stream_window` stalled calls hold up the others until `stalled_reader_timeout`.
         #[serde(default)]
         pub connection_window: Option<ByteSize>,
         /// A streamed answer whose client takes nothing of what waits for it for this long is
@@ -90,7 +96,7 @@ impl GrpcBackendConfig {
         }
         let window = |size: Option<ByteSize>, default: u64, key: &str| {
             let size = size.map_or(default, |s| s.0);
-            if (65_535..=(1 << 31) - 1).contains(&size) {
+            if (65_535..=MAX_WINDOW).contains(&size) {
                 Ok(size as u32)
             } else {
                 Err(format!(
@@ -99,7 +105,7 @@ impl GrpcBackendConfig {
             }
         };
         let stream_window = window(self.stream_window, 256 << 10, "stream_window")?;
-        let connection_window = window(self.connection_window, 16 << 20, "connection_window")?;
+        let connection_window = window(self.connection_window, MAX_WINDOW, "connection_window")?;
         if connection_window < stream_window {
             return Err("connection_window must be at least stream_window".into());
         }
