@@ -139,6 +139,20 @@ impl GrpcServer {
         }
     }
 
+    /// Waits until the server's answers have handed no message to the transport for `quiet`
+    /// (flow control holds every stream), and returns how many they handed over in all.
+    pub async fn messages_sent_settled(&self, quiet: std::time::Duration) -> usize {
+        loop {
+            let notified = self.cancelled.changed.notified();
+            if tokio::time::timeout(quiet, notified).await.is_err() {
+                return self
+                    .cancelled
+                    .sent
+                    .load(std::sync::atomic::Ordering::SeqCst);
+            }
+        }
+    }
+
     /// Waits until the server's answers handed at least `count` messages to the transport (which
     /// takes them only as HTTP/2 flow control allows).
     pub async fn messages_sent(&self, count: usize) -> usize {

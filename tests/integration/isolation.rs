@@ -3,6 +3,8 @@
 //! connection's window nor keep their calls forever, and a backend that accepts TCP but never
 //! speaks HTTP/2 is unreachable after `connect_timeout`.
 
+use std::time::Duration;
+
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use prost_reflect::{DynamicMessage, Value};
@@ -127,16 +129,25 @@ async fn oversized_metadata_is_431_for_its_request_while_another_stream_complete
 }
 
 async fn stalled_readers_do_not_starve_unary_calls(stalled: usize) {
-    let backend = chunk_backend(64, false).await;
+    // 64 MiB per stream: more than the socket buffers between polygate and a stalled client
+    // absorb, so each stalled call keeps its stream window full at the backend connection.
+    let backend = chunk_backend(1024, false).await;
     let gateway = Gateway::for_test_backend(&backend, "routes:\n  timeout: 10s\n").await;
     let mut readers = Vec::new();
     for _ in 0..stalled {
         readers.push(stalled_reader(&gateway, "/v1/chunks/stall").await);
     }
-    // Every stalled call has pushed a full stream window (256 KiB = 4 chunks) into the gateway.
+    // Every stalled call has pushed a full stream window (256 KiB = 4 chunks) into the gateway,
+    // and then as much as the socket buffers towards its client absorb: the backend sends
+    // nothing more once flow control holds every stream.
     bounded(
         "the stalled calls filling their windows",
         backend.messages_sent(stalled * 4),
+    )
+    .await;
+    bounded(
+        "the backend's streams all held by flow control",
+        backend.messages_sent_settled(Duration::from_millis(500)),
     )
     .await;
     for i in 0..10 {
@@ -158,7 +169,9 @@ async fn fifty_stalled_readers_do_not_starve_unary_calls() {
     stalled_readers_do_not_starve_unary_calls(50).await;
 }
 
-/// The scale of the `stalled` load scenario (benches/load): a hundred clients that never read.
+/// The scale of the `stalled` load scenario (benches/load): a hundred held stream windows of
+/// 256 KiB are more than a connection window of 16 MiB, the default before it became HTTP/2's
+/// largest (with 16 MiB this test's unary calls answered 504).
 #[tokio::test]
 async fn a_hundred_stalled_readers_do_not_starve_unary_calls() {
     stalled_readers_do_not_starve_unary_calls(100).await;

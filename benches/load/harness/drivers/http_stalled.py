@@ -77,7 +77,7 @@ def run(settings: Settings) -> list[str]:
     return [
         title,
         "",
-        f"polygate with its defaults (`stream_window: 256KiB`, `connection_window: 16MiB`, one backend "
+        f"polygate with its defaults (`stream_window: 256KiB`, `connection_window` HTTP/2's largest, one backend "
         f"connection) except `stalled_reader_timeout: {STALL_TIMEOUT:g}s`, {http_common.pin_note(settings)}; "
         f"each stalled client has a 4 KiB receive buffer and asks for `/v1/items?count=100000` (about 30 MB). "
         f"Unary latency: {UNARY_CALLS} sequential `GET /v1/items/42` on one connection, median / p99.",
