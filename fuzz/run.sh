@@ -27,6 +27,7 @@ TARGETS=(
   path_template
   path_matcher
   topic
+  ws_envelope
   query_binding
   json_proto_roundtrip
   proto_to_json

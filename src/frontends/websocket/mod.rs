@@ -15,6 +15,7 @@ mod connection;
 mod decode;
 mod direct;
 mod encode;
+mod fuzzing;
 mod protocol;
 mod session;
 mod upgrade;
@@ -25,6 +26,8 @@ use std::sync::Arc;
 use http::HeaderMap;
 
 pub use config::{AllowedOrigin, WebSocketFrontendConfig, WebSocketSettings};
+#[doc(hidden)]
+pub use fuzzing::envelope_for_fuzzing;
 pub use upgrade::WebSocketEndpoint;
 
 use crate::frontends::http::HttpServer;
