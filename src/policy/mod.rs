@@ -530,6 +530,29 @@ impl Policies {
         }
     }
 
+    /// Verifies a JWT given where a password is expected (the embedded MQTT broker's CONNECT,
+    /// with `jwt_passwords`) exactly as a bearer token is verified: the same keys, issuers,
+    /// audiences and leeway, and an unknown key id waits for the JWKS to be fetched again
+    /// (at most once per interval). `None` when `password` does not have a JWT's shape.
+    pub async fn verify_jwt_password(
+        &self,
+        password: &str,
+    ) -> Option<Result<Arc<Identity>, Box<str>>> {
+        if !jwt::looks_like_jwt(password) {
+            return None;
+        }
+        let Some(jwt) = &self.jwt else {
+            return Some(Err("JWTs are not verified here (no policies.jwt)".into()));
+        };
+        Some(match jwt.verify(password) {
+            Err(_) if jwt.wants_refetch(password) => {
+                jwt.refetch().await;
+                jwt.verify(password)
+            }
+            other => other,
+        })
+    }
+
     /// The caller's identity from its credentials (an API key first, then a bearer token);
     /// `None` when it sent none. A bearer token is a JWT when JWT verification is configured
     /// and it has a JWT's shape (or introspection is not configured); otherwise it is
