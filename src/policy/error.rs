@@ -27,6 +27,12 @@ pub(crate) enum PolicyError {
         /// The first scope missing.
         scope: Box<str>,
     },
+    /// A topic route's `publishers:` does not list the client id in the message's topic.
+    #[error("the publisher '{client_id}' may not publish to this route")]
+    PublisherRefused {
+        /// The client id read from the topic.
+        client_id: Box<str>,
+    },
     /// The credential could not be checked: the token introspection endpoint cannot be
     /// reached, timed out or answered badly. Not the caller's fault, so not a 401.
     #[error("the credential cannot be checked now: {reason}; try again later")]
@@ -66,7 +72,7 @@ impl PolicyError {
                 Status::new(Code::Unauthenticated, message, ErrorSource::Client)
                     .with_rejection(Rejection::Unauthenticated { challenge })
             }
-            PolicyError::MissingScope { .. } => {
+            PolicyError::MissingScope { .. } | PolicyError::PublisherRefused { .. } => {
                 Status::new(Code::PermissionDenied, message, ErrorSource::Client)
             }
             PolicyError::Overloaded { .. } | PolicyError::CheckUnavailable { .. } => {

@@ -14,6 +14,7 @@ mod error;
 mod fetch;
 mod introspection;
 mod jwt;
+pub mod publishers;
 mod rate_limit;
 pub mod topic_acl;
 
@@ -103,6 +104,8 @@ pub struct RoutePolicy {
     /// A topic route: its callers were authenticated by the broker, so no credential is
     /// looked at here and `default_auth` does not apply.
     pub broker_authenticated: bool,
+    /// A topic route: the publishers (by the client id in a topic level) it takes.
+    pub publishers: Option<publishers::Publishers>,
 }
 
 impl RoutePolicy {
@@ -127,7 +130,13 @@ impl RoutePolicy {
                 .transpose()?
                 .map(Arc::new),
             broker_authenticated: topic,
+            publishers: None,
         })
+    }
+
+    /// This policy, taking only the publishers `publishers` allows.
+    pub fn with_publishers(self, publishers: Option<publishers::Publishers>) -> Self {
+        Self { publishers, ..self }
     }
 }
 
@@ -437,8 +446,8 @@ impl Policies {
         }
     }
 
-    /// The one hook: authenticates the caller of a request to `route` (unless the route is
-    /// public), checks its scopes, removes client-sent copies of forwarded identity metadata
+    /// The one hook: checks a topic route's publisher, authenticates the caller of a request
+    /// to `route` (unless the route is public), checks its scopes, removes client-sent copies of forwarded identity metadata
     /// and adds the verified ones, takes a token from the route's rate limit, and a slot of
     /// its concurrency limit (held by the returned [`Admission`] until it is dropped).
     pub async fn admit(
@@ -450,6 +459,15 @@ impl Policies {
     ) -> Result<Admission, Status> {
         for (_, name) in &self.forward.claims {
             metadata.remove(name);
+        }
+        if let (Some(publishers), RequestKey::Topic { topic }) = (&route.publishers, key) {
+            let (client_id, allowed) = publishers.check(topic);
+            if !allowed {
+                return Err(PolicyError::PublisherRefused {
+                    client_id: client_id.into(),
+                }
+                .status());
+            }
         }
         let query = key.query();
         let identity = match self.requirement(route, key.verb()) {
