@@ -109,7 +109,7 @@ async fn gateway(backend_url: &str, endpoint_url: &str) -> Gateway {
     let config = test_config(
         backend_url,
         &format!(
-            "mappings: [rules.yaml]\npolicies:\n  jwt:\n    keys:\n      - {{kid: rs, algorithm: RS256, pem_file: {}}}\n  introspection:\n    url: {endpoint_url}/oauth2/introspect\n    client_id: polygate\n    client_secret: s3cret\n    cache_ttl: 1h\n    negative_ttl: 1h\n    timeout: 5s\n  forward_claims: {{sub: x-user-id, tenant: x-tenant}}\n",
+            "websocket: {{}}\nmappings: [rules.yaml]\npolicies:\n  jwt:\n    keys:\n      - {{kid: rs, algorithm: RS256, pem_file: {}}}\n  introspection:\n    url: {endpoint_url}/oauth2/introspect\n    client_id: polygate\n    client_secret: s3cret\n    cache_ttl: 1h\n    negative_ttl: 1h\n    timeout: 5s\n  forward_claims: {{sub: x-user-id, tenant: x-tenant}}\n",
             keys.join("rsa.pub.pem").display()
         ),
     );
@@ -196,6 +196,60 @@ async fn opaque_tokens_are_introspected_cached_and_checked_for_scopes() {
     // … and a route that takes introspection only refuses it without asking.
     assert_eq!(bearer(&gateway, "/v1/opaque/j", &jwt).await.status, 401);
     assert_eq!(server.requests().len(), before);
+
+    gateway.stop().await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_websocket_upgrade_waits_for_its_token_to_be_introspected() {
+    use crate::support::ws_client::WsClient;
+    use tokio_tungstenite::tungstenite::Error as WsError;
+
+    let backend = test_backend().start().await;
+    let (_open, gate) = watch::channel(false);
+    let server = endpoint("127.0.0.1:0", gate).await;
+    let gateway = gateway(&backend.url(), &server.url()).await;
+    let addr = gateway.addr("http");
+    let protocol = ("sec-websocket-protocol", "polygate.v1");
+
+    let refused = WsClient::open(
+        addr,
+        "/ws",
+        &[protocol, ("authorization", "Bearer tok-revoked")],
+    )
+    .await
+    .err()
+    .unwrap();
+    let WsError::Http(response) = refused else {
+        panic!("an HTTP answer, not {refused:?}")
+    };
+    assert_eq!(response.status(), 401);
+
+    let mut ws = WsClient::open(
+        addr,
+        "/ws",
+        &[protocol, ("authorization", "Bearer tok-alice")],
+    )
+    .await
+    .expect("an active token upgrades");
+    ws.send(json!({"type": "init"})).await;
+    assert_eq!(ws.next().await, json!({"type": "init_ack"}));
+    ws.send(json!({"type": "call", "id": "a", "method": "GET", "path": "/v1/opaque/w"}))
+        .await;
+    assert_eq!(
+        ws.next_for("a").await,
+        json!({"type": "next", "id": "a", "message": {"name": "w"}})
+    );
+    assert_eq!(
+        backend.last_call().metadata.get("x-user-id").unwrap(),
+        "alice"
+    );
+    assert_eq!(
+        calls(&server, "tok-alice"),
+        1,
+        "introspected once, for the upgrade"
+    );
 
     gateway.stop().await;
     server.stop().await;
