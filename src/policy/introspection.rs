@@ -160,13 +160,18 @@ impl Introspection {
         if let Some(verdict) = self.cached(&key) {
             return verdict.result();
         }
-        let lookup = self
-            .in_flight
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry(key)
-            .or_default()
-            .clone();
+        let joined = Joined {
+            owner: self,
+            key,
+            lookup: self
+                .in_flight
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .entry(key)
+                .or_default()
+                .clone(),
+        };
+        let lookup = &joined.lookup;
         let outcome = lookup
             .get_or_init(|| async {
                 // A lookup that finished just before this one was registered left its answer.
@@ -178,7 +183,7 @@ impl Introspection {
                     }),
                 };
                 let mut in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
-                if in_flight.get(&key).is_some_and(|l| Arc::ptr_eq(l, &lookup)) {
+                if in_flight.get(&key).is_some_and(|l| Arc::ptr_eq(l, lookup)) {
                     in_flight.remove(&key);
                 }
                 outcome
@@ -314,6 +319,34 @@ impl Introspection {
     }
 }
 
+/// A request's share in a lookup. The last request to leave a lookup that never finished (every
+/// request waiting for it was cancelled) takes it out of `in_flight`, so abandoned lookups do
+/// not pile up.
+struct Joined<'a> {
+    owner: &'a Introspection,
+    key: TokenHash,
+    lookup: Lookup,
+}
+
+impl Drop for Joined<'_> {
+    fn drop(&mut self) {
+        let mut in_flight = self
+            .owner
+            .in_flight
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        // Requests join under this lock, so the count cannot grow meanwhile: 2 is the map's
+        // reference and this one.
+        if in_flight
+            .get(&self.key)
+            .is_some_and(|l| Arc::ptr_eq(l, &self.lookup))
+            && Arc::strong_count(&self.lookup) == 2
+        {
+            in_flight.remove(&self.key);
+        }
+    }
+}
+
 fn hash(token: &str) -> TokenHash {
     let digest = ring::digest::digest(&ring::digest::SHA256, token.as_bytes());
     let mut key = [0; 32];
@@ -417,6 +450,29 @@ mod tests {
                 ),
             ]
         );
+    }
+
+    #[tokio::test]
+    async fn a_lookup_every_request_left_is_forgotten() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let config = IntrospectionConfig {
+            url: format!("http://{}/introspect", listener.local_addr().unwrap()),
+            client_id: "gw".into(),
+            client_secret: Some("s".into()),
+            ..IntrospectionConfig::default()
+        };
+        let built = Arc::new(Introspection::build(&config, &Forward::default(), |_| None).unwrap());
+        let asking = {
+            let built = built.clone();
+            tokio::spawn(async move { built.verify("abandoned").await })
+        };
+        // The endpoint takes the connection and never answers; the request is cancelled.
+        let _connection = listener.accept().await.unwrap();
+        assert_eq!(built.in_flight.lock().unwrap().len(), 1);
+        asking.abort();
+        assert!(asking.await.unwrap_err().is_cancelled());
+        assert!(built.in_flight.lock().unwrap().is_empty());
+        assert!(built.cache.lock().unwrap().is_empty());
     }
 
     #[test]
