@@ -58,6 +58,15 @@ pub async fn build(config: &Config) -> Result<Gateway, Vec<ConfigError>> {
     if let Err(message) = frontends::check(&frontends) {
         errors.push(ConfigError::general(message));
     }
+    let jwt_passwords = frontends.iter().any(|f| {
+        matches!(f, FrontendSettings::Mqtt(mqtt)
+            if matches!(&mqtt.mode, frontends::mqtt::BrokerMode::Embedded(e) if e.jwt_passwords))
+    });
+    if jwt_passwords && config.policies.jwt.is_none() {
+        errors.push(ConfigError::general(
+            "mqtt: embedded.jwt_passwords verifies passwords with policies.jwt, which is not configured",
+        ));
+    }
     let policies = match Policies::build(&config.policies, &config.base_dir) {
         Ok(policies) => policies,
         Err(messages) => {

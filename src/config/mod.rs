@@ -120,6 +120,7 @@ impl RoutesConfig {
             auth: None,
             rate_limit: self.rate_limit.clone(),
             concurrency: self.concurrency.clone(),
+            publishers: None,
             cache: self.cache.clone(),
             cache_inherited: false,
             safe: None,

@@ -16,6 +16,7 @@ use crate::codec::protojson::JsonOptions;
 use crate::config::units::ConfigDuration;
 use crate::policy::concurrency::ConcurrencyConfig;
 use crate::policy::config::{RateLimitConfig, RouteAuthConfig};
+use crate::policy::publishers::{Publishers, PublishersConfig};
 use crate::policy::RoutePolicy;
 
 /// What an unknown query parameter does.
@@ -140,6 +141,8 @@ pub struct RouteOptionsConfig {
     pub rate_limit: Option<RateLimitConfig>,
     /// The route's concurrency limit.
     pub concurrency: Option<ConcurrencyConfig>,
+    /// Topic routes: the publishers taken, by the client id in a topic level (route only).
+    pub publishers: Option<PublishersConfig>,
     /// The response cache (docs/compose-cache.md); replaces the default whole.
     pub cache: Option<RouteCacheConfig>,
     /// The cache setting came from the config's `routes:` (applied only where it can be).
@@ -175,6 +178,10 @@ impl RouteOptionsConfig {
                 .concurrency
                 .clone()
                 .or_else(|| fallback.concurrency.clone()),
+            publishers: self
+                .publishers
+                .clone()
+                .or_else(|| fallback.publishers.clone()),
             cache: self.cache.clone().or_else(|| fallback.cache.clone()),
             cache_inherited: match self.cache {
                 Some(_) => self.cache_inherited,
@@ -216,7 +223,15 @@ impl RouteOptionsConfig {
                 self.rate_limit.as_ref(),
                 self.concurrency.as_ref(),
                 messages.is_some(),
-            )?,
+            )?
+            .with_publishers(match (&self.publishers, pattern) {
+                (None, _) => None,
+                (Some(config), RoutePattern::Topic(template)) => Some(Publishers::build(
+                    config,
+                    template.level_of(&config.client_id_from),
+                )?),
+                (Some(_), _) => return Err("publishers: applies to topic routes only".into()),
+            }),
             messages,
             cache: match &self.cache {
                 Some(cache) => Some(Arc::new(cache.resolve()?)),
@@ -372,5 +387,34 @@ mod tests {
         );
         let reserved: BTreeMap<String, String> = [("grpc-x".to_owned(), "v".to_owned())].into();
         assert!(resolve_metadata(Some(&reserved), env).is_err());
+    }
+
+    #[test]
+    fn publishers_name_a_topic_variable_of_a_topic_route() {
+        let options = |from: &str| RouteOptionsConfig {
+            publishers: Some(PublishersConfig {
+                client_id_from: from.into(),
+                allow: vec!["dev-*".into()],
+            }),
+            ..RouteOptionsConfig::default()
+        };
+        let topic = RoutePattern::Topic(
+            crate::mapping::topic::TopicTemplate::parse("site/{site}/devices/{device}/t").unwrap(),
+        );
+        let resolved = options("device").resolve(&topic).unwrap();
+        let publishers = resolved.policy.publishers.unwrap();
+        assert_eq!(publishers.check("site/s/devices/dev-1/t"), ("dev-1", true));
+        assert_eq!(publishers.check("site/dev-1/devices/x/t"), ("x", false));
+        assert_eq!(
+            options("nope").resolve(&topic).unwrap_err(),
+            "publishers.client_id_from: 'nope' is not a variable of the route's topic"
+        );
+        let http = RoutePattern::WebSocket(
+            crate::mapping::template::PathTemplate::parse("/v1/{device}").unwrap(),
+        );
+        assert_eq!(
+            options("device").resolve(&http).unwrap_err(),
+            "publishers: applies to topic routes only"
+        );
     }
 }

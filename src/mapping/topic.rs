@@ -102,6 +102,13 @@ impl TopicTemplate {
         &self.variables
     }
 
+    /// The level (counted from 0) that the variable written `name` takes, if it is one.
+    pub fn level_of(&self, name: &str) -> Option<usize> {
+        self.levels.iter().position(
+            |level| matches!(level, Level::Variable(i) if self.variables[*i].to_string() == name),
+        )
+    }
+
     /// The topic filter a client subscribes with: every variable becomes `+`.
     pub fn filter(&self) -> String {
         let mut filter = String::with_capacity(self.source.len());

@@ -23,6 +23,10 @@ pub struct PoliciesConfig {
     /// JSON Web Tokens in `Authorization: Bearer`.
     #[serde(default)]
     pub jwt: Option<JwtConfig>,
+    /// OAuth2 opaque tokens in `Authorization: Bearer`, checked at the authorization server's
+    /// token introspection endpoint (RFC 7662).
+    #[serde(default)]
+    pub introspection: Option<IntrospectionConfig>,
     /// Identity fields forwarded to backends as metadata: `sub` (the API key's name or the
     /// token's subject) or any other claim name → metadata key, e.g. `{sub: x-user-id}`. Copies
     /// of these keys the client sent are removed from every request.
@@ -102,6 +106,37 @@ pub struct JwtConfig {
     pub cache_size: Option<usize>,
 }
 
+/// Token introspection (RFC 7662): where opaque bearer tokens are checked, and how long the
+/// answers are kept.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct IntrospectionConfig {
+    /// The introspection endpoint (`http://` or `https://`); tokens are POSTed to it as
+    /// `token=…&token_type_hint=access_token`.
+    pub url: String,
+    /// polygate's client id at the authorization server (HTTP Basic authentication).
+    pub client_id: String,
+    /// The client secret, written here. Give this or `client_secret_env`.
+    #[serde(default)]
+    pub client_secret: Option<String>,
+    /// The environment variable holding the client secret.
+    #[serde(default)]
+    pub client_secret_env: Option<String>,
+    /// How many answers (active and inactive tokens) are kept. Default 10000; 0 keeps none.
+    #[serde(default)]
+    pub cache_size: Option<usize>,
+    /// The longest an active token's answer is kept (it is never kept past the token's `exp`).
+    /// Default `60s`.
+    #[serde(default)]
+    pub cache_ttl: Option<ConfigDuration>,
+    /// How long an inactive token's answer is kept. Default `10s`.
+    #[serde(default)]
+    pub negative_ttl: Option<ConfigDuration>,
+    /// How long a call to the endpoint may take, connection included. Default `2s`.
+    #[serde(default)]
+    pub timeout: Option<ConfigDuration>,
+}
+
 /// One JWT verification key.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
@@ -144,7 +179,7 @@ pub enum AuthWord {
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct AuthRuleConfig {
-    /// The credential kinds accepted (`api_key`, `jwt`). Default both.
+    /// The credential kinds accepted (`api_key`, `jwt`, `introspection`). Default all of them.
     #[serde(default)]
     pub schemes: Vec<Scheme>,
     /// Scopes the caller must hold, all of them.
@@ -165,6 +200,8 @@ pub enum Scheme {
     ApiKey,
     /// A JSON Web Token.
     Jwt,
+    /// An opaque token checked by token introspection.
+    Introspection,
 }
 
 /// A route's rate limit: a token bucket per key.

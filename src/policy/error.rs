@@ -27,6 +27,19 @@ pub(crate) enum PolicyError {
         /// The first scope missing.
         scope: Box<str>,
     },
+    /// A topic route's `publishers:` does not list the client id in the message's topic.
+    #[error("the publisher '{client_id}' may not publish to this route")]
+    PublisherRefused {
+        /// The client id read from the topic.
+        client_id: Box<str>,
+    },
+    /// The credential could not be checked: the token introspection endpoint cannot be
+    /// reached, timed out or answered badly. Not the caller's fault, so not a 401.
+    #[error("the credential cannot be checked now: {reason}; try again later")]
+    CheckUnavailable {
+        /// What went wrong with the endpoint.
+        reason: Box<str>,
+    },
     /// A concurrency limit is reached and its queue is full (or the wait timed out).
     #[error(
         "the route has {max} calls under way, its limit, and no room in its queue; try again later"
@@ -51,7 +64,7 @@ pub(crate) enum PolicyError {
 
 impl PolicyError {
     /// The canonical error: UNAUTHENTICATED (401 with a challenge), PERMISSION_DENIED (403) or
-    /// RESOURCE_EXHAUSTED (429 with `Retry-After` and the `RateLimit` fields).
+    /// UNAVAILABLE (503), RESOURCE_EXHAUSTED (429 with `Retry-After` and the `RateLimit` fields).
     pub(crate) fn status(self) -> Status {
         let message = self.to_string();
         match self {
@@ -59,10 +72,10 @@ impl PolicyError {
                 Status::new(Code::Unauthenticated, message, ErrorSource::Client)
                     .with_rejection(Rejection::Unauthenticated { challenge })
             }
-            PolicyError::MissingScope { .. } => {
+            PolicyError::MissingScope { .. } | PolicyError::PublisherRefused { .. } => {
                 Status::new(Code::PermissionDenied, message, ErrorSource::Client)
             }
-            PolicyError::Overloaded { .. } => {
+            PolicyError::Overloaded { .. } | PolicyError::CheckUnavailable { .. } => {
                 Status::new(Code::Unavailable, message, ErrorSource::Gateway)
             }
             PolicyError::RateLimited {
@@ -109,6 +122,16 @@ mod tests {
         .status();
         assert_eq!(scope.code(), Code::PermissionDenied);
         assert_eq!(scope.rejection(), None);
+        let unavailable = PolicyError::CheckUnavailable {
+            reason: "the introspection endpoint answered 502 Bad Gateway".into(),
+        }
+        .status();
+        assert_eq!(unavailable.code(), Code::Unavailable);
+        assert_eq!(
+            unavailable.message(),
+            "the credential cannot be checked now: the introspection endpoint answered 502 Bad Gateway; try again later"
+        );
+        assert_eq!(unavailable.rejection(), None);
         let limited = PolicyError::RateLimited {
             name: "default".into(),
             retry_after: 2,

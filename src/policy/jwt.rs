@@ -14,16 +14,14 @@ use arc_swap::ArcSwap;
 use bytes::Bytes;
 use http::header::AUTHORIZATION;
 use http::{HeaderMap, Uri};
-use http_body_util::{BodyExt, Empty, Limited};
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
+use http_body_util::Empty;
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{decode, decode_header, Algorithm, DecodingKey, Validation};
 use serde_json::{Map, Value};
 
 use super::config::JwtConfig;
+use super::fetch::{self, PolicyClient};
 use super::Forward;
 use crate::model::Identity;
 
@@ -40,6 +38,21 @@ pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
         .eq_ignore_ascii_case("bearer")
         .then(|| token.trim())
         .filter(|t| !t.is_empty())
+}
+
+/// Whether `token` has a JWT's shape: three dot-separated parts, the first a base64url JSON
+/// object (its header). Opaque tokens go to introspection instead.
+pub(crate) fn looks_like_jwt(token: &str) -> bool {
+    use base64::Engine as _;
+    let mut parts = token.split('.');
+    let (Some(header), Some(_), Some(_), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return false;
+    };
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(header.trim_end_matches('='))
+        .is_ok_and(|json| json.first() == Some(&b'{'))
 }
 
 /// One verification key, pinned to an algorithm when the config or the JWK names one.
@@ -59,7 +72,7 @@ struct Cached {
 /// Where a JWKS comes from again.
 struct Remote {
     uri: Uri,
-    client: Client<hyper_rustls::HttpsConnector<HttpConnector>, Empty<Bytes>>,
+    client: PolicyClient<Empty<Bytes>>,
     refetch_interval: Duration,
     /// When an unknown key id last caused a fetch (start-up and periodic fetches do not count).
     last_refetch: Mutex<Option<Instant>>,
@@ -418,22 +431,9 @@ fn parse_jwks(bytes: &[u8]) -> Result<Vec<Arc<Key>>, String> {
 }
 
 fn remote(url: &str, config: &JwtConfig) -> Result<Remote, String> {
-    let uri: Uri = url.parse().map_err(|_| format!("'{url}' is not a URL"))?;
-    if !matches!(uri.scheme_str(), Some("http" | "https")) {
-        return Err(format!("'{url}' must be http:// or https://"));
-    }
-    let tls = crate::tls::client_config(crate::tls::TrustRoots::System, None)?;
-    let mut connector = HttpConnector::new();
-    connector.enforce_http(false);
-    connector.set_connect_timeout(Some(FETCH_TIMEOUT));
-    let https = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_tls_config(tls)
-        .https_or_http()
-        .enable_http1()
-        .wrap_connector(connector);
     Ok(Remote {
-        uri,
-        client: Client::builder(TokioExecutor::new()).build(https),
+        uri: fetch::url(url)?,
+        client: fetch::client(FETCH_TIMEOUT)?,
         refetch_interval: config
             .jwks_refetch_interval
             .map_or(Duration::from_secs(30), |i| i.0),
@@ -452,15 +452,7 @@ async fn fetch_jwks(remote: &Remote) -> Result<Vec<Arc<Key>>, String> {
         if !response.status().is_success() {
             return Err(format!("answered {}", response.status()));
         }
-        #[allow(
-            clippy::disallowed_methods,
-            reason = "capped by Limited at MAX_JWKS_BYTES (1 MiB)"
-        )]
-        let body = Limited::new(response.into_body(), MAX_JWKS_BYTES)
-            .collect()
-            .await
-            .map_err(|e| e.to_string())?
-            .to_bytes();
+        let body = fetch::body(response.into_body(), MAX_JWKS_BYTES).await?;
         parse_jwks(&body)
     };
     tokio::time::timeout(FETCH_TIMEOUT, fetch)

@@ -1,4 +1,5 @@
-//! Front-door policies, once for every frontend: who the caller is (API keys, JWT), whether the
+//! Front-door policies, once for every frontend: who the caller is (API keys, JWT, opaque
+//! tokens by introspection), whether the
 //! route lets them in (public, any credential, scopes), and how often (token buckets).
 //!
 //! [`Policies::admit`] is the one hook: the pipeline calls it for every request after routing
@@ -10,7 +11,10 @@ mod api_key;
 pub mod concurrency;
 pub mod config;
 mod error;
+mod fetch;
+mod introspection;
 mod jwt;
+pub mod publishers;
 mod rate_limit;
 pub mod topic_acl;
 
@@ -25,6 +29,7 @@ use api_key::{ApiKeys, KeyCheck};
 use concurrency::{ConcurrencyConfig, ConcurrencyLimit};
 use config::{AuthWord, PoliciesConfig, RateKey, RateLimitConfig, RouteAuthConfig, Scheme};
 use error::PolicyError;
+use introspection::{Introspection, Refusal};
 use jwt::Jwt;
 pub use rate_limit::RateLimiter;
 use tokio::sync::OwnedSemaphorePermit;
@@ -99,6 +104,8 @@ pub struct RoutePolicy {
     /// A topic route: its callers were authenticated by the broker, so no credential is
     /// looked at here and `default_auth` does not apply.
     pub broker_authenticated: bool,
+    /// A topic route: the publishers (by the client id in a topic level) it takes.
+    pub publishers: Option<publishers::Publishers>,
 }
 
 impl RoutePolicy {
@@ -123,7 +130,13 @@ impl RoutePolicy {
                 .transpose()?
                 .map(Arc::new),
             broker_authenticated: topic,
+            publishers: None,
         })
+    }
+
+    /// This policy, taking only the publishers `publishers` allows.
+    pub fn with_publishers(self, publishers: Option<publishers::Publishers>) -> Self {
+        Self { publishers, ..self }
     }
 }
 
@@ -270,6 +283,7 @@ pub struct Policies {
     default_auth: Option<AuthRequirement>,
     api_keys: Option<ApiKeys>,
     jwt: Option<Arc<Jwt>>,
+    introspection: Option<Introspection>,
     forward: Forward,
     trusted: TrustedProxies,
 }
@@ -306,6 +320,14 @@ impl Policies {
                 .ok()
                 .map(Arc::new),
         };
+        let introspection = match &config.introspection {
+            None => None,
+            Some(introspection) => {
+                Introspection::build(introspection, &forward, |n| std::env::var(n).ok())
+                    .map_err(|e| errors.extend(e))
+                    .ok()
+            }
+        };
         let default_auth = config
             .default_auth
             .as_ref()
@@ -317,9 +339,10 @@ impl Policies {
         if matches!(default_auth, Some(AuthRequirement::Credential { .. }))
             && config.api_keys.is_none()
             && config.jwt.is_none()
+            && config.introspection.is_none()
         {
             errors.push(
-                "default_auth requires credentials, but neither api_keys nor jwt is configured"
+                "default_auth requires credentials, but none of api_keys, jwt and introspection is configured"
                     .into(),
             );
         }
@@ -333,6 +356,7 @@ impl Policies {
             default_auth,
             api_keys,
             jwt,
+            introspection,
             forward,
             trusted,
         })
@@ -408,21 +432,22 @@ impl Policies {
         let configured = |scheme: &Scheme| match scheme {
             Scheme::ApiKey => self.api_keys.is_some(),
             Scheme::Jwt => self.jwt.is_some(),
+            Scheme::Introspection => self.introspection.is_some(),
         };
         let usable = if schemes.is_empty() {
-            self.api_keys.is_some() || self.jwt.is_some()
+            self.api_keys.is_some() || self.jwt.is_some() || self.introspection.is_some()
         } else {
             schemes.iter().any(configured)
         };
         if usable {
             Ok(())
         } else {
-            Err("auth: the route requires credentials of a kind that policies: does not configure (api_keys or jwt)".into())
+            Err("auth: the route requires credentials of a kind that policies: does not configure (api_keys, jwt or introspection)".into())
         }
     }
 
-    /// The one hook: authenticates the caller of a request to `route` (unless the route is
-    /// public), checks its scopes, removes client-sent copies of forwarded identity metadata
+    /// The one hook: checks a topic route's publisher, authenticates the caller of a request
+    /// to `route` (unless the route is public), checks its scopes, removes client-sent copies of forwarded identity metadata
     /// and adds the verified ones, takes a token from the route's rate limit, and a slot of
     /// its concurrency limit (held by the returned [`Admission`] until it is dropped).
     pub async fn admit(
@@ -434,6 +459,15 @@ impl Policies {
     ) -> Result<Admission, Status> {
         for (_, name) in &self.forward.claims {
             metadata.remove(name);
+        }
+        if let (Some(publishers), RequestKey::Topic { topic }) = (&route.publishers, key) {
+            let (client_id, allowed) = publishers.check(topic);
+            if !allowed {
+                return Err(PolicyError::PublisherRefused {
+                    client_id: client_id.into(),
+                }
+                .status());
+            }
         }
         let query = key.query();
         let identity = match self.requirement(route, key.verb()) {
@@ -491,8 +525,9 @@ impl Policies {
     /// call: `route` for a socket bound to one route, `None` for a multiplexed endpoint (the
     /// default authentication applies). A credential that is sent must be valid; none at all
     /// is refused unless the route (or the default) is public. The identity found is kept
-    /// for the connection's calls.
-    pub fn connect(
+    /// for the connection's calls. An opaque token is introspected (or found in the cache)
+    /// before this answers.
+    pub async fn connect(
         &self,
         route: Option<&RoutePolicy>,
         caller: &Caller,
@@ -501,7 +536,8 @@ impl Policies {
         let public = RoutePolicy::default();
         let requirement = self.requirement(route.unwrap_or(&public), None);
         let identity = self
-            .authenticate_now(caller, query)
+            .authenticate(caller, query, false)
+            .await
             .map_err(PolicyError::status)?;
         match requirement {
             AuthRequirement::Public => Ok(identity),
@@ -512,9 +548,34 @@ impl Policies {
         }
     }
 
+    /// Verifies a JWT given where a password is expected (the embedded MQTT broker's CONNECT,
+    /// with `jwt_passwords`) exactly as a bearer token is verified: the same keys, issuers,
+    /// audiences and leeway, and an unknown key id waits for the JWKS to be fetched again
+    /// (at most once per interval). `None` when `password` does not have a JWT's shape.
+    pub async fn verify_jwt_password(
+        &self,
+        password: &str,
+    ) -> Option<Result<Arc<Identity>, Box<str>>> {
+        if !jwt::looks_like_jwt(password) {
+            return None;
+        }
+        let Some(jwt) = &self.jwt else {
+            return Some(Err("JWTs are not verified here (no policies.jwt)".into()));
+        };
+        Some(match jwt.verify(password) {
+            Err(_) if jwt.wants_refetch(password) => {
+                jwt.refetch().await;
+                jwt.verify(password)
+            }
+            other => other,
+        })
+    }
+
     /// The caller's identity from its credentials (an API key first, then a bearer token);
-    /// `None` when it sent none. With `wait`, an unknown JWT key id waits for the JWKS to be
-    /// fetched again.
+    /// `None` when it sent none. A bearer token is a JWT when JWT verification is configured
+    /// and it has a JWT's shape (or introspection is not configured); otherwise it is
+    /// introspected. With `wait`, an unknown JWT key id waits for the JWKS to be fetched
+    /// again; without, it only schedules the fetch.
     async fn authenticate(
         &self,
         caller: &Caller,
@@ -524,44 +585,35 @@ impl Policies {
         if let Some(found) = self.api_key(caller, query)? {
             return Ok(Some(found));
         }
-        match (&self.jwt, jwt::bearer(&caller.headers)) {
-            (Some(jwt), Some(token)) => {
-                let verified = jwt.verify(token).map_err(|e| self.invalid(e));
-                match verified {
-                    Err(_) if wait && jwt.wants_refetch(token) => {
-                        jwt.refetch().await;
-                        jwt.verify(token).map(Some).map_err(|e| self.invalid(e))
-                    }
-                    other => other.map(Some),
-                }
-            }
-            (None, Some(_)) => Err(self.invalid("bearer tokens are not accepted here".into())),
-            _ => Ok(None),
-        }
-    }
-
-    /// [`Self::authenticate`] without waiting for a JWKS fetch (an unknown key id only
-    /// schedules one).
-    fn authenticate_now(
-        &self,
-        caller: &Caller,
-        query: Option<&str>,
-    ) -> Result<Option<Arc<Identity>>, PolicyError> {
-        if let Some(found) = self.api_key(caller, query)? {
-            return Ok(Some(found));
-        }
-        match (&self.jwt, jwt::bearer(&caller.headers)) {
-            (Some(jwt), Some(token)) => match jwt.verify(token) {
+        let Some(token) = jwt::bearer(&caller.headers) else {
+            return Ok(None);
+        };
+        let jwt = self
+            .jwt
+            .as_ref()
+            .filter(|_| self.introspection.is_none() || jwt::looks_like_jwt(token));
+        if let Some(jwt) = jwt {
+            return match jwt.verify(token) {
                 Ok(identity) => Ok(Some(identity)),
+                Err(_) if wait && jwt.wants_refetch(token) => {
+                    jwt.refetch().await;
+                    jwt.verify(token).map(Some).map_err(|e| self.invalid(e))
+                }
                 Err(reason) => {
                     if jwt.wants_refetch(token) {
                         jwt.refetch_in_background();
                     }
                     Err(self.invalid(reason))
                 }
+            };
+        }
+        match &self.introspection {
+            Some(introspection) => match introspection.verify(token).await {
+                Ok(identity) => Ok(Some(identity)),
+                Err(Refusal::Inactive) => Err(self.invalid("the token is not active".into())),
+                Err(Refusal::Unavailable(reason)) => Err(PolicyError::CheckUnavailable { reason }),
             },
-            (None, Some(_)) => Err(self.invalid("bearer tokens are not accepted here".into())),
-            _ => Ok(None),
+            None => Err(self.invalid("bearer tokens are not accepted here".into())),
         }
     }
 
@@ -615,7 +667,7 @@ impl Policies {
         if let Some(keys) = self.api_keys.as_ref().filter(|_| accepts(Scheme::ApiKey)) {
             hints.push(format!("an API key in the {} header", keys.header));
         }
-        if self.jwt.is_some() && accepts(Scheme::Jwt) {
+        if self.bearer_accepted(&accepts) {
             hints.push("a bearer token in the authorization header".to_owned());
         }
         PolicyError::Missing {
@@ -631,6 +683,12 @@ impl Policies {
         }
     }
 
+    /// Whether a bearer token (a JWT or an introspected one) is among the kinds `accepts`.
+    fn bearer_accepted(&self, accepts: &impl Fn(Scheme) -> bool) -> bool {
+        (self.jwt.is_some() && accepts(Scheme::Jwt))
+            || (self.introspection.is_some() && accepts(Scheme::Introspection))
+    }
+
     /// `WWW-Authenticate`: one challenge per accepted kind.
     fn challenge(&self, schemes: &[Scheme], error: Option<&str>) -> String {
         let accepts = |s: Scheme| schemes.is_empty() || schemes.contains(&s);
@@ -641,7 +699,7 @@ impl Policies {
                 keys.header
             ));
         }
-        if self.jwt.is_some() && accepts(Scheme::Jwt) {
+        if self.bearer_accepted(&accepts) {
             let mut bearer = "Bearer realm=\"polygate\"".to_owned();
             if let Some(error) = error {
                 bearer.push_str(", error=\"invalid_token\", error_description=\"");
@@ -658,6 +716,7 @@ fn scheme_name(scheme: Scheme) -> &'static str {
     match scheme {
         Scheme::ApiKey => "api_key",
         Scheme::Jwt => "jwt",
+        Scheme::Introspection => "introspection",
     }
 }
 

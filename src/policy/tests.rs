@@ -161,7 +161,7 @@ fn credentials_without_a_configured_kind_are_refused_at_load() {
     };
     assert_eq!(
         Policies::build(&config, Path::new(".")).unwrap_err(),
-        vec!["policies: default_auth requires credentials, but neither api_keys nor jwt is configured".to_owned()]
+        vec!["policies: default_auth requires credentials, but none of api_keys, jwt and introspection is configured".to_owned()]
     );
 }
 
@@ -176,4 +176,15 @@ fn a_rule_listing_methods_leaves_the_other_methods_public() {
     assert_eq!(policies.describe(&route, Some(&Method::GET)), "PUBLIC");
     assert_eq!(policies.describe(&route, Some(&Method::POST)), "any");
     assert_eq!(policies.describe(&route, None), "PUBLIC");
+}
+
+#[test]
+fn bearer_tokens_with_a_jwt_shape_go_to_jwt_and_others_to_introspection() {
+    let header = "eyJhbGciOiJSUzI1NiJ9"; // {"alg":"RS256"}
+    assert!(jwt::looks_like_jwt(&format!("{header}.e30.c2ln")));
+    assert!(jwt::looks_like_jwt(&format!("{header}.e30.")));
+    assert!(!jwt::looks_like_jwt("2YotnFZFEjr1zCsicMWpAA"));
+    assert!(!jwt::looks_like_jwt("a.b.c"));
+    assert!(!jwt::looks_like_jwt(&format!("{header}.e30")));
+    assert!(!jwt::looks_like_jwt(&format!("{header}.e30.c2ln.more")));
 }

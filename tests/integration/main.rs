@@ -18,6 +18,7 @@ mod errors;
 mod faults;
 mod frontends;
 mod hygiene;
+mod introspection;
 mod isolation;
 mod json;
 mod layering;

@@ -188,3 +188,90 @@ async fn two_instances_on_a_shared_subscription_split_the_stream_and_lose_nothin
     }
     backend.stop().await;
 }
+
+/// Mosquitto ties the second level of `devices/…` to the publisher's client id; polygate logs
+/// in as `polygate` and a watcher may read everything.
+const ACL: &str = "pattern write devices/%c/#\n\nuser polygate\ntopic readwrite #\n\nuser watcher\ntopic read #\n";
+
+const PUBLISHERS: &str = "http:\n  rules:\n    - selector: polygate.test.v1.Testing.Echo\n      topic: devices/{name}/telemetry\n      error_topic: errors/{name}\n      publishers: {client_id_from: name, allow: [dev-1, sensor-*]}\n";
+
+#[tokio::test]
+async fn a_route_takes_only_the_publishers_it_allows_by_the_client_id_the_broker_ties_to_the_topic()
+{
+    let mosquitto = Mosquitto::start_with(&[("acl", ACL)]).await;
+    let backend = test_backend().start().await;
+    let url = backend.url();
+    let broker = format!(
+        "mqtt://{}\n    username: polygate\n    password: unused",
+        mosquitto.addr
+    );
+    let gateway = MqttGateway::start(
+        |_| {
+            external_config(
+                &url,
+                &broker,
+                "pg-publishers",
+                "mappings: [publishers.yaml]\n",
+            )
+        },
+        &[("publishers.yaml", PUBLISHERS)],
+    )
+    .await;
+    let mut watcher = Device::v5_with(mosquitto.addr, "watcher", Some(("watcher", "unused"))).await;
+    watcher.subscribe("errors/#", 1).await;
+    watcher.subscribe("devices/#", 1).await;
+
+    // An allowed device reaches the backend.
+    let allowed = Device::v5(mosquitto.addr, "sensor-7").await;
+    allowed
+        .publish("devices/sensor-7/telemetry", r#"{"int32Value": 1}"#, 1)
+        .await;
+    assert_eq!(watcher.next().await.topic, "devices/sensor-7/telemetry");
+    eventually(|| backend.calls().len() == 1, "the allowed message arrives").await;
+    assert_eq!(
+        to_json(backend.last_call().message()),
+        json!({"name": "sensor-7", "int32Value": 1})
+    );
+
+    // A device the route does not list: its message lands on the error topic with code 7.
+    let other = Device::v5(mosquitto.addr, "dev-2").await;
+    other
+        .publish("devices/dev-2/telemetry", r#"{"int32Value": 2}"#, 1)
+        .await;
+    assert_eq!(watcher.next().await.topic, "devices/dev-2/telemetry");
+    let error = watcher.next_on("errors/dev-2").await;
+    assert_eq!(
+        error.json(),
+        json!({"code": 7, "message": "the publisher 'dev-2' may not publish to this route", "details": []})
+    );
+
+    // A device publishing under another's id is refused by Mosquitto itself: only its own
+    // topic's message, sent after, is delivered.
+    other
+        .publish("devices/dev-1/telemetry", r#"{"int32Value": 3}"#, 1)
+        .await;
+    other
+        .publish("devices/dev-2/telemetry", r#"{"int32Value": 4}"#, 1)
+        .await;
+    assert_eq!(watcher.next().await.topic, "devices/dev-2/telemetry");
+    let error = watcher.next_on("errors/dev-2").await;
+    assert_eq!(error.json()["code"], 7);
+    assert_eq!(backend.calls().len(), 1, "nothing but sensor-7's message");
+
+    // dev-1 itself, listed, gets through.
+    let listed = Device::v5(mosquitto.addr, "dev-1").await;
+    listed
+        .publish("devices/dev-1/telemetry", r#"{"int32Value": 5}"#, 1)
+        .await;
+    eventually(|| backend.calls().len() == 2, "dev-1's message arrives").await;
+    assert_eq!(
+        to_json(backend.last_call().message()),
+        json!({"name": "dev-1", "int32Value": 5})
+    );
+
+    allowed.disconnect().await;
+    other.disconnect().await;
+    listed.disconnect().await;
+    watcher.disconnect().await;
+    gateway.stop().await;
+}

@@ -580,3 +580,111 @@ async fn the_embedded_broker_refuses_bad_logins_and_keeps_users_to_their_topics(
     watcher.disconnect().await;
     gateway.stop().await;
 }
+
+#[tokio::test]
+async fn the_embedded_broker_takes_a_jwt_as_the_password_and_keeps_its_subject_to_its_topics() {
+    use crate::support::mqtt::{Device, MqttGateway};
+    use rumqttc::v5::{AsyncClient, ConnectionError, MqttOptions};
+
+    let backend = test_backend().start().await;
+    let protos = root().join("tests/protos");
+    let url = backend.url();
+    let rsa = root().join("tests/keys/rsa.pub.pem");
+    let gateway = MqttGateway::start(
+        |dir| {
+            format!(
+                "mqtt:\n  embedded:\n    listen: 127.0.0.1:0\n    storage_dir: {}\n    users: {{watcher: pw2}}\n    jwt_passwords: true\n    acl:\n      dev-7: {{publish: ['devices/{{user}}/#'], subscribe: ['commands/{{user}}/+']}}\n      watcher: {{publish: ['commands/#'], subscribe: ['#']}}\nbackends:\n  test:\n    grpc:\n      url: {url}\n      schema:\n        protos: [polygate/test/v1/testing.proto]\n        proto_paths: [{}]\nmappings: [topics.yaml]\npolicies:\n  jwt:\n    issuers: [{ISSUER}]\n    audiences: [{AUDIENCE}]\n    leeway: 5s\n    keys:\n      - {{kid: rs, algorithm: RS256, pem_file: {}}}\n",
+                dir.join("broker").display(),
+                protos.display(),
+                rsa.display(),
+            )
+        },
+        &[(
+            "topics.yaml",
+            "http:\n  rules:\n    - selector: polygate.test.v1.Testing.Echo\n      topic: sensors/{name}\n",
+        )],
+    )
+    .await;
+    let broker = gateway.broker();
+
+    // Refused in the CONNACK, MQTT 5: an expired token (0x86 BadUserNameOrPassword), and a
+    // valid token under another user name.
+    let expired = {
+        let mut claims = claims("dev-7");
+        claims["exp"] = json!(now() - 3600);
+        sign(Algorithm::RS256, "rs", &claims)
+    };
+    let valid = sign(Algorithm::RS256, "rs", &claims("dev-7"));
+    for (user, password) in [("dev-7", expired.as_str()), ("dev-8", valid.as_str())] {
+        let mut options = MqttOptions::new("intruder", broker.ip().to_string(), broker.port());
+        options.set_credentials(user, password);
+        let (_client, mut events) = AsyncClient::new(options, 10);
+        let refused = tokio::time::timeout(Duration::from_secs(10), events.poll())
+            .await
+            .expect("the broker answers the CONNECT");
+        match refused {
+            Err(ConnectionError::ConnectionRefused(code)) => {
+                assert_eq!(format!("{code:?}"), "BadUserNamePassword", "{user}")
+            }
+            other => panic!("expected a refused CONNECT, got {other:?}"),
+        }
+    }
+
+    // MQTT 3.1.1: a token whose signature is another token's: return code 4.
+    let forged = {
+        let other = sign(Algorithm::RS256, "rs", &claims("dev-8"));
+        let (signed, _) = valid.rsplit_once('.').unwrap();
+        let (_, signature) = other.rsplit_once('.').unwrap();
+        format!("{signed}.{signature}")
+    };
+    let mut options = rumqttc::MqttOptions::new("forger", broker.ip().to_string(), broker.port());
+    options.set_credentials("dev-7", forged);
+    let (_client, mut events) = rumqttc::AsyncClient::new(options, 10);
+    let refused = tokio::time::timeout(Duration::from_secs(10), events.poll())
+        .await
+        .expect("the broker answers the CONNECT");
+    match refused {
+        Err(rumqttc::ConnectionError::ConnectionRefused(code)) => {
+            assert_eq!(code, rumqttc::ConnectReturnCode::BadUserNamePassword)
+        }
+        other => panic!("expected a refused CONNECT, got {other:?}"),
+    }
+
+    // A valid token logs in as its subject, whose ACL applies: a publish outside its topics
+    // is dropped, the next one, inside, arrives first.
+    let mut watcher = Device::v5_with(broker, "watcher", Some(("watcher", "pw2"))).await;
+    watcher.subscribe("devices/#", 1).await;
+    let mut device = Device::v5_with(broker, "dev-7", Some(("dev-7", &valid))).await;
+    device.publish("devices/dev-8/telemetry", "{}", 1).await;
+    device.publish("devices/dev-7/telemetry", "{}", 1).await;
+    assert_eq!(watcher.next().await.topic, "devices/dev-7/telemetry");
+    device.subscribe("commands/#", 1).await;
+    device.subscribe("commands/dev-7/+", 1).await;
+    watcher.publish("commands/dev-8/reboot", "{}", 1).await;
+    watcher.publish("commands/dev-7/reboot", "{}", 1).await;
+    assert_eq!(device.next().await.topic, "commands/dev-7/reboot");
+
+    device.disconnect().await;
+    watcher.disconnect().await;
+    gateway.stop().await;
+}
+
+#[tokio::test]
+async fn jwt_passwords_without_a_jwt_verifier_are_refused_at_load() {
+    let dir = crate::support::scratch_dir();
+    let config = crate::support::mqtt::embedded_config("http://127.0.0.1:9", &dir, "").replace(
+        "    allow_anonymous: true\n",
+        "    allow_anonymous: true\n    jwt_passwords: true\n",
+    );
+    let path = dir.join("polygate.yaml");
+    std::fs::write(&path, config).unwrap();
+    let config = polygate::config::Config::from_file(&path).unwrap();
+    let errors: Vec<String> = match polygate::app::build(&config).await {
+        Ok(_) => panic!("jwt_passwords was accepted without policies.jwt"),
+        Err(errors) => errors.iter().map(ToString::to_string).collect(),
+    };
+    assert_eq!(
+        errors,
+        vec!["mqtt: embedded.jwt_passwords verifies passwords with policies.jwt, which is not configured"]
+    );
+}

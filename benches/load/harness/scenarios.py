@@ -57,6 +57,7 @@ class Requirement:
 SOAP_BACKEND = Requirement("SOAP backend", "backends:\n  probe:\n    soap: {}\n", "soap")
 MQTT_FRONTEND = Requirement("MQTT frontend", "mqtt: {}\n", "mqtt")
 WEBSOCKET_FRONTEND = Requirement("WebSocket frontend", "websocket: {}\n", "websocket")
+POLICIES = Requirement("front-door policies", "policies:\n  default_auth: none\n", "policies")
 LISTENER_LIMITS = Requirement(
     "REST listener limits", "http:\n  listen: 127.0.0.1:0\n  max_connections: 20000\n", "max_connections"
 )
@@ -162,6 +163,12 @@ PENDING = [
     Pending("ws-idle", "10,000 idle WebSocket connections (memory)", WEBSOCKET_FRONTEND, "ws_idle"),
     Pending("idle-conns", "10,000 idle HTTP connections (memory, file descriptors)", LISTENER_LIMITS, "http_idle"),
     Pending("stalled", "100 stalled stream readers (memory, unary latency)", LISTENER_LIMITS, "http_stalled"),
+    Pending(
+        "policies",
+        "REST GET → gRPC with front-door policies (gateway CPU per request)",
+        POLICIES,
+        "http_policies",
+    ),
 ]
 
 

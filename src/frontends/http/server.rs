@@ -445,7 +445,7 @@ async fn serve_request(
             pipeline: pipeline.clone(),
             shutdown: upgrades.shutdown.clone(),
         };
-        return match upgrade.upgrade(request, context) {
+        return match upgrade.upgrade(request, context).await {
             Ok(switching) => switching.map(|()| ResponseBody::full(bytes::Bytes::new())),
             Err(status) => error_response(&status),
         };

@@ -32,12 +32,13 @@ pub trait Upgrade: Send + Sync + 'static {
 
     /// Answers the upgrade request: the `101 Switching Protocols` response, after which the
     /// protocol serves the connection in the background, or a `Status` the HTTP frontend
-    /// answers as it answers any error (403 for a refused origin, 404 for no route, …).
+    /// answers as it answers any error (403 for a refused origin, 404 for no route, …). It may
+    /// wait (the credentials of the upgrade may be checked remotely).
     fn upgrade(
         &self,
         request: Request<Incoming>,
         context: UpgradeContext,
-    ) -> Result<Response<()>, Status>;
+    ) -> Pin<Box<dyn Future<Output = Result<Response<()>, Status>> + Send + '_>>;
 
     /// Resolves once every upgraded connection has ended (they end themselves on shutdown).
     fn drained(&self) -> Pin<Box<dyn Future<Output = ()> + Send>>;

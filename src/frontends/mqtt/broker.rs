@@ -5,14 +5,15 @@
 //! Defaults are set explicitly, never inherited from the crate: only the configured addresses
 //! are bound, storage lives in the configured directory (never the working directory), packets
 //! are capped, `$SYS` topics are off, and devices log in with a configured user unless
-//! anonymous access is asked for. polygate's own clients (the bridge, the publisher, `mqtt:`
+//! anonymous access is asked for (or, with `jwt_passwords`, log in with a JWT as the password,
+//! verified by the policies' JWT verifier). polygate's own clients (the bridge, the publisher, `mqtt:`
 //! backends) log in with a user made up at start with a random password.
 
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use mqtt5::broker::config::TlsConfig;
 use mqtt5::broker::{
@@ -25,9 +26,14 @@ use tokio::task::JoinHandle;
 
 use super::config::EmbeddedBrokerSettings;
 use crate::mqtt_client::EmbeddedAccess;
+use crate::pipeline::Pipeline;
 
 /// The user name polygate's own clients log in with.
 const INTERNAL_USER: &str = "polygate-internal";
+
+/// Where JWT passwords are verified: the pipeline's policies, set once the frontend serves
+/// (JWT logins before that are refused).
+pub(crate) type JwtVerifier = Arc<OnceLock<Arc<Pipeline>>>;
 
 /// A future the broker completes.
 pub(crate) type BrokerFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
@@ -55,9 +61,11 @@ pub(crate) enum BrokerError {
     Start(String),
 }
 
-/// Starts the mqtt5 broker with `settings`.
+/// Starts the mqtt5 broker with `settings`; JWT passwords (when `settings` accept them) are
+/// verified through `verifier`.
 pub(crate) async fn start(
     settings: &EmbeddedBrokerSettings,
+    verifier: &JwtVerifier,
 ) -> Result<Box<dyn EmbeddedBroker>, BrokerError> {
     let storage = match &settings.storage_dir {
         Some(dir) => {
@@ -94,6 +102,7 @@ pub(crate) async fn start(
         users: settings.users.clone(),
         internal_password: internal_password.clone(),
         allow_anonymous: settings.allow_anonymous,
+        jwt: settings.jwt_passwords.then(|| verifier.clone()),
         acl: settings.acl.clone(),
     });
     let mut broker = MqttBroker::with_config(config)
@@ -169,16 +178,34 @@ fn random_password() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Logins by user name and password from the config, plus polygate's internal user.
+/// Logins by user name and password from the config (or a JWT as the password), plus
+/// polygate's internal user.
 struct PasswordAuth {
     users: BTreeMap<String, String>,
     internal_password: String,
     allow_anonymous: bool,
+    /// Where JWT passwords are verified; `None`: passwords are never JWTs.
+    jwt: Option<JwtVerifier>,
     /// Topic ACLs; polygate's own connection is not restricted.
     acl: crate::policy::topic_acl::TopicAcl,
 }
 
 impl PasswordAuth {
+    /// Decides a CONNECT: a password with a JWT's shape (when JWT passwords are on) is verified
+    /// as a token, anything else by [`Self::check`].
+    async fn login(&self, user: Option<&str>, password: Option<&[u8]>) -> AuthResult {
+        let token = password.and_then(|p| std::str::from_utf8(p).ok());
+        if let (Some(verifier), Some(token)) = (&self.jwt, token) {
+            let Some(pipeline) = verifier.get() else {
+                return AuthResult::fail(ReasonCode::ServerUnavailable);
+            };
+            if let Some(verified) = pipeline.policies().verify_jwt_password(token).await {
+                return jwt_login(user, verified);
+            }
+        }
+        self.check(user, password)
+    }
+
     fn check(&self, user: Option<&str>, password: Option<&[u8]>) -> AuthResult {
         let Some(user) = user else {
             return if self.allow_anonymous {
@@ -197,6 +224,29 @@ impl PasswordAuth {
             Some(expected) if same_secret(expected, given) => AuthResult::success_with_user(user),
             _ => AuthResult::fail(ReasonCode::BadUsernameOrPassword),
         }
+    }
+}
+
+/// The login of a verified (or refused) JWT password: the identity is the token's `sub`; a user
+/// name, when given, must be the same, and polygate's internal user cannot be claimed.
+fn jwt_login(
+    user: Option<&str>,
+    verified: Result<Arc<crate::model::Identity>, Box<str>>,
+) -> AuthResult {
+    let refused = |reason: &str| {
+        tracing::debug!(reason, "embedded MQTT broker: JWT password refused");
+        AuthResult::fail(ReasonCode::BadUsernameOrPassword)
+    };
+    match verified {
+        Err(reason) => refused(&reason),
+        Ok(identity) if identity.subject.is_empty() => refused("the token has no sub"),
+        Ok(identity) if &*identity.subject == INTERNAL_USER => {
+            refused("the token's sub is polygate's internal user")
+        }
+        Ok(identity) if user.is_some_and(|u| !u.is_empty() && u != &*identity.subject) => {
+            refused("the user name is not the token's sub")
+        }
+        Ok(identity) => AuthResult::success_with_user(identity.subject.to_string()),
     }
 }
 
@@ -219,8 +269,11 @@ impl AuthProvider for PasswordAuth {
         connect: &'a ConnectPacket,
         _client_addr: SocketAddr,
     ) -> Boxed<'a, mqtt5::Result<AuthResult>> {
-        let result = self.check(connect.username.as_deref(), connect.password.as_deref());
-        Box::pin(async move { Ok(result) })
+        Box::pin(async move {
+            Ok(self
+                .login(connect.username.as_deref(), connect.password.as_deref())
+                .await)
+        })
     }
 
     fn authorize_publish<'a>(
@@ -255,6 +308,7 @@ mod tests {
             users: [("dev".to_owned(), "pw".to_owned())].into(),
             internal_password: "secret".into(),
             allow_anonymous: false,
+            jwt: None,
             acl: Default::default(),
         };
         assert!(auth.check(Some("dev"), Some(b"pw")).authenticated);
@@ -272,6 +326,33 @@ mod tests {
         };
         assert!(anonymous.check(None, None).authenticated);
         assert!(!anonymous.check(Some("dev"), Some(b"bad")).authenticated);
+    }
+
+    #[test]
+    fn a_jwt_login_is_its_subject_and_a_user_name_must_match_it() {
+        let identity = |subject: &str| {
+            Ok(Arc::new(crate::model::Identity {
+                scheme: "jwt",
+                subject: subject.into(),
+                scopes: Vec::new(),
+                metadata: Vec::new(),
+                expires: None,
+            }))
+        };
+        let ok = jwt_login(None, identity("dev-7"));
+        assert!(ok.authenticated);
+        assert_eq!(ok.user_id.as_deref(), Some("dev-7"));
+        assert!(jwt_login(Some(""), identity("dev-7")).authenticated);
+        assert!(jwt_login(Some("dev-7"), identity("dev-7")).authenticated);
+        for refused in [
+            jwt_login(Some("dev-8"), identity("dev-7")),
+            jwt_login(None, identity("")),
+            jwt_login(None, identity(INTERNAL_USER)),
+            jwt_login(Some("dev-7"), Err("the token has expired".into())),
+        ] {
+            assert!(!refused.authenticated);
+            assert_eq!(refused.reason_code, ReasonCode::BadUsernameOrPassword);
+        }
     }
 
     #[test]

@@ -93,6 +93,11 @@ pub struct EmbeddedBrokerConfig {
     /// `users`.
     #[serde(default)]
     pub users_file: Option<PathBuf>,
+    /// Accept a JWT as the CONNECT password, verified like a bearer token by `policies.jwt`
+    /// (keys, issuers, audiences, `exp` with the leeway); the token's `sub` is the identity
+    /// the ACLs use, and a user name, when given, must equal it. Default false.
+    #[serde(default)]
+    pub jwt_passwords: Option<bool>,
     /// MQTT over TLS on a second address.
     #[serde(default)]
     pub tls: Option<EmbeddedTlsConfig>,
@@ -135,6 +140,8 @@ pub struct EmbeddedBrokerSettings {
     pub allow_anonymous: bool,
     /// User name → password.
     pub users: BTreeMap<String, String>,
+    /// Whether a CONNECT password may be a JWT (verified by `policies.jwt`).
+    pub jwt_passwords: bool,
     /// TLS: address, certificate, key, client CA.
     pub tls: Option<(SocketAddr, PathBuf, PathBuf, Option<PathBuf>)>,
     /// Who may publish and subscribe where.
@@ -308,8 +315,9 @@ impl EmbeddedBrokerConfig {
             users.insert(user.clone(), password);
         }
         let allow_anonymous = self.allow_anonymous.unwrap_or(false);
-        if !allow_anonymous && users.is_empty() {
-            return Err("embedded: no device could connect; give users, users_file or allow_anonymous: true".into());
+        let jwt_passwords = self.jwt_passwords.unwrap_or(false);
+        if !allow_anonymous && !jwt_passwords && users.is_empty() {
+            return Err("embedded: no device could connect; give users, users_file, jwt_passwords: true or allow_anonymous: true".into());
         }
         let tls = match &self.tls {
             None => None,
@@ -328,6 +336,7 @@ impl EmbeddedBrokerConfig {
             max_queued_messages: self.max_queued_messages.unwrap_or(10_000),
             allow_anonymous,
             users,
+            jwt_passwords,
             tls,
             acl: crate::policy::topic_acl::TopicAcl::build(&self.acl)
                 .map_err(|e| format!("embedded.{e}"))?,
@@ -364,7 +373,7 @@ mod tests {
         );
         assert_eq!(
             read("embedded:\n  listen: 127.0.0.1:0\n  persistence: false\n").unwrap_err(),
-            "embedded: no device could connect; give users, users_file or allow_anonymous: true"
+            "embedded: no device could connect; give users, users_file, jwt_passwords: true or allow_anonymous: true"
         );
         assert_eq!(
             read("embedded:\n  listen: localhost\n  persistence: false\n  allow_anonymous: true\n")

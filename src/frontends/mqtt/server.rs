@@ -32,15 +32,18 @@ pub struct MqttServer {
     url: String,
     ready: watch::Sender<bool>,
     counters: Arc<MqttCounters>,
+    /// Where the embedded broker verifies JWT passwords: set when serving starts.
+    verifier: broker::JwtVerifier,
 }
 
 impl MqttServer {
     /// Starts the embedded broker (if configured) on its address; an external broker is
     /// connected to when serving starts.
     pub async fn bind(settings: MqttFrontendSettings) -> std::io::Result<Self> {
+        let verifier = broker::JwtVerifier::default();
         let (broker, client, addr, url) = match &settings.mode {
             BrokerMode::Embedded(embedded) => {
-                let broker = broker::start(embedded)
+                let broker = broker::start(embedded, &verifier)
                     .await
                     .map_err(|e| std::io::Error::other(format!("embedded MQTT broker: {e}")))?;
                 let addr = broker.local_addr();
@@ -72,6 +75,7 @@ impl MqttServer {
             url,
             ready: watch::channel(false).0,
             counters: Arc::new(MqttCounters::default()),
+            verifier,
         })
     }
 
@@ -81,6 +85,7 @@ impl MqttServer {
     }
 
     async fn serve(self, pipeline: Arc<Pipeline>, shutdown: Shutdown) {
+        let _ = self.verifier.set(pipeline.clone());
         let settings = &self.settings;
         let mut filters = Vec::new();
         let mut downlinks = Vec::new();

@@ -71,6 +71,23 @@ impl Upgrade for WebSocketEndpoint {
 
     fn upgrade(
         &self,
+        request: Request<Incoming>,
+        context: UpgradeContext,
+    ) -> Pin<Box<dyn Future<Output = Result<Response<()>, Status>> + Send + '_>> {
+        Box::pin(self.answer(request, context))
+    }
+
+    fn drained(&self) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+        let open = self.open.clone();
+        Box::pin(async move { open.idle().await })
+    }
+}
+
+impl WebSocketEndpoint {
+    /// [`Upgrade::upgrade`]: checks the handshake, the origin, the route and the credentials,
+    /// then answers `101` and serves the upgraded connection in the background.
+    async fn answer(
+        &self,
         mut request: Request<Incoming>,
         context: UpgradeContext,
     ) -> Result<Response<()>, Status> {
@@ -98,11 +115,15 @@ impl Upgrade for WebSocketEndpoint {
             };
             let peer = Peer::new(context.peer);
             let probe = peer.caller(FrontendKind::WebSocket, headers.clone());
-            let identity = context.pipeline.policies().connect(
-                route.as_ref().map(|r| &r.options.policy),
-                &probe,
-                request.uri().query(),
-            )?;
+            let identity = context
+                .pipeline
+                .policies()
+                .connect(
+                    route.as_ref().map(|r| &r.options.policy),
+                    &probe,
+                    request.uri().query(),
+                )
+                .await?;
             crate::model::Caller {
                 identity,
                 ..peer.caller(FrontendKind::WebSocket, HeaderMap::new())
@@ -160,11 +181,6 @@ impl Upgrade for WebSocketEndpoint {
             }
         });
         Ok(response)
-    }
-
-    fn drained(&self) -> Pin<Box<dyn Future<Output = ()> + Send>> {
-        let open = self.open.clone();
-        Box::pin(async move { open.idle().await })
     }
 }
 

@@ -93,6 +93,11 @@ macro_rules! route_entry {
             /// The route's concurrency limit: `{max, queue, timeout}` (docs/security.md).
             #[serde(default)]
             pub concurrency: Option<$crate::policy::concurrency::ConcurrencyConfig>,
+            /// Topic routes: the publishers taken, `{client_id_from: <topic variable>, allow:
+            /// [ids or patterns with *]}`, for external brokers whose ACL ties that topic
+            /// level to the client id (docs/mqtt.md).
+            #[serde(default)]
+            pub publishers: Option<$crate::policy::publishers::PublishersConfig>,
             /// GET and HEAD routes: the response cache, `{ttl, vary_headers, scope, negative_ttl,
             /// stale_while_revalidate, stale_if_error, assume_safe, allow_client_no_cache, tags}`
             /// (docs/compose-cache.md).
@@ -166,6 +171,7 @@ macro_rules! route_entry {
                         auth: self.auth.clone(),
                         rate_limit: self.rate_limit.clone(),
                         concurrency: self.concurrency.clone(),
+                        publishers: self.publishers.clone(),
                         cache: self.cache.clone(),
                         cache_inherited: false,
                         safe: self.safe,

@@ -351,14 +351,27 @@ pub struct Mosquitto {
 impl Mosquitto {
     /// Starts Mosquitto and waits until it accepts connections.
     pub async fn start() -> Self {
+        Self::start_with(&[]).await
+    }
+
+    /// Starts Mosquitto with `files` (name, contents) written into its directory and an
+    /// `acl_file` line naming the one called `acl`, if any.
+    pub async fn start_with(files: &[(&str, &str)]) -> Self {
         for _ in 0..5 {
             let port = free_port();
             let dir = scratch_dir();
             let config = dir.join("mosquitto.conf");
+            let mut extra = String::new();
+            for (name, contents) in files {
+                std::fs::write(dir.join(name), contents).expect("a mosquitto file is written");
+                if *name == "acl" {
+                    extra.push_str(&format!("acl_file {}\n", dir.join(name).display()));
+                }
+            }
             std::fs::write(
                 &config,
                 format!(
-                    "listener {port} 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location {}/\nmax_inflight_messages 20\nmax_queued_messages 100000\n",
+                    "listener {port} 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location {}/\nmax_inflight_messages 20\nmax_queued_messages 100000\n{extra}",
                     dir.display()
                 ),
             )
