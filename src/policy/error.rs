@@ -35,6 +35,12 @@ pub(crate) enum PolicyError {
         /// The limit.
         max: u32,
     },
+    /// A shared rate limit configured `fail: closed` cannot reach Redis.
+    #[error("rate limit '{name}' cannot be checked now (its shared state is unavailable); try again later")]
+    SharedUnavailable {
+        /// The policy's name.
+        name: Box<str>,
+    },
     /// A rate limit is reached.
     #[error("rate limit '{name}' reached: retry in {retry_after} s")]
     RateLimited {
@@ -62,7 +68,7 @@ impl PolicyError {
             PolicyError::MissingScope { .. } => {
                 Status::new(Code::PermissionDenied, message, ErrorSource::Client)
             }
-            PolicyError::Overloaded { .. } => {
+            PolicyError::Overloaded { .. } | PolicyError::SharedUnavailable { .. } => {
                 Status::new(Code::Unavailable, message, ErrorSource::Gateway)
             }
             PolicyError::RateLimited {
@@ -117,6 +123,16 @@ mod tests {
         }
         .status();
         assert_eq!(limited.code(), Code::ResourceExhausted);
+        let unavailable = PolicyError::SharedUnavailable {
+            name: "orders".into(),
+        }
+        .status();
+        assert_eq!(unavailable.code(), Code::Unavailable);
+        assert_eq!(
+            unavailable.message(),
+            "rate limit 'orders' cannot be checked now (its shared state is unavailable); try again later"
+        );
+        assert_eq!(unavailable.rejection(), None);
         assert_eq!(
             limited.message(),
             "rate limit 'default' reached: retry in 2 s"
