@@ -211,7 +211,7 @@ impl ResponseCache<MemoryStore> {
         } else {
             match self.store.get(&key).await {
                 Some(entry) => Some(entry),
-                None => self.from_tier(&key, counters).await,
+                None => self.read_tier(&key, counters).await,
             }
         };
         let now = Instant::now();
@@ -252,7 +252,7 @@ impl ResponseCache<MemoryStore> {
     }
 
     /// A local miss read from the shared tier, kept locally when found.
-    async fn from_tier(&self, key: &CacheKey, counters: &Arc<RouteCounters>) -> Option<Arc<Entry>> {
+    async fn read_tier(&self, key: &CacheKey, counters: &Arc<RouteCounters>) -> Option<Arc<Entry>> {
         let entry = self.tier.as_ref()?.get(key, counters).await?;
         self.store.insert(key.clone(), entry.clone()).await;
         Some(entry)

@@ -234,8 +234,7 @@ impl RedisTier {
                     Ok(Ok(pubsub)) => pubsub,
                     Ok(Err(error)) => {
                         if let Some(tier) = tier.upgrade() {
-                            tier.state
-                                .cache_failed("subscribe", &SharedError::from(error));
+                            tier.state.subscription_failed(&SharedError::from(error));
                         }
                         tokio::time::sleep(RESUBSCRIBE_DELAY).await;
                         continue;
@@ -243,7 +242,7 @@ impl RedisTier {
                     Err(_) => {
                         if let Some(tier) = tier.upgrade() {
                             tier.state
-                                .cache_failed("subscribe", &SharedError::Timeout(connect_timeout));
+                                .subscription_failed(&SharedError::Timeout(connect_timeout));
                         }
                         tokio::time::sleep(RESUBSCRIBE_DELAY).await;
                         continue;

@@ -419,11 +419,14 @@ impl Policies {
 
     /// Checks that a route requiring credentials can be satisfied by the configured kinds.
     pub fn check_route(&self, route: &RoutePolicy) -> Result<(), String> {
-        if route.rate_limit.as_ref().is_some_and(|l| l.is_shared()) && self.shared.is_none() {
-            return Err(
-                "rate_limit.shared needs the redis: section (the server the instances share)"
-                    .into(),
-            );
+        if let Some(limit) = route.rate_limit.as_ref().filter(|l| l.is_shared()) {
+            match &self.shared {
+                Some(shared) => shared.register_limit(limit.name()),
+                None => return Err(
+                    "rate_limit.shared needs the redis: section (the server the instances share)"
+                        .into(),
+                ),
+            }
         }
         let requirement = route.auth.as_ref().or(self.default_auth.as_ref());
         let Some(AuthRequirement::Credential { schemes, .. }) =

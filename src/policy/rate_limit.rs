@@ -113,6 +113,11 @@ impl RateLimiter {
         })
     }
 
+    /// The policy's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
     /// Whether its buckets are kept in Redis.
     pub fn is_shared(&self) -> bool {
         self.shared.is_some()

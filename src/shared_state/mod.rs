@@ -148,6 +148,15 @@ impl SharedState {
         Taken::from_reply(&reply)
     }
 
+    /// Makes the error counter of the shared rate limit `name` show (at 0) before any failure.
+    pub fn register_limit(&self, name: &str) {
+        self.rate_limit_errors
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(name.into())
+            .or_default();
+    }
+
     /// Counts a failure of the shared rate limit `name` and logs it, at most once per interval.
     pub fn rate_limit_failed(&self, name: &str, error: &SharedError, fallback: &str) {
         *self
@@ -175,6 +184,18 @@ impl SharedState {
                     operation,
                     error = %error,
                     "the Redis cache tier is bypassed ({suppressed} more failures since the last such line)"
+                );
+            });
+    }
+
+    /// Logs a failed purge subscription (it is tried again), at most once per interval; it is
+    /// not a request's failure, so it is not counted with them.
+    pub fn subscription_failed(&self, error: &SharedError) {
+        self.cache_log
+            .note(self.settings.error_log_interval, |suppressed| {
+                tracing::warn!(
+                    error = %error,
+                    "the purge channel cannot be subscribed to; purges from other instances are missed until it is ({suppressed} more failures since the last such line)"
                 );
             });
     }
