@@ -378,6 +378,7 @@ pub async fn start(gateway: Gateway) -> std::io::Result<Running> {
         .pipeline
         .telemetry()
         .start_access_log(AccessLog::start(&config.access_log, &config.base_dir)?);
+    gateway.pipeline.start_shared();
     let listeners = frontends::bind(gateway.frontends).await?;
     let mut running = start_listeners(gateway.pipeline.clone(), listeners)?;
     if let Some(settings) = gateway.admin {

@@ -143,9 +143,6 @@ impl Pipeline {
             .filter(|state| state.settings().cache)
             .map(|state| RedisTier::new(state.clone()));
         let cache = Arc::new(ResponseCache::new(settings).with_tier(tier));
-        if let Some(tier) = cache.tier() {
-            tier.listen(Arc::downgrade(&cache));
-        }
         let table = self.routes();
         let installed = Installed {
             cache: table
@@ -165,6 +162,14 @@ impl Pipeline {
             cache,
             shared,
             ..self
+        }
+    }
+
+    /// Starts what the shared state runs in the background while serving: the subscription
+    /// to other instances' cache purges, when the Redis tier is on.
+    pub fn start_shared(&self) {
+        if let Some(tier) = self.cache.tier() {
+            tier.listen(Arc::downgrade(&self.cache));
         }
     }
 

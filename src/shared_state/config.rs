@@ -22,6 +22,11 @@ pub struct RedisConfig {
     /// counts as a Redis failure. Default `250ms`.
     #[serde(default)]
     pub command_timeout: Option<ConfigDuration>,
+    /// After a connection failure, how long Redis is not tried again: commands in that time
+    /// fail at once (and count as failures) instead of each waiting for a connection. Default
+    /// `1s`.
+    #[serde(default)]
+    pub retry_interval: Option<ConfigDuration>,
     /// What every key and channel polygate uses starts with, so several gateways (or other
     /// programs) can share a server. Default `polygate:`.
     #[serde(default)]
@@ -45,6 +50,8 @@ pub struct RedisSettings {
     pub connect_timeout: Duration,
     /// See [`RedisConfig::command_timeout`].
     pub command_timeout: Duration,
+    /// See [`RedisConfig::retry_interval`].
+    pub retry_interval: Duration,
     /// See [`RedisConfig::key_prefix`].
     pub key_prefix: String,
     /// See [`RedisConfig::error_log_interval`].
@@ -95,6 +102,12 @@ impl RedisConfig {
             "command_timeout",
             &mut errors,
         );
+        let retry_interval = positive(
+            self.retry_interval,
+            Duration::from_secs(1),
+            "retry_interval",
+            &mut errors,
+        );
         let error_log_interval = positive(
             self.error_log_interval,
             Duration::from_secs(30),
@@ -118,6 +131,7 @@ impl RedisConfig {
             url: url.to_owned(),
             connect_timeout,
             command_timeout,
+            retry_interval,
             key_prefix,
             error_log_interval,
             cache: self.cache,
@@ -134,6 +148,7 @@ mod tests {
             url: url.into(),
             connect_timeout: None,
             command_timeout: None,
+            retry_interval: None,
             key_prefix: None,
             error_log_interval: None,
             cache: false,
@@ -149,6 +164,7 @@ mod tests {
                 url: "redis://127.0.0.1:6379/0".into(),
                 connect_timeout: Duration::from_secs(1),
                 command_timeout: Duration::from_millis(250),
+                retry_interval: Duration::from_secs(1),
                 key_prefix: "polygate:".into(),
                 error_log_interval: Duration::from_secs(30),
                 cache: false,

@@ -9,6 +9,9 @@ pub enum SharedError {
     /// No answer within `command_timeout`.
     #[error("no answer from Redis within {0:?}")]
     Timeout(Duration),
+    /// A connection failed less than `retry_interval` ago: not tried again yet.
+    #[error("Redis is unreachable (a connection failed less than {0:?} ago)")]
+    Down(Duration),
     /// The connection failed or was refused.
     #[error("Redis connection: {0}")]
     Connection(Box<str>),

@@ -30,6 +30,10 @@ pub struct SharedState {
     settings: RedisSettings,
     client: redis::Client,
     manager: ConnectionManager,
+    /// Until when Redis is not tried (after a connection failure), in microseconds since
+    /// `epoch`; 0: try.
+    down_until: AtomicU64,
+    epoch: Instant,
     bucket: redis::Script,
     /// A random id, so an instance can tell its own purge messages from others'.
     instance: u64,
@@ -73,9 +77,11 @@ impl SharedState {
         let client = redis::Client::open(settings.url.as_str())?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(settings.connect_timeout))
-            .set_response_timeout(Some(settings.command_timeout))
-            .set_number_of_retries(2)
-            .set_max_delay(Duration::from_millis(500));
+            // run() bounds every command by command_timeout; a slow answer is not a broken
+            // connection.
+            .set_response_timeout(None)
+            // One attempt per reconnection: retry_interval spaces the next ones.
+            .set_number_of_retries(0);
         let manager = ConnectionManager::new_lazy_with_config(client.clone(), config)?;
         let instance = {
             use std::hash::{BuildHasher, RandomState};
@@ -85,6 +91,8 @@ impl SharedState {
             settings,
             client,
             manager,
+            down_until: AtomicU64::new(0),
+            epoch: Instant::now(),
             bucket: redis::Script::new(bucket::SCRIPT),
             instance,
             rate_limit_errors: Mutex::default(),
@@ -117,18 +125,34 @@ impl SharedState {
         key
     }
 
-    /// Runs one command, or pipeline, under `command_timeout`.
+    /// Runs one command, or pipeline, under `command_timeout`; within `retry_interval` of a
+    /// connection failure, fails at once without trying.
     pub async fn run<T, F, Fut>(&self, command: F) -> Result<T, SharedError>
     where
         F: FnOnce(ConnectionManager) -> Fut,
         Fut: Future<Output = redis::RedisResult<T>>,
     {
+        let now = self.micros();
+        if now < self.down_until.load(Ordering::Relaxed) {
+            return Err(SharedError::Down(self.settings.retry_interval));
+        }
         let timeout = self.settings.command_timeout;
-        match tokio::time::timeout(timeout, command(self.manager.clone())).await {
+        let result = match tokio::time::timeout(timeout, command(self.manager.clone())).await {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(error)) => Err(SharedError::from(error)),
             Err(_) => Err(SharedError::Timeout(timeout)),
+        };
+        if let Err(SharedError::Connection(_)) = &result {
+            let retry = self.settings.retry_interval.as_micros() as u64;
+            self.down_until
+                .store(self.micros().saturating_add(retry), Ordering::Relaxed);
         }
+        result
+    }
+
+    fn micros(&self) -> u64 {
+        // Never 0, so 0 always means "try".
+        self.epoch.elapsed().as_micros() as u64 + 1
     }
 
     /// Takes one token from the shared bucket `key` (atomic, refilled by Redis's clock).
@@ -263,6 +287,43 @@ impl LogThrottle {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn after_a_connection_failure_redis_is_not_tried_until_the_retry_interval_passes() {
+        let settings = RedisConfig {
+            url: "redis://127.0.0.1:1/0".into(),
+            connect_timeout: None,
+            command_timeout: Some(crate::config::units::ConfigDuration(Duration::from_secs(5))),
+            retry_interval: Some(crate::config::units::ConfigDuration(Duration::from_secs(
+                3600,
+            ))),
+            key_prefix: None,
+            error_log_interval: None,
+            cache: false,
+        }
+        .validate()
+        .unwrap();
+        let state = SharedState::new(settings).unwrap();
+        let spec = BucketSpec {
+            burst: 1,
+            per_token_micros: 1,
+        };
+        assert!(matches!(
+            state.take(b"k", spec).await,
+            Err(SharedError::Connection(_))
+        ));
+        assert_eq!(
+            state.take(b"k", spec).await,
+            Err(SharedError::Down(Duration::from_secs(3600)))
+        );
+        state.rate_limit_failed("orders", &SharedError::Down(Duration::ZERO), "open");
+        state.register_limit("items");
+        let mut out = String::new();
+        state.render(&mut out);
+        assert!(out.contains("polygate_rate_limit_redis_errors_total{limit=\"items\"} 0\n"));
+        assert!(out.contains("polygate_rate_limit_redis_errors_total{limit=\"orders\"} 1\n"));
+        assert!(out.contains("polygate_cache_redis_errors_total 0\n"));
+    }
 
     #[test]
     fn the_log_throttle_lets_one_line_through_per_interval() {

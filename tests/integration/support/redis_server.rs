@@ -100,6 +100,24 @@ impl RedisServer {
         .await;
     }
 
+    /// Stops the server (SIGSTOP): connections stay open and nothing is answered.
+    pub fn pause(&self) {
+        self.signal("STOP");
+    }
+
+    /// Lets a paused server go on (SIGCONT).
+    pub fn resume(&self) {
+        self.signal("CONT");
+    }
+
+    fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill -{name} failed");
+    }
+
     /// Kills the server (SIGKILL) and waits for it to be gone.
     pub fn kill(&mut self) {
         let _ = self.child.kill();
