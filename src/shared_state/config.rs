@@ -65,6 +65,7 @@ impl RedisConfig {
     pub fn validate(&self) -> Result<RedisSettings, Vec<String>> {
         let mut errors = Vec::new();
         let url = self.url.trim();
+        let shown = shown(url);
         if url.starts_with("rediss://") || url.starts_with("valkeys://") {
             errors.push(
                 "redis.url: TLS (rediss://) is not supported; use redis:// on a trusted network"
@@ -75,10 +76,10 @@ impl RedisConfig {
             || url.starts_with("unix://"))
         {
             errors.push(format!(
-                "redis.url: '{url}' must start with redis://, redis+unix:// or unix://"
+                "redis.url: '{shown}' must start with redis://, redis+unix:// or unix://"
             ));
-        } else if let Err(error) = redis::Client::open(url) {
-            errors.push(format!("redis.url: '{url}' is not a Redis URL: {error}"));
+        } else if redis::Client::open(url).is_err() {
+            errors.push(format!("redis.url: '{shown}' is not a Redis URL"));
         }
         let positive = |value: Option<ConfigDuration>,
                         default: Duration,
@@ -139,6 +140,18 @@ impl RedisConfig {
     }
 }
 
+/// A URL as messages show it: without its user-info (a password).
+fn shown(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}://[redacted]@{}", &rest[at + 1..]),
+        None => url.to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -179,8 +192,8 @@ mod tests {
             vec!["redis.url: TLS (rediss://) is not supported; use redis:// on a trusted network"]
         );
         assert_eq!(
-            config("http://cache").validate().unwrap_err(),
-            vec!["redis.url: 'http://cache' must start with redis://, redis+unix:// or unix://"]
+            config("http://user:secret@cache").validate().unwrap_err(),
+            vec!["redis.url: 'http://[redacted]@cache' must start with redis://, redis+unix:// or unix://"]
         );
         let zero = RedisConfig {
             command_timeout: Some(ConfigDuration(Duration::ZERO)),

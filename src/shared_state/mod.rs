@@ -46,8 +46,10 @@ pub struct SharedState {
 
 impl std::fmt::Debug for SharedState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Not the URL: it may carry a password.
         f.debug_struct("SharedState")
-            .field("settings", &self.settings)
+            .field("key_prefix", &self.settings.key_prefix)
+            .field("cache", &self.settings.cache)
             .finish_non_exhaustive()
     }
 }
