@@ -253,7 +253,17 @@ impl ResponseCache<MemoryStore> {
 
     /// A local miss read from the shared tier, kept locally when found.
     async fn read_tier(&self, key: &CacheKey, counters: &Arc<RouteCounters>) -> Option<Arc<Entry>> {
-        let entry = self.tier.as_ref()?.get(key, counters).await?;
+        let tier = self.tier.as_ref()?;
+        // A call for the key is under way here: wait for it rather than ask Redis again.
+        if self
+            .flights
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains_key(key)
+        {
+            return None;
+        }
+        let entry = tier.get(key, counters).await?;
         self.store.insert(key.clone(), entry.clone()).await;
         Some(entry)
     }
