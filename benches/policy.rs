@@ -129,6 +129,8 @@ fn bench(c: &mut Criterion) {
         burst: None,
         key: Some(RateKey::Caller),
         name: None,
+        shared: false,
+        fail: None,
     };
     let any_limited = RoutePolicy::build(
         Some(&RouteAuthConfig::Word(AuthWord::Any)),

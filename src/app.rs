@@ -21,6 +21,7 @@ use crate::mqtt_client::EmbeddedEndpoint;
 use crate::pipeline::Pipeline;
 use crate::policy::Policies;
 use crate::reload::{self, Reloader};
+use crate::shared_state::{RedisConfig, SharedState};
 use crate::telemetry::access_log::AccessLog;
 
 /// Everything a config describes, built and checked, not yet listening.
@@ -86,6 +87,21 @@ pub async fn build(config: &Config) -> Result<Gateway, Vec<ConfigError>> {
         errors.push(ConfigError::general(message));
         Default::default()
     });
+    let shared = match config.redis.as_ref().map(RedisConfig::validate) {
+        None => None,
+        Some(Ok(settings)) => match SharedState::new(settings) {
+            Ok(state) => Some(Arc::new(state)),
+            Err(error) => {
+                errors.push(ConfigError::general(format!("redis: {error}")));
+                None
+            }
+        },
+        Some(Err(messages)) => {
+            errors.extend(messages.into_iter().map(ConfigError::general));
+            None
+        }
+    };
+    let policies = policies.with_shared(shared.clone());
     let websocket = frontends
         .iter()
         .any(|f| matches!(f, FrontendSettings::WebSocket(_)));
@@ -100,7 +116,9 @@ pub async fn build(config: &Config) -> Result<Gateway, Vec<ConfigError>> {
             }
             policies.start().await;
             Ok(Gateway {
-                pipeline: Arc::new(Pipeline::with_policies(table, policies).with_cache(cache)),
+                pipeline: Arc::new(
+                    Pipeline::with_policies(table, policies).with_cache_shared(cache, shared),
+                ),
                 frontends,
                 admin,
                 backends,
@@ -369,6 +387,7 @@ pub async fn start(gateway: Gateway) -> std::io::Result<Running> {
         .pipeline
         .telemetry()
         .start_access_log(AccessLog::start(&config.access_log, &config.base_dir)?);
+    gateway.pipeline.start_shared();
     let listeners = frontends::bind(gateway.frontends).await?;
     let mut running = start_listeners(gateway.pipeline.clone(), listeners)?;
     if let Some(settings) = gateway.admin {

@@ -39,6 +39,7 @@ pub mod mqtt_client;
 pub mod pipeline;
 pub mod policy;
 pub mod reload;
+pub mod shared_state;
 pub mod telemetry;
 mod tls;
 

@@ -86,7 +86,7 @@ impl Reloader {
             Ok((config, table, backends)) => {
                 let routes = table.len();
                 if listeners_changed(&current.config, &config) {
-                    tracing::warn!("reload: the http, mqtt, websocket, admin, access_log and policies sections take effect at the next start; routes and backends are reloaded");
+                    tracing::warn!("reload: the http, mqtt, websocket, admin, access_log, policies and redis sections take effect at the next start; routes and backends are reloaded");
                 }
                 self.pipeline.replace_routes(table);
                 if let Some(admin) = &self.admin {
@@ -201,6 +201,7 @@ fn listeners_changed(old: &Config, new: &Config) -> bool {
         || old.admin != new.admin
         || old.access_log != new.access_log
         || old.policies != new.policies
+        || old.redis != new.redis
 }
 
 /// The config file, its mapping files and directories, and the backends' `.proto` and

@@ -101,6 +101,9 @@ impl AdminState {
             .clone();
         let mut extra: Vec<&dyn RenderMetrics> = extra.iter().map(|m| m.as_ref()).collect();
         extra.push(self.pipeline.cache().as_ref());
+        if let Some(shared) = self.pipeline.shared() {
+            extra.push(shared.as_ref());
+        }
         self.pipeline.telemetry().metrics.render(&extra)
     }
 }

@@ -12,6 +12,7 @@ pub mod control;
 pub mod key;
 pub mod metrics;
 pub mod store;
+pub mod tier;
 
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeMap, HashMap};
@@ -39,6 +40,7 @@ pub struct ResponseCache<S = MemoryStore> {
     settings: CacheSettings,
     flights: Mutex<HashMap<CacheKey, Arc<Flight>>>,
     routes: Mutex<BTreeMap<Arc<str>, Arc<RouteCounters>>>,
+    tier: Option<Arc<tier::RedisTier>>,
 }
 
 /// One backend call that requests for the same key wait for.
@@ -143,7 +145,21 @@ impl<S: ResponseStore> ResponseCache<S> {
             settings,
             flights: Mutex::default(),
             routes: Mutex::default(),
+            tier: None,
         }
+    }
+
+    /// The same cache with a shared tier in Redis.
+    pub fn with_tier(self, tier: Option<tier::RedisTier>) -> Self {
+        Self {
+            tier: tier.map(Arc::new),
+            ..self
+        }
+    }
+
+    /// The shared tier, when `redis: {cache: true}` configures one.
+    pub fn tier(&self) -> Option<&Arc<tier::RedisTier>> {
+        self.tier.as_ref()
     }
 
     /// The store's settings.
@@ -175,7 +191,7 @@ impl ResponseCache<MemoryStore> {
     pub async fn lookup(
         self: &Arc<Self>,
         request: &Request<'_>,
-        counters: &RouteCounters,
+        counters: &Arc<RouteCounters>,
     ) -> Lookup {
         let policy = request.policy;
         if policy.scope == CacheScope::Shared
@@ -193,7 +209,10 @@ impl ResponseCache<MemoryStore> {
         let found = if forced {
             None
         } else {
-            self.store.get(&key).await
+            match self.store.get(&key).await {
+                Some(entry) => Some(entry),
+                None => self.read_tier(&key, counters).await,
+            }
         };
         let now = Instant::now();
         let mut stale = None;
@@ -230,6 +249,23 @@ impl ResponseCache<MemoryStore> {
                 Lookup::Bypass("waiters")
             }
         }
+    }
+
+    /// A local miss read from the shared tier, kept locally when found.
+    async fn read_tier(&self, key: &CacheKey, counters: &Arc<RouteCounters>) -> Option<Arc<Entry>> {
+        let tier = self.tier.as_ref()?;
+        // A call for the key is under way here: wait for it rather than ask Redis again.
+        if self
+            .flights
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains_key(key)
+        {
+            return None;
+        }
+        let entry = tier.get(key, counters).await?;
+        self.store.insert(key.clone(), entry.clone()).await;
+        Some(entry)
     }
 
     /// Starts the flight for `key` when none runs (a background refresh never waits).
@@ -310,6 +346,9 @@ impl ResponseCache<MemoryStore> {
         let (end, finished) = match prepared.0 {
             Ok(entry) => {
                 self.store.insert(leader.key.clone(), entry.clone()).await;
+                if let Some(tier) = &self.tier {
+                    tier.put(&leader.key, &entry).await;
+                }
                 (FlightEnd::Stored(entry.clone()), Finished::Stored(entry))
             }
             Err(Refusal::Failed) => (FlightEnd::Failed, Finished::Failed),
@@ -469,8 +508,19 @@ impl ResponseCache<MemoryStore> {
         }))
     }
 
-    /// Drops the entries `purge` names; returns how many.
+    /// Drops the entries `purge` names, here and, with a shared tier, in Redis and (through
+    /// the purge channel) in every other instance; returns how many this instance held.
     pub async fn purge(&self, purge: &Purge) -> usize {
+        let purged = self.purge_local(purge).await;
+        if let Some(tier) = &self.tier {
+            let shared = tier.purge(purge).await;
+            tracing::debug!(shared, "purged the Redis tier's copies");
+        }
+        purged
+    }
+
+    /// Drops the entries `purge` names from this instance's store only; returns how many.
+    pub async fn purge_local(&self, purge: &Purge) -> usize {
         let keys = self.store.keys_where(&|entry: &Entry| purge.matches(entry));
         for key in &keys {
             self.store.remove(key).await;
@@ -552,7 +602,7 @@ pub enum Finished {
 }
 
 /// What `POST /cache/purge` drops.
-#[derive(Debug, Clone, Default, serde::Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, serde::Deserialize, serde::Serialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct Purge {
     /// Only the entries of this route (`GET /v1/items/{sku}`).

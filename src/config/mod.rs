@@ -55,6 +55,10 @@ pub struct Config {
     /// The response cache's store (docs/compose-cache.md); routes opt in with `cache:`.
     #[serde(default)]
     pub cache: crate::cache::CacheConfig,
+    /// The Redis server several instances share (shared rate limits, the shared cache tier);
+    /// absent: nothing is shared and no connection is made. A change needs a restart.
+    #[serde(default)]
+    pub redis: Option<crate::shared_state::RedisConfig>,
     /// Hot reload of the config, mapping and proto files.
     #[serde(default)]
     pub reload: crate::reload::ReloadConfig,

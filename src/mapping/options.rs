@@ -218,7 +218,8 @@ impl RouteOptionsConfig {
             body_field_collision: self.body_field_collision.unwrap_or_default(),
             metadata: resolve_metadata(self.metadata.as_ref(), |name| std::env::var(name).ok())?,
             retryable: self.retryable.unwrap_or(false),
-            policy: RoutePolicy::build(
+            policy: RoutePolicy::build_for(
+                &format!("{} {}", pattern.verb(), pattern.address()),
                 self.auth.as_ref(),
                 self.rate_limit.as_ref(),
                 self.concurrency.as_ref(),

@@ -17,6 +17,7 @@ use arc_swap::ArcSwap;
 mod cached;
 use cached::Cached;
 
+use crate::cache::tier::RedisTier;
 use crate::cache::{CacheSettings, ResponseCache, RouteCounters};
 use crate::mapping::{Route, RouteTable};
 use crate::model::{
@@ -24,6 +25,7 @@ use crate::model::{
     ResponseBody, Status,
 };
 use crate::policy::Policies;
+use crate::shared_state::SharedState;
 use crate::telemetry::metrics::RouteMetrics;
 use crate::telemetry::Exchange;
 use crate::telemetry::Telemetry;
@@ -34,6 +36,7 @@ pub struct Pipeline {
     policies: Policies,
     telemetry: Arc<Telemetry>,
     cache: Arc<ResponseCache>,
+    shared: Option<Arc<SharedState>>,
 }
 
 /// A route table and the metrics handle of each of its routes.
@@ -118,13 +121,28 @@ impl Pipeline {
             policies,
             telemetry,
             cache,
+            shared: None,
         }
     }
 
     /// The same pipeline with a response cache of `settings` (the default cache has the
     /// default settings).
     pub fn with_cache(self, settings: CacheSettings) -> Self {
-        let cache = Arc::new(ResponseCache::new(settings));
+        self.with_cache_shared(settings, None)
+    }
+
+    /// The same pipeline with a response cache of `settings` and the state shared with other
+    /// instances (its metrics; the cache's shared tier when it is switched on).
+    pub fn with_cache_shared(
+        self,
+        settings: CacheSettings,
+        shared: Option<Arc<SharedState>>,
+    ) -> Self {
+        let tier = shared
+            .as_ref()
+            .filter(|state| state.settings().cache)
+            .map(|state| RedisTier::new(state.clone()));
+        let cache = Arc::new(ResponseCache::new(settings).with_tier(tier));
         let table = self.routes();
         let installed = Installed {
             cache: table
@@ -140,7 +158,24 @@ impl Pipeline {
             table,
         };
         self.installed.store(Arc::new(installed));
-        Self { cache, ..self }
+        Self {
+            cache,
+            shared,
+            ..self
+        }
+    }
+
+    /// Starts what the shared state runs in the background while serving: the subscription
+    /// to other instances' cache purges, when the Redis tier is on.
+    pub fn start_shared(&self) {
+        if let Some(tier) = self.cache.tier() {
+            tier.listen(Arc::downgrade(&self.cache));
+        }
+    }
+
+    /// The state shared with other instances through Redis, when configured.
+    pub fn shared(&self) -> Option<&Arc<SharedState>> {
+        self.shared.as_ref()
     }
 
     /// The response cache (purges, metrics).

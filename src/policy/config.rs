@@ -222,6 +222,26 @@ pub struct RateLimitConfig {
     /// The policy's name in the `RateLimit` headers. Default `default`.
     #[serde(default)]
     pub name: Option<String>,
+    /// Every polygate instance draws from one bucket per key kept in Redis (needs the
+    /// `redis:` section), refilled by Redis's clock. Default false: buckets in this process.
+    #[serde(default)]
+    pub shared: bool,
+    /// What a shared limit does when Redis fails or does not answer within its
+    /// `command_timeout`: `open` (this instance's local bucket decides) or `closed` (503
+    /// UNAVAILABLE). Default `open`.
+    #[serde(default)]
+    pub fail: Option<FailMode>,
+}
+
+/// How a shared rate limit behaves while Redis is unreachable.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum FailMode {
+    /// The local bucket (the same rate, burst and key, in this process) decides. Default.
+    #[default]
+    Open,
+    /// Requests are refused with 503 UNAVAILABLE.
+    Closed,
 }
 
 /// What a rate limit's buckets are keyed by.

@@ -48,6 +48,12 @@ pub(crate) enum PolicyError {
         /// The limit.
         max: u32,
     },
+    /// A shared rate limit configured `fail: closed` cannot reach Redis.
+    #[error("rate limit '{name}' cannot be checked now (its shared state is unavailable); try again later")]
+    SharedUnavailable {
+        /// The policy's name.
+        name: Box<str>,
+    },
     /// A rate limit is reached.
     #[error("rate limit '{name}' reached: retry in {retry_after} s")]
     RateLimited {
@@ -75,7 +81,9 @@ impl PolicyError {
             PolicyError::MissingScope { .. } | PolicyError::PublisherRefused { .. } => {
                 Status::new(Code::PermissionDenied, message, ErrorSource::Client)
             }
-            PolicyError::Overloaded { .. } | PolicyError::CheckUnavailable { .. } => {
+            PolicyError::Overloaded { .. }
+            | PolicyError::CheckUnavailable { .. }
+            | PolicyError::SharedUnavailable { .. } => {
                 Status::new(Code::Unavailable, message, ErrorSource::Gateway)
             }
             PolicyError::RateLimited {
@@ -140,6 +148,16 @@ mod tests {
         }
         .status();
         assert_eq!(limited.code(), Code::ResourceExhausted);
+        let unavailable = PolicyError::SharedUnavailable {
+            name: "orders".into(),
+        }
+        .status();
+        assert_eq!(unavailable.code(), Code::Unavailable);
+        assert_eq!(
+            unavailable.message(),
+            "rate limit 'orders' cannot be checked now (its shared state is unavailable); try again later"
+        );
+        assert_eq!(unavailable.rejection(), None);
         assert_eq!(
             limited.message(),
             "rate limit 'default' reached: retry in 2 s"

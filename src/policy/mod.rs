@@ -35,6 +35,7 @@ pub use rate_limit::RateLimiter;
 use tokio::sync::OwnedSemaphorePermit;
 
 use crate::model::{Caller, Identity, RequestKey, Status};
+use crate::shared_state::SharedState;
 
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 
@@ -116,13 +117,25 @@ impl RoutePolicy {
         concurrency: Option<&ConcurrencyConfig>,
         topic: bool,
     ) -> Result<Self, String> {
+        Self::build_for("", auth, rate_limit, concurrency, topic)
+    }
+
+    /// The policy of the route `route` (`GET /v1/items/{id}`, which names its shared rate
+    /// limit buckets); `topic` for routes that take broker messages.
+    pub fn build_for(
+        route: &str,
+        auth: Option<&RouteAuthConfig>,
+        rate_limit: Option<&RateLimitConfig>,
+        concurrency: Option<&ConcurrencyConfig>,
+        topic: bool,
+    ) -> Result<Self, String> {
         if topic && auth.is_some() {
             return Err("auth: applies to HTTP and WebSocket routes; topic routes take what the broker authenticated (rate_limit: keys by client id)".into());
         }
         Ok(Self {
             auth: auth.map(AuthRequirement::from_config).transpose()?,
             rate_limit: rate_limit
-                .map(RateLimiter::build)
+                .map(|config| RateLimiter::build_for(config, route))
                 .transpose()?
                 .map(Arc::new),
             concurrency: concurrency
@@ -286,6 +299,7 @@ pub struct Policies {
     introspection: Option<Introspection>,
     forward: Forward,
     trusted: TrustedProxies,
+    shared: Option<Arc<SharedState>>,
 }
 
 impl std::fmt::Debug for Policies {
@@ -359,7 +373,13 @@ impl Policies {
             introspection,
             forward,
             trusted,
+            shared: None,
         })
+    }
+
+    /// The same policies with the shared state that `shared: true` rate limits draw from.
+    pub fn with_shared(self, shared: Option<Arc<SharedState>>) -> Self {
+        Self { shared, ..self }
     }
 
     /// Starts what runs in the background: the first fetch of a JWKS URL and its refresh.
@@ -423,6 +443,15 @@ impl Policies {
 
     /// Checks that a route requiring credentials can be satisfied by the configured kinds.
     pub fn check_route(&self, route: &RoutePolicy) -> Result<(), String> {
+        if let Some(limit) = route.rate_limit.as_ref().filter(|l| l.is_shared()) {
+            match &self.shared {
+                Some(shared) => shared.register_limit(limit.name()),
+                None => return Err(
+                    "rate_limit.shared needs the redis: section (the server the instances share)"
+                        .into(),
+                ),
+            }
+        }
         let requirement = route.auth.as_ref().or(self.default_auth.as_ref());
         let Some(AuthRequirement::Credential { schemes, .. }) =
             requirement.filter(|_| !route.broker_authenticated)
@@ -491,6 +520,7 @@ impl Policies {
         };
         if let Some(limiter) = &route.rate_limit {
             let now = Instant::now();
+            let shared = self.shared.as_deref();
             let subject = |scheme: &str| {
                 identity
                     .as_ref()
@@ -498,15 +528,31 @@ impl Policies {
                     .map(|i| &*i.subject)
             };
             let checked = match limiter.key() {
-                RateKey::Route => limiter.check((), now),
-                RateKey::ApiKey => limiter.check(subject("api_key"), now),
-                RateKey::Subject => limiter.check(subject("jwt"), now),
-                RateKey::ClientId => limiter.check(caller.client_id.as_deref(), now),
-                RateKey::ClientIp => limiter.check(self.trusted.client_ip(caller), now),
+                RateKey::Route => limiter.admit(shared, (), now).await,
+                RateKey::ApiKey => limiter.admit(shared, subject("api_key"), now).await,
+                RateKey::Subject => limiter.admit(shared, subject("jwt"), now).await,
+                RateKey::ClientId => {
+                    limiter
+                        .admit(shared, caller.client_id.as_deref(), now)
+                        .await
+                }
+                RateKey::ClientIp => {
+                    limiter
+                        .admit(shared, self.trusted.client_ip(caller), now)
+                        .await
+                }
                 RateKey::Caller => match (&identity, &caller.client_id) {
-                    (Some(i), _) => limiter.check((0u8, i.scheme, &*i.subject), now),
-                    (None, Some(id)) => limiter.check((1u8, &**id), now),
-                    (None, None) => limiter.check((2u8, self.trusted.client_ip(caller)), now),
+                    (Some(i), _) => {
+                        limiter
+                            .admit(shared, (0u8, i.scheme, &*i.subject), now)
+                            .await
+                    }
+                    (None, Some(id)) => limiter.admit(shared, (1u8, &**id), now).await,
+                    (None, None) => {
+                        limiter
+                            .admit(shared, (2u8, self.trusted.client_ip(caller)), now)
+                            .await
+                    }
                 },
             };
             checked.map_err(PolicyError::status)?;

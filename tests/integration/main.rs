@@ -38,6 +38,7 @@ mod rest_backend;
 mod rest_grpc_gaps;
 mod rest_rewrites;
 mod routing;
+mod shared_state;
 mod shutdown;
 mod soap;
 mod soap_faults;

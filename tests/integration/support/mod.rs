@@ -15,6 +15,7 @@ pub mod legacy;
 pub mod library;
 pub mod live;
 pub mod mqtt;
+pub mod redis_server;
 #[path = "../../../examples/common/warehouse.rs"]
 pub mod warehouse;
 #[path = "../../../examples/common/web.rs"]
