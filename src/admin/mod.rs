@@ -28,6 +28,7 @@ use tokio::task::JoinSet;
 pub use config::{AdminConfig, AdminSettings, DEFAULT_LISTEN};
 pub use ready::Probe;
 
+use crate::backends::resilience::{self, ResilienceSnapshot, ResilientBackend};
 use crate::config::Config;
 use crate::frontends::Shutdown;
 use crate::pipeline::Pipeline;
@@ -101,7 +102,28 @@ impl AdminState {
             .clone();
         let mut extra: Vec<&dyn RenderMetrics> = extra.iter().map(|m| m.as_ref()).collect();
         extra.push(self.pipeline.cache().as_ref());
-        self.pipeline.telemetry().metrics.render(&extra)
+        let mut text = self.pipeline.telemetry().metrics.render(&extra);
+        resilience::metrics::render(&mut text, &self.resilience_snapshots());
+        text
+    }
+
+    /// The state of every backend with the resilience layer that a route uses, by name.
+    fn resilience_snapshots(&self) -> Vec<(String, ResilienceSnapshot)> {
+        let routes = self.pipeline.routes();
+        let mut seen = std::collections::BTreeMap::new();
+        for route in routes.routes() {
+            if seen.contains_key(&*route.backend_name) {
+                continue;
+            }
+            if let Some(backend) = route
+                .backend
+                .as_any()
+                .and_then(|any| any.downcast_ref::<ResilientBackend>())
+            {
+                seen.insert(route.backend_name.to_string(), backend.snapshot());
+            }
+        }
+        seen.into_iter().collect()
     }
 }
 
