@@ -73,6 +73,9 @@ pub async fn build(config: &Config) -> Result<Gateway, Vec<ConfigError>> {
             None
         }
     };
+    if let Err(message) = config.tracing.validate() {
+        errors.push(ConfigError::general(message));
+    }
     let cache = config.cache.validate().unwrap_or_else(|message| {
         errors.push(ConfigError::general(message));
         Default::default()
@@ -349,6 +352,7 @@ impl Running {
             admin.trigger.fire();
             let _ = admin.task.await;
         }
+        self.pipeline.telemetry().stop_spans().await;
     }
 }
 
@@ -360,6 +364,12 @@ pub async fn start(gateway: Gateway) -> std::io::Result<Running> {
         .pipeline
         .telemetry()
         .start_access_log(AccessLog::start(&config.access_log, &config.base_dir)?);
+    let spans = config.tracing.validate().map_err(std::io::Error::other)?;
+    gateway
+        .pipeline
+        .telemetry()
+        .start_spans(spans.as_ref())
+        .map_err(std::io::Error::other)?;
     let listeners = frontends::bind(gateway.frontends).await?;
     let mut running = start_listeners(gateway.pipeline.clone(), listeners)?;
     if let Some(settings) = gateway.admin {
