@@ -30,6 +30,7 @@ pub use ready::Probe;
 
 use crate::backends::resilience::{self, ResilienceSnapshot, ResilientBackend};
 use crate::config::Config;
+use crate::describe::ApiDocsSettings;
 use crate::frontends::Shutdown;
 use crate::pipeline::Pipeline;
 use crate::telemetry::metrics::RenderMetrics;
@@ -43,6 +44,7 @@ pub struct AdminState {
     settings: AdminSettings,
     config: ArcSwap<Value>,
     extra_metrics: RwLock<Vec<Arc<dyn RenderMetrics>>>,
+    docs: ApiDocsSettings,
 }
 
 impl AdminState {
@@ -62,9 +64,18 @@ impl AdminState {
             frontends,
             settings,
             extra_metrics: RwLock::default(),
+            docs: ApiDocsSettings::default(),
         };
         state.configured(config);
         state
+    }
+
+    /// Serves the API description and the docs page (`/openapi.json`, `/openapi.yaml`,
+    /// `/asyncapi.json`, `/docs`) as `docs` say: the same documents as the HTTP listener's
+    /// `api_docs`, naming `docs.server` as the API's address.
+    pub fn with_api_docs(mut self, docs: ApiDocsSettings) -> Self {
+        self.docs = docs;
+        self
     }
 
     /// Takes the config a reload installed: `/config` shows it, `/readyz` probes its backends.
@@ -189,15 +200,27 @@ async fn answer(state: &AdminState, request: Request<Incoming>) -> Response<Full
     if path == "/cache/purge" {
         return purge(state, request).await;
     }
-    let known = matches!(
-        path,
-        "/healthz" | "/readyz" | "/metrics" | "/config" | "/routes"
-    );
-    if !known {
-        return json_response(
+    let not_found = || {
+        json_response(
             StatusCode::NOT_FOUND,
-            &json!({"code": 5, "message": format!("no admin page at {path}; try /healthz, /readyz, /metrics, /config or /routes"), "details": []}),
+            &json!({"code": 5, "message": format!("no admin page at {path}; try /healthz, /readyz, /metrics, /config, /routes, /openapi.json, /openapi.yaml, /asyncapi.json or /docs"), "details": []}),
+        )
+    };
+    let docs = state.docs.claims(path);
+    if docs && (request.method() == Method::GET || request.method() == Method::HEAD) {
+        let table = state.pipeline.routes();
+        return match crate::describe::respond(&state.docs, request.method(), path, &table) {
+            Some(answer) => answer.map(Full::new),
+            None => not_found(),
+        };
+    }
+    let known = docs
+        || matches!(
+            path,
+            "/healthz" | "/readyz" | "/metrics" | "/config" | "/routes"
         );
+    if !known {
+        return not_found();
     }
     if request.method() != Method::GET && request.method() != Method::HEAD {
         let mut response = json_response(
