@@ -57,6 +57,8 @@ class Requirement:
 SOAP_BACKEND = Requirement("SOAP backend", "backends:\n  probe:\n    soap: {}\n", "soap")
 MQTT_FRONTEND = Requirement("MQTT frontend", "mqtt: {}\n", "mqtt")
 WEBSOCKET_FRONTEND = Requirement("WebSocket frontend", "websocket: {}\n", "websocket")
+HOT_RELOAD = Requirement("hot reload and the admin listener's /metrics", "reload: {}\nadmin: {}\n", "reload")
+ACCESS_LOG = Requirement("access log", "access_log: {}\n", "access_log")
 LISTENER_LIMITS = Requirement(
     "REST listener limits", "http:\n  listen: 127.0.0.1:0\n  max_connections: 20000\n", "max_connections"
 )
@@ -162,6 +164,18 @@ PENDING = [
     Pending("ws-idle", "10,000 idle WebSocket connections (memory)", WEBSOCKET_FRONTEND, "ws_idle"),
     Pending("idle-conns", "10,000 idle HTTP connections (memory, file descriptors)", LISTENER_LIMITS, "http_idle"),
     Pending("stalled", "100 stalled stream readers (memory, unary latency)", LISTENER_LIMITS, "http_stalled"),
+    Pending(
+        "reload-load",
+        "constant-rate GET while the config is reloaded every second (failed requests, p99)",
+        HOT_RELOAD,
+        "reload_load",
+    ),
+    Pending(
+        "telemetry-cost",
+        "gateway CPU per REST GET → gRPC request: metrics only vs metrics + JSON access log",
+        ACCESS_LOG,
+        "telemetry_cost",
+    ),
 ]
 
 
