@@ -1,6 +1,7 @@
-//! The admin listener: `/healthz`, `/readyz`, `/metrics` (Prometheus text), `/config` (the
-//! running config, secrets redacted) and `/routes` (the route table as JSON), on an address of
-//! its own (loopback by default). Off unless the config has an `admin:` section; see
+//! The admin listener: `/healthz`, `/readyz`, `/metrics` (Prometheus text, backend resilience
+//! state included), `/config` (the running config, secrets redacted), `/routes` (the route table
+//! as JSON) and the API description with its docs page (`/openapi.json`, `/openapi.yaml`,
+//! `/asyncapi.json`, `/docs`), on an address of its own (loopback by default). Off unless the config has an `admin:` section; see
 //! docs/operations.md.
 
 mod config;
