@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use crate::admin::{AdminConfig, AdminServer, AdminSettings, AdminState};
 use crate::backends::{self, BackendConfig};
 use crate::config::{Config, ConfigError};
+use crate::describe::ApiDocsSettings;
 use crate::descriptors::load_schema;
 use crate::frontends::{self, FrontendSettings, Listener, Shutdown, ShutdownTrigger};
 use crate::mapping::source::{load_mapping, RuleOrigin};
@@ -83,6 +84,9 @@ pub async fn build(config: &Config) -> Result<Gateway, Vec<ConfigError>> {
             None
         }
     };
+    if let Err(message) = config.tracing.validate() {
+        errors.push(ConfigError::general(message));
+    }
     let cache = config.cache.validate().unwrap_or_else(|message| {
         errors.push(ConfigError::general(message));
         Default::default()
@@ -376,6 +380,7 @@ impl Running {
             admin.trigger.fire();
             let _ = admin.task.await;
         }
+        self.pipeline.telemetry().stop_spans().await;
     }
 }
 
@@ -388,6 +393,16 @@ pub async fn start(gateway: Gateway) -> std::io::Result<Running> {
         .telemetry()
         .start_access_log(AccessLog::start(&config.access_log, &config.base_dir)?);
     gateway.pipeline.start_shared();
+    let spans = config.tracing.validate().map_err(std::io::Error::other)?;
+    gateway
+        .pipeline
+        .telemetry()
+        .start_spans(spans.as_ref())
+        .map_err(std::io::Error::other)?;
+    let websocket_path = gateway.frontends.iter().find_map(|f| match f {
+        FrontendSettings::WebSocket(ws) => Some(ws.path.clone()),
+        _ => None,
+    });
     let listeners = frontends::bind(gateway.frontends).await?;
     let mut running = start_listeners(gateway.pipeline.clone(), listeners)?;
     if let Some(settings) = gateway.admin {
@@ -397,12 +412,20 @@ pub async fn start(gateway: Gateway) -> std::io::Result<Running> {
             .filter_map(|f| Some((f.key, f.ready.clone()?)))
             .collect();
         let shutdown_delay = settings.shutdown_delay;
-        let state = Arc::new(AdminState::new(
-            settings,
-            gateway.pipeline.clone(),
-            ready,
-            &config,
-        ));
+        // The same documents as the HTTP listener's api_docs, naming the HTTP listener as the
+        // API's address (the admin listener serves no API calls).
+        let docs = ApiDocsSettings {
+            prefix: String::new(),
+            websocket_path,
+            server: running
+                .frontends
+                .iter()
+                .find(|f| f.key == "http")
+                .map(|f| f.url.clone()),
+        };
+        let state = Arc::new(
+            AdminState::new(settings, gateway.pipeline.clone(), ready, &config).with_api_docs(docs),
+        );
         let server = AdminServer::bind(state.clone()).await?;
         let (trigger, shutdown) = Shutdown::new();
         running.admin = Some(RunningAdmin {

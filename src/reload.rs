@@ -86,7 +86,7 @@ impl Reloader {
             Ok((config, table, backends)) => {
                 let routes = table.len();
                 if listeners_changed(&current.config, &config) {
-                    tracing::warn!("reload: the http, mqtt, websocket, admin, access_log, policies and redis sections take effect at the next start; routes and backends are reloaded");
+                    tracing::warn!("reload: the http, mqtt, websocket, admin, access_log, tracing, policies and redis sections take effect at the next start; routes and backends are reloaded");
                 }
                 self.pipeline.replace_routes(table);
                 if let Some(admin) = &self.admin {
@@ -200,6 +200,7 @@ fn listeners_changed(old: &Config, new: &Config) -> bool {
         || old.websocket != new.websocket
         || old.admin != new.admin
         || old.access_log != new.access_log
+        || old.tracing != new.tracing
         || old.policies != new.policies
         || old.redis != new.redis
 }

@@ -4,6 +4,11 @@
 # (also saved in target/bench-load/). BENCHMARKS.md describes the method and the settings.
 #   benches/load/run.sh                  everything, unpinned
 #   BENCH_PIN=1 benches/load/run.sh      gateway on CPU 1, backend and load generator on CPU 0
+#   BENCH_SCENARIOS="reload-load telemetry-cost" benches/load/run.sh
+#                                        only those: GET at a constant rate while the config is
+#                                        reloaded every second (BENCH_RELOAD_RATE, default 1000;
+#                                        BENCH_RELOAD_DURATION, default 30s), and the CPU cost per
+#                                        request of metrics vs metrics + the JSON access log
 # First it installs what is missing (Debian: wrk, nghttp2-client, curl, mosquitto; crates.io: oha), builds
 # the ready peers of ../shared/peers with their build.sh, and builds polygate and the bench
 # backend in release. BENCH_SKIP_BUILD=1 skips all of that.

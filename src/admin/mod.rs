@@ -1,6 +1,7 @@
-//! The admin listener: `/healthz`, `/readyz`, `/metrics` (Prometheus text), `/config` (the
-//! running config, secrets redacted) and `/routes` (the route table as JSON), on an address of
-//! its own (loopback by default). Off unless the config has an `admin:` section; see
+//! The admin listener: `/healthz`, `/readyz`, `/metrics` (Prometheus text, backend resilience
+//! state included), `/config` (the running config, secrets redacted), `/routes` (the route table
+//! as JSON) and the API description with its docs page (`/openapi.json`, `/openapi.yaml`,
+//! `/asyncapi.json`, `/docs`), on an address of its own (loopback by default). Off unless the config has an `admin:` section; see
 //! docs/operations.md.
 
 mod config;
@@ -28,7 +29,9 @@ use tokio::task::JoinSet;
 pub use config::{AdminConfig, AdminSettings, DEFAULT_LISTEN};
 pub use ready::Probe;
 
+use crate::backends::resilience::{self, ResilienceSnapshot, ResilientBackend};
 use crate::config::Config;
+use crate::describe::ApiDocsSettings;
 use crate::frontends::Shutdown;
 use crate::pipeline::Pipeline;
 use crate::telemetry::metrics::RenderMetrics;
@@ -42,6 +45,7 @@ pub struct AdminState {
     settings: AdminSettings,
     config: ArcSwap<Value>,
     extra_metrics: RwLock<Vec<Arc<dyn RenderMetrics>>>,
+    docs: ApiDocsSettings,
 }
 
 impl AdminState {
@@ -61,9 +65,18 @@ impl AdminState {
             frontends,
             settings,
             extra_metrics: RwLock::default(),
+            docs: ApiDocsSettings::default(),
         };
         state.configured(config);
         state
+    }
+
+    /// Serves the API description and the docs page (`/openapi.json`, `/openapi.yaml`,
+    /// `/asyncapi.json`, `/docs`) as `docs` say: the same documents as the HTTP listener's
+    /// `api_docs`, naming `docs.server` as the API's address.
+    pub fn with_api_docs(mut self, docs: ApiDocsSettings) -> Self {
+        self.docs = docs;
+        self
     }
 
     /// Takes the config a reload installed: `/config` shows it, `/readyz` probes its backends.
@@ -104,7 +117,28 @@ impl AdminState {
         if let Some(shared) = self.pipeline.shared() {
             extra.push(shared.as_ref());
         }
-        self.pipeline.telemetry().metrics.render(&extra)
+        let mut text = self.pipeline.telemetry().metrics.render(&extra);
+        resilience::metrics::render(&mut text, &self.resilience_snapshots());
+        text
+    }
+
+    /// The state of every backend with the resilience layer that a route uses, by name.
+    fn resilience_snapshots(&self) -> Vec<(String, ResilienceSnapshot)> {
+        let routes = self.pipeline.routes();
+        let mut seen = std::collections::BTreeMap::new();
+        for route in routes.routes() {
+            if seen.contains_key(&*route.backend_name) {
+                continue;
+            }
+            if let Some(backend) = route
+                .backend
+                .as_any()
+                .and_then(|any| any.downcast_ref::<ResilientBackend>())
+            {
+                seen.insert(route.backend_name.to_string(), backend.snapshot());
+            }
+        }
+        seen.into_iter().collect()
     }
 }
 
@@ -170,15 +204,27 @@ async fn answer(state: &AdminState, request: Request<Incoming>) -> Response<Full
     if path == "/cache/purge" {
         return purge(state, request).await;
     }
-    let known = matches!(
-        path,
-        "/healthz" | "/readyz" | "/metrics" | "/config" | "/routes"
-    );
-    if !known {
-        return json_response(
+    let not_found = || {
+        json_response(
             StatusCode::NOT_FOUND,
-            &json!({"code": 5, "message": format!("no admin page at {path}; try /healthz, /readyz, /metrics, /config or /routes"), "details": []}),
+            &json!({"code": 5, "message": format!("no admin page at {path}; try /healthz, /readyz, /metrics, /config, /routes, /openapi.json, /openapi.yaml, /asyncapi.json or /docs"), "details": []}),
+        )
+    };
+    let docs = state.docs.claims(path);
+    if docs && (request.method() == Method::GET || request.method() == Method::HEAD) {
+        let table = state.pipeline.routes();
+        return match crate::describe::respond(&state.docs, request.method(), path, &table) {
+            Some(answer) => answer.map(Full::new),
+            None => not_found(),
+        };
+    }
+    let known = docs
+        || matches!(
+            path,
+            "/healthz" | "/readyz" | "/metrics" | "/config" | "/routes"
         );
+    if !known {
+        return not_found();
     }
     if request.method() != Method::GET && request.method() != Method::HEAD {
         let mut response = json_response(

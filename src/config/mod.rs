@@ -52,6 +52,9 @@ pub struct Config {
     /// The access log (off by default).
     #[serde(default)]
     pub access_log: crate::telemetry::access_log::AccessLogConfig,
+    /// Span export over OTLP (`tracing.otlp`; needs the `otlp` cargo feature).
+    #[serde(default)]
+    pub tracing: crate::telemetry::spans::TracingConfig,
     /// The response cache's store (docs/compose-cache.md); routes opt in with `cache:`.
     #[serde(default)]
     pub cache: crate::cache::CacheConfig,

@@ -56,12 +56,16 @@ pub struct ApiDocsConfig {
 }
 
 /// The validated `api_docs:` settings.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct ApiDocsSettings {
     /// The path prefix, without a trailing `/` (empty for none).
     pub prefix: String,
     /// The WebSocket multiplexed endpoint's path, when that frontend is on.
     pub websocket_path: Option<String>,
+    /// The API's base URL the OpenAPI document names (`servers`) and the docs page's "try it"
+    /// calls; `None`: `/`, the listener serving the documents (the admin listener names the
+    /// HTTP listener instead).
+    pub server: Option<String>,
 }
 
 impl ApiDocsConfig {
@@ -84,6 +88,7 @@ impl ApiDocsConfig {
         Ok(Some(ApiDocsSettings {
             prefix: prefix.to_owned(),
             websocket_path: None,
+            server: None,
         }))
     }
 }
@@ -136,7 +141,7 @@ pub fn respond(
     }
     let rest = path.strip_prefix(settings.prefix.as_str())?;
     let info = Info {
-        server: Some("/".into()),
+        server: Some(settings.server.clone().unwrap_or_else(|| "/".into())),
         ..Info::default()
     };
     let (content_type, body): (&'static str, Bytes) = match rest {

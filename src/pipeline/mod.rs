@@ -297,15 +297,19 @@ impl Pipeline {
             drop(admission);
             return finish(exchange, answer);
         }
+        let mut mapping = exchange.mapping();
         let bound = route.bind(&matched.captures, matched.query, body, metadata, timeout);
         drop(matched);
         let call = match bound {
             Ok(call) => with_route_metadata(&route, call),
             Err(status) => {
+                mapping.failed(&status);
+                drop(mapping);
                 exchange.finish(status.code());
                 return Err(status);
             }
         };
+        drop(mapping);
         let encoded = direct(&route, call, &mut exchange).await;
         drop(admission);
         finish(exchange, encoded)
@@ -326,9 +330,15 @@ async fn direct(
     call: BackendCall,
     exchange: &mut Exchange,
 ) -> Result<GatewayResponse, Status> {
+    let mut call = call;
+    let mut phase = exchange.backend_call(&route.backend_name, &mut call.metadata);
     let started = Instant::now();
     let answer = route.backend.call(call).await;
     exchange.backend_answered(started);
+    if let Err(status) = &answer {
+        phase.failed(status);
+    }
+    drop(phase);
     encode(route, answer)
 }
 

@@ -1,11 +1,12 @@
-//! Telemetry: metrics ([`metrics`], Prometheus text), the access log ([`access_log`]) and W3C
-//! trace context ([`trace`]). The pipeline opens one [`Exchange`] per request and it records
+//! Telemetry: metrics ([`metrics`], Prometheus text), the access log ([`access_log`]), W3C
+//! trace context ([`trace`]) and, with the `otlp` feature, span export ([`spans`]). The pipeline opens one [`Exchange`] per request and it records
 //! itself once, when the exchange ends (for a stream: at its last message), whatever the
 //! frontend; a leaf that knows only `model`.
 
 pub mod access_log;
 mod histogram;
 pub mod metrics;
+pub mod spans;
 pub mod trace;
 
 use std::pin::Pin;
@@ -31,6 +32,8 @@ pub struct Telemetry {
     /// Every metric.
     pub metrics: Metrics,
     access_log: OnceLock<AccessLog>,
+    #[cfg(feature = "otlp")]
+    exporter: OnceLock<spans::Exporter>,
 }
 
 impl Default for Telemetry {
@@ -38,6 +41,8 @@ impl Default for Telemetry {
         Self {
             metrics: Metrics::default(),
             access_log: OnceLock::new(),
+            #[cfg(feature = "otlp")]
+            exporter: OnceLock::new(),
         }
     }
 }
@@ -46,6 +51,34 @@ impl Telemetry {
     /// Starts writing the access log to `access_log` (once; later calls are ignored).
     pub fn start_access_log(&self, access_log: AccessLog) {
         let _ = self.access_log.set(access_log);
+    }
+
+    /// Starts exporting spans as `settings` say (once; later calls are ignored). Must run inside
+    /// the Tokio runtime. Without the `otlp` feature there is nothing to start: the config
+    /// check refuses `tracing.otlp` before this.
+    pub fn start_spans(&self, settings: Option<&spans::OtlpSettings>) -> Result<(), String> {
+        let Some(settings) = settings else {
+            return Ok(());
+        };
+        #[cfg(feature = "otlp")]
+        {
+            let exporter = spans::Exporter::start(settings)?;
+            let _ = self.exporter.set(exporter);
+            Ok(())
+        }
+        #[cfg(not(feature = "otlp"))]
+        {
+            let _ = settings;
+            Err(spans::NO_FEATURE.to_owned())
+        }
+    }
+
+    /// Sends the spans still waiting and stops exporting (at shutdown).
+    pub async fn stop_spans(&self) {
+        #[cfg(feature = "otlp")]
+        if let Some(exporter) = self.exporter.get() {
+            exporter.shutdown().await;
+        }
     }
 
     fn access_log(&self) -> Option<&AccessLog> {
@@ -96,7 +129,17 @@ impl Telemetry {
                     .or_else(|| caller.client_id.as_deref().map(Arc::from)),
             })
         });
+        #[cfg(feature = "otlp")]
+        let spans = self.exporter.get().map(|exporter| {
+            Box::new(spans::ExchangeSpans::begin(
+                exporter,
+                caller.frontend,
+                metadata,
+            ))
+        });
         Exchange {
+            #[cfg(feature = "otlp")]
+            spans,
             telemetry: self.clone(),
             route: None,
             frontend: caller.frontend,
@@ -135,9 +178,34 @@ pub struct Exchange {
     response_bytes: Option<u64>,
     code: Option<Code>,
     log: Option<Box<LogStart>>,
+    #[cfg(feature = "otlp")]
+    spans: Option<Box<spans::ExchangeSpans>>,
 }
 
 impl Exchange {
+    /// The mapping phase begins (binding the request to the backend call); it ends when the
+    /// returned phase is dropped.
+    #[inline]
+    pub fn mapping(&self) -> spans::Phase {
+        #[cfg(feature = "otlp")]
+        if let Some(spans) = &self.spans {
+            return spans.mapping();
+        }
+        spans::Phase::default()
+    }
+
+    /// The backend call to `backend` begins; with spans exported, the call's `traceparent`
+    /// (in `metadata`) names the backend span. It ends when the returned phase is dropped.
+    #[inline]
+    pub fn backend_call(&self, backend: &str, metadata: &mut HeaderMap) -> spans::Phase {
+        #[cfg(feature = "otlp")]
+        if let Some(spans) = &self.spans {
+            return spans.backend(backend, metadata);
+        }
+        let _ = (backend, metadata);
+        spans::Phase::default()
+    }
+
     /// The policies admitted the request as `identity` (none on a public route): the access
     /// log names it.
     #[inline]
@@ -150,6 +218,10 @@ impl Exchange {
     /// The route matched.
     #[inline]
     pub fn matched(&mut self, route: Arc<RouteMetrics>) {
+        #[cfg(feature = "otlp")]
+        if let Some(spans) = &self.spans {
+            spans.matched(route.method(), route.route(), route.backend());
+        }
         self.route = Some(route);
     }
 
@@ -192,6 +264,10 @@ impl Drop for Exchange {
         let duration_nanos = self.started.elapsed().as_nanos() as u64;
         let telemetry = &self.telemetry;
         telemetry.metrics.end(self.frontend);
+        #[cfg(feature = "otlp")]
+        if let Some(spans) = self.spans.take() {
+            spans.finish(code);
+        }
         let route = self
             .route
             .take()

@@ -244,6 +244,88 @@ async fn the_http_listener_serves_the_documents_and_a_reload_that_adds_a_route_a
     running.shutdown().await;
 }
 
+#[tokio::test]
+async fn the_admin_listener_serves_the_same_documents_naming_the_http_listener() {
+    polygate::install_crypto_provider();
+    let config = demo_config();
+    assert!(
+        config.admin.is_some(),
+        "the demo enables the admin listener"
+    );
+    let running = polygate::app::start(polygate::app::build(&config).await.unwrap())
+        .await
+        .unwrap();
+    let http = format!("http://{}", running.local_addr("http").unwrap());
+    let admin = Client::new(format!("http://{}", running.admin_addr().unwrap()));
+
+    let served = admin.get("/openapi.json").await;
+    assert_eq!(served.status, 200);
+    assert_eq!(served.header("content-type"), Some("application/json"));
+    // The same builder as the HTTP listener's, but "try it" goes to the HTTP listener.
+    let info = Info {
+        server: Some(http.clone()),
+        ..Info::default()
+    };
+    assert_eq!(
+        served.json(),
+        describe::openapi::document(&running.pipeline.routes(), &info)
+    );
+    assert_eq!(served.json()["servers"], json!([{"url": http}]));
+    let yaml = admin.get("/openapi.yaml").await;
+    assert_eq!(yaml.header("content-type"), Some("application/yaml"));
+    let parsed: Value = serde_saphyr::from_str(&yaml.text()).unwrap();
+    assert_eq!(parsed, served.json());
+    let asyncapi = admin.get("/asyncapi.json").await;
+    assert_eq!(asyncapi.status, 200);
+    assert_eq!(asyncapi.json()["channels"]["envelope"]["address"], "/ws");
+    let page = admin.get("/docs").await;
+    assert_eq!(page.status, 200);
+    assert_eq!(
+        page.header("content-type"),
+        Some("text/html; charset=utf-8")
+    );
+    assert!(page.text().contains("\"/openapi.json\""), "{}", page.text());
+    let css = admin.get("/docs/swagger-ui.css").await;
+    assert_eq!(
+        css.body.len() as u64,
+        std::fs::metadata(root().join("assets/swagger-ui/swagger-ui.css"))
+            .unwrap()
+            .len()
+    );
+    let head = admin.send("HEAD", "/openapi.json", &[], "").await;
+    assert_eq!((head.status.as_u16(), head.body.len()), (200, 0));
+    // Other methods and unknown files answer in the canonical shape.
+    let post = admin.send("POST", "/openapi.json", &[], "").await;
+    assert_eq!(post.status, 405);
+    assert_eq!(post.header("allow"), Some("GET, HEAD"));
+    let missing = admin.get("/docs/nothing").await;
+    assert_eq!(missing.status, 404);
+    assert_eq!(missing.json()["code"], 5);
+    // The admin pages are still there.
+    assert_eq!(admin.get("/healthz").await.status, 200);
+    assert_eq!(admin.get("/routes").await.status, 200);
+
+    // A reload shows on the admin listener too: the documents come from the current table.
+    let extra = scratch_dir().join("api-docs-admin-extra.yaml");
+    std::fs::write(
+        &extra,
+        "routes:\n  - get: /v1/extra\n    backend: web\n    rest: {path: /index.html}\n",
+    )
+    .unwrap();
+    let mut reloaded = config.clone();
+    reloaded.mappings.push(extra);
+    let gateway = polygate::app::build(&reloaded).await.unwrap();
+    let pipeline = Arc::try_unwrap(gateway.pipeline).unwrap_or_else(|_| panic!("unshared"));
+    let table = Arc::try_unwrap(pipeline.into_routes()).unwrap_or_else(|_| panic!("unshared"));
+    running.pipeline.replace_routes(table);
+    let after = admin.get("/openapi.json").await.json();
+    assert_eq!(
+        after["paths"]["/v1/extra"]["get"]["operationId"],
+        "web.get_v1_extra"
+    );
+    running.shutdown().await;
+}
+
 #[test]
 fn polygate_openapi_and_asyncapi_write_the_documents_to_stdout() {
     let run = |args: &[&str]| {

@@ -30,6 +30,7 @@ mod mqtt;
 mod mqtt_delivery;
 mod mqtt_mosquitto;
 mod operations;
+mod otlp;
 mod pass_through;
 mod plain_xml;
 mod policies;

@@ -32,6 +32,55 @@ fn snapshot(gateway: &Gateway, name: &str) -> ResilienceSnapshot {
         .snapshot()
 }
 
+/// The admin listener, for `/metrics`.
+const ADMIN: &str = "admin:\n  listen: 127.0.0.1:0\n";
+
+/// The sample lines of `family` on `/metrics` (the family's own series, not its `_suffix`es).
+async fn series(gateway: &Gateway, family: &str) -> Vec<String> {
+    let response = gateway.admin().get("/metrics").await;
+    assert_eq!(response.status, 200);
+    let prefix = format!("{family}{{");
+    response
+        .text()
+        .lines()
+        .filter(|line| line.starts_with(&prefix))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// `family{backend="backend",endpoint="url"} value` for each `(url, value)`.
+fn per_endpoint(family: &str, backend: &str, values: &[(&str, u64)]) -> Vec<String> {
+    values
+        .iter()
+        .map(|(url, value)| format!("{family}{{backend=\"{backend}\",endpoint=\"{url}\"}} {value}"))
+        .collect()
+}
+
+/// The three `polygate_backend_circuit_state` series of one endpoint in `state`.
+fn circuit(backend: &str, url: &str, state: &str) -> Vec<String> {
+    ["closed", "open", "half_open"]
+        .iter()
+        .map(|s| {
+            format!(
+                "polygate_backend_circuit_state{{backend=\"{backend}\",endpoint=\"{url}\",state=\"{s}\"}} {}",
+                u8::from(*s == state)
+            )
+        })
+        .collect()
+}
+
+/// The three `polygate_backend_circuit_transitions_total` series of one endpoint.
+fn transitions(backend: &str, url: &str, [closed, open, half_open]: [u64; 3]) -> Vec<String> {
+    [("closed", closed), ("open", open), ("half_open", half_open)]
+        .iter()
+        .map(|(to, n)| {
+            format!(
+                "polygate_backend_circuit_transitions_total{{backend=\"{backend}\",endpoint=\"{url}\",to=\"{to}\"}} {n}"
+            )
+        })
+        .collect()
+}
+
 /// A gRPC backend config for the test protos over `endpoints`, with `resilience` (YAML lines
 /// indented for the block) and `extra` top-level config.
 fn grpc_config(endpoints: &[String], resilience: &str, extra: &str) -> String {
@@ -81,7 +130,7 @@ async fn a_killed_grpc_endpoint_fails_no_request_and_returns_once_its_health_che
     }
     let urls: Vec<String> = servers.iter().flatten().map(GrpcServer::url).collect();
     let resilience = "        health_check: {interval: 20ms, timeout: 1s, unhealthy_threshold: 1}\n        outlier: {consecutive_failures: 1, base_ejection: 1h, max_ejection: 1h}\n";
-    let gateway = Gateway::start(&grpc_config(&urls, resilience, ""), &[]).await;
+    let gateway = Gateway::start(&grpc_config(&urls, resilience, ADMIN), &[]).await;
     let calls = |servers: &[Option<GrpcServer>]| -> Vec<usize> {
         servers
             .iter()
@@ -110,6 +159,27 @@ async fn a_killed_grpc_endpoint_fails_no_request_and_returns_once_its_health_che
     })
     .await;
     let state = snapshot(&gateway, "test");
+    let healthy = "polygate_backend_endpoint_healthy";
+    assert_eq!(
+        series(&gateway, healthy).await,
+        per_endpoint(
+            healthy,
+            "test",
+            &[(&urls[0], 1), (&urls[1], 0), (&urls[2], 1)]
+        )
+    );
+    // Ejected by the first call it failed, unless its health check found it dead first.
+    let ejections = state.endpoints[1].ejections;
+    assert!(ejections <= 1, "{state:?}");
+    let family = "polygate_backend_endpoint_ejections_total";
+    assert_eq!(
+        series(&gateway, family).await,
+        per_endpoint(
+            family,
+            "test",
+            &[(&urls[0], 0), (&urls[1], ejections), (&urls[2], 0)]
+        )
+    );
     for _ in 0..30 {
         let response = gateway.client.get("/v1/echo/a").await;
         assert_eq!(response.status, 200, "{}", response.text());
@@ -140,6 +210,69 @@ async fn a_killed_grpc_endpoint_fails_no_request_and_returns_once_its_health_che
         .endpoints
         .iter()
         .all(|e| e.circuit == CircuitState::Closed));
+    assert_eq!(
+        series(&gateway, healthy).await,
+        per_endpoint(
+            healthy,
+            "test",
+            &[(&urls[0], 1), (&urls[1], 1), (&urls[2], 1)]
+        )
+    );
+    let ejected = "polygate_backend_endpoint_ejected";
+    assert_eq!(
+        series(&gateway, ejected).await,
+        per_endpoint(
+            ejected,
+            "test",
+            &[(&urls[0], 0), (&urls[1], 0), (&urls[2], 0)]
+        )
+    );
+    let closed: Vec<String> = urls
+        .iter()
+        .flat_map(|u| circuit("test", u, "closed"))
+        .collect();
+    assert_eq!(
+        series(&gateway, "polygate_backend_circuit_state").await,
+        closed
+    );
+    gateway.stop().await;
+}
+
+#[tokio::test]
+async fn an_endpoint_ejected_after_a_failure_shows_on_metrics() {
+    let servers = [answering(503).await, answering(200).await];
+    let urls: Vec<String> = servers.iter().map(HttpServer::url).collect();
+    let resilience = "        retry: {max_retries: 0}\n        outlier: {consecutive_failures: 1, base_ejection: 1h, max_ejection: 1h}\n        circuit_breaker: {failure_threshold: 0}\n";
+    let gateway = Gateway::start(
+        &format!("{}{ADMIN}", rest_config(&urls, resilience)),
+        &[("routes.yaml", ORDER_ROUTES)],
+    )
+    .await;
+    // Round-robin starts at the failing endpoint; its one failure ejects it.
+    let mut statuses = Vec::new();
+    for i in 0..4 {
+        statuses.push(gateway.client.get(&format!("/v1/orders/{i}")).await.status);
+    }
+    assert_eq!(statuses, [503, 200, 200, 200]);
+    let (a, b) = (urls[0].as_str(), urls[1].as_str());
+    for (family, values) in [
+        ("polygate_backend_endpoint_healthy", [1, 1]),
+        ("polygate_backend_endpoint_ejected", [1, 0]),
+        ("polygate_backend_endpoint_ejections_total", [1, 0]),
+        ("polygate_backend_endpoint_requests_total", [1, 3]),
+        ("polygate_backend_endpoint_failures_total", [1, 0]),
+        ("polygate_backend_endpoint_requests_in_flight", [0, 0]),
+    ] {
+        assert_eq!(
+            series(&gateway, family).await,
+            per_endpoint(family, "orders", &[(a, values[0]), (b, values[1])]),
+            "{family}"
+        );
+    }
+    assert_eq!(
+        series(&gateway, "polygate_backend_retries_total").await,
+        ["polygate_backend_retries_total{backend=\"orders\"} 0"]
+    );
     gateway.stop().await;
 }
 
@@ -153,7 +286,11 @@ async fn the_retry_budget_caps_retries_when_every_endpoint_fails() {
     let urls: Vec<String> = servers.iter().map(GrpcServer::url).collect();
     let resilience = "        retry: {max_retries: 2, backoff: 1ms, max_backoff: 1ms, budget_percent: 20, min_retries: 3}\n        outlier: {consecutive_failures: 0}\n        circuit_breaker: {failure_threshold: 0}\n";
     let gateway = Gateway::start(
-        &grpc_config(&urls, resilience, "mappings: [echo.yaml]\n"),
+        &grpc_config(
+            &urls,
+            resilience,
+            &format!("mappings: [echo.yaml]\n{ADMIN}"),
+        ),
         &[("echo.yaml", RETRYABLE_ECHO)],
     )
     .await;
@@ -171,6 +308,28 @@ async fn the_retry_budget_caps_retries_when_every_endpoint_fails() {
     let state = snapshot(&gateway, "test");
     assert_eq!(state.retries, 7);
     assert_eq!(state.budget_exhausted, 19);
+    for (family, value) in [
+        ("polygate_backend_retries_total", 7),
+        ("polygate_backend_retry_budget_exhausted_total", 19),
+        ("polygate_backend_circuit_open_refusals_total", 0),
+    ] {
+        assert_eq!(
+            series(&gateway, family).await,
+            [format!("{family}{{backend=\"test\"}} {value}")]
+        );
+    }
+    // Every call and retry reached an endpoint, and each one failed.
+    for family in [
+        "polygate_backend_endpoint_requests_total",
+        "polygate_backend_endpoint_failures_total",
+    ] {
+        let sum: u64 = series(&gateway, family)
+            .await
+            .iter()
+            .map(|line| line.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
+            .sum();
+        assert_eq!(sum, 27, "{family}");
+    }
     gateway.stop().await;
 }
 
@@ -180,10 +339,17 @@ async fn the_circuit_opens_refuses_calls_and_half_opens_for_one_trial() {
     let server = failing_server(failing.clone()).await;
     let resilience = "        retry: {max_retries: 0}\n        outlier: {consecutive_failures: 0}\n        circuit_breaker: {failure_threshold: 3, open_for: 1s, half_open_calls: 1}\n";
     let gateway = Gateway::start(
-        &grpc_config(&[server.url()], resilience, "mappings: [echo.yaml]\n"),
+        &grpc_config(
+            &[server.url()],
+            resilience,
+            &format!("mappings: [echo.yaml]\n{ADMIN}"),
+        ),
         &[("echo.yaml", RETRYABLE_ECHO)],
     )
     .await;
+    let url = server.url();
+    let state = "polygate_backend_circuit_state";
+    let moves = "polygate_backend_circuit_transitions_total";
     let echo = || {
         gateway
             .client
@@ -196,6 +362,12 @@ async fn the_circuit_opens_refuses_calls_and_half_opens_for_one_trial() {
     assert_eq!(
         snapshot(&gateway, "test").endpoints[0].circuit,
         CircuitState::Open
+    );
+    // (open_for is 1s: the circuit cannot half-open between these reads and the calls above.)
+    assert_eq!(series(&gateway, state).await, circuit("test", &url, "open"));
+    assert_eq!(
+        series(&gateway, moves).await,
+        transitions("test", &url, [0, 1, 0])
     );
     // Open: refused without reaching the server. (The circuit may half-open meanwhile; the
     // loop stops there, and the check below holds either way.)
@@ -213,6 +385,14 @@ async fn the_circuit_opens_refuses_calls_and_half_opens_for_one_trial() {
         snapshot(&gateway, "test").endpoints[0].circuit == CircuitState::HalfOpen
     })
     .await;
+    assert_eq!(
+        series(&gateway, state).await,
+        circuit("test", &url, "half_open")
+    );
+    assert_eq!(
+        series(&gateway, moves).await,
+        transitions("test", &url, [0, 1, 1])
+    );
     // A failed trial opens it again.
     let response = echo().await;
     assert_eq!(response.status, 503);
@@ -235,6 +415,20 @@ async fn the_circuit_opens_refuses_calls_and_half_opens_for_one_trial() {
     assert_eq!(state.endpoints[0].circuit, CircuitState::Closed);
     assert_eq!(state.endpoints[0].circuit_opened, 2);
     assert_eq!(state.circuit_refusals, refused);
+    let state = "polygate_backend_circuit_state";
+    assert_eq!(
+        series(&gateway, state).await,
+        circuit("test", &url, "closed")
+    );
+    assert_eq!(
+        series(&gateway, moves).await,
+        transitions("test", &url, [1, 2, 2])
+    );
+    let family = "polygate_backend_circuit_open_refusals_total";
+    assert_eq!(
+        series(&gateway, family).await,
+        [format!("{family}{{backend=\"test\"}} {refused}")]
+    );
     gateway.stop().await;
 }
 

@@ -58,6 +58,8 @@ SOAP_BACKEND = Requirement("SOAP backend", "backends:\n  probe:\n    soap: {}\n"
 MQTT_FRONTEND = Requirement("MQTT frontend", "mqtt: {}\n", "mqtt")
 WEBSOCKET_FRONTEND = Requirement("WebSocket frontend", "websocket: {}\n", "websocket")
 POLICIES = Requirement("front-door policies", "policies:\n  default_auth: none\n", "policies")
+HOT_RELOAD = Requirement("hot reload and the admin listener's /metrics", "reload: {}\nadmin: {}\n", "reload")
+ACCESS_LOG = Requirement("access log", "access_log: {}\n", "access_log")
 LISTENER_LIMITS = Requirement(
     "REST listener limits", "http:\n  listen: 127.0.0.1:0\n  max_connections: 20000\n", "max_connections"
 )
@@ -168,6 +170,18 @@ PENDING = [
         "REST GET → gRPC with front-door policies (gateway CPU per request)",
         POLICIES,
         "http_policies",
+    ),
+    Pending(
+        "reload-load",
+        "constant-rate GET while the config is reloaded every second (failed requests, p99)",
+        HOT_RELOAD,
+        "reload_load",
+    ),
+    Pending(
+        "telemetry-cost",
+        "gateway CPU per REST GET → gRPC request: metrics only vs metrics + JSON access log",
+        ACCESS_LOG,
+        "telemetry_cost",
     ),
 ]
 

@@ -36,6 +36,8 @@ pub struct Breaker {
     opened_at: Option<Instant>,
     trials: u32,
     opened: u64,
+    half_opened: u64,
+    closed: u64,
 }
 
 impl Breaker {
@@ -48,6 +50,8 @@ impl Breaker {
             opened_at: None,
             trials: 0,
             opened: 0,
+            half_opened: 0,
+            closed: 0,
         }
     }
 
@@ -60,6 +64,7 @@ impl Breaker {
         {
             self.state = CircuitState::HalfOpen;
             self.trials = 0;
+            self.half_opened += 1;
         }
         self.state
     }
@@ -67,6 +72,12 @@ impl Breaker {
     /// How many times the circuit has opened.
     pub fn times_opened(&self) -> u64 {
         self.opened
+    }
+
+    /// How many times the circuit has entered each state: `[closed, open, half-open]`. A
+    /// circuit half-opens when its state is next read after `open_for` has passed.
+    pub fn transitions(&self) -> [u64; 3] {
+        [self.closed, self.opened, self.half_opened]
     }
 
     /// Whether a call may go through at `now`, without taking it.
@@ -95,6 +106,9 @@ impl Breaker {
     pub fn on_success(&mut self, ticket: Ticket) {
         match (ticket, self.state) {
             (Ticket::Trial, CircuitState::HalfOpen) | (Ticket::Normal, CircuitState::Closed) => {
+                if self.state == CircuitState::HalfOpen {
+                    self.closed += 1;
+                }
                 self.state = CircuitState::Closed;
                 self.failures_in_a_row = 0;
                 self.trials = 0;
@@ -192,6 +206,8 @@ mod tests {
         b.on_success(trial);
         assert_eq!(b.state(later), CircuitState::Closed);
         assert_eq!(b.admit(later), Some(Ticket::Normal));
+        // Entered closed once, open once, half-open once.
+        assert_eq!(b.transitions(), [1, 1, 1]);
     }
 
     #[test]
@@ -213,6 +229,7 @@ mod tests {
             b.state(later + Duration::from_secs(10)),
             CircuitState::HalfOpen
         );
+        assert_eq!(b.transitions(), [0, 2, 2]);
     }
 
     #[test]

@@ -64,6 +64,9 @@ pub struct EndpointSnapshot {
     pub ejections: u64,
     /// Times its circuit opened.
     pub circuit_opened: u64,
+    /// Times its circuit entered each state: `[closed, open, half-open]` (opened is the middle
+    /// one).
+    pub circuit_transitions: [u64; 3],
 }
 
 /// The mutable state, under one lock.
@@ -177,6 +180,7 @@ impl Endpoint {
             failures: self.failures.load(Ordering::Relaxed),
             ejections: state.outlier.ejections(),
             circuit_opened: state.breaker.times_opened(),
+            circuit_transitions: state.breaker.transitions(),
         }
     }
 }

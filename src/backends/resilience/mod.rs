@@ -12,6 +12,7 @@ mod discovery;
 mod endpoint;
 pub mod health;
 mod layer;
+pub mod metrics;
 pub mod outlier;
 
 pub use breaker::CircuitState;
