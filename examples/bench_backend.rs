@@ -12,12 +12,19 @@
 //! measures the gateway. `--soap-capture FILE` saves the first request's body (and its
 //! `FILE.headers`), which the harness replays for the direct call.
 //!
+//! With `--rest-listen`, it also serves REST/JSON over HTTP/1.1: `GET /items/{id}` answers a small
+//! item at once; `GET /slow/{key}` answers after `--rest-delay-ms` (default 100 ms); `GET /calls`
+//! answers how many of each it received (`{"items": N, "slow": N}`), so that the coalescing
+//! scenario reads the backend calls from the backend itself.
+//!
 //! Run with `cargo run --release --example bench_backend -- --listen 127.0.0.1:50061`;
 //! `benches/load/run.sh` starts it for the streaming and SOAP scenarios.
 
 use std::convert::Infallible;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use bytes::Bytes;
 use clap::Parser;
@@ -51,6 +58,87 @@ struct Args {
     /// Save the first SOAP request's body to this file, and its headers to `FILE.headers`.
     #[arg(long, requires = "soap_listen")]
     soap_capture: Option<PathBuf>,
+    /// Also serve the REST/JSON endpoints (`/items/{id}`, `/slow/{key}`, `/calls`) on this
+    /// address (HTTP/1.1).
+    #[arg(long)]
+    rest_listen: Option<String>,
+    /// How long `/slow/{key}` waits before answering, in milliseconds.
+    #[arg(long, default_value_t = 100)]
+    rest_delay_ms: u64,
+}
+
+/// The REST endpoints' call counters.
+#[derive(Debug, Default)]
+struct RestCalls {
+    items: AtomicU64,
+    slow: AtomicU64,
+}
+
+/// Answers one REST request: an item, a slow answer, the call counts, or 404.
+async fn rest_answer(
+    request: http::Request<Incoming>,
+    calls: Arc<RestCalls>,
+    delay: Duration,
+) -> http::Response<Full<Bytes>> {
+    let path = request.uri().path();
+    let get = request.method() == http::Method::GET;
+    let (status, body) = if let Some(id) = path.strip_prefix("/items/").filter(|_| get) {
+        calls.items.fetch_add(1, Ordering::Relaxed);
+        let id = serde_json::to_string(id).unwrap_or_else(|_| "\"\"".to_owned());
+        (
+            http::StatusCode::OK,
+            format!(
+                r#"{{"id":{id},"name":"Lightweight aluminium laptop stand","priceCents":"4999","stockCount":137,"sku":"LS-ALU-0042-SLV"}}"#
+            ),
+        )
+    } else if let Some(key) = path.strip_prefix("/slow/").filter(|_| get) {
+        calls.slow.fetch_add(1, Ordering::Relaxed);
+        tokio::time::sleep(delay).await;
+        let key = serde_json::to_string(key).unwrap_or_else(|_| "\"\"".to_owned());
+        (http::StatusCode::OK, format!(r#"{{"key":{key}}}"#))
+    } else if path == "/calls" && get {
+        (
+            http::StatusCode::OK,
+            format!(
+                r#"{{"items":{},"slow":{}}}"#,
+                calls.items.load(Ordering::Relaxed),
+                calls.slow.load(Ordering::Relaxed)
+            ),
+        )
+    } else {
+        (
+            http::StatusCode::NOT_FOUND,
+            r#"{"error":"not found"}"#.to_owned(),
+        )
+    };
+    let mut response = http::Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+/// Serves the REST endpoints over HTTP/1.1 keep-alive.
+async fn serve_rest(listener: TcpListener, delay: Duration) {
+    let calls = Arc::new(RestCalls::default());
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let calls = calls.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |request| {
+                let calls = calls.clone();
+                async move { Ok::<_, Infallible>(rest_answer(request, calls, delay).await) }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
 }
 
 /// The demo Warehouse's answer to `GetItem` for `CUP-1001`, as `examples/common/warehouse.rs`
@@ -276,6 +364,11 @@ async fn main() -> std::io::Result<()> {
         let soap = TcpListener::bind(addr).await?;
         println!("SOAP 1.1 endpoint http://{}/warehouse", soap.local_addr()?);
         tokio::spawn(serve_soap(soap, args.soap_capture.clone()));
+    }
+    if let Some(addr) = &args.rest_listen {
+        let rest = TcpListener::bind(addr).await?;
+        println!("REST endpoints http://{}/items/{{id}}", rest.local_addr()?);
+        tokio::spawn(serve_rest(rest, Duration::from_millis(args.rest_delay_ms)));
     }
     let listener = TcpListener::bind(&args.listen).await?;
     println!(

@@ -1,6 +1,7 @@
 //! The quickstart: the demo library backend (gRPC on 127.0.0.1:50051, with the reading room's
 //! service), the demo Warehouse (a legacy SOAP 1.1 service on 127.0.0.1:50052), the WebSocket
-//! demo page's server (127.0.0.1:50053) and polygate in front of them (REST/JSON and WebSocket on
+//! demo page's server (127.0.0.1:50053), the reviews service (REST/JSON on 127.0.0.1:50054) and
+//! polygate in front of them (REST/JSON and WebSocket on
 //! 127.0.0.1:8080 and an embedded MQTT broker on 127.0.0.1:1883, from `examples/demo.yaml`,
 //! `mappings/` and `examples/web/routes.yaml`), in one process.
 //!
@@ -13,6 +14,8 @@ mod grpc_server;
 mod http_server;
 #[path = "common/library.rs"]
 mod library;
+#[path = "common/reviews.rs"]
+mod reviews;
 #[path = "common/warehouse.rs"]
 mod warehouse;
 #[path = "common/web.rs"]
@@ -37,6 +40,7 @@ async fn main() -> anyhow::Result<()> {
         .await?;
     let warehouse = warehouse::start_warehouse("127.0.0.1:50052").await?;
     let page = web::start_page_server("127.0.0.1:50053").await?;
+    let reviews = reviews::start_reviews("127.0.0.1:50054").await?;
     let config = polygate::config::Config::from_file(&root.join("examples/demo.yaml"))?;
     let gateway = match polygate::app::build(&config).await {
         Ok(gateway) => gateway,
@@ -63,6 +67,7 @@ async fn main() -> anyhow::Result<()> {
         .local_addr("mqtt")
         .expect("the demo config has an MQTT frontend");
     println!("demo page server on {}", page.url());
+    println!("demo reviews (REST/JSON) on {}/reviews", reviews.url());
     if let Some(admin) = running.admin_addr() {
         println!("polygate admin (/healthz /readyz /metrics /config /routes) on http://{admin}");
     }
@@ -85,6 +90,7 @@ async fn main() -> anyhow::Result<()> {
         format!("curl -s -i {base}/v1/shelves/99"),
         format!("curl -s {base}/v1/warehouse/items/CUP-1001"),
         format!("curl -s '{base}/v1/warehouse/items?category=kitchen'"),
+        format!("curl -s -i {base}/v1/bookshop/1/1    # gRPC + SOAP + REST in one cached answer: call it twice"),
         format!("curl -s -H 'x-api-key: demo-key' -X POST {base}/v1/warehouse/orders -H 'Content-Type: application/json' -d '{{\"customer\":{{\"name\":\"Ada\",\"email\":\"ada@example.com\",\"address\":{{\"street\":\"1 Loop Rd\",\"city\":\"Lyon\",\"zip\":\"01234\",\"country\":\"FR\"}}}},\"line\":[{{\"sku\":\"CUP-1001\",\"quantity\":2}}]}}'"),
         format!("curl -s -i -H 'x-api-key: demo-key' -X POST {base}/v1/warehouse/orders -H 'Content-Type: application/json' -d '{{\"customer\":{{\"name\":\"Ada\",\"email\":\"ada@example.com\",\"address\":{{\"street\":\"1 Loop Rd\",\"city\":\"Lyon\",\"zip\":\"01234\",\"country\":\"FR\"}}}},\"line\":[{{\"sku\":\"KET-1002\",\"quantity\":5}}]}}'"),
         format!("curl -s -i -H 'x-api-key: demo-key' -X DELETE '{base}/v1/warehouse/orders/42?reason=changed%20my%20mind'"),
@@ -112,5 +118,6 @@ async fn main() -> anyhow::Result<()> {
     backend.stop().await;
     warehouse.stop().await;
     page.stop().await;
+    reviews.stop().await;
     Ok(())
 }

@@ -9,6 +9,12 @@
 #                                        reloaded every second (BENCH_RELOAD_RATE, default 1000;
 #                                        BENCH_RELOAD_DURATION, default 30s), and the CPU cost per
 #                                        request of metrics vs metrics + the JSON access log
+#   BENCH_SCENARIOS="cache-hit coalesce compose" benches/load/run.sh
+#                                        the response cache and composed routes: CPU per cached hit
+#                                        vs the same GET uncached; 1,000 concurrent identical misses
+#                                        on a 100 ms backend (BENCH_COALESCE_CLIENTS, default 1000;
+#                                        BENCH_COALESCE_ROUNDS, default 3); a three-step composed
+#                                        route vs its steps alone (BENCH_COMPOSE_RATE, default 1000)
 # First it installs what is missing (Debian: wrk, nghttp2-client, curl, mosquitto; crates.io: oha), builds
 # the ready peers of ../shared/peers with their build.sh, and builds polygate and the bench
 # backend in release. BENCH_SKIP_BUILD=1 skips all of that.

@@ -26,7 +26,7 @@ struct Item {
     discontinued: bool,
 }
 
-const CATALOG: [Item; 3] = [
+const CATALOG: [Item; 5] = [
     Item {
         sku: "CUP-1001",
         name: "Espresso cups (set of 4)",
@@ -56,6 +56,27 @@ const CATALOG: [Item; 3] = [
         tags: &[],
         dimensions: Some(("15", "45", "2.1")),
         discontinued: true,
+    },
+    // The library's books, by ISBN (the demo's composed bookshop route reads their stock).
+    Item {
+        sku: "ISBN-9780199232765",
+        name: "War and Peace",
+        category: "books",
+        price_cents: 1599,
+        stock: 7,
+        tags: &["paperback"],
+        dimensions: None,
+        discontinued: false,
+    },
+    Item {
+        sku: "ISBN-9780465023820",
+        name: "The Feynman Lectures on Physics",
+        category: "books",
+        price_cents: 7500,
+        stock: 2,
+        tags: &["hardcover", "boxed"],
+        dimensions: None,
+        discontinued: false,
     },
 ];
 

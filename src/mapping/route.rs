@@ -164,6 +164,14 @@ pub struct BindRequest<'a> {
 }
 
 impl Route {
+    /// Takes the route's own metric handles from `metrics` when it is installed: a composed
+    /// route's per-step durations (other routes have none).
+    pub fn register_metrics(&self, metrics: &crate::telemetry::metrics::Metrics) {
+        if let RoutePlan::Compose(plan) = &self.plan {
+            plan.register_metrics(self.pattern.verb(), self.pattern.address(), metrics);
+        }
+    }
+
     /// Binds a matched request to a call of this route's backend operation.
     pub fn bind(
         self: &Arc<Self>,

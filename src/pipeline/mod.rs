@@ -61,6 +61,7 @@ impl Installed {
         let metrics = table
             .routes()
             .map(|route| {
+                route.register_metrics(&telemetry.metrics);
                 let handle = telemetry.metrics.route(
                     route.pattern.verb(),
                     route.pattern.address(),

@@ -350,6 +350,60 @@ async fn the_byte_bound_holds_after_many_distinct_answers() {
     gateway.stop().await;
 }
 
+#[tokio::test]
+async fn the_byte_bound_holds_after_a_gibibyte_of_distinct_answers() {
+    // 1,100 distinct answers of about 1 MiB each (more than 1 GiB in all) through a cache of
+    // 8 MiB: each body is its target then one shared filler, copied rather than rebuilt.
+    const ANSWERS: usize = 1100;
+    const MAX_SIZE: u64 = 8 * 1024 * 1024;
+    let filler: Arc<[u8]> = vec![b'x'; 1000 * 1024].into();
+    let upstream = HttpServer::start(move |request: Recorded| {
+        let filler = filler.clone();
+        async move {
+            let mut body = Vec::with_capacity(filler.len() + 64);
+            body.extend_from_slice(b"{\"target\":\"");
+            body.extend_from_slice(request.target.as_bytes());
+            body.extend_from_slice(b"\",\"filler\":\"");
+            body.extend_from_slice(&filler);
+            body.extend_from_slice(b"\"}");
+            Answer::new(200, "application/json", body)
+        }
+    })
+    .await;
+    let gateway = shop(
+        &upstream,
+        "cache:\n  max_size: 8MiB\n  max_entry_size: 2MiB\n",
+    )
+    .await;
+    let mut served: u64 = 0;
+    for sku in 0..ANSWERS {
+        let answer = gateway.client.get(&format!("/v1/items/{sku}")).await;
+        assert_eq!(answer.status, 200);
+        assert_eq!(
+            answer.header("cache-status"),
+            Some("polygate; fwd=miss; stored")
+        );
+        served += answer.body.len() as u64;
+    }
+    assert!(served > 1024 * 1024 * 1024, "{served}");
+    assert_eq!(upstream.requests().len(), ANSWERS);
+    let admin = gateway.admin();
+    // A purge that matches nothing applies the store's pending evictions.
+    admin
+        .json("POST", "/cache/purge", json!({"tag": "none"}))
+        .await;
+    let size = metric(&admin, "polygate_cache_size_bytes").await;
+    assert!(size > 0 && size <= MAX_SIZE, "{size}");
+    assert_eq!(
+        metric(&admin, "polygate_cache_max_size_bytes").await,
+        MAX_SIZE
+    );
+    assert!(metric(&admin, "polygate_cache_entries").await <= 8);
+    let evictions = r#"polygate_cache_evictions_total{method="GET",route="/v1/items/{sku}"}"#;
+    assert!(metric(&admin, evictions).await > 0);
+    gateway.stop().await;
+}
+
 const TICKETS: &str = "http:\n  rules:\n  - selector: polygate.test.v1.Tickets.Read\n    get: /v1/tickets/{name}\n    cache: {ttl: 60s}\n";
 
 fn tickets_config(url: &str, mapping: &str) -> String {

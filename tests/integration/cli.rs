@@ -45,13 +45,14 @@ fn check_prints_the_route_table_of_the_demo_config() {
             "WEBSOCKET  /ws/{parent=shelves/*}/books           library    PUBLIC   -      /polygate.demo.v1.Library/FollowBooks\n",
             "POST       /v1/librarian:ask                      library    api_key  -      /polygate.demo.v1.Library/AskLibrarian\n",
             "WEBSOCKET  /ws/librarian                          library    PUBLIC   -      /polygate.demo.v1.Library/AskLibrarian\n",
+            "GET        /v1/bookshop/{shelf}/{book}            compose    PUBLIC   30s    compose(book, stock, reviews)\n",
             "POST       /v1/rooms/{room}/commands              devices    api_key  -      PUBLISH rooms/{room}/commands\n",
             "GET        /v1/warehouse/items/{sku}              warehouse  PUBLIC   -      urn:example:warehouse/GetItem\n",
             "GET        /v1/warehouse/items                    warehouse  PUBLIC   -      urn:example:warehouse/ListItems\n",
             "POST       /v1/warehouse/orders                   warehouse  api_key  -      urn:example:warehouse/PlaceOrder\n",
             "DELETE     /v1/warehouse/orders/{orderId}         warehouse  api_key  -      urn:example:warehouse/CancelOrder\n",
             "GET        /demo                                  web        PUBLIC   -      GET /index.html\n",
-            "28 routes, configuration OK\n",
+            "29 routes, configuration OK\n",
         )
     );
 }

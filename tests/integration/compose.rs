@@ -506,3 +506,62 @@ async fn path_query_and_body_make_the_request_object_and_merge_lifts_the_answer(
         json!({"name": "x", "numbers": [1, 2], "nested": {"label": "l"}})
     );
 }
+
+/// The `_count` of a step's duration histogram on `/metrics`, `None` without a series.
+async fn step_count(gateway: &Gateway, route: &str, step: &str) -> Option<u64> {
+    let text = gateway.admin().get("/metrics").await.text();
+    let series = format!(
+        "polygate_compose_step_duration_seconds_count{{method=\"GET\",route=\"{route}\",step=\"{step}\"}} "
+    );
+    text.lines()
+        .find_map(|line| line.strip_prefix(&series))
+        .map(|value| value.parse().unwrap())
+}
+
+#[tokio::test]
+async fn each_step_that_calls_its_backend_is_timed_under_its_route_and_name() {
+    let shop = rest(|_| Answer::json(json!({"name": "n-1"}))).await;
+    let grpc = test_backend().start().await;
+    let mapping = r#"routes:
+  - get: /v1/timed/{sku}
+    compose:
+      - name: list
+        backend: shop
+        rest: {path: "/list/{request.sku}"}
+      - name: echo
+        backend: test
+        grpc: polygate.test.v1.Testing.Echo
+        safe: true
+        request: {name: "{list.name}"}
+      - name: never
+        backend: shop
+        rest: {path: "/never/{list.missing}"}
+        on_error: omit
+"#;
+    let extra = format!(
+        "{}admin:\n  listen: 127.0.0.1:0\n",
+        rest_backend("shop", &shop)
+    );
+    let gateway = composed(&grpc, &extra, mapping).await;
+    let route = "/v1/timed/{sku}";
+    assert_eq!(step_count(&gateway, route, "list").await, None);
+    for round in 1..=2 {
+        let response = gateway.client.get("/v1/timed/7").await;
+        assert_eq!(response.status, 200, "{}", response.text());
+        assert_eq!(response.header("polygate-partial"), Some("never"));
+        assert_eq!(step_count(&gateway, route, "list").await, Some(round));
+        assert_eq!(step_count(&gateway, route, "echo").await, Some(round));
+        // A step whose value was missing called nothing and is not timed.
+        assert_eq!(step_count(&gateway, route, "never").await, None);
+    }
+    let text = gateway.admin().get("/metrics").await.text();
+    assert!(text.contains("# TYPE polygate_compose_step_duration_seconds histogram\n"));
+    assert!(
+        text.contains(
+            "polygate_compose_step_duration_seconds_bucket{method=\"GET\",route=\"/v1/timed/{sku}\",step=\"echo\",le=\"+Inf\"} 2\n"
+        ),
+        "{text}"
+    );
+    assert_eq!(shop.requests().len(), 2);
+    assert_eq!(grpc.calls().len(), 2);
+}

@@ -156,3 +156,83 @@ async fn the_demo_write_routes_need_the_demo_key_and_reads_stay_public() {
     running.shutdown().await;
     backend.stop().await;
 }
+
+#[tokio::test]
+async fn the_demo_bookshop_route_composes_grpc_soap_and_rest_and_caches_the_answer() {
+    use crate::support::reviews::start_reviews;
+    use crate::support::warehouse::start_warehouse;
+    use polygate::backends::BackendConfig;
+    polygate::install_crypto_provider();
+    let library = library_backend(library_pool(&root().join("protos")))
+        .start()
+        .await;
+    let warehouse = start_warehouse("127.0.0.1:0").await.unwrap();
+    let reviews = start_reviews("127.0.0.1:0").await.unwrap();
+    let mut config = demo_config();
+    for (name, backend) in &mut config.backends {
+        match (name.as_str(), backend) {
+            ("library", BackendConfig::Grpc(grpc)) => grpc.url = library.url(),
+            ("warehouse", BackendConfig::Soap(soap)) => {
+                soap.url = format!("{}/warehouse", warehouse.url());
+            }
+            ("reviews", BackendConfig::Rest(rest)) => rest.url = reviews.url(),
+            _ => {}
+        }
+    }
+    let running = polygate::app::start(polygate::app::build(&config).await.unwrap())
+        .await
+        .unwrap();
+    let client = Client::new(format!("http://{}", running.local_addr("http").unwrap()));
+    // The reading room's downlink route keeps a WatchCommands stream open: count GetBook alone.
+    let get_book = || {
+        library
+            .calls()
+            .iter()
+            .filter(|call| call.method.name() == "GetBook")
+            .count()
+    };
+
+    let first = client.get("/v1/bookshop/1/1").await;
+    assert_eq!(first.status, 200, "{}", first.text());
+    let composed = json!({
+        "book": {"title": "War and Peace", "author": "Leo Tolstoy", "isbn": "9780199232765"},
+        "stock": {"price": "15.99", "available": 7},
+        "reviews": [
+            {"reader": "ada", "stars": 5, "text": "Long, and worth every page."},
+            {"reader": "grace", "stars": 4, "text": "Skim the essays on history."},
+        ],
+    });
+    assert_eq!(first.json(), composed);
+    // The bytes docs/compose-cache.md shows.
+    assert_eq!(
+        first.text(),
+        r#"{"book":{"author":"Leo Tolstoy","isbn":"9780199232765","title":"War and Peace"},"reviews":[{"reader":"ada","stars":5,"text":"Long, and worth every page."},{"reader":"grace","stars":4,"text":"Skim the essays on history."}],"stock":{"available":7,"price":"15.99"}}"#
+    );
+    assert_eq!(
+        first.header("cache-status"),
+        Some("polygate; fwd=miss; stored")
+    );
+    assert_eq!(get_book(), 1);
+    assert_eq!(warehouse.requests().len(), 1);
+    assert!(warehouse
+        .last_request()
+        .text()
+        .contains("<sku>ISBN-9780199232765</sku>"));
+    assert_eq!(reviews.requests().len(), 1);
+    assert_eq!(reviews.last_request().target, "/reviews/9780199232765");
+
+    let second = client.get("/v1/bookshop/1/1").await;
+    assert_eq!(second.status, 200);
+    assert_eq!(second.json(), composed);
+    assert_eq!(second.header("cache-status"), Some("polygate; hit"));
+    assert!(second.header("age").is_some());
+    assert_eq!(second.header("etag"), first.header("etag"));
+    assert_eq!(get_book(), 1);
+    assert_eq!(warehouse.requests().len(), 1);
+    assert_eq!(reviews.requests().len(), 1);
+
+    running.shutdown().await;
+    library.stop().await;
+    warehouse.stop().await;
+    reviews.stop().await;
+}

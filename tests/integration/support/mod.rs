@@ -16,6 +16,8 @@ pub mod library;
 pub mod live;
 pub mod mqtt;
 pub mod redis_server;
+#[path = "../../../examples/common/reviews.rs"]
+pub mod reviews;
 #[path = "../../../examples/common/warehouse.rs"]
 pub mod warehouse;
 #[path = "../../../examples/common/web.rs"]

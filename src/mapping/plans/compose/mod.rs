@@ -6,7 +6,7 @@ mod expr;
 mod run;
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -29,6 +29,7 @@ use crate::mapping::source::{
 };
 use crate::mapping::BackendSchema;
 use crate::model::{BackendCall, CallShape, Payload, RequestBody, Status};
+use crate::telemetry::metrics::{Metrics, StepMetrics};
 
 /// The most steps a composed route has.
 pub const MAX_STEPS: usize = 16;
@@ -45,6 +46,8 @@ pub struct ComposePlan {
     errors: bool,
     body: BodyTarget,
     variables: Vec<Vec<String>>,
+    /// One duration handle per step, in file order, once the route is installed.
+    timers: OnceLock<Box<[Arc<StepMetrics>]>>,
 }
 
 #[derive(Debug)]
@@ -84,6 +87,27 @@ enum OnError {
 }
 
 impl ComposePlan {
+    /// Takes the handles that time each step from `metrics`, named after the route `method
+    /// address` (the first registry given is kept: a plan belongs to one gateway).
+    pub(crate) fn register_metrics(&self, method: &str, address: &str, metrics: &Metrics) {
+        if self.timers.get().is_none() {
+            let timers = self
+                .steps
+                .iter()
+                .map(|step| metrics.compose_step(method, address, &step.name))
+                .collect();
+            let _ = self.timers.set(timers);
+        }
+    }
+
+    /// The duration handle of the step at `index`, once the route is installed.
+    fn timer(&self, index: usize) -> Option<&StepMetrics> {
+        self.timers
+            .get()
+            .and_then(|timers| timers.get(index))
+            .map(|t| &**t)
+    }
+
     /// The step names, in file order, for `polygate check`.
     pub fn step_names(&self) -> impl Iterator<Item = &str> {
         self.steps.iter().map(|s| &*s.name)
@@ -259,6 +283,7 @@ pub(crate) fn compile(
         errors: compose.errors,
         body: BodyTarget::from_setting(&spec.body),
         variables,
+        timers: OnceLock::new(),
     });
     Ok(Route {
         pattern,

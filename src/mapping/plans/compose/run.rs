@@ -126,7 +126,12 @@ impl ComposePlan {
                 match prepared {
                     Ok((calls, cut)) => {
                         running.push(Box::pin(async move {
+                            let started = std::time::Instant::now();
                             let result = self.execute(step, calls, metadata, deadline).await;
+                            if let Some(timer) = self.timer(index) {
+                                let nanos = started.elapsed().as_nanos();
+                                timer.observe(u64::try_from(nanos).unwrap_or(u64::MAX));
+                            }
                             (index, result.map(|value| Outcome { value, cut }))
                         }));
                     }
