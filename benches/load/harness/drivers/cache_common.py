@@ -167,14 +167,11 @@ def backend_calls() -> dict[str, int]:
     return json.loads(body)
 
 
-@dataclass
-class Measured:
-    """One route's runs: (requests, seconds, gateway CPU seconds) each."""
+class RunFigures:
+    """The figures of `runs`, each (requests, seconds, gateway CPU seconds); the measuring
+    dataclasses of the CPU-per-request drivers share them."""
 
-    label: str
-    path: str
-    runs: list[tuple[int, float, float]] = field(default_factory=list)
-    failures: int = 0
+    runs: list[tuple[int, float, float]]
 
     def per_request_us(self) -> list[float]:
         """Gateway CPU µs per request of each run."""
@@ -183,6 +180,16 @@ class Measured:
     def rates(self) -> list[float]:
         """Requests per second of each run."""
         return [requests / secs for requests, secs, _ in self.runs if secs]
+
+
+@dataclass
+class Measured(RunFigures):
+    """One route's runs: (requests, seconds, gateway CPU seconds) each."""
+
+    label: str
+    path: str
+    runs: list[tuple[int, float, float]] = field(default_factory=list)
+    failures: int = 0
 
 
 def median(values: list[float]) -> float:

@@ -12,35 +12,19 @@ from .. import loadgen, procs, targets
 from ..runner import progress
 from ..settings import Settings
 from . import http_common
+from .cache_common import RunFigures, median
 
 PATH = "/v1/items/42"
 
 
 @dataclass
-class Variant:
+class Variant(RunFigures):
     """One gateway configuration and what its runs measured."""
 
     label: str
     extra: str
     runs: list[tuple[int, float, float]]  # (requests, seconds, gateway CPU seconds)
     failures: int = 0
-
-    def per_request_us(self) -> list[float]:
-        """Gateway CPU µs per request of each run."""
-        return [cpu / requests * 1e6 for requests, _, cpu in self.runs if requests]
-
-    def rates(self) -> list[float]:
-        """Requests per second of each run."""
-        return [requests / secs for requests, secs, _ in self.runs if secs]
-
-
-def median(values: list[float]) -> float:
-    """The median (the mean of the middle two for an even count); NaN for none."""
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    middle = len(ordered) // 2
-    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
 
 
 def section(variants: list[Variant], settings_line: str, log_lines: int) -> list[str]:
