@@ -380,6 +380,7 @@ impl Running {
             admin.trigger.fire();
             let _ = admin.task.await;
         }
+        self.pipeline.telemetry().flush_access_log();
         self.pipeline.telemetry().stop_spans().await;
     }
 }

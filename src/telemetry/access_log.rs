@@ -1,14 +1,17 @@
 //! The access log: one line per exchange (a REST request, a WebSocket call, an MQTT message),
-//! as text (logfmt) or JSON, handed to a writer thread through a bounded queue so the request
-//! path never waits for the disk; the writer takes what is queued every 20 ms and writes it in
-//! one go; lines that find the queue full are dropped and counted.
+//! as text (logfmt) or JSON. The request's thread formats its line (into a reused per-thread
+//! buffer, so nothing is allocated) and appends it to one bounded queue under a short lock, which
+//! keeps lines in the order exchanges ended; a writer thread takes the whole queue every 20 ms and
+//! writes it in one go. Lines that find the queue full are dropped and counted.
 
+use std::cell::RefCell;
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TryRecvError, TrySendError};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::thread::Thread;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
@@ -47,17 +50,17 @@ pub enum AccessLogFormat {
 
 /// One exchange as the access log writes it.
 #[derive(Debug)]
-pub struct Entry {
+pub struct Entry<'a> {
     /// When the exchange reached the pipeline.
     pub time: SystemTime,
     /// The frontend label (`rest`, `websocket`, `mqtt`).
     pub frontend: &'static str,
     /// The route (template, method and backend; empty when none matched).
-    pub route: Arc<RouteMetrics>,
+    pub route: &'a RouteMetrics,
     /// What the client did: the HTTP method, `PUBLISH` for a topic, empty otherwise.
-    pub method: Box<str>,
+    pub method: &'a str,
     /// What the client addressed: the raw path or the topic.
-    pub target: Box<str>,
+    pub target: &'a str,
     /// How the exchange ended.
     pub status: Code,
     /// The backend call's time, in nanoseconds, if one was made.
@@ -69,25 +72,63 @@ pub struct Entry {
     /// The answer's size.
     pub bytes_out: u64,
     /// `x-request-id` as the client sent it, else the trace id.
-    pub request_id: Option<Box<str>>,
+    pub request_id: Option<&'a str>,
     /// The W3C trace id, when the client sent a valid `traceparent`.
-    pub trace_id: Option<Box<str>>,
+    pub trace_id: Option<&'a str>,
     /// The client's address.
     pub client: Option<SocketAddr>,
     /// Who the client is, when known.
-    pub principal: Option<Arc<str>>,
+    pub principal: Option<&'a str>,
 }
 
-/// The access log's sending side.
+/// The access log's sending side; dropping it lets the writer write what is queued and stop.
 #[derive(Debug)]
 pub struct AccessLog {
-    sender: Option<SyncSender<Entry>>,
+    shared: Option<Arc<Shared>>,
+}
+
+/// What the request threads and the writer share.
+struct Shared {
+    format: AccessLogFormat,
+    /// Lines waiting at most.
+    capacity: usize,
+    queue: Mutex<Queue>,
+    /// The file or standard output; only the writer and [`AccessLog::flush`] take it.
+    out: Mutex<std::io::BufWriter<Box<dyn std::io::Write + Send>>>,
+    closed: AtomicBool,
+    writer: std::sync::OnceLock<Thread>,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("format", &self.format)
+            .field("capacity", &self.capacity)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Formatted lines waiting for the writer.
+#[derive(Default)]
+struct Queue {
+    bytes: Vec<u8>,
+    lines: usize,
+}
+
+thread_local! {
+    /// The line being formatted on this thread, reused so a line allocates nothing.
+    static LINE: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic elsewhere while holding the lock leaves bytes, not broken invariants.
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl AccessLog {
     /// No access log.
     pub fn off() -> Self {
-        Self { sender: None }
+        Self { shared: None }
     }
 
     /// Starts the writer of `config` (paths relative to `base_dir`).
@@ -104,31 +145,52 @@ impl AccessLog {
             ),
             None => Box::new(std::io::stdout()),
         };
-        let (sender, receiver) = sync_channel(config.buffer.unwrap_or(8192).max(1));
-        let format = config.format;
-        std::thread::Builder::new()
-            .name("polygate-access-log".into())
-            .spawn(move || write_lines(receiver, out, format))?;
+        let shared = Arc::new(Shared::new(
+            config.format,
+            config.buffer.unwrap_or(8192),
+            out,
+        ));
+        let writer = {
+            let shared = shared.clone();
+            std::thread::Builder::new()
+                .name("polygate-access-log".into())
+                .spawn(move || write_lines(&shared))?
+        };
+        let _ = shared.writer.set(writer.thread().clone());
         Ok(Self {
-            sender: Some(sender),
+            shared: Some(shared),
         })
     }
 
     /// Whether lines are written.
     #[inline]
     pub fn enabled(&self) -> bool {
-        self.sender.is_some()
+        self.shared.is_some()
     }
 
-    /// Queues a line; false if it was dropped because the writer fell behind.
-    pub fn send(&self, entry: Entry) -> bool {
-        match &self.sender {
-            Some(sender) => match sender.try_send(entry) {
-                Ok(()) => true,
-                Err(TrySendError::Full(_)) => false,
-                Err(TrySendError::Disconnected(_)) => false,
-            },
+    /// Formats and queues a line; false if it was dropped because the writer fell behind.
+    pub fn send(&self, entry: &Entry<'_>) -> bool {
+        match &self.shared {
+            Some(shared) => shared.queue_line(entry),
             None => true,
+        }
+    }
+
+    /// Writes every queued line now (at shutdown, so the last lines are not left behind).
+    pub fn flush(&self) {
+        if let Some(shared) = &self.shared {
+            shared.write_queued(&mut Vec::new());
+        }
+    }
+}
+
+impl Drop for AccessLog {
+    fn drop(&mut self) {
+        if let Some(shared) = &self.shared {
+            shared.closed.store(true, Ordering::Release);
+            if let Some(writer) = shared.writer.get() {
+                writer.unpark();
+            }
         }
     }
 }
@@ -138,54 +200,87 @@ impl AccessLog {
 /// writing the line, so lines wait up to this long and go out together in one write.
 const WRITE_INTERVAL: Duration = Duration::from_millis(20);
 
-fn write_lines(
-    receiver: Receiver<Entry>,
-    out: Box<dyn std::io::Write + Send>,
-    format: AccessLogFormat,
-) {
-    let mut out = std::io::BufWriter::with_capacity(64 * 1024, out);
-    let mut line = String::with_capacity(512);
-    loop {
-        let mut wrote = false;
-        let disconnected = loop {
-            match receiver.try_recv() {
-                Ok(entry) => {
-                    line.clear();
-                    format_entry(&mut line, &entry, format);
-                    if out.write_all(line.as_bytes()).is_err() {
-                        return;
-                    }
-                    wrote = true;
-                }
-                Err(TryRecvError::Empty) => break false,
-                Err(TryRecvError::Disconnected) => break true,
+/// What the writer's spare buffer keeps between batches; a burst beyond it is given back.
+const KEPT_CAPACITY: usize = 256 * 1024;
+
+impl Shared {
+    fn new(format: AccessLogFormat, capacity: usize, out: Box<dyn std::io::Write + Send>) -> Self {
+        Self {
+            format,
+            capacity: capacity.max(1),
+            queue: Mutex::new(Queue::default()),
+            out: Mutex::new(std::io::BufWriter::with_capacity(64 * 1024, out)),
+            closed: AtomicBool::new(false),
+            writer: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Formats `entry` and queues its line; false if the queue is full.
+    fn queue_line(&self, entry: &Entry<'_>) -> bool {
+        LINE.with(|line| {
+            let Ok(mut line) = line.try_borrow_mut() else {
+                return false;
+            };
+            line.clear();
+            format_entry(&mut line, entry, self.format);
+            let mut queue = lock(&self.queue);
+            if queue.lines >= self.capacity {
+                return false;
             }
-        };
-        if (wrote || disconnected) && out.flush().is_err() {
+            queue.bytes.extend_from_slice(&line);
+            queue.lines += 1;
+            true
+        })
+    }
+
+    /// Takes the queue (swapping in `spare`, so the lock is held for a swap only) and writes it;
+    /// false once the output failed.
+    fn write_queued(&self, spare: &mut Vec<u8>) -> bool {
+        spare.clear();
+        {
+            let mut queue = lock(&self.queue);
+            if queue.lines == 0 {
+                return true;
+            }
+            std::mem::swap(&mut queue.bytes, spare);
+            queue.lines = 0;
+        }
+        let mut out = lock(&self.out);
+        let written = out.write_all(spare).and_then(|()| out.flush()).is_ok();
+        spare.clear();
+        spare.shrink_to(KEPT_CAPACITY);
+        written
+    }
+}
+
+fn write_lines(shared: &Shared) {
+    let mut spare = Vec::new();
+    loop {
+        let closed = shared.closed.load(Ordering::Acquire);
+        if !shared.write_queued(&mut spare) || closed {
             return;
         }
-        if disconnected {
-            return;
-        }
-        std::thread::sleep(WRITE_INTERVAL);
+        std::thread::park_timeout(WRITE_INTERVAL);
     }
 }
 
 /// Formats one line, newline included.
-pub fn format_entry(out: &mut String, entry: &Entry, format: AccessLogFormat) {
-    let time = rfc3339(entry.time);
+pub fn format_entry(out: &mut Vec<u8>, entry: &Entry<'_>, format: AccessLogFormat) {
+    let time = Rfc3339::new(entry.time);
     let millis = |nanos: u64| nanos as f64 / 1e6;
-    let request_id = entry.request_id.as_deref();
-    let trace_id = entry.trace_id.as_deref();
-    let client = entry.client.map(|c| c.to_string());
+    let mut client = StackText::<48>::new();
+    if let Some(address) = entry.client {
+        let _ = write!(client, "{address}");
+    }
+    let client = entry.client.map(|_| client.as_str());
     match format {
         AccessLogFormat::Json => {
             let line = JsonLine {
-                time: &time,
+                time: time.as_str(),
                 frontend: entry.frontend,
                 route: entry.route.route(),
-                method: &entry.method,
-                target: &entry.target,
+                method: entry.method,
+                target: entry.target,
                 status: code_name(entry.status),
                 code: entry.status as i32,
                 backend: entry.route.backend(),
@@ -193,47 +288,88 @@ pub fn format_entry(out: &mut String, entry: &Entry, format: AccessLogFormat) {
                 duration_ms: millis(entry.duration_nanos),
                 bytes_in: entry.bytes_in,
                 bytes_out: entry.bytes_out,
-                request_id,
-                trace_id,
-                client: client.as_deref(),
-                principal: entry.principal.as_deref(),
+                request_id: entry.request_id,
+                trace_id: entry.trace_id,
+                client,
+                principal: entry.principal,
             };
-            if let Ok(text) = serde_json::to_string(&line) {
-                out.push_str(&text);
-            }
+            // Writing into a Vec cannot fail, and every field serializes.
+            let _ = serde_json::to_writer(&mut *out, &line);
         }
         AccessLogFormat::Text | AccessLogFormat::Off => {
-            let upstream = entry.upstream_nanos.map(|n| format!("{:.3}", millis(n)));
-            let duration = format!("{:.3}", millis(entry.duration_nanos));
-            let (bytes_in, bytes_out) = (entry.bytes_in.to_string(), entry.bytes_out.to_string());
+            let mut upstream = StackText::<24>::new();
+            if let Some(nanos) = entry.upstream_nanos {
+                let _ = write!(upstream, "{:.3}", millis(nanos));
+            }
+            let mut duration = StackText::<24>::new();
+            let _ = write!(duration, "{:.3}", millis(entry.duration_nanos));
+            let mut bytes_in = StackText::<24>::new();
+            let _ = write!(bytes_in, "{}", entry.bytes_in);
+            let mut bytes_out = StackText::<24>::new();
+            let _ = write!(bytes_out, "{}", entry.bytes_out);
             let pairs: [(&str, Option<&str>); 15] = [
-                ("time", Some(&time)),
+                ("time", Some(time.as_str())),
                 ("frontend", Some(entry.frontend)),
                 ("route", Some(entry.route.route())),
-                ("method", Some(&entry.method)),
-                ("target", Some(&entry.target)),
+                ("method", Some(entry.method)),
+                ("target", Some(entry.target)),
                 ("status", Some(code_name(entry.status))),
                 ("backend", Some(entry.route.backend())),
-                ("upstream_ms", upstream.as_deref()),
-                ("duration_ms", Some(&duration)),
-                ("bytes_in", Some(&bytes_in)),
-                ("bytes_out", Some(&bytes_out)),
-                ("request_id", request_id),
-                ("trace_id", trace_id),
-                ("client", client.as_deref()),
-                ("principal", entry.principal.as_deref()),
+                (
+                    "upstream_ms",
+                    entry.upstream_nanos.map(|_| upstream.as_str()),
+                ),
+                ("duration_ms", Some(duration.as_str())),
+                ("bytes_in", Some(bytes_in.as_str())),
+                ("bytes_out", Some(bytes_out.as_str())),
+                ("request_id", entry.request_id),
+                ("trace_id", entry.trace_id),
+                ("client", client),
+                ("principal", entry.principal),
             ];
             for (i, (key, value)) in pairs.iter().enumerate() {
                 if i > 0 {
-                    out.push(' ');
+                    out.push(b' ');
                 }
-                out.push_str(key);
-                out.push('=');
+                out.extend_from_slice(key.as_bytes());
+                out.push(b'=');
                 logfmt_value(out, value.filter(|v| !v.is_empty()).unwrap_or("-"));
             }
         }
     }
-    out.push('\n');
+    out.push(b'\n');
+}
+
+/// Text of at most `N` bytes formatted on the stack (what is beyond `N` is cut).
+struct StackText<const N: usize> {
+    bytes: [u8; N],
+    len: usize,
+}
+
+impl<const N: usize> StackText<N> {
+    fn new() -> Self {
+        Self {
+            bytes: [0; N],
+            len: 0,
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        // Only whole `&str`s are ever copied in.
+        std::str::from_utf8(&self.bytes[..self.len]).unwrap_or_default()
+    }
+}
+
+impl<const N: usize> std::fmt::Write for StackText<N> {
+    fn write_str(&mut self, text: &str) -> std::fmt::Result {
+        let end = self.len + text.len();
+        if end > N {
+            return Err(std::fmt::Error);
+        }
+        self.bytes[self.len..end].copy_from_slice(text.as_bytes());
+        self.len = end;
+        Ok(())
+    }
 }
 
 #[derive(Serialize)]
@@ -256,51 +392,72 @@ struct JsonLine<'a> {
     principal: Option<&'a str>,
 }
 
-fn logfmt_value(out: &mut String, value: &str) {
+fn logfmt_value(out: &mut Vec<u8>, value: &str) {
     if value
         .bytes()
         .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'=' && b != b'\\')
     {
-        out.push_str(value);
+        out.extend_from_slice(value.as_bytes());
     } else {
-        out.push('"');
+        out.push(b'"');
         for c in value.chars() {
             match c {
-                '"' => out.push_str("\\\""),
-                '\\' => out.push_str("\\\\"),
-                '\n' => out.push_str("\\n"),
+                '"' => out.extend_from_slice(b"\\\""),
+                '\\' => out.extend_from_slice(b"\\\\"),
+                '\n' => out.extend_from_slice(b"\\n"),
                 c if c.is_control() => {
-                    let _ = write!(out, "\\u{{{:x}}}", c as u32);
+                    let _ = std::io::Write::write_fmt(out, format_args!("\\u{{{:x}}}", c as u32));
                 }
-                c => out.push(c),
+                c => out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes()),
             }
         }
-        out.push('"');
+        out.push(b'"');
     }
 }
 
-/// `time` as RFC 3339 UTC with milliseconds: `2026-12-05T07:40:00.123Z`.
-pub fn rfc3339(time: SystemTime) -> String {
-    let since = time.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let seconds = since.as_secs();
-    let (days, rest) = (seconds / 86_400, seconds % 86_400);
-    // Howard Hinnant's days-to-civil.
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rest / 3600,
-        rest % 3600 / 60,
-        rest % 60,
-        since.subsec_millis()
-    )
+/// A time as RFC 3339 UTC with milliseconds, `2026-12-05T07:40:00.123Z`, formatted on the stack.
+pub struct Rfc3339 {
+    bytes: [u8; 24],
+}
+
+impl Rfc3339 {
+    /// Formats `time` (times before 1970 read as 1970; years past 9999 are not written).
+    pub fn new(time: SystemTime) -> Self {
+        let since = time.duration_since(UNIX_EPOCH).unwrap_or_default();
+        let seconds = since.as_secs();
+        let (days, rest) = (seconds / 86_400, seconds % 86_400);
+        // Howard Hinnant's days-to-civil.
+        let z = days as i64 + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z.rem_euclid(146_097);
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let day = doy - (153 * mp + 2) / 5 + 1;
+        let month = if mp < 10 { mp + 3 } else { mp - 9 };
+        let year = (yoe + era * 400 + i64::from(month <= 2)).clamp(0, 9999) as u64;
+        let mut bytes = *b"0000-00-00T00:00:00.000Z";
+        let mut digits = |at: usize, width: usize, mut value: u64| {
+            for i in (at..at + width).rev() {
+                bytes[i] = b'0' + (value % 10) as u8;
+                value /= 10;
+            }
+        };
+        digits(0, 4, year);
+        digits(5, 2, month as u64);
+        digits(8, 2, day as u64);
+        digits(11, 2, rest / 3600);
+        digits(14, 2, rest % 3600 / 60);
+        digits(17, 2, rest % 60);
+        digits(20, 3, u64::from(since.subsec_millis()));
+        Self { bytes }
+    }
+
+    /// The formatted time.
+    pub fn as_str(&self) -> &str {
+        // ASCII digits and separators only.
+        std::str::from_utf8(&self.bytes).unwrap_or_default()
+    }
 }
 
 #[cfg(test)]
@@ -310,48 +467,110 @@ mod tests {
     use super::*;
     use crate::telemetry::metrics::Metrics;
 
-    fn entry() -> Entry {
+    fn route() -> Arc<RouteMetrics> {
+        Metrics::default().route("GET", "/v1/books/{id}", "library")
+    }
+
+    fn entry(route: &RouteMetrics) -> Entry<'_> {
         Entry {
             time: UNIX_EPOCH + Duration::from_millis(1_764_920_400_123),
             frontend: "rest",
-            route: Metrics::default().route("GET", "/v1/books/{id}", "library"),
-            method: "GET".into(),
-            target: "/v1/books/a b".into(),
+            route,
+            method: "GET",
+            target: "/v1/books/a b",
             status: Code::NotFound,
             upstream_nanos: Some(1_500_000),
             duration_nanos: 2_000_000,
             bytes_in: 0,
             bytes_out: 52,
-            request_id: Some("r-1".into()),
+            request_id: Some("r-1"),
             trace_id: None,
             client: Some("127.0.0.1:4000".parse().unwrap()),
             principal: None,
         }
     }
 
+    fn formatted(entry: &Entry<'_>, format: AccessLogFormat) -> String {
+        let mut line = Vec::new();
+        format_entry(&mut line, entry, format);
+        String::from_utf8(line).unwrap()
+    }
+
+    /// An output the test can read.
+    #[derive(Clone, Default)]
+    struct Written(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Written {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            lock(&self.0).extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn lines_leave_in_the_order_they_were_queued_and_a_full_queue_drops() {
+        let written = Written::default();
+        let shared = Shared::new(AccessLogFormat::Json, 3, Box::new(written.clone()));
+        let route = route();
+        let targets = ["/a", "/b", "/c", "/d"];
+        let queued: Vec<bool> = targets
+            .iter()
+            .map(|target| {
+                shared.queue_line(&Entry {
+                    target,
+                    ..entry(&route)
+                })
+            })
+            .collect();
+        assert_eq!(queued, [true, true, true, false]);
+        assert!(shared.write_queued(&mut Vec::new()));
+        assert!(shared.queue_line(&Entry {
+            target: "/e",
+            ..entry(&route)
+        }));
+        assert!(shared.write_queued(&mut Vec::new()));
+        let text = String::from_utf8(lock(&written.0).clone()).unwrap();
+        let written: Vec<String> = text
+            .lines()
+            .map(|line| {
+                let value: serde_json::Value = serde_json::from_str(line).unwrap();
+                value["target"].as_str().unwrap().to_owned()
+            })
+            .collect();
+        assert_eq!(written, ["/a", "/b", "/c", "/e"]);
+    }
+
     #[test]
     fn times_are_rfc3339_utc() {
+        let rfc3339 = |time| Rfc3339::new(time).as_str().to_owned();
         assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
         assert_eq!(
             rfc3339(UNIX_EPOCH + Duration::from_millis(951_782_400_007)),
             "2000-02-29T00:00:00.007Z"
         );
+        assert_eq!(
+            rfc3339(UNIX_EPOCH + Duration::from_millis(4_102_444_799_999)),
+            "2099-12-31T23:59:59.999Z"
+        );
     }
 
     #[test]
     fn a_text_line_has_every_field_and_quotes_what_needs_it() {
-        let mut line = String::new();
-        format_entry(&mut line, &entry(), AccessLogFormat::Text);
+        let route = route();
         assert_eq!(
-            line,
+            formatted(&entry(&route), AccessLogFormat::Text),
             "time=2025-12-05T07:40:00.123Z frontend=rest route=/v1/books/{id} method=GET target=\"/v1/books/a b\" status=NOT_FOUND backend=library upstream_ms=1.500 duration_ms=2.000 bytes_in=0 bytes_out=52 request_id=r-1 trace_id=- client=127.0.0.1:4000 principal=-\n"
         );
     }
 
     #[test]
     fn a_json_line_has_every_field() {
-        let mut line = String::new();
-        format_entry(&mut line, &entry(), AccessLogFormat::Json);
+        let route = route();
+        let line = formatted(&entry(&route), AccessLogFormat::Json);
         let value: serde_json::Value = serde_json::from_str(&line).unwrap();
         assert_eq!(
             value,

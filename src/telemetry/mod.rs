@@ -9,6 +9,7 @@ pub mod metrics;
 pub mod spans;
 pub mod trace;
 
+use std::borrow::Cow;
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock};
@@ -73,6 +74,13 @@ impl Telemetry {
         }
     }
 
+    /// Writes the access log lines still queued (at shutdown).
+    pub fn flush_access_log(&self) {
+        if let Some(log) = self.access_log() {
+            log.flush();
+        }
+    }
+
     /// Sends the spans still waiting and stops exporting (at shutdown).
     pub async fn stop_spans(&self) {
         #[cfg(feature = "otlp")]
@@ -107,26 +115,19 @@ impl Telemetry {
                 .or_else(|| trace_id.clone());
             Box::new(LogStart {
                 time: SystemTime::now(),
-                method: key
-                    .verb()
-                    .map_or(
-                        if matches!(key, RequestKey::Topic { .. }) {
-                            "PUBLISH"
-                        } else {
-                            ""
-                        },
-                        |m| m.as_str(),
-                    )
-                    .into(),
+                method: match key {
+                    RequestKey::Topic { .. } => Cow::Borrowed("PUBLISH"),
+                    _ => key.verb().map_or(Cow::Borrowed(""), method_name),
+                },
                 target: key.target().into(),
                 request_id,
                 trace_id,
                 client: caller.address,
-                principal: caller
-                    .identity
-                    .as_ref()
-                    .map(|identity| Arc::from(&*identity.subject))
-                    .or_else(|| caller.client_id.as_deref().map(Arc::from)),
+                principal: match (&caller.identity, &caller.client_id) {
+                    (Some(identity), _) => Some(Principal::Identity(identity.clone())),
+                    (None, Some(client_id)) => Some(Principal::ClientId(client_id.clone())),
+                    (None, None) => None,
+                },
             })
         });
         #[cfg(feature = "otlp")]
@@ -157,12 +158,41 @@ impl Telemetry {
 #[derive(Debug)]
 struct LogStart {
     time: SystemTime,
-    method: Box<str>,
+    method: Cow<'static, str>,
     target: Box<str>,
     request_id: Option<Box<str>>,
     trace_id: Option<Box<str>>,
     client: Option<std::net::SocketAddr>,
-    principal: Option<Arc<str>>,
+    principal: Option<Principal>,
+}
+
+/// Who the access log says the client is.
+#[derive(Debug)]
+enum Principal {
+    /// What the policies admitted.
+    Identity(Arc<Identity>),
+    /// The MQTT client id, when no policy named the client.
+    ClientId(Box<str>),
+}
+
+impl Principal {
+    fn name(&self) -> &str {
+        match self {
+            Self::Identity(identity) => &identity.subject,
+            Self::ClientId(client_id) => client_id,
+        }
+    }
+}
+
+/// The method's name, borrowed for the standard methods (the only ones most gateways see).
+fn method_name(method: &http::Method) -> Cow<'static, str> {
+    const STANDARD: [&str; 9] = [
+        "GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "CONNECT", "TRACE",
+    ];
+    match STANDARD.iter().find(|name| **name == method.as_str()) {
+        Some(name) => Cow::Borrowed(name),
+        None => Cow::Owned(method.as_str().to_owned()),
+    }
 }
 
 /// One request on its way through the pipeline; recorded once when it ends or is dropped
@@ -211,7 +241,7 @@ impl Exchange {
     #[inline]
     pub fn admitted(&mut self, identity: Option<&Arc<Identity>>) {
         if let (Some(log), Some(identity)) = (self.log.as_mut(), identity) {
-            log.principal = Some(Arc::from(&*identity.subject));
+            log.principal = Some(Principal::Identity(identity.clone()));
         }
     }
 
@@ -281,24 +311,23 @@ impl Drop for Exchange {
             response_bytes: self.response_bytes,
         });
         if let Some(log) = self.log.take() {
-            let log = *log;
             let entry = Entry {
                 time: log.time,
                 frontend: self.frontend.label(),
-                route,
-                method: log.method,
-                target: log.target,
+                route: &route,
+                method: &log.method,
+                target: &log.target,
                 status: code,
                 upstream_nanos: self.backend_nanos,
                 duration_nanos,
                 bytes_in: self.request_bytes.unwrap_or(0),
                 bytes_out: self.response_bytes.unwrap_or(0),
-                request_id: log.request_id,
-                trace_id: log.trace_id,
+                request_id: log.request_id.as_deref(),
+                trace_id: log.trace_id.as_deref(),
                 client: log.client,
-                principal: log.principal,
+                principal: log.principal.as_ref().map(Principal::name),
             };
-            if !telemetry.access_log().is_some_and(|log| log.send(entry)) {
+            if !telemetry.access_log().is_some_and(|log| log.send(&entry)) {
                 telemetry
                     .metrics
                     .access_log_dropped
