@@ -141,9 +141,7 @@ impl Inner {
         headers.insert(TE, TRAILERS);
         headers.entry(USER_AGENT).or_insert(POLYGATE_AGENT);
         if let Some(timeout) = timeout {
-            if let Ok(value) = HeaderValue::from_str(&format_timeout(timeout)) {
-                headers.insert(GRPC_TIMEOUT, value);
-            }
+            headers.insert(GRPC_TIMEOUT, format_timeout(timeout));
         }
         Ok(request)
     }

@@ -88,7 +88,7 @@ impl ValuesPlan {
             query,
             self.body != BodyTarget::Whole,
             route.options.unknown_query_parameters,
-            &route.pattern.to_string(),
+            &route.pattern,
         )?;
         let object = request_object(
             &self.body,

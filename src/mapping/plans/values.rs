@@ -101,7 +101,7 @@ pub(crate) fn gather(
     query: Option<&str>,
     query_members: bool,
     unknown_query: UnknownQueryParameters,
-    route: &str,
+    route: &dyn std::fmt::Display,
 ) -> Result<Extras, Status> {
     let mut extras = Extras::default();
     for (names, binding) in variables.iter().zip(path) {
@@ -400,7 +400,7 @@ mod tests {
             Some(&deep),
             true,
             UnknownQueryParameters::Reject,
-            "GET /x",
+            &"GET /x",
         )
         .unwrap_err();
         assert_eq!(

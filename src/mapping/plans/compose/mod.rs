@@ -135,7 +135,7 @@ impl ComposePlan {
             request.query,
             true,
             route.options.unknown_query_parameters,
-            &route.pattern.to_string(),
+            &route.pattern,
         )?;
         let object = request_object(
             &self.body,

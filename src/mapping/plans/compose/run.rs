@@ -11,6 +11,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::stream::{self, FuturesUnordered, StreamExt, TryStreamExt};
 use http::{HeaderMap, HeaderValue};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use tokio::time::Instant;
 
@@ -79,8 +80,53 @@ type StepFuture<'a> = Pin<Box<dyn Future<Output = (usize, Result<Outcome, Status
 
 /// A step's answer, and the note of an array cut to `max_items`.
 struct Outcome {
-    value: Value,
+    answer: Answer,
     cut: Option<String>,
+}
+
+/// A step's answer: a tree when a later step reads values from it or it is merged; otherwise
+/// its JSON text, checked and copied into the composed answer as it is (building a tree of a
+/// 500-byte answer only to write it out again costs more than the call's own transcoding).
+enum Answer {
+    Tree(Value),
+    Text(Box<RawValue>),
+}
+
+/// The composed answer being shaped.
+enum Node {
+    Answer(Answer),
+    Object(std::collections::BTreeMap<String, Node>),
+}
+
+impl Node {
+    /// The members of this node, made an object if it is not one (a merged object answer
+    /// becomes members that groups can nest into).
+    fn members(&mut self) -> &mut std::collections::BTreeMap<String, Node> {
+        if let Node::Answer(Answer::Tree(Value::Object(members))) = self {
+            let members = std::mem::take(members)
+                .into_iter()
+                .map(|(key, value)| (key, Node::Answer(Answer::Tree(value))))
+                .collect();
+            *self = Node::Object(members);
+        }
+        if !matches!(self, Node::Object(_)) {
+            *self = Node::Object(std::collections::BTreeMap::new());
+        }
+        match self {
+            Node::Object(members) => members,
+            Node::Answer(_) => unreachable!("made an object above"),
+        }
+    }
+}
+
+impl serde::Serialize for Node {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Node::Answer(Answer::Tree(value)) => value.serialize(serializer),
+            Node::Answer(Answer::Text(text)) => text.serialize(serializer),
+            Node::Object(members) => members.serialize(serializer),
+        }
+    }
 }
 
 impl ComposePlan {
@@ -93,7 +139,9 @@ impl ComposePlan {
     ) -> Result<GatewayResponse, Status> {
         let count = self.steps.len();
         let all: u32 = (1 << count) - 1;
+        let read_later = self.steps.iter().fold(0, |bits, step| bits | step.needs);
         let mut answers: Vec<Option<Value>> = vec![None; count];
+        let mut texts: Vec<Option<Box<RawValue>>> = (0..count).map(|_| None).collect();
         let (mut started, mut done, mut succeeded) = (0u32, 0u32, 0u32);
         let mut failures: Vec<Failure> = Vec::new();
         let mut running: FuturesUnordered<StepFuture<'_>> = FuturesUnordered::new();
@@ -123,16 +171,17 @@ impl ComposePlan {
                     };
                     self.prepare(step, &scope)
                 };
+                let tree = read_later & bit != 0 || step.merge;
                 match prepared {
                     Ok((calls, cut)) => {
                         running.push(Box::pin(async move {
                             let started = std::time::Instant::now();
-                            let result = self.execute(step, calls, metadata, deadline).await;
+                            let result = self.execute(step, calls, metadata, deadline, tree).await;
                             if let Some(timer) = self.timer(index) {
                                 let nanos = started.elapsed().as_nanos();
                                 timer.observe(u64::try_from(nanos).unwrap_or(u64::MAX));
                             }
-                            (index, result.map(|value| Outcome { value, cut }))
+                            (index, result.map(|answer| Outcome { answer, cut }))
                         }));
                     }
                     Err(status) => running.push(Box::pin(async move { (index, Err(status)) })),
@@ -146,7 +195,10 @@ impl ComposePlan {
             match result {
                 Ok(outcome) => {
                     succeeded |= 1 << index;
-                    answers[index] = Some(outcome.value);
+                    match outcome.answer {
+                        Answer::Tree(value) => answers[index] = Some(value),
+                        Answer::Text(text) => texts[index] = Some(text),
+                    }
                     if let Some(message) = outcome.cut {
                         failures.push(Failure {
                             step: index,
@@ -177,7 +229,7 @@ impl ComposePlan {
                 },
             }
         }
-        Ok(self.shape(answers, &failures))
+        Ok(self.shape(answers, texts, &failures))
     }
 
     /// The bound calls of a step (one, or one per element), and the note of a cut array.
@@ -251,7 +303,8 @@ impl ComposePlan {
         calls: Vec<Prepared>,
         metadata: &HeaderMap,
         deadline: Instant,
-    ) -> Result<Value, Status> {
+        tree: bool,
+    ) -> Result<Answer, Status> {
         let now = Instant::now();
         let (step_deadline, budget) = match step.timeout {
             Some(timeout) if now + timeout < deadline => {
@@ -267,15 +320,15 @@ impl ComposePlan {
                         .into_iter()
                         .next()
                         .ok_or_else(|| Status::internal("no call"))?;
-                    call_once(step, call, metadata, step_deadline).await
+                    call_once(step, call, metadata, step_deadline, tree).await
                 }
                 Some(iteration) => {
-                    let answers: Vec<Value> = stream::iter(calls)
-                        .map(|call| call_once(step, call, metadata, step_deadline))
+                    let answers: Vec<Answer> = stream::iter(calls)
+                        .map(|call| call_once(step, call, metadata, step_deadline, tree))
                         .buffered(iteration.concurrency)
                         .try_collect()
                         .await?;
-                    Ok(Value::Array(answers))
+                    array(answers)
                 }
             }
         };
@@ -293,31 +346,42 @@ impl ComposePlan {
     }
 
     /// The composed answer: each step's answer under its group (or merged, in file order).
-    fn shape(&self, answers: Vec<Option<Value>>, failures: &[Failure]) -> GatewayResponse {
-        let mut out = Map::new();
-        for (step, answer) in self.steps.iter().zip(answers) {
-            let Some(answer) = answer else { continue };
+    fn shape(
+        &self,
+        answers: Vec<Option<Value>>,
+        texts: Vec<Option<Box<RawValue>>>,
+        failures: &[Failure],
+    ) -> GatewayResponse {
+        let mut root = Node::Object(std::collections::BTreeMap::new());
+        let out = root.members();
+        for ((step, answer), text) in self.steps.iter().zip(answers).zip(texts) {
+            let answer = match (answer, text) {
+                (Some(value), _) => Answer::Tree(value),
+                (None, Some(text)) => Answer::Text(text),
+                (None, None) => continue,
+            };
             if step.merge {
                 match answer {
-                    Value::Object(members) => out.extend(members),
+                    Answer::Tree(Value::Object(members)) => out.extend(
+                        members
+                            .into_iter()
+                            .map(|(key, value)| (key, Node::Answer(Answer::Tree(value)))),
+                    ),
                     other => {
-                        out.insert(step.name.to_string(), other);
+                        out.insert(step.name.to_string(), Node::Answer(other));
                     }
                 }
                 continue;
             }
             let (last, parents) = step.group.split_last().expect("a group has a key");
-            let mut target = &mut out;
+            let mut target = &mut *out;
             for parent in parents {
-                let entry = target
+                target = target
                     .entry(parent.clone())
-                    .or_insert_with(|| Value::Object(Map::new()));
-                if !entry.is_object() {
-                    *entry = Value::Object(Map::new());
-                }
-                target = entry.as_object_mut().expect("made an object");
+                    .or_insert_with(|| Node::Object(std::collections::BTreeMap::new()))
+                    .members();
             }
-            target.insert(last.clone(), answer);
+            target.insert(last.clone(), Node::Answer(answer));
         }
         let upstream = if failures.is_empty() {
             None
@@ -335,7 +399,10 @@ impl ComposePlan {
                         })
                     })
                     .collect();
-                out.insert("errors".into(), Value::Array(errors));
+                out.insert(
+                    "errors".into(),
+                    Node::Answer(Answer::Tree(Value::Array(errors))),
+                );
             }
             let mut failed: Vec<usize> = failures.iter().map(|f| f.step).collect();
             failed.sort_unstable();
@@ -359,7 +426,7 @@ impl ComposePlan {
                 pass_through: true,
             }))
         };
-        let body = serde_json::to_vec(&Value::Object(out)).unwrap_or_default();
+        let body = serde_json::to_vec(&root).unwrap_or_default();
         GatewayResponse {
             metadata: HeaderMap::new(),
             body: ResponseBody::Unary {
@@ -397,7 +464,8 @@ async fn call_once(
     call: Prepared,
     metadata: &HeaderMap,
     deadline: Instant,
-) -> Result<Value, Status> {
+    tree: bool,
+) -> Result<Answer, Status> {
     let route = &step.route;
     let variables = route.pattern.variables();
     let captures: Vec<Capture<'_, '_>> = variables
@@ -447,8 +515,40 @@ async fn call_once(
         Err(e) => return Err(Status::upstream_fault(Code::Internal, e)),
     };
     if selected.is_empty() {
-        return Ok(Value::Object(Map::new()));
+        return Ok(Answer::Tree(Value::Object(Map::new())));
     }
-    serde_json::from_slice(&selected)
+    let answer = match tree {
+        true => serde_json::from_slice(&selected).map(Answer::Tree),
+        false => serde_json::from_slice(&selected).map(Answer::Text),
+    };
+    answer
         .map_err(|e| Status::upstream_fault(Code::Internal, format!("the answer is not JSON: {e}")))
+}
+
+/// The answers of a `for_each` step's calls, in input order, as one array.
+fn array(answers: Vec<Answer>) -> Result<Answer, Status> {
+    if answers
+        .iter()
+        .all(|answer| matches!(answer, Answer::Tree(_)))
+    {
+        let values = answers.into_iter().map(|answer| match answer {
+            Answer::Tree(value) => value,
+            Answer::Text(_) => Value::Null, // none: checked above
+        });
+        return Ok(Answer::Tree(Value::Array(values.collect())));
+    }
+    let mut text = String::from("[");
+    for (i, answer) in answers.iter().enumerate() {
+        if i > 0 {
+            text.push(',');
+        }
+        match answer {
+            Answer::Text(raw) => text.push_str(raw.get()),
+            Answer::Tree(value) => text.push_str(&value.to_string()),
+        }
+    }
+    text.push(']');
+    RawValue::from_string(text)
+        .map(Answer::Text)
+        .map_err(|e| Status::internal(format!("joining the answers: {e}")))
 }
