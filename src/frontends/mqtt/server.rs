@@ -17,7 +17,8 @@ use super::config::{BrokerMode, MqttFrontendSettings};
 use super::downlink;
 use super::handler::{MqttCounters, Worker};
 use crate::frontends::{Listener, ServeFuture, Shutdown};
-use crate::mapping::RoutePattern;
+use crate::mapping::messages::OutputTopic;
+use crate::mapping::{Route, RoutePattern, RouteTable};
 use crate::mqtt_client::{
     BrokerAddress, ClientSettings, Link, ProtocolVersion, Publisher, SessionSettings,
 };
@@ -87,24 +88,11 @@ impl MqttServer {
     async fn serve(self, pipeline: Arc<Pipeline>, shutdown: Shutdown) {
         let _ = self.verifier.set(pipeline.clone());
         let settings = &self.settings;
-        let mut filters = Vec::new();
-        let mut downlinks = Vec::new();
-        for route in pipeline.routes().topic_routes() {
-            let (Some(options), RoutePattern::Topic(template)) =
-                (&route.options.messages, &route.pattern)
-            else {
-                continue;
-            };
-            if let Some(to) = &options.stream_to {
-                downlinks.push((route.clone(), to.clone(), options.qos));
-                continue;
-            }
-            let filter = match &options.shared_group {
-                Some(group) => format!("$share/{group}/{}", template.filter()),
-                None => template.filter(),
-            };
-            filters.push((filter, options.qos));
-        }
+        let mut replaced = pipeline.watch_routes();
+        replaced.borrow_and_update();
+        let table = pipeline.routes();
+        let (filters, downlinks) = subscriptions(&table);
+        let (filters_in, filters) = watch::channel(filters);
         let in_flight = settings.max_in_flight;
         let publisher = Publisher::start(
             &self.client,
@@ -124,7 +112,29 @@ impl MqttServer {
             publish_timeout: settings.publish_timeout,
             stopping: stopping.clone(),
             counters: self.counters.clone(),
+            retired: arc_swap::ArcSwapOption::empty(),
         });
+        // A reload's table: its filters go to the bridge, and the table it replaced stays
+        // at hand for the messages its removed routes had taken.
+        let following = {
+            let pipeline = pipeline.clone();
+            let worker = worker.clone();
+            tokio::spawn(async move {
+                let mut current = table;
+                while replaced.changed().await.is_ok() {
+                    let table = pipeline.routes();
+                    filters_in.send_if_modified(|filters| {
+                        let (now, _) = subscriptions(&table);
+                        let changed = *filters != now;
+                        *filters = now;
+                        changed
+                    });
+                    worker
+                        .retired
+                        .store(Some(std::mem::replace(&mut current, table)));
+                }
+            })
+        };
         let downlink_tasks: Vec<_> = downlinks
             .into_iter()
             .map(|(route, topic, qos)| {
@@ -166,6 +176,7 @@ impl MqttServer {
             stop_work: stop_work.clone(),
         };
         bridge::run(parts, worker, shutdown).await;
+        following.abort();
         stop_work.send_replace(true);
         for task in downlink_tasks {
             let _ = task.await;
@@ -185,6 +196,31 @@ impl MqttServer {
             "MQTT frontend stopped"
         );
     }
+}
+
+/// The filters (with their QoS) the bridge subscribes to for `table`'s topic routes, and the
+/// downlinks (route, `stream_to` topic, QoS).
+#[allow(clippy::type_complexity)]
+fn subscriptions(table: &RouteTable) -> (Vec<(String, u8)>, Vec<(Arc<Route>, OutputTopic, u8)>) {
+    let mut filters = Vec::new();
+    let mut downlinks = Vec::new();
+    for route in table.topic_routes() {
+        let (Some(options), RoutePattern::Topic(template)) =
+            (&route.options.messages, &route.pattern)
+        else {
+            continue;
+        };
+        if let Some(to) = &options.stream_to {
+            downlinks.push((route.clone(), to.clone(), options.qos));
+            continue;
+        }
+        let filter = match &options.shared_group {
+            Some(group) => format!("$share/{group}/{}", template.filter()),
+            None => template.filter(),
+        };
+        filters.push((filter, options.qos));
+    }
+    (filters, downlinks)
 }
 
 impl Listener for MqttServer {
