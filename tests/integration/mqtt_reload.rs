@@ -253,3 +253,77 @@ async fn a_reload_subscribes_the_new_topic_route_and_unsubscribes_the_removed_on
     assert_eq!(bounded("the exit", serving.exited()).await, Some(0));
     backend.stop().await;
 }
+
+/// A downlink: `List`'s stream goes to the devices' command topics.
+const DOWNLINK: &str = "http:\n  rules:\n    - selector: polygate.test.v1.Testing.List\n      topic: downlinks/commands\n      stream_to: devices/{name}/commands\n";
+
+#[tokio::test]
+async fn a_reload_opens_an_added_downlink_and_closes_a_removed_one_leaving_subscriptions_alone() {
+    use futures_util::StreamExt;
+    // `List` streams what the test sends, in one call that stays open.
+    let (held, receiver) = tokio::sync::mpsc::channel(16);
+    let receiver = std::sync::Mutex::new(Some(receiver));
+    let backend = test_backend()
+        .handle_live("polygate.test.v1.Testing/List", move |_call| {
+            let receiver = receiver.lock().unwrap().take().expect("one List call");
+            futures_util::stream::unfold(receiver, |mut receiver| async move {
+                receiver.recv().await.map(|item| (item, receiver))
+            })
+            .boxed()
+        })
+        .start()
+        .await;
+    let dir = scratch_dir();
+    std::fs::write(dir.join("old.yaml"), OLD_ROUTE).unwrap();
+    std::fs::write(dir.join("downlink.yaml"), DOWNLINK).unwrap();
+    let url = backend.url();
+    let config = |mappings| embedded_config(&url, &dir, &sections(mappings));
+    let path = dir.join("polygate.yaml");
+    std::fs::write(&path, config("old.yaml")).unwrap();
+    let serving = Serving::config_mqtt(&path).await;
+    let admin = serving.admin.clone().expect("an admin listener");
+    let mut device = Device::v5(serving.mqtt.expect("the broker"), "fleet").await;
+    device.subscribe("devices/+/commands", 1).await;
+
+    std::fs::write(&path, config("old.yaml, downlink.yaml")).unwrap();
+    serving.hangup();
+    until_metric(
+        &admin,
+        "polygate_config_reloads_total{result=\"success\"} 1",
+    )
+    .await;
+    held.send(Ok(crate::support::message(
+        "polygate.test.v1.Everything",
+        json!({"name": "d-1", "int32Value": 7}),
+    )))
+    .await
+    .unwrap();
+    let command = device.next_on("devices/d-1/commands").await;
+    assert_eq!(command.json(), json!({"name": "d-1", "int32Value": 7}));
+
+    std::fs::write(&path, config("old.yaml")).unwrap();
+    serving.hangup();
+    until_metric(
+        &admin,
+        "polygate_config_reloads_total{result=\"success\"} 2",
+    )
+    .await;
+    // The backend sees the call cancelled once the gRPC backend's stall watcher next looks
+    // (every quarter of `stalled_reader_timeout`, 30 s by default): up to 7.5 s.
+    bounded("the removed downlink's stream is closed", held.closed()).await;
+
+    // The topic route was the same in every table: subscribed once, never again.
+    let metrics = admin.get("/metrics").await.text();
+    has(
+        &metrics,
+        "polygate_mqtt_subscribes_total{result=\"granted\"} 1",
+    );
+    has(&metrics, "polygate_mqtt_unsubscribes_total 0");
+    has(&metrics, "polygate_mqtt_subscriptions 1");
+    assert_eq!(admin.get("/readyz").await.status, 200);
+
+    device.disconnect().await;
+    serving.terminate();
+    assert_eq!(bounded("the exit", serving.exited()).await, Some(0));
+    backend.stop().await;
+}
