@@ -76,6 +76,9 @@ pub enum LinkEvent {
     Refused(u16, String),
     /// The broker answered a subscription: the granted QoS per filter, or why not.
     Subscribed(Vec<Result<u8, String>>),
+    /// The broker answered an unsubscription (UNSUBACK): per filter, done or why not (MQTT
+    /// 3.1.1 names no reasons: an empty list).
+    Unsubscribed(Vec<Result<(), String>>),
     /// The broker released a QoS 2 message it delivered (PUBREL): its packet id is free.
     Released(u16),
     /// Our DISCONNECT was written.
@@ -259,6 +262,7 @@ fn event_v311(event: rumqttc::Event) -> LinkEvent {
                 })
                 .collect(),
         ),
+        Event::Incoming(Packet::UnsubAck(_)) => LinkEvent::Unsubscribed(Vec::new()),
         Event::Incoming(Packet::PubRel(release)) => LinkEvent::Released(release.pkid),
         Event::Outgoing(Outgoing::Publish(pkid)) => LinkEvent::Published(pkid),
         Event::Outgoing(Outgoing::Disconnect) => LinkEvent::DisconnectSent,
@@ -267,7 +271,9 @@ fn event_v311(event: rumqttc::Event) -> LinkEvent {
 }
 
 fn event_v5(event: v5::Event) -> LinkEvent {
-    use v5_packets::{Packet, PubAckReason, PubCompReason, PubRecReason, SubscribeReasonCode};
+    use v5_packets::{
+        Packet, PubAckReason, PubCompReason, PubRecReason, SubscribeReasonCode, UnsubAckReason,
+    };
     match event {
         v5::Event::Incoming(Packet::ConnAck(ack)) => LinkEvent::Connected {
             session_present: ack.session_present,
@@ -316,6 +322,16 @@ fn event_v5(event: v5::Event) -> LinkEvent {
                 })
                 .collect(),
         ),
+        v5::Event::Incoming(Packet::UnsubAck(ack)) => LinkEvent::Unsubscribed(
+            ack.reasons
+                .into_iter()
+                .map(|reason| match reason {
+                    // Gone either way.
+                    UnsubAckReason::Success | UnsubAckReason::NoSubscriptionExisted => Ok(()),
+                    failure => Err(format!("{failure:?}")),
+                })
+                .collect(),
+        ),
         v5::Event::Incoming(Packet::PubRel(release)) => LinkEvent::Released(release.pkid),
         v5::Event::Outgoing(Outgoing::Publish(pkid)) => LinkEvent::Published(pkid),
         v5::Event::Outgoing(Outgoing::Disconnect) => LinkEvent::DisconnectSent,
@@ -344,15 +360,16 @@ impl LinkHandle {
         }
     }
 
-    /// Subscribes to every filter with its QoS, in one SUBSCRIBE packet. MQTT 5 subscriptions
-    /// never replay retained messages into the bridge.
-    pub async fn subscribe(&self, filters: &[(String, u8)]) -> Result<(), LinkError> {
-        let result = match self {
+    /// Queues one SUBSCRIBE packet for every filter with its QoS; false when the request
+    /// queue is full or closed. MQTT 5 subscriptions never replay retained messages into the
+    /// bridge.
+    pub fn try_subscribe(&self, filters: &[(String, u8)]) -> bool {
+        match self {
             LinkHandle::V311(client) => {
                 let filters = filters
                     .iter()
                     .map(|(path, qos)| rumqttc::SubscribeFilter::new(path.clone(), qos_v311(*qos)));
-                client.subscribe_many(filters).await
+                client.try_subscribe_many(filters).is_ok()
             }
             LinkHandle::V5(client) => {
                 let filters = filters.iter().map(|(path, qos)| {
@@ -360,13 +377,18 @@ impl LinkHandle {
                     filter.retain_forward_rule = v5_packets::RetainForwardRule::Never;
                     filter
                 });
-                return client
-                    .subscribe_many(filters)
-                    .await
-                    .map_err(|e| LinkError(e.to_string()));
+                client.try_subscribe_many(filters).is_ok()
             }
-        };
-        result.map_err(|e| LinkError(e.to_string()))
+        }
+    }
+
+    /// Queues an UNSUBSCRIBE packet for `filter`; false when the request queue is full or
+    /// closed.
+    pub fn try_unsubscribe(&self, filter: &str) -> bool {
+        match self {
+            LinkHandle::V311(client) => client.try_unsubscribe(filter).is_ok(),
+            LinkHandle::V5(client) => client.try_unsubscribe(filter).is_ok(),
+        }
     }
 
     /// Queues a publish, waiting while the request queue is full.

@@ -37,6 +37,8 @@ pub struct Pipeline {
     telemetry: Arc<Telemetry>,
     cache: Arc<ResponseCache>,
     shared: Option<Arc<SharedState>>,
+    /// Counts the tables swapped in, for frontends that derive state from the route table.
+    replaced: tokio::sync::watch::Sender<u64>,
 }
 
 /// A route table and the metrics handle of each of its routes.
@@ -123,6 +125,7 @@ impl Pipeline {
             telemetry,
             cache,
             shared: None,
+            replaced: tokio::sync::watch::Sender::new(0),
         }
     }
 
@@ -209,12 +212,21 @@ impl Pipeline {
     }
 
     /// Serves `table` from the next request on; requests under way finish on the old one.
+    /// Receivers of [`Pipeline::watch_routes`] are told.
     pub fn replace_routes(&self, table: RouteTable) {
         self.installed.store(Arc::new(Installed::new(
             table,
             &self.telemetry,
             &self.cache,
         )));
+        self.replaced.send_modify(|count| *count += 1);
+    }
+
+    /// Changes each time [`Pipeline::replace_routes`] swaps a table in (its value counts the
+    /// swaps); a frontend that derives state from the route table (a broker subscription per
+    /// route) waits on it and reads [`Pipeline::routes`].
+    pub fn watch_routes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.replaced.subscribe()
     }
 
     /// The call shape of the route `key` finds, so a frontend that learns the shape from the

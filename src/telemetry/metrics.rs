@@ -453,7 +453,7 @@ impl WebSocketMetrics {
 /// MQTT messages, acknowledgements, retries and dead letters.
 #[derive(Debug, Default)]
 pub struct MqttMetrics {
-    /// Messages received on routed topics.
+    /// Messages the bridge received and worked on, counted as they arrive.
     pub messages_in: AtomicU64,
     /// Messages published (replies, errors, downlinks, dead letters).
     pub messages_out: AtomicU64,
@@ -463,6 +463,14 @@ pub struct MqttMetrics {
     pub retries: AtomicU64,
     /// Messages parked on a dead-letter topic.
     pub dead_letters: AtomicU64,
+    /// Subscriptions the broker granted on the bridge's current connection (a gauge).
+    pub subscriptions: AtomicU64,
+    /// Filters the broker granted in a SUBACK, at every connection and reload.
+    pub subscribes_granted: AtomicU64,
+    /// Filters the broker refused in a SUBACK (a failure code).
+    pub subscribes_refused: AtomicU64,
+    /// Subscriptions removed after a reload, acknowledged by the broker (UNSUBACK).
+    pub unsubscribes: AtomicU64,
 }
 
 impl MqttMetrics {
@@ -471,7 +479,7 @@ impl MqttMetrics {
             out,
             "polygate_mqtt_messages_total",
             "counter",
-            "MQTT messages, by direction (in: received on routed topics; out: published).",
+            "MQTT messages, by direction (in: received by the bridge and worked on; out: published).",
         );
         for (direction, count) in [("in", &self.messages_in), ("out", &self.messages_out)] {
             let _ = writeln!(
@@ -497,6 +505,39 @@ impl MqttMetrics {
             "polygate_mqtt_dead_letters_total",
             "MQTT messages parked on a dead-letter topic.",
             self.dead_letters.load(Ordering::Relaxed),
+        );
+        header(
+            out,
+            "polygate_mqtt_subscriptions",
+            "gauge",
+            "MQTT subscriptions the broker granted on the bridge's current connection.",
+        );
+        let _ = writeln!(
+            out,
+            "polygate_mqtt_subscriptions {}",
+            self.subscriptions.load(Ordering::Relaxed)
+        );
+        header(
+            out,
+            "polygate_mqtt_subscribes_total",
+            "counter",
+            "Topic filters the broker answered in a SUBACK, by result (granted, refused).",
+        );
+        for (result, count) in [
+            ("granted", &self.subscribes_granted),
+            ("refused", &self.subscribes_refused),
+        ] {
+            let _ = writeln!(
+                out,
+                "polygate_mqtt_subscribes_total{{result=\"{result}\"}} {}",
+                count.load(Ordering::Relaxed)
+            );
+        }
+        counter(
+            out,
+            "polygate_mqtt_unsubscribes_total",
+            "MQTT subscriptions removed after a reload, acknowledged by the broker.",
+            self.unsubscribes.load(Ordering::Relaxed),
         );
     }
 }

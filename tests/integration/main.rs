@@ -29,6 +29,7 @@ mod metadata;
 mod mqtt;
 mod mqtt_delivery;
 mod mqtt_mosquitto;
+mod mqtt_reload;
 mod operations;
 mod otlp;
 mod pass_through;

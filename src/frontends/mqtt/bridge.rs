@@ -11,9 +11,15 @@
 //!
 //! An acknowledgement is queued under the ack gate, which the poller holds when a connection
 //! breaks to bump the generation and discard what is queued: an acknowledgement of an older
-//! connection is never sent on a newer one.
+//! connection is never sent on a newer one. SUBSCRIBE and UNSUBSCRIBE packets go through the
+//! same gate, so each belongs to the connection the [`Subscriptions`] state was built for.
+//!
+//! The filters come from a watch the MQTT server updates when a reload swaps the route
+//! table in: the bridge subscribes the new ones and unsubscribes the old ones on the live
+//! connection, and subscribes the current set on every connection.
 
 use std::collections::VecDeque;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -21,6 +27,7 @@ use tokio::sync::{mpsc, watch};
 
 use super::delivery::{Ack, Admission, Ledger, Ticket};
 use super::handler::{Outcome, Worker};
+use super::subscriptions::{Request, Subscriptions};
 use crate::frontends::Shutdown;
 use crate::mqtt_client::{InboundMessage, Link, LinkEvent, LinkHandle};
 
@@ -33,8 +40,8 @@ const HANDOVER: usize = 8;
 pub(crate) struct BridgeParts {
     /// The connection (persistent session, manual acks).
     pub(crate) link: Link,
-    /// Filters and QoS to subscribe to on every connection.
-    pub(crate) filters: Vec<(String, u8)>,
+    /// Filters and QoS to subscribe to on every connection; changed by reloads.
+    pub(crate) filters: watch::Receiver<Vec<(String, u8)>>,
     /// Messages worked on at once.
     pub(crate) max_in_flight: usize,
     /// The connection's keep-alive.
@@ -73,6 +80,34 @@ impl AckGate {
         }
         consumed
     }
+
+    /// Queues `request` if connection `generation` is still the current one.
+    fn request(&self, generation: u64, request: &Request) -> Queued {
+        let Ok(current) = self.generation.lock() else {
+            return Queued::Stale;
+        };
+        if *current != generation {
+            return Queued::Stale;
+        }
+        let queued = match request {
+            Request::Subscribe(filters) => self.handle.try_subscribe(filters),
+            Request::Unsubscribe(filter) => self.handle.try_unsubscribe(filter),
+        };
+        if queued {
+            Queued::Sent
+        } else {
+            Queued::Full
+        }
+    }
+}
+
+/// Whether a subscription request was queued.
+enum Queued {
+    Sent,
+    /// The request queue is full: try again shortly.
+    Full,
+    /// Its connection broke; the next one subscribes afresh.
+    Stale,
 }
 
 enum Control {
@@ -81,6 +116,7 @@ enum Control {
         session_present: bool,
     },
     Subscribed(Vec<Result<u8, String>>),
+    Unsubscribed(Vec<Result<(), String>>),
     Released(u16),
     Broken(String),
     Closed,
@@ -91,7 +127,7 @@ enum Control {
 pub(crate) async fn run(parts: BridgeParts, worker: Arc<Worker>, shutdown: Shutdown) {
     let BridgeParts {
         link,
-        filters,
+        mut filters,
         max_in_flight,
         keep_alive,
         reconnect,
@@ -121,6 +157,15 @@ pub(crate) async fn run(parts: BridgeParts, worker: Arc<Worker>, shutdown: Shutd
     let mut released = Vec::new();
     let mut backlog: VecDeque<Ack> = VecDeque::new();
     let mut announced = false;
+    let mqtt_metrics = &worker.pipeline.telemetry().metrics.mqtt;
+    let mut subs = Subscriptions::new(&filters.borrow_and_update());
+    // The generation of the current connection, the one subscription requests are for.
+    let mut connection = 0u64;
+    // A subscription request found the request queue full.
+    let mut resend = false;
+    // A reload changed the filters; said in the log once the broker answered everything.
+    let mut reloaded = false;
+    let mut was_ready = false;
     let stopped = shutdown.fired();
     tokio::pin!(stopped);
     let mut draining: Option<tokio::time::Instant> = None;
@@ -142,34 +187,38 @@ pub(crate) async fn run(parts: BridgeParts, worker: Arc<Worker>, shutdown: Shutd
                 Control::Connected { generation, session_present } => {
                     ledger.connected(generation, session_present);
                     backlog.clear();
+                    connection = generation;
+                    subs.connected(session_present);
                     tracing::info!(%broker, session_present, "bridge connected");
-                    if filters.is_empty() {
-                        ready.send_replace(true);
-                    } else if let Err(error) = handle.subscribe(&filters).await {
-                        tracing::warn!(%error, "cannot queue the subscriptions");
-                    }
                 }
                 Control::Subscribed(results) => {
-                    let refused: Vec<String> = filters
-                        .iter()
-                        .zip(&results)
-                        .filter_map(|((filter, _), result)| result.as_ref().err().map(|why| format!("{filter} ({why})")))
-                        .collect();
-                    if refused.is_empty() && results.len() == filters.len() {
-                        ready.send_replace(true);
-                        if announced {
-                            tracing::debug!(%broker, "resubscribed after a reconnect");
-                        } else {
-                            announced = true;
-                            tracing::info!(%broker, subscriptions = filters.len(), "MQTT bridge ready: every subscription acknowledged");
-                        }
-                    } else {
+                    let answered = subs.subscribed(&results);
+                    mqtt_metrics.subscribes_granted.fetch_add(answered.granted.len() as u64, Ordering::Relaxed);
+                    mqtt_metrics.subscribes_refused.fetch_add(answered.refused.len() as u64, Ordering::Relaxed);
+                    if !answered.refused.is_empty() {
+                        let refused: Vec<String> = answered.refused.iter().map(|(filter, why)| format!("{filter} ({why})")).collect();
                         tracing::error!(%broker, refused = %refused.join(", "), "the broker refused subscriptions");
+                    }
+                    if reloaded && !answered.granted.is_empty() {
+                        tracing::info!(%broker, filters = %answered.granted.join(", "), "subscribed for the reloaded routes");
+                    }
+                }
+                Control::Unsubscribed(results) => {
+                    match subs.unsubscribed(&results) {
+                        Some((filter, Ok(()))) => {
+                            mqtt_metrics.unsubscribes.fetch_add(1, Ordering::Relaxed);
+                            tracing::info!(%broker, %filter, "unsubscribed: no route takes this filter any more");
+                        }
+                        Some((filter, Err(why))) => {
+                            tracing::error!(%broker, %filter, %why, "the broker refused to unsubscribe; messages on it find no route until the session ends");
+                        }
+                        None => {}
                     }
                 }
                 Control::Released(pkid) => ledger.released(pkid),
                 Control::Broken(error) => {
-                    ready.send_replace(false);
+                    subs.broken();
+                    resend = false;
                     tracing::warn!(%broker, %error, "bridge connection lost; reconnecting");
                 }
                 Control::Closed => break,
@@ -178,6 +227,8 @@ pub(crate) async fn run(parts: BridgeParts, worker: Arc<Worker>, shutdown: Shutd
                 let pkid = message.pkid;
                 match ledger.admit(generation, pkid, message.qos, &mut released) {
                     Admission::Work(ticket) => {
+                        // Counted here, in the order messages arrived on the connection.
+                        mqtt_metrics.messages_in.fetch_add(1, Ordering::Relaxed);
                         let worker = worker.clone();
                         let finished = finished_in.clone();
                         tokio::spawn(async move {
@@ -190,6 +241,13 @@ pub(crate) async fn run(parts: BridgeParts, worker: Arc<Worker>, shutdown: Shutd
                     Admission::Stale => {}
                 }
             }
+            Ok(()) = filters.changed() => {
+                let list = filters.borrow_and_update().clone();
+                if subs.set(&list) {
+                    reloaded = true;
+                    tracing::info!(%broker, subscriptions = list.len(), "the reloaded routes subscribe to other filters: updating the subscriptions");
+                }
+            }
             () = &mut stopped, if draining.is_none() => {
                 stop_work.send_replace(true);
                 draining = Some(tokio::time::Instant::now() + drain_timeout);
@@ -199,8 +257,36 @@ pub(crate) async fn run(parts: BridgeParts, worker: Arc<Worker>, shutdown: Shutd
                 tracing::warn!(left = ledger.working(), "messages still in work after the drain timeout; they stay unacknowledged");
                 break;
             }
-            () = tokio::time::sleep(Duration::from_millis(5)), if !backlog.is_empty() => {}
+            () = tokio::time::sleep(Duration::from_millis(5)), if !backlog.is_empty() || resend => {}
         }
+        if let Some(request) = subs.next() {
+            match gate.request(connection, &request) {
+                Queued::Sent => {
+                    resend = false;
+                    subs.sent(request);
+                }
+                Queued::Full => resend = true,
+                Queued::Stale => resend = false,
+            }
+        }
+        let now_ready = subs.ready();
+        if now_ready != was_ready {
+            was_ready = now_ready;
+            ready.send_replace(now_ready);
+            if now_ready && !announced {
+                announced = true;
+                tracing::info!(%broker, subscriptions = subs.wanted(), "MQTT bridge ready: every subscription acknowledged");
+            } else if now_ready {
+                tracing::debug!(%broker, "every subscription acknowledged again");
+            }
+        }
+        if reloaded && subs.idle() {
+            reloaded = false;
+            tracing::info!(%broker, subscriptions = subs.granted(), "the MQTT subscriptions follow the reloaded routes");
+        }
+        mqtt_metrics
+            .subscriptions
+            .store(subs.granted() as u64, Ordering::Relaxed);
         if !released.is_empty() {
             backlog.extend(released.drain(..));
         }
@@ -216,6 +302,7 @@ pub(crate) async fn run(parts: BridgeParts, worker: Arc<Worker>, shutdown: Shutd
     {
         tracing::debug!("the bridge's poller did not stop within 2s");
     }
+    mqtt_metrics.subscriptions.store(0, Ordering::Relaxed);
     ready.send_replace(false);
 }
 
@@ -318,6 +405,9 @@ async fn poll(
             }
             LinkEvent::Subscribed(results) => {
                 control.send(Control::Subscribed(results)).await.is_ok()
+            }
+            LinkEvent::Unsubscribed(results) => {
+                control.send(Control::Unsubscribed(results)).await.is_ok()
             }
             LinkEvent::Released(pkid) => control.send(Control::Released(pkid)).await.is_ok(),
             LinkEvent::DisconnectSent => {

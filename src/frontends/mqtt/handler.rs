@@ -13,7 +13,7 @@ use tokio::sync::watch;
 use super::decode::decode;
 use super::encode::{error_message, DeadLetter};
 use crate::mapping::messages::{MessageOptions, OutputTopic};
-use crate::mapping::RoutePattern;
+use crate::mapping::{Route, RoutePattern, RouteTable};
 use crate::model::{ErrorSource, GatewayResponse, RequestKey, ResponseBody, Status};
 use crate::mqtt_client::{InboundMessage, MessageProperties, OutboundMessage, Publisher};
 use crate::pipeline::Pipeline;
@@ -57,16 +57,19 @@ pub(crate) struct Worker {
     pub(crate) publish_timeout: Duration,
     pub(crate) stopping: watch::Receiver<bool>,
     pub(crate) counters: Arc<MqttCounters>,
+    /// The route table the last reload replaced: a message taken under its subscriptions
+    /// whose route the reload removed is answered as its route said failures are.
+    pub(crate) retired: arc_swap::ArcSwapOption<RouteTable>,
 }
 
 /// The longest wait between two publishes of a reply, error or dead letter.
 const MAX_PUBLISH_BACKOFF: Duration = Duration::from_secs(5);
 
 impl Worker {
-    /// Works on `message` until it may be acknowledged, or shutdown stops it.
+    /// Works on `message` until it may be acknowledged, or shutdown stops it. (The bridge
+    /// counted it in, in the order it arrived.)
     pub(crate) async fn work(&self, message: InboundMessage) -> Outcome {
         let metrics = &self.pipeline.telemetry().metrics.mqtt;
-        metrics.messages_in.fetch_add(1, Ordering::Relaxed);
         let outcome = self.work_on(message).await;
         if outcome == Outcome::Done {
             metrics.acks.fetch_add(1, Ordering::Relaxed);
@@ -75,36 +78,13 @@ impl Worker {
     }
 
     async fn work_on(&self, message: InboundMessage) -> Outcome {
-        let table = self.pipeline.routes();
         let key = RequestKey::Topic {
             topic: message.topic.as_str().into(),
         };
-        let (route, variables) = match table.find(&key) {
-            Ok(found) => {
-                // Only output topics read the variables: no copies for routes without them.
-                let wanted = found.route.options.messages.as_ref().is_some_and(|m| {
-                    m.error_topic.is_some()
-                        || m.dead_letter_topic.is_some()
-                        || m.reply_topic.is_some()
-                });
-                let variables: Vec<(String, String)> = if wanted {
-                    found
-                        .captures
-                        .iter()
-                        .map(|c| (c.field_path.to_string(), c.value.to_string()))
-                        .collect()
-                } else {
-                    Vec::new()
-                };
-                (found.route.clone(), variables)
-            }
-            Err(_) => {
-                let count = self.counters.unrouted.fetch_add(1, Ordering::Relaxed) + 1;
-                tracing::warn!(topic = %message.topic, count, "no route takes this topic; message acknowledged and dropped");
-                return Outcome::Done;
-            }
+        let (route, variables) = match lookup(&self.pipeline.routes(), &key) {
+            Ok(found) => found,
+            Err(status) => return self.unrouted(&message, &key, &status).await,
         };
-        drop(table);
         let Some(options) = route.options.messages.clone() else {
             return Outcome::Done;
         };
@@ -142,6 +122,62 @@ impl Worker {
             }
             return self.fail(&target, &status, attempt, retryable).await;
         }
+    }
+
+    /// A message no route of the current table takes (a reload removed its route, or the
+    /// broker's session still holds a subscription of an earlier configuration): its error
+    /// (`NOT_FOUND`, not retried) goes where the removed route sent failures (the table the
+    /// last reload replaced), else to the MQTT 5 response topic; else it is logged and
+    /// counted. Then it is acknowledged.
+    async fn unrouted(
+        &self,
+        message: &InboundMessage,
+        key: &RequestKey,
+        status: &Status,
+    ) -> Outcome {
+        let count = self.counters.unrouted.fetch_add(1, Ordering::Relaxed) + 1;
+        let retired = self
+            .retired
+            .load_full()
+            .and_then(|table| lookup(&table, key).ok());
+        if let Some((route, variables)) = retired {
+            if let Some(options) = &route.options.messages {
+                tracing::warn!(topic = %message.topic, count, "a reload removed the route of this message; its error goes where the route sent failures");
+                let status = Status::not_found(format!(
+                    "no route for topic {}: a configuration reload removed it",
+                    message.topic
+                ));
+                let target = Target {
+                    options,
+                    message,
+                    variables: &variables,
+                    route: &route.pattern,
+                };
+                return self.fail(&target, &status, 1, false).await;
+            }
+        }
+        let Some(topic) = response_topic(message) else {
+            tracing::warn!(topic = %message.topic, count, "no route takes this topic; message acknowledged and dropped");
+            return Outcome::Done;
+        };
+        tracing::warn!(topic = %message.topic, count, "no route takes this topic; its error goes to the response topic");
+        let (payload, properties) =
+            error_message(status, message.properties.correlation_data.clone());
+        let outcome = self
+            .publish_reliably(OutboundMessage {
+                topic,
+                payload,
+                qos: 1,
+                retain: false,
+                properties,
+            })
+            .await;
+        if outcome == Outcome::Done {
+            self.counters
+                .errors_published
+                .fetch_add(1, Ordering::Relaxed);
+        }
+        outcome
     }
 
     /// Publishes the answer to the response topic or the reply topic, if there is one.
@@ -306,6 +342,38 @@ impl Worker {
     }
 }
 
+/// A route found for a message, and its topic variables (name, value).
+type Found = (Arc<Route>, Vec<(String, String)>);
+
+/// The route `table` finds for `key`, with the topic variables when the route's output
+/// topics name them (no copies for routes without them).
+fn lookup(table: &RouteTable, key: &RequestKey) -> Result<Found, Status> {
+    let found = table.find(key)?;
+    let wanted = found.route.options.messages.as_ref().is_some_and(|m| {
+        m.error_topic.is_some() || m.dead_letter_topic.is_some() || m.reply_topic.is_some()
+    });
+    let variables = if wanted {
+        found
+            .captures
+            .iter()
+            .map(|c| (c.field_path.to_string(), c.value.to_string()))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    Ok((found.route.clone(), variables))
+}
+
+/// The MQTT 5 response topic `message` names, if it is a topic one may publish to.
+fn response_topic(message: &InboundMessage) -> Option<String> {
+    message
+        .properties
+        .response_topic
+        .as_ref()
+        .filter(|t| !t.is_empty() && !t.contains(['+', '#']))
+        .cloned()
+}
+
 /// Where a message's answers go.
 struct Target<'a> {
     options: &'a MessageOptions,
@@ -336,12 +404,8 @@ impl Target<'_> {
     /// `fallback`, else the route's reply topic.
     fn reply_topic(&self, fallback: Option<String>) -> Option<(String, Option<Bytes>)> {
         let properties = &self.message.properties;
-        if let Some(topic) = properties
-            .response_topic
-            .as_ref()
-            .filter(|t| !t.is_empty() && !t.contains(['+', '#']))
-        {
-            return Some((topic.clone(), properties.correlation_data.clone()));
+        if let Some(topic) = response_topic(self.message) {
+            return Some((topic, properties.correlation_data.clone()));
         }
         fallback
             .or_else(|| self.render(self.options.reply_topic.as_ref()))

@@ -13,6 +13,7 @@ mod downlink;
 mod encode;
 mod handler;
 mod server;
+mod subscriptions;
 
 pub use config::{
     BrokerMode, EmbeddedBrokerConfig, EmbeddedBrokerSettings, EmbeddedTlsConfig,

@@ -4,12 +4,14 @@
 //! bridge disconnected (its session stays), the publisher closed, the broker stopped last
 //! (writing its sessions and queued messages to its storage).
 
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::watch;
+use tokio::task::JoinHandle;
 
 use super::bridge::{self, BridgeParts};
 use super::broker::{self, EmbeddedBroker};
@@ -17,7 +19,8 @@ use super::config::{BrokerMode, MqttFrontendSettings};
 use super::downlink;
 use super::handler::{MqttCounters, Worker};
 use crate::frontends::{Listener, ServeFuture, Shutdown};
-use crate::mapping::RoutePattern;
+use crate::mapping::messages::OutputTopic;
+use crate::mapping::{Route, RoutePattern, RouteTable};
 use crate::mqtt_client::{
     BrokerAddress, ClientSettings, Link, ProtocolVersion, Publisher, SessionSettings,
 };
@@ -87,24 +90,11 @@ impl MqttServer {
     async fn serve(self, pipeline: Arc<Pipeline>, shutdown: Shutdown) {
         let _ = self.verifier.set(pipeline.clone());
         let settings = &self.settings;
-        let mut filters = Vec::new();
-        let mut downlinks = Vec::new();
-        for route in pipeline.routes().topic_routes() {
-            let (Some(options), RoutePattern::Topic(template)) =
-                (&route.options.messages, &route.pattern)
-            else {
-                continue;
-            };
-            if let Some(to) = &options.stream_to {
-                downlinks.push((route.clone(), to.clone(), options.qos));
-                continue;
-            }
-            let filter = match &options.shared_group {
-                Some(group) => format!("$share/{group}/{}", template.filter()),
-                None => template.filter(),
-            };
-            filters.push((filter, options.qos));
-        }
+        let mut replaced = pipeline.watch_routes();
+        replaced.borrow_and_update();
+        let table = pipeline.routes();
+        let (filters, downlinks) = subscriptions(&table);
+        let (filters_in, filters) = watch::channel(filters);
         let in_flight = settings.max_in_flight;
         let publisher = Publisher::start(
             &self.client,
@@ -124,21 +114,45 @@ impl MqttServer {
             publish_timeout: settings.publish_timeout,
             stopping: stopping.clone(),
             counters: self.counters.clone(),
+            retired: arc_swap::ArcSwapOption::empty(),
         });
-        let downlink_tasks: Vec<_> = downlinks
-            .into_iter()
-            .map(|(route, topic, qos)| {
-                tokio::spawn(downlink::run(
-                    route,
-                    topic,
-                    qos,
-                    pipeline.clone(),
-                    publisher.clone(),
-                    settings.publish_timeout,
-                    stopping.clone(),
-                ))
+        let running = Arc::new(Mutex::new(Downlinks {
+            running: HashMap::new(),
+            closing: Vec::new(),
+            pipeline: pipeline.clone(),
+            publisher: publisher.clone(),
+            publish_timeout: settings.publish_timeout,
+            stopping: stopping.clone(),
+        }));
+        if let Ok(mut running) = running.lock() {
+            running.follow(downlinks, false);
+        }
+        // A reload's table: its filters go to the bridge, its downlinks are opened and
+        // closed, and the table it replaced stays at hand for the messages its removed
+        // routes had taken.
+        let following = {
+            let pipeline = pipeline.clone();
+            let worker = worker.clone();
+            let running = running.clone();
+            tokio::spawn(async move {
+                let mut current = table;
+                while replaced.changed().await.is_ok() {
+                    let table = pipeline.routes();
+                    let (now, downlinks) = subscriptions(&table);
+                    filters_in.send_if_modified(|filters| {
+                        let changed = *filters != now;
+                        *filters = now;
+                        changed
+                    });
+                    if let Ok(mut running) = running.lock() {
+                        running.follow(downlinks, true);
+                    }
+                    worker
+                        .retired
+                        .store(Some(std::mem::replace(&mut current, table)));
+                }
             })
-            .collect();
+        };
         let session = SessionSettings {
             client_id: settings.client_id.clone(),
             persistent: true,
@@ -166,7 +180,9 @@ impl MqttServer {
             stop_work: stop_work.clone(),
         };
         bridge::run(parts, worker, shutdown).await;
+        following.abort();
         stop_work.send_replace(true);
+        let downlink_tasks = running.lock().map(|mut r| r.take()).unwrap_or_default();
         for task in downlink_tasks {
             let _ = task.await;
         }
@@ -185,6 +201,117 @@ impl MqttServer {
             "MQTT frontend stopped"
         );
     }
+}
+
+/// A downlink: its route, its `stream_to` topic and QoS.
+type Downlink = (Arc<Route>, OutputTopic, u8);
+
+/// What tells a downlink apart: its name (the rule's topic), `stream_to` topic and QoS.
+type DownlinkKey = (String, String, u8);
+
+/// The downlinks running. A reload opens the ones it adds and closes the ones it removes
+/// (or changes: another `stream_to` or QoS); one whose route changed otherwise keeps its
+/// stream, and opens the next one through the new route.
+struct Downlinks {
+    running: HashMap<DownlinkKey, (Arc<watch::Sender<bool>>, JoinHandle<()>)>,
+    /// Downlinks a reload closed, awaited at shutdown.
+    closing: Vec<JoinHandle<()>>,
+    pipeline: Arc<Pipeline>,
+    publisher: Publisher,
+    publish_timeout: Duration,
+    /// Set when shutdown begins: every downlink stops.
+    stopping: watch::Receiver<bool>,
+}
+
+impl Downlinks {
+    /// Runs `wanted`, closing the others; `reload` says so in the log.
+    fn follow(&mut self, wanted: Vec<Downlink>, reload: bool) {
+        let key = |(route, to, qos): &Downlink| -> DownlinkKey {
+            (
+                route.pattern.address().to_owned(),
+                to.as_str().to_owned(),
+                *qos,
+            )
+        };
+        let keep: HashSet<DownlinkKey> = wanted.iter().map(key).collect();
+        let removed: Vec<DownlinkKey> = self
+            .running
+            .keys()
+            .filter(|k| !keep.contains(*k))
+            .cloned()
+            .collect();
+        for k in removed {
+            if let Some((stop, task)) = self.running.remove(&k) {
+                stop.send_replace(true);
+                tracing::info!(downlink = %k.0, to = %k.1, "a reload removed this downlink: its stream is closed");
+                self.closing.push(task);
+            }
+        }
+        for downlink in wanted {
+            let k = key(&downlink);
+            if self.running.contains_key(&k) {
+                continue;
+            }
+            if reload {
+                tracing::info!(downlink = %k.0, to = %k.1, "a reload added this downlink: opening its stream");
+            }
+            let (route, to, qos) = downlink;
+            let (stop, stopped) = watch::channel(false);
+            let stop = Arc::new(stop);
+            // Shutdown stops it too; the forwarder ends with the downlink.
+            let forward = stop.clone();
+            let mut stopping = self.stopping.clone();
+            tokio::spawn(async move {
+                tokio::select! {
+                    _ = stopping.wait_for(|stop| *stop) => {
+                        forward.send_replace(true);
+                    }
+                    () = forward.closed() => {}
+                }
+            });
+            let task = tokio::spawn(downlink::run(
+                route,
+                to,
+                qos,
+                self.pipeline.clone(),
+                self.publisher.clone(),
+                self.publish_timeout,
+                stopped,
+            ));
+            self.running.insert(k, (stop, task));
+        }
+    }
+
+    /// Every downlink's task, running or closing, to await once shutdown told them to stop.
+    fn take(&mut self) -> Vec<JoinHandle<()>> {
+        let mut tasks = std::mem::take(&mut self.closing);
+        tasks.extend(self.running.drain().map(|(_, (_, task))| task));
+        tasks
+    }
+}
+
+/// The filters (with their QoS) the bridge subscribes to for `table`'s topic routes, and the
+/// downlinks.
+fn subscriptions(table: &RouteTable) -> (Vec<(String, u8)>, Vec<Downlink>) {
+    let mut filters = Vec::new();
+    let mut downlinks = Vec::new();
+    for route in table.topic_routes() {
+        let (Some(options), RoutePattern::Topic(template)) =
+            (&route.options.messages, &route.pattern)
+        else {
+            continue;
+        };
+        if let Some(to) = &options.stream_to {
+            downlinks.push((route.clone(), to.clone(), options.qos));
+            continue;
+        }
+        let filter = match &options.shared_group {
+            Some(group) => format!("$share/{group}/{}", template.filter()),
+            None => template.filter(),
+        };
+        filters.push((filter, options.qos));
+    }
+    (filters, downlinks)
 }
 
 impl Listener for MqttServer {

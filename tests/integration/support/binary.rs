@@ -19,6 +19,8 @@ pub struct Serving {
     pub client: Client,
     /// A client pointed at its admin listener, when it has one.
     pub admin: Option<Client>,
+    /// Where its MQTT frontend's embedded broker listens, when it has one.
+    pub mqtt: Option<std::net::SocketAddr>,
 }
 
 impl Serving {
@@ -29,17 +31,34 @@ impl Serving {
         Self::start(command).await
     }
 
+    /// `polygate serve --config <config>` with a REST listener and an MQTT frontend, once
+    /// its MQTT bridge logged that every subscription was acknowledged.
+    pub async fn config_mqtt(config: &Path) -> Self {
+        let mut command = polygate();
+        command.args(["serve", "--config"]).arg(config);
+        Self::start_until(command, "MQTT bridge ready").await
+    }
+
     /// Runs `command` (a `serve` invocation) and waits until it logs its REST listener.
-    pub async fn start(mut command: Command) -> Self {
+    pub async fn start(command: Command) -> Self {
+        Self::start_until(command, "serving REST/JSON on ").await
+    }
+
+    /// Runs `command` (a `serve` invocation with a REST listener) and waits until it logs a
+    /// line holding `until`.
+    pub async fn start_until(mut command: Command, until: &'static str) -> Self {
         let mut child = command
             .env("RUST_LOG", "info")
             .stderr(Stdio::piped())
             .spawn()
             .expect("polygate starts");
         let stderr = child.stderr.take().expect("stderr is piped");
-        let (base, admin) = tokio::task::spawn_blocking(move || {
+        let (base, admin, mqtt) = tokio::task::spawn_blocking(move || {
             let mut lines = BufReader::new(stderr).lines();
             let mut admin = None;
+            let mut base = None;
+            let mut mqtt = None;
+            let mut seen = false;
             loop {
                 let line = lines
                     .next()
@@ -52,14 +71,23 @@ impl Serving {
                         .map(|url| Client::new(url.to_owned()));
                 }
                 if let Some(at) = line.find("serving REST/JSON on ") {
-                    let url = line[at + "serving REST/JSON on ".len()..]
+                    base = line[at + "serving REST/JSON on ".len()..]
                         .split_whitespace()
                         .next()
-                        .expect("a URL")
-                        .to_owned();
+                        .map(str::to_owned);
+                }
+                if let Some(at) = line.find("serving MQTT on mqtt://") {
+                    mqtt = line[at + "serving MQTT on mqtt://".len()..]
+                        .split_whitespace()
+                        .next()
+                        .and_then(|addr| addr.parse().ok());
+                }
+                seen |= line.contains(until);
+                // The frontends' lines and the bridge's may come in either order.
+                if seen && base.is_some() && (mqtt.is_some() || !until.contains("MQTT")) {
                     // Keep draining so the child never blocks on a full pipe.
                     std::thread::spawn(move || for _ in lines {});
-                    return (url, admin);
+                    return (base.unwrap_or_default(), admin, mqtt);
                 }
             }
         })
@@ -69,6 +97,7 @@ impl Serving {
             child,
             client: Client::new(base),
             admin,
+            mqtt,
         }
     }
 

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use rumqttc::v5::mqttbytes::v5::{Packet, PublishProperties};
+use rumqttc::v5::mqttbytes::v5::{Packet, PubAckReason, PublishProperties};
 use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::{AsyncClient, Event, EventLoop, MqttOptions};
 use tokio::sync::mpsc;
@@ -39,8 +39,17 @@ impl Received {
 pub struct Device {
     client: DeviceClient,
     received: mpsc::Receiver<Received>,
-    acked: Arc<AtomicUsize>,
+    acked: Arc<Acks>,
     task: tokio::task::JoinHandle<()>,
+}
+
+/// The broker's acknowledgements of a device's publishes.
+#[derive(Default)]
+struct Acks {
+    /// Every PUBACK and PUBCOMP.
+    all: AtomicUsize,
+    /// MQTT 5 PUBACKs with reason 0x10, No matching subscribers.
+    unmatched: AtomicUsize,
 }
 
 enum DeviceClient {
@@ -102,12 +111,12 @@ impl Device {
         client: DeviceClient,
         poller: impl FnOnce(
             mpsc::Sender<Received>,
-            Arc<AtomicUsize>,
+            Arc<Acks>,
             tokio::sync::oneshot::Sender<()>,
         ) -> tokio::task::JoinHandle<()>,
     ) -> Self {
         let (sink, received) = mpsc::channel(100_000);
-        let acked = Arc::new(AtomicUsize::new(0));
+        let acked = Arc::new(Acks::default());
         let (connected_in, connected) = tokio::sync::oneshot::channel();
         let task = poller(sink, acked.clone(), connected_in);
         let device = Self {
@@ -192,7 +201,13 @@ impl Device {
 
     /// How many of its QoS 1/2 publishes the broker acknowledged.
     pub fn acked(&self) -> usize {
-        self.acked.load(Ordering::SeqCst)
+        self.acked.all.load(Ordering::SeqCst)
+    }
+
+    /// How many of its QoS 1 publishes the broker acknowledged with MQTT 5 reason 0x10, No
+    /// matching subscribers: no client subscribed to the topic when the broker took it.
+    pub fn acked_unmatched(&self) -> usize {
+        self.acked.unmatched.load(Ordering::SeqCst)
     }
 
     /// Waits until the broker acknowledged `count` publishes.
@@ -224,6 +239,7 @@ enum DeviceEvent {
     Message(Received),
     Subscribed,
     Acked,
+    AckedUnmatched,
     Closed,
     Other,
     Failed,
@@ -233,7 +249,7 @@ enum DeviceEvent {
 async fn on_event(
     event: DeviceEvent,
     sink: &mpsc::Sender<Received>,
-    acked: &AtomicUsize,
+    acked: &Acks,
     connected: &mut Option<tokio::sync::oneshot::Sender<()>>,
 ) -> bool {
     let suback = || Received {
@@ -251,7 +267,12 @@ async fn on_event(
         DeviceEvent::Message(received) => sink.send(received).await.is_ok(),
         DeviceEvent::Subscribed => sink.send(suback()).await.is_ok(),
         DeviceEvent::Acked => {
-            acked.fetch_add(1, Ordering::SeqCst);
+            acked.all.fetch_add(1, Ordering::SeqCst);
+            true
+        }
+        DeviceEvent::AckedUnmatched => {
+            acked.unmatched.fetch_add(1, Ordering::SeqCst);
+            acked.all.fetch_add(1, Ordering::SeqCst);
             true
         }
         DeviceEvent::Closed => false,
@@ -269,7 +290,7 @@ async fn on_event(
 async fn poll_v5(
     mut events: EventLoop,
     sink: mpsc::Sender<Received>,
-    acked: Arc<AtomicUsize>,
+    acked: Arc<Acks>,
     connected: tokio::sync::oneshot::Sender<()>,
 ) {
     let mut connected = Some(connected);
@@ -282,6 +303,11 @@ async fn poll_v5(
                 properties: publish.properties,
             }),
             Ok(Event::Incoming(Packet::SubAck(_))) => DeviceEvent::Subscribed,
+            Ok(Event::Incoming(Packet::PubAck(ack)))
+                if ack.reason == PubAckReason::NoMatchingSubscribers =>
+            {
+                DeviceEvent::AckedUnmatched
+            }
             Ok(Event::Incoming(Packet::PubAck(_) | Packet::PubComp(_))) => DeviceEvent::Acked,
             Ok(Event::Outgoing(rumqttc::Outgoing::Disconnect)) => DeviceEvent::Closed,
             Ok(_) => DeviceEvent::Other,
@@ -296,7 +322,7 @@ async fn poll_v5(
 async fn poll_v311(
     mut events: rumqttc::EventLoop,
     sink: mpsc::Sender<Received>,
-    acked: Arc<AtomicUsize>,
+    acked: Arc<Acks>,
     connected: tokio::sync::oneshot::Sender<()>,
 ) {
     use rumqttc::{Event as E, Packet as P};
