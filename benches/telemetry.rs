@@ -83,6 +83,34 @@ fn telemetry(c: &mut Criterion) {
         metadata.insert("x-request-id", HeaderValue::from_static("req-1"));
         b.iter(|| exchange(&logged, black_box(&key), &mut metadata, &logged_route));
     });
+    group.bench_function("json_access_log_line_formatted", |b| {
+        let entry = polygate::telemetry::access_log::Entry {
+            time: std::time::SystemTime::now(),
+            frontend: "rest",
+            route: &logged_route,
+            method: "GET",
+            target: "/v1/shelves/1/books/2",
+            status: Code::Ok,
+            upstream_nanos: Some(180_000),
+            duration_nanos: 250_000,
+            bytes_in: 0,
+            bytes_out: 512,
+            request_id: Some("req-1"),
+            trace_id: None,
+            client: Some("127.0.0.1:40000".parse().unwrap()),
+            principal: None,
+        };
+        let mut line = Vec::with_capacity(512);
+        b.iter(|| {
+            line.clear();
+            polygate::telemetry::access_log::format_entry(
+                &mut line,
+                black_box(&entry),
+                AccessLogFormat::Json,
+            );
+            black_box(&line);
+        });
+    });
     group.finish();
     let dropped = logged
         .metrics
