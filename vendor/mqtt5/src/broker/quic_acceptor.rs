@@ -445,13 +445,21 @@ fn build_flow_header_result(flow_header: FlowHeader, leftover: BytesMut) -> Stre
     }
 }
 
+// Poll-based so the caller lends a chunk for one poll only (polygate patch).
 impl ChunkReader for RecvStream {
-    async fn read_chunk(&mut self, chunk: &mut [u8]) -> Result<usize> {
-        Ok(self
-            .read(chunk)
-            .await
-            .map_err(|e| MqttError::ConnectionError(format!("QUIC read error: {e}")))?
-            .unwrap_or(0))
+    fn poll_read_chunk(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+        chunk: &mut [u8],
+    ) -> std::task::Poll<Result<usize>> {
+        let mut buf = tokio::io::ReadBuf::new(chunk);
+        std::task::ready!(tokio::io::AsyncRead::poll_read(
+            std::pin::Pin::new(self),
+            cx,
+            &mut buf
+        ))
+        .map_err(|e| MqttError::ConnectionError(format!("QUIC read error: {e}")))?;
+        std::task::Poll::Ready(Ok(buf.filled().len()))
     }
 }
 

@@ -215,8 +215,8 @@ fn generation_epoch() -> u64 {
 #[derive(Debug)]
 pub struct ClientInfo {
     pub generation: u64,
-    pub qos1_tx: mpsc::Sender<RoutableMessage>,
-    pub qos0_tx: mpsc::Sender<RoutableMessage>,
+    pub qos1_tx: mpsc::Sender<Box<RoutableMessage>>,
+    pub qos0_tx: mpsc::Sender<Box<RoutableMessage>>,
     pub queue: QueueHandle,
     pub disconnect_tx: oneshot::Sender<TakeoverNotice>,
 }
@@ -287,10 +287,13 @@ pub enum Unsubscribed {
 }
 
 /// Senders for one client's two delivery lanes.
+///
+/// Lane messages are boxed (polygate patch): a tokio channel allocates its first 32-slot block
+/// when created, so an idle connection's lanes hold 32 pointers each instead of 32 packets.
 #[derive(Debug, Clone)]
 pub struct DeliveryLanes {
-    pub qos1_tx: mpsc::Sender<RoutableMessage>,
-    pub qos0_tx: mpsc::Sender<RoutableMessage>,
+    pub qos1_tx: mpsc::Sender<Box<RoutableMessage>>,
+    pub qos0_tx: mpsc::Sender<Box<RoutableMessage>>,
 }
 
 impl DeliveryLanes {
@@ -312,8 +315,8 @@ impl DeliveryLanes {
 /// Receivers for one client's two delivery lanes, with helpers that read either lane.
 #[derive(Debug)]
 pub struct LaneReceivers {
-    pub qos1: mpsc::Receiver<RoutableMessage>,
-    pub qos0: mpsc::Receiver<RoutableMessage>,
+    pub qos1: mpsc::Receiver<Box<RoutableMessage>>,
+    pub qos0: mpsc::Receiver<Box<RoutableMessage>>,
 }
 
 impl LaneReceivers {
@@ -321,12 +324,14 @@ impl LaneReceivers {
     ///
     /// # Errors
     /// Returns the ungated lane's error when both lanes are empty or closed.
-    pub fn try_recv(&mut self) -> std::result::Result<RoutableMessage, mpsc::error::TryRecvError> {
+    pub fn try_recv(
+        &mut self,
+    ) -> std::result::Result<Box<RoutableMessage>, mpsc::error::TryRecvError> {
         self.qos1.try_recv().or_else(|_| self.qos0.try_recv())
     }
 
     /// Waits for the next message on either lane.
-    pub async fn recv(&mut self) -> Option<RoutableMessage> {
+    pub async fn recv(&mut self) -> Option<Box<RoutableMessage>> {
         tokio::select! {
             message = self.qos1.recv() => message,
             message = self.qos0.recv() => message,
@@ -1751,10 +1756,11 @@ impl MessageRouter {
                 queue,
                 epoch,
             } => {
-                let routable = RoutableMessage {
+                // Boxed for the lanes (polygate patch, see `DeliveryLanes`).
+                let routable = Box::new(RoutableMessage {
                     publish: message,
                     target_flow,
-                };
+                });
                 if routable.publish.qos == QoS::AtMostOnce {
                     if lanes.qos0_tx.try_send(routable).is_err() {
                         trace!(client_id, "Dropped QoS 0 message: delivery lane full");
@@ -2022,8 +2028,8 @@ mod tests {
     use bytes::Bytes;
 
     struct TestLanes {
-        qos1_rx: mpsc::Receiver<RoutableMessage>,
-        qos0_rx: mpsc::Receiver<RoutableMessage>,
+        qos1_rx: mpsc::Receiver<Box<RoutableMessage>>,
+        qos0_rx: mpsc::Receiver<Box<RoutableMessage>>,
         lanes: DeliveryLanes,
     }
 
@@ -2042,14 +2048,14 @@ mod tests {
             self.lanes.clone()
         }
 
-        fn try_recv(&mut self) -> std::result::Result<RoutableMessage, ()> {
+        fn try_recv(&mut self) -> std::result::Result<Box<RoutableMessage>, ()> {
             self.qos1_rx
                 .try_recv()
                 .or_else(|_| self.qos0_rx.try_recv())
                 .map_err(|_| ())
         }
 
-        async fn recv_async(&mut self) -> std::result::Result<RoutableMessage, ()> {
+        async fn recv_async(&mut self) -> std::result::Result<Box<RoutableMessage>, ()> {
             tokio::select! {
                 message = self.qos1_rx.recv() => message.ok_or(()),
                 message = self.qos0_rx.recv() => message.ok_or(()),

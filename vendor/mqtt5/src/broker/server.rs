@@ -1084,8 +1084,11 @@ impl MqttBroker {
                                             );
 
                                             let connection = state.connections.clone();
+                                            // Started outside the task (polygate patch), so the task's future does not also
+                                            // carry the handler it moved into `run`.
+                                            let run = handler.run();
                                             tokio::spawn(async move {
-                                                let outcome = handler.run().await;
+                                                let outcome = run.await;
                                                 drop(connection);
                                                 if let Err(e) = outcome {
                                                     if e.is_normal_disconnect() {
@@ -1257,8 +1260,11 @@ impl MqttBroker {
                                             );
 
                                             let connection = state.connections.clone();
+                                            // Started outside the task (polygate patch), so the task's future does not also
+                                            // carry the handler it moved into `run`.
+                                            let run = handler.run();
                                             tokio::spawn(async move {
-                                                let outcome = handler.run().await;
+                                                let outcome = run.await;
                                                 drop(connection);
                                                 if let Err(e) = outcome {
                                                     if e.is_normal_disconnect() {
@@ -1458,8 +1464,11 @@ impl MqttBroker {
                                         .with_skip_bridge_forwarding(true);
 
                                         let connection = state.connections.clone();
+                                        // Started outside the task (polygate patch), so the task's future does not also
+                                        // carry the handler it moved into `run`.
+                                        let run = handler.run();
                                         tokio::spawn(async move {
-                                            let outcome = handler.run().await;
+                                            let outcome = run.await;
                                             drop(connection);
                                             if let Err(e) = outcome {
                                                 if e.is_normal_disconnect() {
@@ -1689,8 +1698,11 @@ impl MqttBroker {
                                     );
 
                                     let connection = state.connections.clone();
+                                    // Started outside the task (polygate patch), so the task's future does not also
+                                    // carry the handler it moved into `run`.
+                                    let run = handler.run();
                                     tokio::spawn(async move {
-                                        let outcome = handler.run().await;
+                                        let outcome = run.await;
                                         drop(connection);
                                         if let Err(e) = outcome {
                                             if e.is_normal_disconnect() {

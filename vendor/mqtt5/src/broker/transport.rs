@@ -2,7 +2,6 @@ use crate::error::Result;
 use crate::transport::packet_io::ChunkReader;
 use crate::Transport;
 use std::fmt::Debug;
-use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -192,9 +191,12 @@ impl AsyncWrite for BrokerTransport {
     }
 }
 
+// Poll-based so the caller lends a chunk for one poll only (polygate patch).
 impl ChunkReader for BrokerTransport {
-    fn read_chunk(&mut self, chunk: &mut [u8]) -> impl Future<Output = Result<usize>> + Send {
-        Transport::read(self, chunk)
+    fn poll_read_chunk(&mut self, cx: &mut Context<'_>, chunk: &mut [u8]) -> Poll<Result<usize>> {
+        let mut buf = ReadBuf::new(chunk);
+        std::task::ready!(Pin::new(self).poll_read(cx, &mut buf))?;
+        Poll::Ready(Ok(buf.filled().len()))
     }
 }
 

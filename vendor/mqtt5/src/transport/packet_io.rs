@@ -10,6 +10,7 @@ use crate::Transport;
 use bytes::{Buf, BufMut, BytesMut};
 use std::future::Future;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -367,7 +368,24 @@ impl ReadShare {
 }
 
 pub(crate) trait ChunkReader {
-    fn read_chunk(&mut self, chunk: &mut [u8]) -> impl Future<Output = Result<usize>> + Send;
+    /// Reads at most `chunk.len()` bytes. `Pending` must consume nothing, so the caller may
+    /// lend a buffer that lives for this one poll only (polygate patch: nothing is held while
+    /// the connection is idle).
+    fn poll_read_chunk(&mut self, cx: &mut Context<'_>, chunk: &mut [u8]) -> Poll<Result<usize>>;
+}
+
+/// Polls one read from `reader` into a chunk on the stack of this poll, then appends what was
+/// read to `read_buffer`. A connection waiting for its next packet therefore holds no read
+/// chunk (in its future or on the heap) and no spare buffer capacity (polygate patch).
+fn poll_read_appending<R: ChunkReader>(
+    reader: &mut R,
+    cx: &mut Context<'_>,
+    read_buffer: &mut BytesMut,
+) -> Poll<Result<usize>> {
+    let mut chunk = [0u8; READ_CHUNK];
+    let n = std::task::ready!(reader.poll_read_chunk(cx, &mut chunk))?;
+    read_buffer.extend_from_slice(&chunk[..n]);
+    Poll::Ready(Ok(n))
 }
 
 /// Reads one packet, keeping every byte received so far in `read_buffer`.
@@ -418,12 +436,10 @@ pub(crate) async fn read_packet_within_budget<R: ChunkReader>(
         {
             return Ok((packet, share.and_then(|share| share.reserved.take())));
         }
-        let mut chunk = [0u8; READ_CHUNK];
-        let n = reader.read_chunk(&mut chunk).await?;
+        let n = std::future::poll_fn(|cx| poll_read_appending(reader, cx, read_buffer)).await?;
         if n == 0 {
             return Err(MqttError::ClientClosed);
         }
-        read_buffer.extend_from_slice(&chunk[..n]);
     }
 }
 

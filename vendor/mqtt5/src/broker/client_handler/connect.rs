@@ -308,10 +308,11 @@ impl ClientHandler {
                         )?;
                         self.write_to_client(Packet::Auth(auth_packet)).await?;
 
-                        self.pending_connect = Some(PendingConnect {
+                        // Boxed (polygate patch, see `ClientHandler::pending_connect`).
+                        self.pending_connect = Some(Box::new(PendingConnect {
                             connect,
                             assigned_client_id,
-                        });
+                        }));
 
                         return Ok(AuthOutcome::ConnectDeferred);
                     }

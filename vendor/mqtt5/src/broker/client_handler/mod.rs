@@ -126,10 +126,11 @@ pub struct ClientHandler {
     pub(super) user_id: Option<String>,
     pub(super) keep_alive: Duration,
     pub(super) last_packet_time: Instant,
-    pub(super) qos1_rx: mpsc::Receiver<RoutableMessage>,
-    pub(super) qos1_tx: mpsc::Sender<RoutableMessage>,
-    pub(super) qos0_rx: mpsc::Receiver<RoutableMessage>,
-    pub(super) qos0_tx: mpsc::Sender<RoutableMessage>,
+    // Lane messages boxed (polygate patch, see `DeliveryLanes`).
+    pub(super) qos1_rx: mpsc::Receiver<Box<RoutableMessage>>,
+    pub(super) qos1_tx: mpsc::Sender<Box<RoutableMessage>>,
+    pub(super) qos0_rx: mpsc::Receiver<Box<RoutableMessage>>,
+    pub(super) qos0_tx: mpsc::Sender<Box<RoutableMessage>>,
     pub(super) queue: Option<QueueHandle>,
     pub(super) queue_epoch: u64,
     pub(super) window: u16,
@@ -157,8 +158,10 @@ pub struct ClientHandler {
     pub(super) auth_method: Option<String>,
     pub(super) connack_auth_data: Option<Vec<u8>>,
     pub(super) auth_state: AuthState,
-    pub(super) pending_connect: Option<PendingConnect>,
-    pub(super) authenticated_connect: Option<PendingConnect>,
+    // Boxed (polygate patch): a CONNECT is held here only during enhanced authentication,
+    // so an idle connection carries two pointers instead of two inline CONNECT packets.
+    pub(super) pending_connect: Option<Box<PendingConnect>>,
+    pub(super) authenticated_connect: Option<Box<PendingConnect>>,
     pub(super) topic_aliases: HashMap<u16, String>,
     pub(super) external_packet_rx: Option<mpsc::Receiver<ExternalInput>>,
     pub(super) pending_external_flow_id: Option<u64>,
@@ -287,8 +290,10 @@ impl ClientHandler {
             client_max_packet_size: None,
             outbound_inflight: HashMap::new(),
             protocol_version: 5,
-            write_buffer: BytesMut::with_capacity(4096),
-            read_buffer: BytesMut::with_capacity(4096),
+            // Empty until used (polygate patch): they grow to the packets actually carried, so
+            // an idle connection holds no buffer capacity.
+            write_buffer: BytesMut::new(),
+            read_buffer: BytesMut::new(),
             read_share: None,
             skip_bridge_forwarding: false,
             pending_target_flow: None,
@@ -377,8 +382,16 @@ impl ClientHandler {
     /// # Panics
     ///
     /// Panics if `client_id` is None after successful connection
-    pub async fn run(mut self) -> Result<()> {
-        let handshake = self.perform_connect_handshake().await;
+    pub fn run(self) -> impl std::future::Future<Output = Result<()>> + Send {
+        // The handler lives on the heap once (polygate patch): as an argument of an async fn
+        // it would sit in the future's captured prefix and again in its body's state.
+        Box::new(self).run_boxed()
+    }
+
+    // The steps other than the packet loop are boxed where awaited (polygate patch): the task's
+    // future is as large as its largest await point, and an idle connection waits in the loop.
+    async fn run_boxed(mut self: Box<Self>) -> Result<()> {
+        let handshake = Box::pin(self.perform_connect_handshake()).await;
         let (Some(client_id), Some(mut disconnect_rx), Some(queue)) = (
             self.client_id.clone().filter(|_| self.generation != 0),
             self.disconnect_rx.take(),
@@ -387,7 +400,7 @@ impl ClientHandler {
             return handshake.map(|_| ());
         };
         if let Err(e) = handshake {
-            self.abandon_claim(&client_id, &queue).await;
+            Box::pin(self.abandon_claim(&client_id, &queue)).await;
             return Err(e);
         }
 
@@ -396,7 +409,7 @@ impl ClientHandler {
             .min(self.config.max_outbound_inflight)
             .max(1);
 
-        self.fire_connect_event(&client_id).await;
+        Box::pin(self.fire_connect_event(&client_id)).await;
 
         let (result, exit) = match self.serve(&mut disconnect_rx).await {
             Ok(exit) => (Ok(()), exit),
@@ -404,16 +417,16 @@ impl ClientHandler {
         };
 
         let armed_will = if let LoopExit::TakenOver(notice) = exit {
-            self.hand_off(&queue, notice).await;
-            self.release_ownership(&client_id, false).await;
+            Box::pin(self.hand_off(&queue, notice)).await;
+            Box::pin(self.release_ownership(&client_id, false)).await;
             None
         } else {
             if self.session_preserved() {
-                self.requeue_unsent(&queue).await;
+                Box::pin(self.requeue_unsent(&queue)).await;
             } else {
-                self.drop_unsent().await;
+                Box::pin(self.drop_unsent()).await;
             }
-            match self.release_ownership(&client_id, true).await {
+            match Box::pin(self.release_ownership(&client_id, true)).await {
                 (Release::Owned, armed_will) => {
                     queue.finish_drain();
                     if self.session_preserved() {
@@ -442,7 +455,7 @@ impl ClientHandler {
             }
         };
 
-        self.handle_disconnect_cleanup(&client_id, armed_will).await;
+        Box::pin(self.handle_disconnect_cleanup(&client_id, armed_will)).await;
 
         info!("Client {client_id} disconnected");
 
@@ -482,7 +495,7 @@ impl ClientHandler {
         disconnect_rx: &mut oneshot::Receiver<TakeoverNotice>,
     ) -> Result<LoopExit> {
         if self.released_rx.is_none() {
-            self.bind().await?;
+            Box::pin(self.bind()).await?;
         }
         self.handle_packets(disconnect_rx).await
     }
@@ -877,7 +890,7 @@ impl ClientHandler {
             };
             self.handle_auth(auth).await?;
             if let Some(accepted) = self.authenticated_connect.take() {
-                return Ok(accepted);
+                return Ok(*accepted);
             }
         }
     }
@@ -1054,24 +1067,33 @@ impl ClientHandler {
         loop {
             let (delivering, window_open) = self.delivery_gates();
             let flow_deadline = self.flow_deadline;
+            let handoff_deadline = self.handoff_deadline;
+            // Every branch's work is boxed where awaited and the rarely armed waits (hand-off,
+            // flow expiry) are boxed only when armed (polygate patch): the loop's future, which
+            // an idle connection holds, is only the small waits below.
             tokio::select! {
-                quiesced = Self::await_handoff_quiesce(
-                    &mut self.released_rx,
-                    self.queue.as_ref(),
-                    self.handoff_deadline,
-                ) => {
+                quiesced = async {
+                    match handoff_deadline {
+                        Some(deadline) => Box::pin(Self::await_handoff_quiesce(
+                            &mut self.released_rx,
+                            self.queue.as_ref(),
+                            Some(deadline),
+                        )).await,
+                        None => std::future::pending::<bool>().await,
+                    }
+                } => {
                     if quiesced {
                         debug!("Hand-off chain drained; binding the session");
                     } else {
                         warn!("Hand-off did not drain in time; proceeding without it");
                         self.handoff_waived = true;
                     }
-                    self.bind().await?;
+                    Box::pin(self.bind()).await?;
                 }
 
                 read_result = timeout_at(self.last_packet_time + read_limit, Self::read_control_packet(&mut self.transport, self.protocol_version, &mut self.read_buffer, max_size, self.read_share.as_mut())) => {
                     self.last_packet_time = Instant::now();
-                    if let Some(exit) = self.handle_read(read_result, read_limit).await? {
+                    if let Some(exit) = Box::pin(self.handle_read(read_result, read_limit)).await? {
                         return Ok(exit);
                     }
                 }
@@ -1086,33 +1108,33 @@ impl ClientHandler {
                     if external_packet.is_some() {
                         self.last_packet_time = Instant::now();
                     }
-                    self.handle_external_packet(external_packet).await?;
+                    Box::pin(self.handle_external_packet(external_packet)).await?;
                 }
 
                 () = async move {
                     match flow_deadline {
-                        Some(deadline) => tokio::time::sleep_until(deadline).await,
+                        Some(deadline) => Box::pin(tokio::time::sleep_until(deadline)).await,
                         None => std::future::pending::<()>().await,
                     }
                 } => {
                     #[cfg(all(not(target_arch = "wasm32"), feature = "transport-quic"))]
-                    self.expire_flows().await;
+                    Box::pin(self.expire_flows()).await;
                 }
 
                 routable = async {
                     if window_open {
                         self.qos1_rx.recv().await
                     } else {
-                        std::future::pending::<Option<RoutableMessage>>().await
+                        std::future::pending::<Option<Box<RoutableMessage>>>().await
                     }
                 } => {
-                    if let Some(exit) = self.deliver_from_lane(routable, Lane::Qos1).await? {
+                    if let Some(exit) = Box::pin(self.deliver_from_lane(routable, Lane::Qos1)).await? {
                         return Ok(exit);
                     }
                 }
 
                 routable = self.qos0_rx.recv() => {
-                    if let Some(exit) = self.deliver_from_lane(routable, Lane::Qos0).await? {
+                    if let Some(exit) = Box::pin(self.deliver_from_lane(routable, Lane::Qos0)).await? {
                         return Ok(exit);
                     }
                 }
@@ -1123,7 +1145,7 @@ impl ClientHandler {
                         _ => std::future::pending::<()>().await,
                     }
                 } => {
-                    self.drain_backlog().await?;
+                    Box::pin(self.drain_backlog()).await?;
                 }
 
                 notice = &mut *disconnect_rx => {
@@ -1131,12 +1153,12 @@ impl ClientHandler {
                         debug!("Router dropped this connection's entry");
                         return Ok(LoopExit::Closed);
                     };
-                    self.send_taken_over().await;
+                    Box::pin(self.send_taken_over()).await;
                     return Ok(LoopExit::TakenOver(notice));
                 }
 
                 _ = self.shutdown_rx.recv() => {
-                    self.send_shutting_down().await;
+                    Box::pin(self.send_shutting_down()).await;
                     return Ok(LoopExit::Shutdown);
                 }
             }
@@ -1169,14 +1191,14 @@ impl ClientHandler {
 
     async fn deliver_from_lane(
         &mut self,
-        routable: Option<RoutableMessage>,
+        routable: Option<Box<RoutableMessage>>,
         lane: Lane,
     ) -> Result<Option<LoopExit>> {
         let Some(routable) = routable else {
             warn!(?lane, "Delivery lane closed unexpectedly");
             return Ok(Some(LoopExit::Closed));
         };
-        self.send_lane_batch(routable, lane).await?;
+        self.send_lane_batch(*routable, lane).await?;
         Ok(None)
     }
 
@@ -1251,7 +1273,7 @@ impl ClientHandler {
                 Lane::Qos0 => self.qos0_rx.try_recv(),
             };
             match next {
-                Ok(routable) => self.send_routable(routable).await?,
+                Ok(routable) => self.send_routable(*routable).await?,
                 Err(_) => break,
             }
         }

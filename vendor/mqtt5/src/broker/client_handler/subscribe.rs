@@ -342,10 +342,11 @@ impl ClientHandler {
                 if let Some(id) = subscription_id {
                     msg.properties.set_subscription_identifier(id);
                 }
-                let routable = RoutableMessage {
+                // Boxed for the lanes (polygate patch, see `DeliveryLanes`).
+                let routable = Box::new(RoutableMessage {
                     publish: msg,
                     target_flow: None,
-                };
+                });
                 self.offer_retained(routable);
             }
         }
@@ -354,7 +355,7 @@ impl ClientHandler {
 
     /// Hands a retained message to this client's own delivery lanes without ever awaiting
     /// them: the handler task is their only consumer, so an await here would never complete.
-    fn offer_retained(&self, routable: RoutableMessage) {
+    fn offer_retained(&self, routable: Box<RoutableMessage>) {
         let Some(client_id) = self.client_id.as_ref() else {
             return;
         };
