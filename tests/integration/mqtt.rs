@@ -520,7 +520,10 @@ async fn the_embedded_broker_carries_packets_larger_than_its_buffers_to_many_sub
         let first = subscriber.next().await;
         assert_eq!(first.topic, "bulk/large");
         assert_eq!(first.payload.len(), large.len());
-        assert!(first.payload == large, "the large payload arrives byte for byte");
+        assert!(
+            first.payload == large,
+            "the large payload arrives byte for byte"
+        );
         let second = subscriber.next().await;
         assert_eq!(second.topic, "bulk/small");
         assert_eq!(second.payload, small);
