@@ -484,3 +484,55 @@ async fn a_topic_route_reaches_a_rest_backend_with_static_metadata() {
     device.disconnect().await;
     gateway.stop().await;
 }
+
+/// Guards the vendored broker's buffers (vendor/mqtt5/POLYGATE.md): they start empty and grow,
+/// and a read chunk lives for one poll only, so a packet far larger than any initial buffer
+/// must still cross intact, in both directions, to every subscriber, and the next packet after
+/// it too.
+#[tokio::test]
+async fn the_embedded_broker_carries_packets_larger_than_its_buffers_to_many_subscribers() {
+    let backend = test_backend().start().await;
+    let url = backend.url();
+    let gateway = MqttGateway::start(
+        |dir| embedded_config(&url, dir, "mappings: [telemetry.yaml]\n"),
+        &[("telemetry.yaml", TELEMETRY)],
+    )
+    .await;
+    let mut subscribers = Vec::new();
+    for n in 0..4 {
+        let mut subscriber = if n % 2 == 0 {
+            Device::v5(gateway.broker(), &format!("reader-{n}")).await
+        } else {
+            Device::v311(gateway.broker(), &format!("reader-{n}")).await
+        };
+        subscriber.subscribe("bulk/#", 1).await;
+        subscribers.push(subscriber);
+    }
+    let large: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    let small = b"after".to_vec();
+
+    let publisher = Device::v5(gateway.broker(), "writer").await;
+    publisher.publish("bulk/large", large.clone(), 1).await;
+    publisher.publish("bulk/small", small.clone(), 1).await;
+    publisher.wait_acked(2).await;
+
+    for subscriber in &mut subscribers {
+        let first = subscriber.next().await;
+        assert_eq!(first.topic, "bulk/large");
+        assert_eq!(first.payload.len(), large.len());
+        assert!(
+            first.payload == large,
+            "the large payload arrives byte for byte"
+        );
+        let second = subscriber.next().await;
+        assert_eq!(second.topic, "bulk/small");
+        assert_eq!(second.payload, small);
+    }
+
+    publisher.disconnect().await;
+    for subscriber in subscribers {
+        subscriber.disconnect().await;
+    }
+    gateway.stop().await;
+    backend.stop().await;
+}

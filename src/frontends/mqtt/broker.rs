@@ -1,6 +1,7 @@
 //! The embedded broker: what polygate needs of one ([`EmbeddedBroker`]) and the one
-//! implementation, on the mqtt5 crate (pinned). An upgrade or a swap of the broker touches
-//! this file only.
+//! implementation, on the mqtt5 crate (pinned, and vendored in vendor/mqtt5 with the memory
+//! patches its POLYGATE.md lists). An upgrade or a swap of the broker touches this file (and,
+//! for an upgrade, re-applies those patches) only.
 //!
 //! Defaults are set explicitly, never inherited from the crate: only the configured addresses
 //! are bound, storage lives in the configured directory (never the working directory), packets
