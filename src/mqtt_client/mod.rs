@@ -5,6 +5,8 @@
 //!
 //! It names neither frontends nor backends, so both may use it.
 
+use std::time::Duration;
+
 mod config;
 mod endpoint;
 mod link;
@@ -18,3 +20,8 @@ pub use link::{
     InboundMessage, Link, LinkError, LinkEvent, LinkHandle, MessageProperties, OutboundMessage,
 };
 pub use publisher::{PublishError, Publisher};
+
+/// How long closing a connection may take: its last requests (acknowledgements) and the
+/// DISCONNECT written, its task ended. Past it the task is stopped and the socket dropped; the
+/// broker then treats the connection as lost (a persistent session stays).
+pub const CLOSE: Duration = Duration::from_secs(2);

@@ -18,6 +18,7 @@ use tokio::task::JoinHandle;
 use super::config::{ClientSettings, SessionSettings};
 use super::endpoint::EmbeddedEndpoint;
 use super::link::{Link, LinkEvent, LinkHandle, OutboundMessage};
+use super::CLOSE;
 
 /// Why a message was not taken over by the broker.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -162,18 +163,21 @@ impl Publisher {
             .map_err(|_| PublishError::TimedOut(timeout))?
     }
 
-    /// Disconnects and stops the connection task.
+    /// Disconnects and stops the connection task, within [`CLOSE`]: past it the task is
+    /// stopped whatever it was waiting for (a full request queue, a broker that is down).
     pub async fn close(&self) {
-        self.shared.handle.disconnect().await;
         self.shared.permits.close();
-        let task = self.task.lock().ok().and_then(|mut t| t.take());
-        if let Some(task) = task {
-            // Give the disconnect a moment to be written, then stop polling.
-            if tokio::time::timeout(Duration::from_secs(2), task)
-                .await
-                .is_err()
-            {
-                tracing::debug!("the publisher did not stop within 2s");
+        let mut task = self.task.lock().ok().and_then(|mut t| t.take());
+        let closing = async {
+            self.shared.handle.disconnect().await;
+            if let Some(task) = &mut task {
+                let _ = task.await;
+            }
+        };
+        if tokio::time::timeout(CLOSE, closing).await.is_err() {
+            tracing::debug!("the publisher did not close within {CLOSE:?}; stopped");
+            if let Some(task) = task {
+                task.abort();
             }
         }
     }
@@ -210,6 +214,8 @@ async fn run(
                     let _ = waiter.reply.send(Ok(()));
                 }
             }
+            // Only close() asks for a DISCONNECT.
+            Ok(LinkEvent::DisconnectSent) => break,
             Ok(LinkEvent::Refused(pkid, reason)) => {
                 if let Some(waiter) = awaiting.remove(&pkid) {
                     let _ = waiter.reply.send(Err(PublishError::Refused(reason)));

@@ -29,7 +29,7 @@ use super::delivery::{Ack, Admission, Ledger, Ticket};
 use super::handler::{Outcome, Worker};
 use super::subscriptions::{Request, Subscriptions};
 use crate::frontends::Shutdown;
-use crate::mqtt_client::{InboundMessage, Link, LinkEvent, LinkHandle};
+use crate::mqtt_client::{InboundMessage, Link, LinkEvent, LinkHandle, CLOSE};
 
 /// Messages the poller may hold beyond the hand-over queue while the bridge is full.
 const OVERFLOW: usize = 64;
@@ -295,12 +295,19 @@ pub(crate) async fn run(parts: BridgeParts, worker: Arc<Worker>, shutdown: Shutd
             backlog.drain(..sent);
         }
     }
-    handle.disconnect().await;
-    if tokio::time::timeout(Duration::from_secs(2), poller)
+    // The DISCONNECT waits for room in the request queue, which acknowledgements may fill
+    // while the poller waits for hand-over room: it gets CLOSE, and so does the poller. A
+    // poller still running after that is left running, not aborted: its connection stays open
+    // until the process exits or the embedded broker stops, which keeps the session's backlog
+    // (the embedded broker keeps it when it stops with the connection open).
+    if tokio::time::timeout(CLOSE, handle.disconnect())
         .await
         .is_err()
     {
-        tracing::debug!("the bridge's poller did not stop within 2s");
+        tracing::debug!(%broker, "no room for the bridge's DISCONNECT within {CLOSE:?}");
+    }
+    if tokio::time::timeout(CLOSE, poller).await.is_err() {
+        tracing::debug!(%broker, "the bridge's poller did not stop within {CLOSE:?}");
     }
     mqtt_metrics.subscriptions.store(0, Ordering::Relaxed);
     ready.send_replace(false);

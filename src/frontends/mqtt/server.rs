@@ -2,7 +2,8 @@
 //! the publisher and the downlinks until shutdown, and stops them in an order that loses
 //! nothing: downlinks and new deliveries first, work under way drained and acknowledged, the
 //! bridge disconnected (its session stays), the publisher closed, the broker stopped last
-//! (writing its sessions and queued messages to its storage).
+//! (writing its sessions and queued messages to its storage). Every step after the drain is
+//! bounded by [`CLOSE`], so shutdown ends within `drain_timeout` and a few of those.
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
@@ -22,7 +23,7 @@ use crate::frontends::{Listener, ServeFuture, Shutdown};
 use crate::mapping::messages::OutputTopic;
 use crate::mapping::{Route, RoutePattern, RouteTable};
 use crate::mqtt_client::{
-    BrokerAddress, ClientSettings, Link, ProtocolVersion, Publisher, SessionSettings,
+    BrokerAddress, ClientSettings, Link, ProtocolVersion, Publisher, SessionSettings, CLOSE,
 };
 use crate::pipeline::Pipeline;
 
@@ -182,9 +183,21 @@ impl MqttServer {
         bridge::run(parts, worker, shutdown).await;
         following.abort();
         stop_work.send_replace(true);
+        // A downlink may be waiting for the broker's acknowledgement of its last message: it
+        // gets CLOSE, then it is stopped.
         let downlink_tasks = running.lock().map(|mut r| r.take()).unwrap_or_default();
-        for task in downlink_tasks {
-            let _ = task.await;
+        let stops: Vec<_> = downlink_tasks
+            .iter()
+            .map(JoinHandle::abort_handle)
+            .collect();
+        if tokio::time::timeout(CLOSE, futures_util::future::join_all(downlink_tasks))
+            .await
+            .is_err()
+        {
+            tracing::debug!("downlinks still publishing after {CLOSE:?}; stopped");
+            for stop in stops {
+                stop.abort();
+            }
         }
         publisher.close().await;
         if let Some(broker) = self.broker {

@@ -613,10 +613,15 @@ pub async fn publish_sequence(
     }
 }
 
+/// How long polygate may take to exit after SIGTERM before the test fails: far beyond any
+/// drain timeout the tests configure, so only a hang reaches it.
+pub const EXIT_DEADLINE: Duration = Duration::from_secs(60);
+
 /// polygate as a separate process (the real binary), serving `config`.
 pub struct GatewayProcess {
     child: Option<Child>,
     ready: mpsc::Receiver<()>,
+    draining: mpsc::Receiver<()>,
 }
 
 impl GatewayProcess {
@@ -633,18 +638,22 @@ impl GatewayProcess {
             .spawn()
             .expect("polygate starts");
         let stderr = child.stderr.take().expect("stderr");
-        let (tell, ready) = mpsc::channel(4);
+        let (tell_ready, ready) = mpsc::channel(4);
+        let (tell_draining, draining) = mpsc::channel(4);
         std::thread::spawn(move || {
             for line in std::io::BufReader::new(stderr).lines() {
                 let Ok(line) = line else { return };
                 if line.contains("MQTT bridge ready") {
-                    let _ = tell.try_send(());
+                    let _ = tell_ready.try_send(());
+                } else if line.contains("bridge draining") {
+                    let _ = tell_draining.try_send(());
                 }
             }
         });
         Self {
             child: Some(child),
             ready,
+            draining,
         }
     }
 
@@ -654,6 +663,48 @@ impl GatewayProcess {
             .await
             .expect("polygate's MQTT bridge becomes ready in time")
             .expect("polygate's MQTT bridge becomes ready");
+    }
+
+    /// Sends SIGTERM and returns at once (see [`GatewayProcess::wait_draining`] and
+    /// [`GatewayProcess::wait_exit`]).
+    pub fn signal_terminate(&self) {
+        let status = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.id().to_string())
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "SIGTERM is sent: {status}");
+    }
+
+    /// Waits until the bridge said it is draining (it took the SIGTERM).
+    pub async fn wait_draining(&mut self) {
+        tokio::time::timeout(DEADLINE, self.draining.recv())
+            .await
+            .expect("polygate's MQTT bridge starts draining in time")
+            .expect("polygate's MQTT bridge starts draining");
+    }
+
+    /// Waits for the process to exit, at most [`EXIT_DEADLINE`]; past that it is killed and the
+    /// test fails, instead of hanging the suite.
+    pub async fn wait_exit(mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("running");
+        let pid = child.id();
+        let waited = tokio::task::spawn_blocking(move || child.wait());
+        match tokio::time::timeout(EXIT_DEADLINE, waited).await {
+            Ok(status) => status
+                .expect("the wait runs")
+                .expect("polygate's exit status is read"),
+            Err(_) => {
+                // The blocking wait reaps the process once it is killed.
+                let _ = Command::new("kill")
+                    .arg("-KILL")
+                    .arg(pid.to_string())
+                    .status();
+                panic!(
+                    "polygate (pid {pid}) was still running {EXIT_DEADLINE:?} after SIGTERM; killed it"
+                );
+            }
+        }
     }
 
     /// The process id.
@@ -679,17 +730,10 @@ impl GatewayProcess {
             .unwrap_or(0)
     }
 
-    /// Sends SIGTERM and waits for the process to exit.
-    pub async fn terminate(mut self) {
-        let mut child = self.child.take().expect("running");
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(child.id().to_string())
-            .status();
-        let status = tokio::task::spawn_blocking(move || child.wait())
-            .await
-            .expect("the wait runs")
-            .expect("polygate exits");
+    /// Sends SIGTERM and waits for the process to exit cleanly, within [`EXIT_DEADLINE`].
+    pub async fn terminate(self) {
+        self.signal_terminate();
+        let status = self.wait_exit().await;
         assert!(
             status.success(),
             "polygate exits cleanly on SIGTERM: {status}"

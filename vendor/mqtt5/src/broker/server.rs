@@ -998,12 +998,9 @@ impl MqttBroker {
                             router_clone.sweep_sessions().await;
                         }
                         _ = shutdown_rx.recv() => {
+                            // polygate patch: storage is flushed in `finish_shutdown`, once
+                            // every connection has re-queued what it held.
                             debug!("Storage cleanup task shutting down");
-                            if let Some(ref storage) = storage_clone {
-                                if let Err(e) = storage.shutdown().await {
-                                    error!("Storage shutdown error: {e}");
-                                }
-                            }
                             break;
                         }
                     }
@@ -1649,6 +1646,14 @@ impl MqttBroker {
         .await;
         if drained.is_err() {
             warn!("Timed out waiting for connections to finish during shutdown");
+        }
+        // polygate patch: flushed after the connections closed, so what their handlers
+        // re-queued on the way out (unacknowledged and undelivered messages of persistent
+        // sessions) is written too; flushed at the signal, it raced with them and was lost.
+        if let Some(ref storage) = self.storage {
+            if let Err(e) = storage.shutdown().await {
+                error!("Storage shutdown error: {e}");
+            }
         }
 
         #[cfg(feature = "opentelemetry")]
