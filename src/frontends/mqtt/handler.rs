@@ -161,8 +161,18 @@ impl Worker {
             return Outcome::Done;
         };
         tracing::warn!(topic = %message.topic, count, "no route takes this topic; its error goes to the response topic");
-        let (payload, properties) =
-            error_message(status, message.properties.correlation_data.clone());
+        self.publish_error(topic, status, message.properties.correlation_data.clone())
+            .await
+    }
+
+    /// Publishes `status` as an error message to `topic` (QoS 1) and counts it once taken.
+    async fn publish_error(
+        &self,
+        topic: String,
+        status: &Status,
+        correlation: Option<Bytes>,
+    ) -> Outcome {
+        let (payload, properties) = error_message(status, correlation);
         let outcome = self
             .publish_reliably(OutboundMessage {
                 topic,
@@ -272,24 +282,7 @@ impl Worker {
         }
         let error_topic = target.render(target.options.error_topic.as_ref());
         match target.reply_topic(error_topic) {
-            Some((topic, correlation)) => {
-                let (payload, properties) = error_message(status, correlation);
-                let outcome = self
-                    .publish_reliably(OutboundMessage {
-                        topic,
-                        payload,
-                        qos: 1,
-                        retain: false,
-                        properties,
-                    })
-                    .await;
-                if outcome == Outcome::Done {
-                    self.counters
-                        .errors_published
-                        .fetch_add(1, Ordering::Relaxed);
-                }
-                outcome
-            }
+            Some((topic, correlation)) => self.publish_error(topic, status, correlation).await,
             None => {
                 let count = self.counters.dropped.fetch_add(1, Ordering::Relaxed) + 1;
                 tracing::warn!(
