@@ -306,11 +306,10 @@ impl ComposePlan {
         tree: bool,
     ) -> Result<Answer, Status> {
         let now = Instant::now();
-        let (step_deadline, budget) = match step.timeout {
-            Some(timeout) if now + timeout < deadline => {
-                (now + timeout, format!("its timeout of {timeout:?}"))
-            }
-            _ => (deadline, "the route's deadline".to_owned()),
+        // The step's own timeout, when it ends before the route's deadline.
+        let (step_deadline, own_timeout) = match step.timeout {
+            Some(timeout) if now + timeout < deadline => (now + timeout, Some(timeout)),
+            _ => (deadline, None),
         };
         let iterate = step.iteration.as_ref().filter(|i| !i.collect);
         let work = async {
@@ -332,7 +331,12 @@ impl ComposePlan {
                 }
             }
         };
-        let late = || Status::deadline_exceeded(format!("no answer within {budget}"));
+        let late = || {
+            Status::deadline_exceeded(match own_timeout {
+                Some(timeout) => format!("no answer within its timeout of {timeout:?}"),
+                None => "no answer within the route's deadline".to_owned(),
+            })
+        };
         match tokio::time::timeout_at(step_deadline, work).await {
             // The backend's own timer (the call carries the step's time) may fire first.
             Ok(Err(status))
