@@ -287,8 +287,8 @@ pub fn format_entry(out: &mut Vec<u8>, entry: &Entry<'_>, format: AccessLogForma
             json.string(",\"status\":", Some(code_name(entry.status)));
             json.integer(",\"code\":", entry.status as u64);
             json.string(",\"backend\":", Some(entry.route.backend()));
-            json.number(",\"upstream_ms\":", entry.upstream_nanos.map(millis));
-            json.number(",\"duration_ms\":", Some(millis(entry.duration_nanos)));
+            json.millis(",\"upstream_ms\":", entry.upstream_nanos);
+            json.millis(",\"duration_ms\":", Some(entry.duration_nanos));
             json.integer(",\"bytes_in\":", entry.bytes_in);
             json.integer(",\"bytes_out\":", entry.bytes_out);
             json.string(",\"request_id\":", entry.request_id);
@@ -436,13 +436,40 @@ impl JsonWriter<'_> {
         }
     }
 
-    fn number(&mut self, key: &str, value: Option<f64>) {
+    /// Nanoseconds as milliseconds, the way serde_json writes `nanos as f64 / 1e6` (the
+    /// shortest form that reads back the same: `1.5`, `2.0`, `0.0123`), without the float
+    /// formatter: from 100 ns to 10^15 ns the shortest form is the exact decimal (at most six
+    /// places, trailing zeros dropped), written from the integer; outside it, serde_json.
+    fn millis(&mut self, key: &str, nanos: Option<u64>) {
         self.out.extend_from_slice(key.as_bytes());
-        match value {
-            // serde_json writes the shortest form that reads back the same (`1.5`, `2.0`).
-            Some(number) => drop(serde_json::to_writer(&mut *self.out, &number)),
-            None => self.out.extend_from_slice(b"null"),
+        let Some(nanos) = nanos else {
+            self.out.extend_from_slice(b"null");
+            return;
+        };
+        if !(100..1_000_000_000_000_000).contains(&nanos) {
+            drop(serde_json::to_writer(&mut *self.out, &(nanos as f64 / 1e6)));
+            return;
         }
+        let mut whole = StackText::<20>::new();
+        whole.push_decimal(nanos / 1_000_000);
+        self.out.extend_from_slice(whole.as_str().as_bytes());
+        self.out.push(b'.');
+        let mut fraction = nanos % 1_000_000;
+        if fraction == 0 {
+            self.out.push(b'0');
+            return;
+        }
+        let mut places = 6;
+        while fraction % 10 == 0 {
+            fraction /= 10;
+            places -= 1;
+        }
+        let mut digits = [b'0'; 6];
+        for digit in digits[..places].iter_mut().rev() {
+            *digit = b'0' + (fraction % 10) as u8;
+            fraction /= 10;
+        }
+        self.out.extend_from_slice(&digits[..places]);
     }
 
     fn integer(&mut self, key: &str, value: u64) {
@@ -530,6 +557,32 @@ mod tests {
 
     fn route() -> Arc<RouteMetrics> {
         Metrics::default().route("GET", "/v1/books/{id}", "library")
+    }
+
+    #[test]
+    fn milliseconds_are_written_as_serde_json_writes_the_float() {
+        let mut samples: Vec<u64> = (0..200_000).collect();
+        samples.extend((200_000..2_000_000_000).step_by(99_991));
+        let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+        for _ in 0..20_000 {
+            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            samples.push(seed >> (seed % 64));
+        }
+        for power in 0..20 {
+            let ten = 10u64.pow(power);
+            samples.extend([ten - 1, ten, ten + 1, ten / 2 * 3]);
+        }
+        samples.extend([u64::MAX, 999_999_999_999_999, 1_000_000_000_000_000]);
+        let mut out = Vec::new();
+        for nanos in samples {
+            out.clear();
+            JsonWriter { out: &mut out }.millis("", Some(nanos));
+            let expected = serde_json::to_string(&(nanos as f64 / 1e6)).unwrap();
+            assert_eq!(std::str::from_utf8(&out).unwrap(), expected, "{nanos} ns");
+        }
+        out.clear();
+        JsonWriter { out: &mut out }.millis(",\"k\":", None);
+        assert_eq!(out, b",\"k\":null");
     }
 
     fn entry(route: &RouteMetrics) -> Entry<'_> {
