@@ -21,7 +21,7 @@ pub use link::{
 };
 pub use publisher::{PublishError, Publisher};
 
-/// How long closing a connection may take: its last requests (acknowledgements) and the
-/// DISCONNECT written, its task ended. Past it the task is stopped and the socket dropped; the
-/// broker then treats the connection as lost (a persistent session stays).
+/// How long each step of closing a connection may wait (the DISCONNECT queued and written, the
+/// connection's task ended) before shutdown goes on without it; a connection cut short is lost
+/// to the broker, and a persistent session stays.
 pub const CLOSE: Duration = Duration::from_secs(2);

@@ -297,9 +297,8 @@ pub(crate) async fn run(parts: BridgeParts, worker: Arc<Worker>, shutdown: Shutd
     }
     // The DISCONNECT waits for room in the request queue, which acknowledgements may fill
     // while the poller waits for hand-over room: it gets CLOSE, and so does the poller. A
-    // poller still running after that is left running, not aborted: its connection stays open
-    // until the process exits or the embedded broker stops, which keeps the session's backlog
-    // (the embedded broker keeps it when it stops with the connection open).
+    // poller still waiting after that is left to the process's exit (or the embedded broker's
+    // stop), as before; the broker keeps the persistent session either way.
     if tokio::time::timeout(CLOSE, handle.disconnect())
         .await
         .is_err()
