@@ -22,7 +22,7 @@ use http::{HeaderMap, HeaderName};
 use crate::model::{
     Caller, Code, FrontendKind, Identity, MessageStream, Payload, RequestKey, Status,
 };
-use access_log::{AccessLog, Entry};
+use access_log::{AccessLog, Opened, Principal, Record};
 use metrics::{Metrics, Observation, RouteMetrics};
 
 const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -108,27 +108,23 @@ impl Telemetry {
             trace::accept(metadata)
         };
         let log = self.access_log().map(|_| {
-            let request_id = metadata
-                .get(X_REQUEST_ID)
-                .and_then(|v| v.to_str().ok())
-                .map(Box::from)
-                .or_else(|| trace_id.clone());
-            Box::new(LogStart {
-                time: SystemTime::now(),
-                method: match key {
+            let request_id = metadata.get(X_REQUEST_ID).and_then(|v| v.to_str().ok());
+            Opened::new(
+                SystemTime::now(),
+                match key {
                     RequestKey::Topic { .. } => Cow::Borrowed("PUBLISH"),
                     _ => key.verb().map_or(Cow::Borrowed(""), method_name),
                 },
-                target: key.target().into(),
+                key.target(),
                 request_id,
-                trace_id,
-                client: caller.address,
-                principal: match (&caller.identity, &caller.client_id) {
+                trace_id.clone(),
+                caller.address,
+                match (&caller.identity, &caller.client_id) {
                     (Some(identity), _) => Some(Principal::Identity(identity.clone())),
                     (None, Some(client_id)) => Some(Principal::ClientId(client_id.clone())),
                     (None, None) => None,
                 },
-            })
+            )
         });
         #[cfg(feature = "otlp")]
         let spans = self.exporter.get().map(|exporter| {
@@ -154,43 +150,25 @@ impl Telemetry {
     }
 }
 
-/// What the access log learns when an exchange opens.
-#[derive(Debug)]
-struct LogStart {
-    time: SystemTime,
-    method: Cow<'static, str>,
-    target: Box<str>,
-    request_id: Option<Box<str>>,
-    trace_id: Option<Box<str>>,
-    client: Option<std::net::SocketAddr>,
-    principal: Option<Principal>,
-}
-
-/// Who the access log says the client is.
-#[derive(Debug)]
-enum Principal {
-    /// What the policies admitted.
-    Identity(Arc<Identity>),
-    /// The MQTT client id, when no policy named the client.
-    ClientId(Box<str>),
-}
-
-impl Principal {
-    fn name(&self) -> &str {
-        match self {
-            Self::Identity(identity) => &identity.subject,
-            Self::ClientId(client_id) => client_id,
-        }
-    }
-}
-
 /// The method's name, borrowed for the standard methods (the only ones most gateways see).
 fn method_name(method: &http::Method) -> Cow<'static, str> {
-    const STANDARD: [&str; 9] = [
+    const NAMES: [&str; 9] = [
         "GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "CONNECT", "TRACE",
     ];
-    match STANDARD.iter().find(|name| **name == method.as_str()) {
-        Some(name) => Cow::Borrowed(name),
+    const STANDARD: [http::Method; 9] = [
+        http::Method::GET,
+        http::Method::POST,
+        http::Method::PUT,
+        http::Method::DELETE,
+        http::Method::PATCH,
+        http::Method::HEAD,
+        http::Method::OPTIONS,
+        http::Method::CONNECT,
+        http::Method::TRACE,
+    ];
+    // Compared as methods (an enum tag each), not as text.
+    match STANDARD.iter().position(|standard| standard == method) {
+        Some(at) => Cow::Borrowed(NAMES[at]),
         None => Cow::Owned(method.as_str().to_owned()),
     }
 }
@@ -207,7 +185,7 @@ pub struct Exchange {
     request_bytes: Option<u64>,
     response_bytes: Option<u64>,
     code: Option<Code>,
-    log: Option<Box<LogStart>>,
+    log: Option<Opened>,
     #[cfg(feature = "otlp")]
     spans: Option<Box<spans::ExchangeSpans>>,
 }
@@ -241,7 +219,7 @@ impl Exchange {
     #[inline]
     pub fn admitted(&mut self, identity: Option<&Arc<Identity>>) {
         if let (Some(log), Some(identity)) = (self.log.as_mut(), identity) {
-            log.principal = Some(Principal::Identity(identity.clone()));
+            log.admitted(Principal::Identity(identity.clone()));
         }
     }
 
@@ -310,24 +288,18 @@ impl Drop for Exchange {
             request_bytes: self.request_bytes,
             response_bytes: self.response_bytes,
         });
-        if let Some(log) = self.log.take() {
-            let entry = Entry {
-                time: log.time,
+        if let Some(opened) = self.log.take() {
+            let record = Record {
+                opened,
                 frontend: self.frontend.label(),
-                route: &route,
-                method: &log.method,
-                target: &log.target,
+                route,
                 status: code,
                 upstream_nanos: self.backend_nanos,
                 duration_nanos,
                 bytes_in: self.request_bytes.unwrap_or(0),
                 bytes_out: self.response_bytes.unwrap_or(0),
-                request_id: log.request_id.as_deref(),
-                trace_id: log.trace_id.as_deref(),
-                client: log.client,
-                principal: log.principal.as_ref().map(Principal::name),
             };
-            if !telemetry.access_log().is_some_and(|log| log.send(&entry)) {
+            if !telemetry.access_log().is_some_and(|log| log.send(record)) {
                 telemetry
                     .metrics
                     .access_log_dropped
