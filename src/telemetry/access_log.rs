@@ -355,9 +355,12 @@ impl Shared {
         true
     }
 
-    /// Takes the queue (swapping in the batch's records, so the lock is held for a swap only),
-    /// formats its lines and writes them; false once the output failed.
+    /// Takes the queue (swapping in the batch's records, so the queue's lock is held for a swap
+    /// only), formats its lines and writes them; false once the output failed. The output is
+    /// taken first, so that of two batches (the writer's and a flush at shutdown) the one taken
+    /// first is written first.
     fn write_queued(&self, batch: &mut Batch) -> bool {
+        let mut out = lock(&self.out);
         batch.records.clear();
         {
             let mut queue = lock(&self.queue);
@@ -370,7 +373,6 @@ impl Shared {
         for record in batch.records.drain(..) {
             format_entry(&mut batch.lines, &record.entry(), self.format);
         }
-        let mut out = lock(&self.out);
         let written = out
             .write_all(&batch.lines)
             .and_then(|()| out.flush())
