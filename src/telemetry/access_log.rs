@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::Thread;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::Deserialize;
 
@@ -87,15 +87,76 @@ pub struct Entry<'a> {
 /// What the access log learns when an exchange opens.
 #[derive(Debug)]
 pub struct Opened {
-    time: SystemTime,
     method: Cow<'static, str>,
-    /// The target, then the request id when there is one of its own: one allocation.
-    text: Box<str>,
+    /// The target, then the request id when there is one of its own.
+    text: Texts,
     target_len: usize,
     request_id: RequestId,
     trace_id: Option<Box<str>>,
     client: Option<SocketAddr>,
     principal: Option<Principal>,
+}
+
+/// Texts of up to this many bytes stay in the record itself: no allocation on the request path,
+/// and nothing for the writer to free on its own thread (a free into another thread's arena takes
+/// glibc's arena lock and leaves that thread's cache empty).
+const INLINE_TEXT: usize = 96;
+
+/// An exchange's texts, inline when short, else on the heap.
+#[derive(Debug)]
+enum Texts {
+    Inline { bytes: [u8; INLINE_TEXT], len: u8 },
+    Heap(Box<str>),
+}
+
+impl Texts {
+    fn new(first: &str, second: &str) -> Self {
+        let len = first.len() + second.len();
+        if len > INLINE_TEXT {
+            return Self::Heap([first, second].concat().into_boxed_str());
+        }
+        let mut bytes = [0; INLINE_TEXT];
+        bytes[..first.len()].copy_from_slice(first.as_bytes());
+        bytes[first.len()..len].copy_from_slice(second.as_bytes());
+        Self::Inline {
+            bytes,
+            len: len as u8,
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        match self {
+            // Whole `&str`s only were copied in.
+            Self::Inline { bytes, len } => {
+                std::str::from_utf8(&bytes[..usize::from(*len)]).unwrap_or_default()
+            }
+            Self::Heap(text) => text,
+        }
+    }
+}
+
+/// A moment read on both clocks, so that the writer can tell the wall-clock time of an
+/// `Instant` read on the request path (one clock read per batch, not per request).
+#[derive(Debug, Clone, Copy)]
+pub struct Clock {
+    system: SystemTime,
+    instant: Instant,
+}
+
+impl Clock {
+    /// Now.
+    pub fn now() -> Self {
+        Self {
+            system: SystemTime::now(),
+            instant: Instant::now(),
+        }
+    }
+
+    /// The wall-clock time of `instant` (an earlier one).
+    pub fn time_of(&self, instant: Instant) -> SystemTime {
+        let before = self.instant.saturating_duration_since(instant);
+        self.system.checked_sub(before).unwrap_or(UNIX_EPOCH)
+    }
 }
 
 /// Where an exchange's request id is.
@@ -128,10 +189,9 @@ impl Principal {
 }
 
 impl Opened {
-    /// An exchange opened at `time`: the client's `method` on `target`, with the request id the
-    /// client or frontend gave (else the trace id stands for it).
+    /// An exchange opened: the client's `method` on `target`, with the request id the client or
+    /// frontend gave (else the trace id stands for it).
     pub fn new(
-        time: SystemTime,
         method: Cow<'static, str>,
         target: &str,
         request_id: Option<&str>,
@@ -139,19 +199,16 @@ impl Opened {
         client: Option<SocketAddr>,
         principal: Option<Principal>,
     ) -> Self {
-        let mut text = String::with_capacity(target.len() + request_id.map_or(0, str::len));
-        text.push_str(target);
-        text.push_str(request_id.unwrap_or_default());
+        let text = Texts::new(target, request_id.unwrap_or_default());
         let request_id = match (request_id, &trace_id) {
             (Some(_), _) => RequestId::Text,
             (None, Some(_)) => RequestId::TraceId,
             (None, None) => RequestId::None,
         };
         Self {
-            time,
             method,
             target_len: target.len(),
-            text: text.into_boxed_str(),
+            text,
             request_id,
             trace_id,
             client,
@@ -170,6 +227,8 @@ impl Opened {
 pub struct Record {
     /// What the exchange noted as it opened.
     pub opened: Opened,
+    /// When the exchange reached the pipeline.
+    pub started: Instant,
     /// The frontend label (`rest`, `websocket`, `mqtt`).
     pub frontend: &'static str,
     /// The route (template, method and backend; empty when none matched).
@@ -187,12 +246,13 @@ pub struct Record {
 }
 
 impl Record {
-    /// The line's values.
-    pub fn entry(&self) -> Entry<'_> {
+    /// The line's values, its time told by `clock`.
+    pub fn entry(&self, clock: &Clock) -> Entry<'_> {
         let opened = &self.opened;
-        let (target, request_id) = opened.text.split_at(opened.target_len);
+        let text = opened.text.as_str();
+        let (target, request_id) = text.split_at(opened.target_len.min(text.len()));
         Entry {
-            time: opened.time,
+            time: clock.time_of(self.started),
             frontend: self.frontend,
             route: &self.route,
             method: &opened.method,
@@ -226,8 +286,9 @@ struct Shared {
     /// Lines waiting at most.
     capacity: usize,
     queue: Mutex<Vec<Record>>,
-    /// The file or standard output; only the writer and [`AccessLog::flush`] take it.
-    out: Mutex<std::io::BufWriter<Box<dyn std::io::Write + Send>>>,
+    /// The file or standard output; only the writer and [`AccessLog::flush`] take it. Not
+    /// buffered: each batch is one buffer already, written in one call.
+    out: Mutex<Box<dyn std::io::Write + Send>>,
     closed: AtomicBool,
     writer: std::sync::OnceLock<Thread>,
 }
@@ -339,7 +400,7 @@ impl Shared {
             format,
             capacity: capacity.max(1),
             queue: Mutex::new(Vec::new()),
-            out: Mutex::new(std::io::BufWriter::with_capacity(64 * 1024, out)),
+            out: Mutex::new(out),
             closed: AtomicBool::new(false),
             writer: std::sync::OnceLock::new(),
         }
@@ -370,8 +431,9 @@ impl Shared {
             std::mem::swap(&mut *queue, &mut batch.records);
         }
         batch.lines.clear();
+        let clock = Clock::now();
         for record in batch.records.drain(..) {
-            format_entry(&mut batch.lines, &record.entry(), self.format);
+            format_entry(&mut batch.lines, &record.entry(&clock), self.format);
         }
         let written = out
             .write_all(&batch.lines)
@@ -771,7 +833,6 @@ mod tests {
     fn record(route: &Arc<RouteMetrics>, target: &str, request_id: Option<&str>) -> Record {
         let trace_id = Some("4bf92f3577b34da6a3ce929d0e0e4736".into());
         let opened = Opened::new(
-            UNIX_EPOCH,
             Cow::Borrowed("GET"),
             target,
             request_id,
@@ -781,6 +842,7 @@ mod tests {
         );
         Record {
             opened,
+            started: Instant::now(),
             frontend: "rest",
             route: route.clone(),
             status: Code::Ok,
@@ -826,29 +888,40 @@ mod tests {
     }
 
     #[test]
-    fn a_record_reads_back_its_target_request_id_and_principal() {
+    fn a_record_reads_back_its_texts_inline_or_not_and_its_time() {
         let route = route();
-        let mut with_id = record(&route, "/v1/books/1", Some("req-7"));
-        with_id.opened.trace_id = None;
-        with_id
-            .opened
-            .admitted(Principal::ClientId("sensor-9".into()));
-        let entry = with_id.entry();
-        assert_eq!(
-            (
-                entry.target,
-                entry.request_id,
-                entry.trace_id,
-                entry.principal
-            ),
-            ("/v1/books/1", Some("req-7"), None, Some("sensor-9"))
-        );
-        let bare = Opened::new(UNIX_EPOCH, Cow::Borrowed(""), "t/1", None, None, None, None);
+        let clock = Clock::now();
+        let long = format!("/v1/books/{}", "b".repeat(INLINE_TEXT));
+        for target in [
+            "/v1/books/1",
+            "/v1/books/é",
+            &long[..INLINE_TEXT - 5],
+            &long,
+        ] {
+            let mut with_id = record(&route, target, Some("req-7"));
+            with_id.opened.trace_id = None;
+            with_id.started = clock.instant - Duration::from_millis(1500);
+            with_id
+                .opened
+                .admitted(Principal::ClientId("sensor-9".into()));
+            let entry = with_id.entry(&clock);
+            assert_eq!(
+                (
+                    entry.target,
+                    entry.request_id,
+                    entry.trace_id,
+                    entry.principal
+                ),
+                (target, Some("req-7"), None, Some("sensor-9"))
+            );
+            assert_eq!(entry.time, clock.system - Duration::from_millis(1500));
+        }
+        let bare = Opened::new(Cow::Borrowed(""), "t/1", None, None, None, None);
         let bare = Record {
             opened: bare,
             ..record(&route, "", None)
         };
-        let entry = bare.entry();
+        let entry = bare.entry(&clock);
         assert_eq!(
             (
                 entry.target,

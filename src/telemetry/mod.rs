@@ -14,7 +14,7 @@ use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
 
 use futures_util::Stream;
 use http::{HeaderMap, HeaderName};
@@ -110,7 +110,6 @@ impl Telemetry {
         let log = self.access_log().map(|_| {
             let request_id = metadata.get(X_REQUEST_ID).and_then(|v| v.to_str().ok());
             Opened::new(
-                SystemTime::now(),
                 match key {
                     RequestKey::Topic { .. } => Cow::Borrowed("PUBLISH"),
                     _ => key.verb().map_or(Cow::Borrowed(""), method_name),
@@ -291,6 +290,7 @@ impl Drop for Exchange {
         if let Some(opened) = self.log.take() {
             let record = Record {
                 opened,
+                started: self.started,
                 frontend: self.frontend.label(),
                 route,
                 status: code,
