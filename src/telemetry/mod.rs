@@ -116,7 +116,7 @@ impl Telemetry {
                 },
                 key.target(),
                 request_id,
-                trace_id.clone(),
+                trace_id,
                 caller.address,
                 match (&caller.identity, &caller.client_id) {
                     (Some(identity), _) => Some(Principal::Identity(identity.clone())),
