@@ -1,6 +1,6 @@
 //! The access log: one line per exchange (a REST request, a WebSocket call, an MQTT message),
 //! as text (logfmt) or JSON. An exchange notes what the log needs as it opens ([`Opened`], its
-//! texts in one allocation) and, when it ends, appends a [`Record`] to one bounded queue under a
+//! texts inline when short) and, when it ends, appends a [`Record`] to one bounded queue under a
 //! short lock, which keeps lines in the order exchanges ended. A writer thread takes the whole
 //! queue every 20 ms, formats its lines one after the other and writes them in one go: under
 //! load, formatting a line on the request's thread (with that thread's caches full of the
