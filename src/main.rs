@@ -6,6 +6,11 @@ use std::process::ExitCode;
 use clap::Parser;
 use polygate::cli::{Cli, Command};
 
+/// mimalloc: allocation is on every request's path, and glibc's malloc/free cost 5-8 % of it
+/// (BENCHMARKS.md, "Allocator").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(

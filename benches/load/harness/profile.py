@@ -21,7 +21,7 @@ from .targets import POLYGATE_ADDR, host_port, polygate_config, start_backends, 
 # Symbol prefixes → the part of the stack they belong to, first match wins.
 CATEGORIES = [
     ("kernel", re.compile(r"^\[k\]")),
-    ("allocator (glibc malloc/free)", re.compile(r"^(_int_malloc|_int_free|malloc|free|cfree|realloc|_int_realloc|calloc|malloc_consolidate|unlink_chunk|tcache_|__libc_malloc|__libc_free|__libc_realloc|__libc_calloc|__GI___libc_(malloc|free|realloc)|alloc::alloc::|__rust_(alloc|dealloc|realloc)|__rdl_|_rjem_)")),
+    ("allocator (mimalloc; glibc malloc/free in C libraries)", re.compile(r"^(mi_\w+|_mi_\w+|<mimalloc::|_int_malloc|_int_free|malloc|free|cfree|realloc|_int_realloc|calloc|malloc_consolidate|unlink_chunk|tcache_|__libc_malloc|__libc_free|__libc_realloc|__libc_calloc|__GI___libc_(malloc|free|realloc)|alloc::alloc::|__rust_(alloc|dealloc|realloc)|__rdl_|_rjem_)")),
     ("memcpy/memmove/memset", re.compile(r"^(__memcpy|__memmove|__memset|memcpy|memmove|memset|__mempcpy|__memcmp|memcmp|bcmp|__strlen|strlen)")),
     ("JSON ⇄ protobuf transcoding (polygate::codec::protojson)", re.compile(r"^<?polygate::codec::protojson")),
     ("polygate: routing, binding, pipeline, frontend, backend glue", re.compile(r"^<?polygate::")),
@@ -85,8 +85,9 @@ def parse_callers(tree_text: str, function: str) -> list[tuple[int, str]]:
     return sorted(((cost, name) for name, cost in totals.items()), reverse=True)
 
 
-# Allocator entry points and Rust's allocator shims: their callers say nothing about polygate.
-ALLOCATOR_SHIM = re.compile(r"^(malloc|free|realloc|__rustc::__rdl_\w+|__rustc::__rust_\w+|__rdl_\w+|__rust_\w+)$")
+# Allocator entry points (glibc's, mimalloc's) and Rust's allocator shims: their callers say
+# nothing about polygate.
+ALLOCATOR_SHIM = re.compile(r"^(malloc|free|realloc|mi_\w+|_mi_\w+|<mimalloc::MiMalloc as [^>]+>::\w+|__rustc::__rdl_\w+|__rustc::__rust_\w+|__rdl_\w+|__rust_\w+)$")
 
 
 def meaningful_callers(tree_text: str, function: str, depth: int = 4) -> list[tuple[int, str]]:
@@ -167,6 +168,7 @@ def callgrind(settings: Settings, backend, requests_rate: int, run_seconds: floa
         lines.append(f"| {100 * cost / total_ir:.1f} % | {cost / max(1, requests):,.0f} | `{symbol[:140]}` |")
     # Who calls the C library's costliest functions: that is where a fix goes.
     # glibc's internal `_int_free`/`_int_malloc` are called by `free`/`malloc`: ask for those.
+    # (polygate's own allocations go through mimalloc, whose entry points are `mi_*`.)
     libc = [re.sub(r"^_int_", "", symbol) for _, symbol in rows[:8] if category(symbol).startswith(("memcpy", "allocator"))]
     libc = list(dict.fromkeys(libc))[:2]
     if libc:

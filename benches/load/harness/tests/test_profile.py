@@ -75,6 +75,19 @@ class Readers(unittest.TestCase):
              (300, "polygate::mapping::respond::encode_message")],
         )
 
+    def test_meaningful_callers_look_through_mimalloc_and_its_global_alloc(self):
+        tree = (
+            "  1,000 ( 1.00%)  < ???:<mimalloc::MiMalloc as core::alloc::global::GlobalAlloc>::dealloc (40x)\n"
+            "  1,000 ( 1.00%)  *  ???:mi_free [/bin/polygate]\n"
+            "    600 ( 0.60%)  < /cargo/bytes/bytes.rs:bytes::bytes::shared_drop (20x)\n"
+            "    400 ( 0.40%)  < /src/respond.rs:polygate::mapping::respond::encode_message (20x)\n"
+            "  1,000 ( 1.00%)  *  ???:<mimalloc::MiMalloc as core::alloc::global::GlobalAlloc>::dealloc [/bin/polygate]\n"
+        )
+        self.assertEqual(
+            profile.meaningful_callers(tree, "mi_free"),
+            [(600, "bytes::bytes::shared_drop"), (400, "polygate::mapping::respond::encode_message")],
+        )
+
     def test_callers_of_an_absent_function_are_none(self):
         self.assertEqual(profile.parse_callers(TREE, "malloc"), [])
 
@@ -106,7 +119,9 @@ class Categories(unittest.TestCase):
     def test_symbols_fall_into_their_part_of_the_stack(self):
         cases = {
             "[k] tcp_sendmsg_locked": "kernel",
-            "_int_malloc": "allocator (glibc malloc/free)",
+            "_int_malloc": "allocator (mimalloc; glibc malloc/free in C libraries)",
+            "mi_free": "allocator (mimalloc; glibc malloc/free in C libraries)",
+            "_mi_page_malloc_zero": "allocator (mimalloc; glibc malloc/free in C libraries)",
             "__memmove_avx512_unaligned_erms": "memcpy/memmove/memset",
             "polygate::codec::protojson::json_write::write_str": "JSON ⇄ protobuf transcoding (polygate::codec::protojson)",
             "<polygate::backends::grpc::service::GrpcBackend as polygate::model::call::Backend>::call":
@@ -120,7 +135,7 @@ class Categories(unittest.TestCase):
 
     def test_grouped_sums_and_orders(self):
         rows = [(2.0, "malloc"), (5.0, "[k] tcp_ack"), (1.0, "free")]
-        self.assertEqual(profile.grouped(rows), [(5.0, "kernel"), (3.0, "allocator (glibc malloc/free)")])
+        self.assertEqual(profile.grouped(rows), [(5.0, "kernel"), (3.0, "allocator (mimalloc; glibc malloc/free in C libraries)")])
 
 
 if __name__ == "__main__":
