@@ -19,7 +19,8 @@ from . import http_common
 REST_BACKEND_ADDR = "127.0.0.1:50063"
 
 # The routes: the GET scenario's gRPC GetItem cached; a slow REST call cached (coalescing); each
-# step of the composed route alone, the composed route with its gRPC step only and with all three.
+# step of the composed route alone, the composed route with its gRPC step only, with its SOAP step
+# only (composing's own latency) and with all three.
 MAPPING = """# Written by benches/load: the cache and composition scenarios' routes.
 xml_mapping:                  # the demo Warehouse's, as in mappings/warehouse.yaml
   default_namespace: "urn:example:warehouse"
@@ -56,6 +57,13 @@ routes:
         grpc: bench.v1.Bench.GetItem
         safe: true
         request: {id: "{request.id}"}
+  - get: /v1/compose-soap/{id}
+    compose:
+      - name: stock
+        backend: warehouse
+        soap: {operation: GetItem, action: urn:example:warehouse/GetItem}
+        safe: true
+        request: {sku: "{request.id}"}
   - get: /v1/compose3/{id}
     compose:
       - name: item

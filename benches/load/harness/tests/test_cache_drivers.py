@@ -30,7 +30,8 @@ class CommonTest(unittest.TestCase):
         for part in ("admin:\n  listen: 127.0.0.1:9911", "  bench:\n    grpc:", "  warehouse:\n    soap:",
                      f"  shop:\n    rest:\n      url: http://{cache_common.REST_BACKEND_ADDR}", "cache:\n  max_size: 64MiB"):
             self.assertIn(part, text)
-        for route in ("/v1/cached/items/{id}", "/v1/slow/{key}", "/v1/compose1/{id}", "/v1/compose3/{id}"):
+        for route in ("/v1/cached/items/{id}", "/v1/slow/{key}", "/v1/compose1/{id}", "/v1/compose-soap/{id}",
+                      "/v1/compose3/{id}"):
             self.assertIn(route, cache_common.MAPPING)
 
     def test_medians_and_per_request_figures(self):
@@ -109,6 +110,27 @@ class ComposeTest(unittest.TestCase):
             "The composed route's p50 is **+0.050 ms** from its slowest step's (SOAP) (goal: within 0.1 ms): **met**.",
             lines,
         )
+
+    def test_the_one_step_route_shows_what_composing_itself_adds(self):
+        def latency(p50: float) -> loadgen.Latency:
+            return loadgen.Latency(1000, 1000.0, {"p50": p50, "p90": p50 * 2, "p99": p50 * 4})
+
+        lines = compose.latency_section(
+            1000, 10.0, latency(0.65), [("gRPC", latency(0.30)), ("SOAP", latency(0.50))],
+            ("SOAP", latency(0.52), latency(0.50)),
+        )
+        self.assertIn("| composed, the SOAP step only | 1,000 req/s | 0 | 0.520 ms | 1.040 ms | 2.080 ms |", lines)
+        self.assertIn(
+            "The composed route's p50 is **+0.150 ms** from its slowest step's (SOAP) (goal: within 0.1 ms): **not met**.",
+            lines,
+        )
+        self.assertIn(
+            "Composing itself: the SOAP step composed on its own is **+0.020 ms** from the same call on its plain "
+            "route (p50); the rest of the three-step route's difference is what the other two calls beside it "
+            "cost on this machine.",
+            lines,
+        )
+        self.assertEqual(lines[-1], "")
 
 
 class ScenarioListTest(unittest.TestCase):
