@@ -98,8 +98,8 @@ pub struct Opened {
 }
 
 /// Texts of up to this many bytes stay in the record itself: no allocation on the request path,
-/// and nothing for the writer to free on its own thread (a free into another thread's arena takes
-/// glibc's arena lock and leaves that thread's cache empty).
+/// and nothing for the writer to free on its own thread (freeing memory another thread allocated
+/// is an allocator's slow path: glibc takes that arena's lock, mimalloc defers it to the owner).
 const INLINE_TEXT: usize = 96;
 
 /// An exchange's texts, inline when short, else on the heap.
