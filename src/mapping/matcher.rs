@@ -346,10 +346,7 @@ fn walk<F: FnMut(&Node) -> bool>(node: &Node, rest: Option<&str>, visit: &mut F)
     let Some(rest) = rest else {
         return visit(node) || node.double_wildcard.as_deref().is_some_and(&mut *visit);
     };
-    let (segment, next) = match rest.split_once('/') {
-        Some((segment, next)) => (segment, Some(next)),
-        None => (rest, None),
-    };
+    let (segment, next) = split_segment(rest);
     if !segment.is_empty() {
         if let Some(child) = find_literal(&node.literals, segment) {
             if walk(child, next, visit) {
@@ -366,7 +363,7 @@ fn walk<F: FnMut(&Node) -> bool>(node: &Node, rest: Option<&str>, visit: &mut F)
 }
 
 fn find_literal<'n>(literals: &'n [(Box<str>, Node)], segment: &str) -> Option<&'n Node> {
-    let found = if segment.contains('%') {
+    let found = if segment.bytes().any(|b| b == b'%') {
         literals.binary_search_by(|(literal, _)| literal.bytes().cmp(percent_decode_str(segment)))
     } else {
         literals.binary_search_by(|(literal, _)| literal.as_ref().cmp(segment))
@@ -375,6 +372,15 @@ fn find_literal<'n>(literals: &'n [(Box<str>, Node)], segment: &str) -> Option<&
         .ok()
         .and_then(|index| literals.get(index))
         .map(|(_, node)| node)
+}
+
+/// The first segment of `rest` and what follows its `/`, if one does. Segments are a few bytes
+/// long: a plain loop finds the `/` sooner than `str::split_once`'s searcher is set up.
+fn split_segment(rest: &str) -> (&str, Option<&str>) {
+    match rest.bytes().position(|b| b == b'/') {
+        Some(slash) => (&rest[..slash], Some(&rest[slash + 1..])),
+        None => (rest, None),
+    }
 }
 
 /// Whether `raw`, percent-decoded once, equals `expected`.
@@ -395,10 +401,14 @@ fn capture<'r, 'p>(
     let mut pending = variables.iter().peekable();
     let mut span_start = None;
     let mut offset = 0;
-    for (index, segment) in segments.split('/').enumerate() {
+    let mut rest = Some(segments);
+    let mut index = 0;
+    while let Some(unsplit) = rest {
         let Some(variable) = pending.peek() else {
             break;
         };
+        let (segment, next) = split_segment(unsplit);
+        rest = next;
         let segment_start = offset;
         let segment_end = offset + segment.len();
         offset = segment_end + 1;
@@ -414,6 +424,7 @@ fn capture<'r, 'p>(
             )?;
             pending.next();
         }
+        index += 1;
     }
     // Only a variable ending in `**` is left: it runs to the end, and is empty when `**` matched nothing.
     for variable in pending {

@@ -162,7 +162,15 @@ pub fn forwarded_metadata(
         .map(str::trim)
         .filter(|v| !v.is_empty())
         .collect();
+    // The earlier proxies' `X-Forwarded-For` and the `Host` are picked up on the way (their
+    // first values, as `HeaderMap::get` would give), saving two lookups per request.
+    let (mut forwarded_before, mut host) = (None, None);
     for (name, value) in headers {
+        if *name == HOST {
+            host.get_or_insert(value);
+        } else if *name == X_FORWARDED_FOR {
+            forwarded_before.get_or_insert(value);
+        }
         if HOP_BY_HOP.contains(&name.as_str())
             || hop_named
                 .iter()
@@ -193,7 +201,7 @@ pub fn forwarded_metadata(
             metadata.append(name.clone(), value.clone());
         }
     }
-    let forwarded_for = match headers.get(X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
+    let forwarded_for = match forwarded_before.and_then(|v| v.to_str().ok()) {
         Some(earlier) => HeaderValue::from_str(&format!(
             "{earlier}, {}",
             peer.ip().to_str().unwrap_or_default()
@@ -204,7 +212,7 @@ pub fn forwarded_metadata(
     if let Some(value) = forwarded_for {
         metadata.insert(X_FORWARDED_FOR, value);
     }
-    let host = headers.get(HOST).cloned().or_else(|| {
+    let host = host.cloned().or_else(|| {
         uri.authority()
             .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
     });

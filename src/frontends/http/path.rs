@@ -50,15 +50,26 @@ pub fn normalize(path: &str, slashes: EscapedSlashes) -> Result<Cow<'_, str>, Pa
     if !path.starts_with('/') {
         return Err(PathError::NotAbsolute);
     }
-    let bytes = path.as_bytes();
-    let plain = !bytes.iter().any(|&b| b == b'%' || b == b'\\')
-        && !path.contains("//")
-        && !path.contains("/.");
-    if plain {
+    if is_plain(path.as_bytes()) {
         return Ok(Cow::Borrowed(path));
     }
     let decoded = decode_unreserved(path, slashes)?;
     Ok(Cow::Owned(resolve_segments(&decoded)))
+}
+
+/// Whether a path needs no work: no escape, no backslash, no empty or dot segment. One pass over
+/// the bytes, as every request takes it.
+fn is_plain(bytes: &[u8]) -> bool {
+    let mut after_slash = false;
+    for &b in bytes {
+        match b {
+            b'%' | b'\\' => return false,
+            b'/' | b'.' if after_slash => return false,
+            _ => {}
+        }
+        after_slash = b == b'/';
+    }
+    true
 }
 
 /// Decodes escapes of unreserved characters; checks the others.

@@ -5,6 +5,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 
+use http::header::Entry;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use serde::Deserialize;
 
@@ -42,20 +43,22 @@ pub(crate) fn assign(
     headers: &mut HeaderMap,
     malformed: MalformedRequestId,
 ) -> Result<HeaderValue, Status> {
-    let mut sent = headers.get_all(X_REQUEST_ID).iter();
-    let verdict = match (sent.next(), sent.next()) {
-        (None, _) => None,
-        (Some(one), None) if is_well_formed(one.as_bytes()) => return Ok(one.clone()),
-        (Some(_), None) => {
-            Some("X-Request-Id must be 1 to 128 characters of A-Z a-z 0-9 - _ . : + / =")
-        }
-        (Some(_), Some(_)) => Some("X-Request-Id may be sent once only"),
+    // One hash of the name for the lookup and the insert.
+    let mut sent = match headers.entry(X_REQUEST_ID) {
+        Entry::Vacant(vacant) => return Ok(vacant.insert(generate()).clone()),
+        Entry::Occupied(sent) => sent,
     };
-    if let (Some(reason), MalformedRequestId::Reject) = (verdict, malformed) {
+    let mut values = sent.iter();
+    let reason = match (values.next(), values.next()) {
+        (Some(one), None) if is_well_formed(one.as_bytes()) => return Ok(one.clone()),
+        (_, None) => "X-Request-Id must be 1 to 128 characters of A-Z a-z 0-9 - _ . : + / =",
+        (_, Some(_)) => "X-Request-Id may be sent once only",
+    };
+    if malformed == MalformedRequestId::Reject {
         return Err(Status::invalid_argument(reason));
     }
     let id = generate();
-    headers.insert(X_REQUEST_ID, id.clone());
+    sent.insert(id.clone());
     Ok(id)
 }
 
@@ -87,26 +90,21 @@ pub fn generate() -> HeaderValue {
     let low = mix(key[1].wrapping_add(n));
     let high = (high & !0xf000) | 0x4000; // version 4
     let low = (low & !(0b11 << 62)) | (0b10 << 62); // RFC 4122 variant
-    let mut text = [0u8; 36];
-    let mut at = 0;
-    for (i, byte) in high
-        .to_be_bytes()
-        .iter()
-        .chain(&low.to_be_bytes())
-        .enumerate()
-    {
-        if matches!(i, 4 | 6 | 8 | 10) {
-            text[at] = b'-';
-            at += 1;
-        }
+    let mut text = *b"00000000-0000-0000-0000-000000000000";
+    let mut bytes = [0u8; 16];
+    bytes[..8].copy_from_slice(&high.to_be_bytes());
+    bytes[8..].copy_from_slice(&low.to_be_bytes());
+    for (byte, at) in bytes.into_iter().zip(DIGIT_AT) {
         text[at] = HEX[usize::from(byte >> 4)];
         text[at + 1] = HEX[usize::from(byte & 0xf)];
-        at += 2;
     }
     HeaderValue::from_bytes(&text).unwrap_or(HeaderValue::from_static("unknown"))
 }
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// Where each byte's two hex digits go in the UUID layout (8-4-4-4-12).
+const DIGIT_AT: [usize; 16] = [0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34];
 
 /// splitmix64's finalizer: a bijection on `u64`, so distinct counters give distinct halves.
 fn mix(mut z: u64) -> u64 {

@@ -229,7 +229,7 @@ async fn serve_connection(
     let io = TokioIo::new(watched(stream, activity.clone(), framing.clone()));
     let service = {
         let (activity, settings, phases) = (activity.clone(), settings.clone(), phases.clone());
-        service_fn(move |request: Request<Incoming>| {
+        service_fn(move |mut request: Request<Incoming>| {
             let request_guard = activity.begin();
             let (pipeline, settings, peer, phases, upgrades, framing) = (
                 pipeline.clone(),
@@ -246,10 +246,21 @@ async fn serve_connection(
                     peer: &peer,
                     framing: &framing,
                 };
-                let response = tokio::select! {
-                    response = handle(request, client, &pipeline, &settings, &upgrades) => response,
-                    () = reached(phases.clone(), Phase::Cut) => cut_response(http1),
+                // Every answer, a cut one included, carries the request's `X-Request-Id`.
+                let id = request_id::assign(request.headers_mut(), settings.malformed_request_id);
+                let (mut response, id) = match id {
+                    Ok(id) => {
+                        let response = tokio::select! {
+                            // The answer first: one that is ready is sent, even once cut.
+                            biased;
+                            response = hygienic(request, client, &pipeline, &settings, &upgrades) => response,
+                            () = reached(phases.clone(), Phase::Cut) => cut_response(http1),
+                        };
+                        (response, id)
+                    }
+                    Err(status) => (error_response(&status), request_id::generate()),
                 };
+                response.headers_mut().insert(X_REQUEST_ID, id);
                 let (parts, mut body) = response.into_parts();
                 body.cut_by(|| Box::pin(reached(phases, Phase::Cut)));
                 Ok::<_, Infallible>(Response::from_parts(
@@ -334,26 +345,6 @@ struct Client<'a> {
     peer: &'a Peer,
     /// The framing of the connection's HTTP/1.1 requests.
     framing: &'a Framing,
-}
-
-/// Serves one request; every answer carries the request's `X-Request-Id`.
-async fn handle(
-    mut request: Request<Incoming>,
-    client: Client<'_>,
-    pipeline: &Arc<Pipeline>,
-    settings: &HttpFrontendSettings,
-    upgrades: &Upgrades,
-) -> Response<ResponseBody> {
-    let id = request_id::assign(request.headers_mut(), settings.malformed_request_id);
-    let (mut response, id) = match id {
-        Ok(id) => (
-            hygienic(request, client, pipeline, settings, upgrades).await,
-            id,
-        ),
-        Err(status) => (error_response(&status), request_id::generate()),
-    };
-    response.headers_mut().insert(X_REQUEST_ID, id);
-    response
 }
 
 /// The edge checks before routing (framing, path normalization), CORS and compression around
