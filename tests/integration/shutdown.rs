@@ -43,7 +43,11 @@ async fn a_request_still_under_way_at_the_drain_deadline_gets_503_and_connection
     );
     let serving = serving(&config).await;
     let client = serving.client.clone();
-    let waiting = tokio::spawn(async move { client.get("/v1/slow").await });
+    let waiting = tokio::spawn(async move {
+        client
+            .send("GET", "/v1/slow", &[("x-request-id", "cut-7")], "")
+            .await
+    });
     bounded("the call reaching the backend", reached)
         .await
         .unwrap();
@@ -51,6 +55,7 @@ async fn a_request_still_under_way_at_the_drain_deadline_gets_503_and_connection
     let response = bounded("the cut answer", waiting).await.unwrap();
     assert_eq!(response.status, 503);
     assert_eq!(response.header("connection"), Some("close"));
+    assert_eq!(response.header("x-request-id"), Some("cut-7"));
     assert_eq!(
         response.json(),
         json!({"code": 14, "message": "polygate is shutting down", "details": []})
