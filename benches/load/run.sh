@@ -15,7 +15,10 @@
 #                                        on a 100 ms backend (BENCH_COALESCE_CLIENTS, default 1000;
 #                                        BENCH_COALESCE_ROUNDS, default 3); a three-step composed
 #                                        route vs its steps alone (BENCH_COMPOSE_RATE, default 1000)
-# First it installs what is missing (Debian: wrk, nghttp2-client, curl, mosquitto; crates.io: oha), builds
+#   BENCH_SCENARIOS=instructions benches/load/run.sh
+#                                        polygate under callgrind: instructions per request of a
+#                                        cache hit, its own 404 and the transcoded GET (valgrind)
+# First it installs what is missing (Debian: wrk, nghttp2-client, curl, mosquitto, valgrind; crates.io: oha), builds
 # the ready peers of ../shared/peers with their build.sh, and builds polygate and the bench
 # backend in release. BENCH_SKIP_BUILD=1 skips all of that.
 set -euo pipefail
@@ -27,7 +30,7 @@ PEERS_DIR="${BENCH_PEERS_DIR:-$REPO/../shared/peers}"
 say() { echo "run.sh: $*" >&2; }
 
 install_tools() {
-  local packages=(wrk nghttp2-client curl mosquitto) missing=()
+  local packages=(wrk nghttp2-client curl mosquitto valgrind) missing=()
   for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
   done

@@ -126,8 +126,9 @@ class Stack:
         self.backend.stop()
 
 
-def start(settings: Settings, name: str, delay_ms: int = 100) -> Stack:
-    """The bench backend (gRPC, SOAP and REST, `/slow` answering after `delay_ms`) and polygate."""
+def start(settings: Settings, name: str, delay_ms: int = 100, under: tuple[str, ...] = ()) -> Stack:
+    """The bench backend (gRPC, SOAP and REST, `/slow` answering after `delay_ms`) and polygate,
+    run by the command `under` when one is given (valgrind: it starts 50× slower)."""
     run = settings.out_dir / "run"
     run.mkdir(parents=True, exist_ok=True)
     argv = [
@@ -146,13 +147,14 @@ def start(settings: Settings, name: str, delay_ms: int = 100) -> Stack:
         config.write_text(config_text(admin, mapping))
         gateway = procs.start(
             "polygate",
-            [str(settings.polygate_bin), "serve", "--config", str(config)],
+            [*under, str(settings.polygate_bin), "serve", "--config", str(config)],
             run / f"polygate-{name}.log",
             settings.gateway_cpus,
             env={"RUST_LOG": "warn"},
         )
-        procs.wait_port(*targets.host_port(targets.POLYGATE_ADDR), gateway)
-        procs.wait_port("127.0.0.1", admin, gateway)
+        ready_within = 180.0 if under else 30.0
+        procs.wait_port(*targets.host_port(targets.POLYGATE_ADDR), gateway, ready_within)
+        procs.wait_port("127.0.0.1", admin, gateway, ready_within)
     except BaseException:
         backend.stop()
         raise

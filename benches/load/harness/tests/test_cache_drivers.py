@@ -1,6 +1,6 @@
-"""Tests of the cache and composition scenarios' drivers (cache-hit, coalesce, compose): the
-answers read off the wire, the /metrics values, the per-step arithmetic and the Markdown they
-report. Run: cd benches/load && python3 -m unittest."""
+"""Tests of the cache and composition scenarios' drivers (cache-hit, coalesce, compose,
+instructions): the answers read off the wire, the /metrics values and callgrind's totals, the
+per-step arithmetic and the Markdown they report. Run: cd benches/load && python3 -m unittest."""
 
 import collections
 import os
@@ -8,7 +8,7 @@ import unittest
 from unittest import mock
 
 from harness import loadgen, scenarios
-from harness.drivers import cache_common, cache_hit, coalesce, compose
+from harness.drivers import cache_common, cache_hit, coalesce, compose, instructions
 
 
 def measured(label: str, path: str, us: float) -> cache_common.Measured:
@@ -133,10 +133,41 @@ class ComposeTest(unittest.TestCase):
         self.assertEqual(lines[-1], "")
 
 
+class InstructionsTest(unittest.TestCase):
+    def test_an_answer_is_whole_only_with_its_body(self):
+        answer = b"HTTP/1.1 404 Not Found\r\ncontent-length: 5\r\nCache-Status: x\r\n\r\nabcde"
+        self.assertEqual(instructions.split_answer(answer + b"HTTP/1.1 200"), (404, len(answer)))
+        self.assertIsNone(instructions.split_answer(answer[:-1]))
+        self.assertIsNone(instructions.split_answer(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n"))
+        self.assertEqual(instructions.split_answer(b"HTTP/1.1 204 No Content\r\n\r\n"), (204, 27))
+
+    def test_the_dump_total_is_read(self):
+        dump = "version: 1\ncreator: callgrind-3.24.0\nevents: Ir\nfn=(1) main\n3 7\nsummary: 56986000\ntotals: 56986000\n"
+        self.assertEqual(instructions.parse_totals(dump), 56_986_000)
+        self.assertEqual(instructions.parse_totals("events: Ir\nsummary: 12\n"), 12)
+        with self.assertRaises(RuntimeError):
+            instructions.parse_totals("events: Ir\n")
+
+    def test_the_section_gives_each_route_per_request_and_the_hit_against_the_get(self):
+        counted = [
+            instructions.Counted("cache hit", "/v1/cached/items/42", 2000, 57_000_000),
+            instructions.Counted("polygate's own 404", "/nothing/here", 2000, 45_600_000),
+            instructions.Counted("transcoded GET → gRPC", "/v1/items/42", 2000, 186_000_000),
+        ]
+        lines = instructions.section(counted, "settings")
+        self.assertEqual(lines[:3], [instructions.TITLE, "", "settings"])
+        self.assertIn("| cache hit (`GET /v1/cached/items/42`) | 2,000 | 28,500 |", lines)
+        self.assertIn("| polygate's own 404 (`GET /nothing/here`) | 2,000 | 22,800 |", lines)
+        self.assertIn("| transcoded GET → gRPC (`GET /v1/items/42`) | 2,000 | 93,000 |", lines)
+        self.assertIn("A hit executes 31 % of the transcoded GET's instructions.", lines)
+        self.assertEqual(lines[-1], "")
+
+
 class ScenarioListTest(unittest.TestCase):
-    def test_the_three_scenarios_are_listed_with_their_drivers(self):
+    def test_the_four_scenarios_are_listed_with_their_drivers(self):
         keys = {p.key: p for p in scenarios.PENDING}
-        for key, module in (("cache-hit", "cache_hit"), ("coalesce", "coalesce"), ("compose", "compose")):
+        for key, module in (("cache-hit", "cache_hit"), ("coalesce", "coalesce"), ("compose", "compose"),
+                            ("instructions", "instructions")):
             self.assertEqual(keys[key].module, module)
             self.assertEqual(keys[key].requires.key, "cache")
 
