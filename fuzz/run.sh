@@ -21,6 +21,7 @@
 set -euo pipefail
 
 FUZZ_DIR="$(cd "$(dirname "$0")" && pwd)"
+CALLER_DIR="$PWD"
 cd "$FUZZ_DIR"
 
 TARGETS=(
@@ -145,8 +146,10 @@ case "$command" in
     ;;
   repro)
     [[ $# -eq 3 ]] || { echo "usage: fuzz/run.sh repro TARGET FILE" >&2; exit 2; }
+    input="$3"
+    [[ "$input" == /* ]] || input="$CALLER_DIR/$input"   # relative to where the script was called
     build
-    "$BIN_DIR/$2" "$3"
+    "$BIN_DIR/$2" "$input"
     ;;
   *)
     if [[ " ${TARGETS[*]} " != *" $command "* ]]; then

@@ -1,5 +1,8 @@
 //! JSON scalar values (numbers, strings, booleans, null) converted to protobuf scalars with the
-//! same acceptance rules as prost-reflect's JSON deserializer, and written as wire bytes.
+//! same acceptance rules as prost-reflect's JSON deserializer, and written as wire bytes. Two
+//! differences, each where prost-reflect loses a value: a number that rounds to `f32::MAX` is a
+//! `float` (`3.4028235e38`, how `f32::MAX` prints), and a number in a string beyond a `float`'s or
+//! `double`'s range is refused instead of read as an infinity.
 
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 use base64::engine::DecodePaddingMode;
@@ -137,33 +140,47 @@ pub(super) fn to_f64(token: Token<'_>) -> Result<f64, String> {
         Token::F64(v) => Ok(v),
         Token::U64(v) => Ok(v as f64),
         Token::I64(v) => Ok(v as f64),
-        Token::Str(text) => text
-            .parse::<f64>()
-            .ok()
-            .or_else(|| special_float(text))
-            .ok_or_else(|| format!("{} is not a valid double", token.describe())),
+        Token::Str(text) => match text.parse::<f64>() {
+            Ok(v) if v.is_finite() || !is_decimal(text) => Ok(v),
+            Ok(_) => Err(out_of_range(token, ScalarKind::Double)),
+            Err(_) => special_float(text)
+                .ok_or_else(|| format!("{} is not a valid double", token.describe())),
+        },
         _ => Err(expected("a number", token)),
     }
 }
 
 pub(super) fn to_f32(token: Token<'_>) -> Result<f32, String> {
     match token {
-        Token::F64(v) => {
-            if v < f64::from(f32::MIN) || v > f64::from(f32::MAX) {
-                Err(out_of_range(token, ScalarKind::Float))
-            } else {
-                Ok(v as f32)
-            }
-        }
+        Token::F64(v) => narrow_to_f32(v).ok_or_else(|| out_of_range(token, ScalarKind::Float)),
         Token::U64(v) => Ok(v as f32),
         Token::I64(v) => Ok(v as f32),
-        Token::Str(text) => text
-            .parse::<f32>()
-            .ok()
-            .or_else(|| special_float(text).map(|v| v as f32))
-            .ok_or_else(|| format!("{} is not a valid float", token.describe())),
+        Token::Str(text) => match text.parse::<f32>() {
+            Ok(v) if v.is_finite() || !is_decimal(text) => Ok(v),
+            Ok(_) => Err(out_of_range(token, ScalarKind::Float)),
+            Err(_) => special_float(text)
+                .map(|v| v as f32)
+                .ok_or_else(|| format!("{} is not a valid float", token.describe())),
+        },
         _ => Err(expected("a number", token)),
     }
+}
+
+/// An `f64` as a `float` when it rounds to a finite one. The bound is not `f32::MAX` itself:
+/// `f32::MAX` prints as `3.4028235e38`, a little above it as an `f64`, and what polygate prints
+/// must read back (prost-reflect refuses it).
+fn narrow_to_f32(v: f64) -> Option<f32> {
+    let narrowed = v as f32;
+    (narrowed.is_finite() || !v.is_finite()).then_some(narrowed)
+}
+
+/// Whether a string spells a number in digits, not `Infinity`, `NaN` or Rust's `inf`: read as
+/// an infinity, it overflowed, and is refused rather than kept as one (prost-reflect keeps it).
+pub(super) fn is_decimal(text: &str) -> bool {
+    text.bytes().any(|b| b.is_ascii_digit())
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_digit() || matches!(b, b'+' | b'-' | b'.' | b'e' | b'E'))
 }
 
 /// An enum value by name or number. `Ok(None)` is an unknown name that is to be ignored.
@@ -424,6 +441,43 @@ mod tests {
             to_f32(Token::F64(1e39)).unwrap_err(),
             "1000000000000000000000000000000000000000 is out of range for float"
         );
+    }
+
+    #[test]
+    fn a_float_is_whatever_rounds_to_a_finite_f32() {
+        // How f32::MAX prints: above f32::MAX as an f64, yet it rounds to it.
+        assert_eq!(to_f32(Token::F64(3.402_823_5e38)), Ok(f32::MAX));
+        assert_eq!(to_f32(Token::F64(-3.402_823_5e38)), Ok(f32::MIN));
+        assert_eq!(to_f32(Token::Str("3.4028235e38")), Ok(f32::MAX));
+        // Half a unit in the last place above f32::MAX ties to even: infinity, so out of range.
+        let tie = f64::from(f32::MAX) + 2f64.powi(103);
+        assert_eq!(narrow_to_f32(tie), None);
+        assert_eq!(narrow_to_f32(tie.next_down()), Some(f32::MAX));
+        assert_eq!(
+            to_f32(Token::F64(3.402_823_6e38)).unwrap_err(),
+            "340282360000000000000000000000000000000 is out of range for float"
+        );
+        assert_eq!(narrow_to_f32(f64::INFINITY), Some(f32::INFINITY));
+        assert!(narrow_to_f32(f64::NAN).is_some_and(f32::is_nan));
+        assert_eq!(narrow_to_f32(1e-46), Some(0.0));
+    }
+
+    #[test]
+    fn a_number_in_a_string_that_overflows_is_refused_not_read_as_infinity() {
+        assert_eq!(
+            to_f32(Token::Str("1e39")).unwrap_err(),
+            "the string \"1e39\" is out of range for float"
+        );
+        assert_eq!(
+            to_f64(Token::Str("-1e400")).unwrap_err(),
+            "the string \"-1e400\" is out of range for double"
+        );
+        assert_eq!(to_f64(Token::Str("Infinity")), Ok(f64::INFINITY));
+        assert_eq!(to_f32(Token::Str("-Infinity")), Ok(f32::NEG_INFINITY));
+        assert_eq!(to_f64(Token::Str("inf")), Ok(f64::INFINITY));
+        assert_eq!(to_f64(Token::Str("1e308")), Ok(1e308));
+        assert!(is_decimal("-1.5E+3"));
+        assert!(!is_decimal("inf") && !is_decimal("NaN") && !is_decimal("+.e"));
     }
 
     #[test]

@@ -12,7 +12,7 @@
 use prost::Message as _;
 use prost_reflect::{DynamicMessage, FieldDescriptor, MessageDescriptor};
 
-use super::json_scalar::{decode_base64_into, put_scalar, Slot, Token};
+use super::json_scalar::{decode_base64_into, is_decimal, put_scalar, Slot, Token};
 use super::json_values::put_seconds_nanos;
 use super::kinds::{ScalarKind, ValueKind, WellKnown};
 use super::wire::{begin_len, end_len, put_tag, put_varint, LEN, VARINT};
@@ -116,7 +116,17 @@ fn text_token(kind: ScalarKind, text: &str) -> Result<Token<'_>, String> {
                 "Infinity" => f64::INFINITY,
                 "-Infinity" => f64::NEG_INFINITY,
                 "NaN" => f64::NAN,
-                _ => text.parse::<f64>().map_err(|_| not_a(kind.proto_name()))?,
+                _ => match text.parse::<f64>() {
+                    Ok(value) if value.is_finite() || !is_decimal(text) => value,
+                    Ok(_) => {
+                        return Err(format!(
+                            "\"{}\" is out of range for {}",
+                            text.escape_debug(),
+                            kind.proto_name()
+                        ))
+                    }
+                    Err(_) => return Err(not_a(kind.proto_name())),
+                },
             };
             // Finite values go through the range check for `float`; non-finite ones are kept.
             if value.is_finite() || kind == ScalarKind::Double {

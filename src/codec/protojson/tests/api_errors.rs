@@ -252,3 +252,54 @@ fn a_non_finite_wrapper_prints_as_the_field_it_wraps_and_reads_back() {
         assert_eq!(encoded, wire, "{name}");
     }
 }
+
+#[test]
+fn the_largest_floats_print_and_read_back() {
+    // Found by fuzzing: `f32::MAX` prints as `3.4028235e+38`, a little above `f32::MAX` once read
+    // as an `f64`, and reading it back was refused as out of range (as prost-reflect refuses it).
+    let cases: [(&str, &[u8], &str); 3] = [
+        (
+            "google.protobuf.FloatValue",
+            b"\x0d\xff\xff\x7f\x7f",
+            "3.4028235e+38",
+        ),
+        (
+            "google.protobuf.FloatValue",
+            b"\x0d\xff\xff\x7f\xff",
+            "-3.4028235e+38",
+        ),
+        (
+            "google.protobuf.DoubleValue",
+            b"\x09\xff\xff\xff\xff\xff\xff\xef\x7f",
+            "1.7976931348623157e+308",
+        ),
+    ];
+    for (name, wire, json) in cases {
+        let desc = message(name);
+        let mut printed = Vec::new();
+        proto_to_json(&desc, wire, &JsonOptions::default(), &mut printed).unwrap();
+        assert_eq!(String::from_utf8(printed).unwrap(), json, "{name}");
+        let mut encoded = Vec::new();
+        json_to_proto(
+            &desc,
+            json.as_bytes(),
+            &JsonOptions::default(),
+            &mut encoded,
+        )
+        .unwrap();
+        assert_eq!(encoded, wire, "{name}");
+    }
+    let mut encoded = Vec::new();
+    let error = json_to_proto(
+        &message("google.protobuf.FloatValue"),
+        b"\"1e39\"",
+        &JsonOptions::default(),
+        &mut encoded,
+    )
+    .unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "invalid value: the string \"1e39\" is out of range for float"
+    );
+    assert!(encoded.is_empty());
+}

@@ -91,6 +91,11 @@ fn text_values_for_scalars() {
     assert_eq!(text(s, "f_bytes", "-_8").unwrap(), b"\x7a\x02\xfb\xff");
     assert_eq!(text(s, "f_enum", "COLOR_GREEN").unwrap(), b"\x80\x01\x02");
     assert_eq!(text(s, "f_enum", "7").unwrap(), b"\x80\x01\x07");
+    assert_eq!(
+        decoded(s, &text(s, "f_float", "3.4028235e38").unwrap(), "f_float"),
+        Value::F32(f32::MAX),
+        "f32::MAX as it prints"
+    );
 }
 
 #[test]
@@ -109,6 +114,14 @@ fn text_values_that_are_rejected() {
         "invalid value for field 'fUint64': \"-1\" is not a valid uint64"
     );
     assert_eq!(text_error(s, "f_float", "1e39"), "invalid value for field 'fFloat': 1000000000000000000000000000000000000000 is out of range for float");
+    assert_eq!(
+        text_error(s, "f_double", "1e400"),
+        "invalid value for field 'fDouble': \"1e400\" is out of range for double"
+    );
+    assert_eq!(
+        text_error(s, "f_float", "-1e400"),
+        "invalid value for field 'fFloat': \"-1e400\" is out of range for float"
+    );
     assert_eq!(
         text_error(s, "f_bool", "yes"),
         "invalid value for field 'fBool': \"yes\" is not a valid bool (use true, false, 1 or 0)"

@@ -56,9 +56,15 @@ pub(super) const CASES: &[(&str, &str)] = &[
     (S, r#"{"fInt32":5,"fInt32":0}"#),
     (S, r#"{"fInt32":5,"fInt32":null}"#),
     (S, r#"{"fString":"a","f_string":"b"}"#),
+    // `3.4028235e38` (how `f32::MAX` prints) is a `float` here and out of range for
+    // prost-reflect: an intended difference, tested in `api_errors`.
     (
         S,
-        r#"{"fFloat":3.4028235e38,"fDouble":1.7976931348623157e308}"#,
+        r#"{"fFloat":3.4028234e38,"fDouble":1.7976931348623157e308}"#,
+    ),
+    (
+        S,
+        r#"{"fFloat":-3.4028234e38,"fDouble":-1.7976931348623157e308}"#,
     ),
     (
         S,
