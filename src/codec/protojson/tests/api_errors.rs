@@ -215,6 +215,23 @@ fn field_mask_paths_that_would_read_back_as_other_paths_are_not_printed() {
     );
 }
 
+/// `wire`, a `name` message, prints as `json`, and `json` encodes to `wire` again.
+fn assert_prints_and_reads_back(name: &str, wire: &[u8], json: &str) {
+    let desc = message(name);
+    let mut printed = Vec::new();
+    proto_to_json(&desc, wire, &JsonOptions::default(), &mut printed).unwrap();
+    assert_eq!(String::from_utf8(printed).unwrap(), json, "{name}");
+    let mut encoded = Vec::new();
+    json_to_proto(
+        &desc,
+        json.as_bytes(),
+        &JsonOptions::default(),
+        &mut encoded,
+    )
+    .unwrap();
+    assert_eq!(encoded, wire, "{name}");
+}
+
 #[test]
 fn a_non_finite_wrapper_prints_as_the_field_it_wraps_and_reads_back() {
     // Found by fuzzing: a `DoubleValue` answer holding NaN printed as `null`, which is no
@@ -237,19 +254,7 @@ fn a_non_finite_wrapper_prints_as_the_field_it_wraps_and_reads_back() {
         ),
     ];
     for (name, wire, json) in cases {
-        let desc = message(name);
-        let mut printed = Vec::new();
-        proto_to_json(&desc, wire, &JsonOptions::default(), &mut printed).unwrap();
-        assert_eq!(String::from_utf8(printed).unwrap(), json, "{name}");
-        let mut encoded = Vec::new();
-        json_to_proto(
-            &desc,
-            json.as_bytes(),
-            &JsonOptions::default(),
-            &mut encoded,
-        )
-        .unwrap();
-        assert_eq!(encoded, wire, "{name}");
+        assert_prints_and_reads_back(name, wire, json);
     }
 }
 
@@ -275,19 +280,7 @@ fn the_largest_floats_print_and_read_back() {
         ),
     ];
     for (name, wire, json) in cases {
-        let desc = message(name);
-        let mut printed = Vec::new();
-        proto_to_json(&desc, wire, &JsonOptions::default(), &mut printed).unwrap();
-        assert_eq!(String::from_utf8(printed).unwrap(), json, "{name}");
-        let mut encoded = Vec::new();
-        json_to_proto(
-            &desc,
-            json.as_bytes(),
-            &JsonOptions::default(),
-            &mut encoded,
-        )
-        .unwrap();
-        assert_eq!(encoded, wire, "{name}");
+        assert_prints_and_reads_back(name, wire, json);
     }
     let mut encoded = Vec::new();
     let error = json_to_proto(
